@@ -1,0 +1,92 @@
+#pragma once
+// The whole of pgvalve's configuration as immutable data. A reload builds a
+// new Config and swaps it in; runtime state (disabled, paused, draining
+// databases) lives elsewhere, in the proxy's registry.
+//
+// A Config is built by LoadConfigFile / ParseConfigText (config_file.h) or by
+// BuildConfig (command_line.h); both end in Validate (validate.h), so any
+// Config handed to the rest of pgvalve has passed the same checks.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgvalve::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct ListenAddress {
+  std::string host;  // numeric address or host name
+  uint16_t port = 0;
+  std::string ToString() const;  // "host:port", IPv6 as "[::1]:port"
+
+  bool operator==(const ListenAddress&) const = default;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  // A host starting with '/' is a unix-socket directory, as in libpq.
+  std::string host = "127.0.0.1";
+  uint16_t port = 5432;
+  Duration connect_timeout{5000};
+  // Credentials of the control connection (admin console: TERMINATE, SHOW
+  // BACKENDS, DRAIN). Key names are fixed so operators' configs keep working.
+  // At most one of control_password and control_passfile is set, and
+  // neither without control_user.
+  std::optional<std::string> control_user;
+  std::optional<std::string> control_password;
+  std::optional<std::string> control_passfile;
+  std::string control_dbname = "postgres";
+};
+
+struct DatabaseRoute {
+  std::string name;      // "*" is the route for every database without its own
+  std::string upstream;  // key into Config::upstreams
+};
+
+enum class AdminRole { kAdmin, kMonitor };
+
+struct AdminUser {
+  std::string name;
+  std::string password;  // plain text or a SCRAM-SHA-256 verifier
+  AdminRole role = AdminRole::kAdmin;
+};
+
+struct ProxySettings {
+  // May be empty only if unix_socket_dir is set.
+  std::vector<ListenAddress> listen{{"127.0.0.1", 6432}};
+  std::optional<std::string> unix_socket_dir;
+  uint32_t max_client_connections = 1000;
+  uint32_t workers = 0;  // 0: one per core
+  Duration startup_timeout{30000};
+  uint32_t max_message_size = 1u << 30;
+  Duration hold_timeout{60000};
+  Duration terminate_wait{5000};
+};
+
+struct AdminSettings {
+  // Empty, with no unix_socket_dir, means the admin console is not served.
+  std::vector<ListenAddress> listen{{"127.0.0.1", 6433}};
+  std::optional<std::string> unix_socket_dir;
+  std::vector<AdminUser> users;  // names are unique
+  std::optional<std::string> state_file;
+};
+
+struct Config {
+  ProxySettings proxy;
+  AdminSettings admin;
+  // Keyed by name; each entry's `name` equals its key (Validate sees to it).
+  std::map<std::string, UpstreamConfig> upstreams;
+  std::map<std::string, DatabaseRoute> databases;
+  std::string log_level = "info";  // trace|debug|info|warn|error
+  std::string source;  // file it came from, or "<command line>"
+
+  // The route for `database`: its own entry, else "*", else nullptr.
+  const UpstreamConfig* UpstreamFor(std::string_view database) const;
+};
+
+}  // namespace pgvalve::config

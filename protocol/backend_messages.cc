@@ -1,0 +1,100 @@
+#include "protocol/backend_messages.h"
+
+#include "fmt/format.h"
+#include "protocol/message_reader.h"
+#include "protocol/protocol_error.h"
+#include "protocol/startup_packet.h"
+
+namespace pgvalve::protocol {
+
+absl::StatusOr<TransactionStatus> ParseReadyForQuery(std::span<const std::byte> body) {
+  MessageReader reader(body, "ReadyForQuery");
+  absl::StatusOr<uint8_t> status = reader.ReadByte();
+  if (!status.ok()) return status.status();
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  switch (static_cast<TransactionStatus>(*status)) {
+    case TransactionStatus::kIdle:
+    case TransactionStatus::kInTransaction:
+    case TransactionStatus::kFailed:
+      return static_cast<TransactionStatus>(*status);
+  }
+  return ProtocolViolation(
+      fmt::format("ReadyForQuery with unknown transaction status 0x{:02x}", *status));
+}
+
+absl::StatusOr<BackendKeyData> ParseBackendKeyData(std::span<const std::byte> body) {
+  MessageReader reader(body, "BackendKeyData");
+  absl::StatusOr<int32_t> pid = reader.ReadInt32();
+  if (!pid.ok()) return pid.status();
+  std::span<const std::byte> secret = reader.ReadRest();
+  if (secret.size() < kMinCancelSecretLength || secret.size() > kMaxCancelSecretLength) {
+    return ProtocolViolation(fmt::format("BackendKeyData secret of {} bytes (allowed: 4 to 256)", secret.size()));
+  }
+  return BackendKeyData{*pid, secret};
+}
+
+absl::StatusOr<ParameterStatus> ParseParameterStatus(std::span<const std::byte> body) {
+  MessageReader reader(body, "ParameterStatus");
+  absl::StatusOr<std::string_view> name = reader.ReadCString();
+  if (!name.ok()) return name.status();
+  absl::StatusOr<std::string_view> value = reader.ReadCString();
+  if (!value.ok()) return value.status();
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  return ParameterStatus{*name, *value};
+}
+
+absl::StatusOr<AuthenticationRequest> ParseAuthenticationRequest(std::span<const std::byte> body) {
+  MessageReader reader(body, "Authentication");
+  absl::StatusOr<int32_t> code = reader.ReadInt32();
+  if (!code.ok()) return code.status();
+  return AuthenticationRequest{static_cast<AuthenticationCode>(*code), reader.ReadRest()};
+}
+
+absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
+    std::span<const std::byte> body) {
+  MessageReader reader(body, "NegotiateProtocolVersion");
+  absl::StatusOr<int32_t> newest_minor = reader.ReadInt32();
+  if (!newest_minor.ok()) return newest_minor.status();
+  absl::StatusOr<int32_t> count = reader.ReadInt32();
+  if (!count.ok()) return count.status();
+  // Each option takes at least its NUL, so a count beyond the bytes left is a
+  // lie; checking it first keeps a hostile count from sizing the vector.
+  if (*count < 0 || static_cast<size_t>(*count) > reader.remaining()) {
+    return ProtocolViolation(
+        fmt::format("NegotiateProtocolVersion claims {} options", *count));
+  }
+  NegotiateProtocolVersion result{*newest_minor, {}};
+  result.unrecognized_options.reserve(*count);
+  for (int32_t i = 0; i < *count; ++i) {
+    absl::StatusOr<std::string_view> option = reader.ReadCString();
+    if (!option.ok()) return option.status();
+    result.unrecognized_options.push_back(*option);
+  }
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  return result;
+}
+
+absl::StatusOr<ErrorFields> ParseErrorOrNotice(std::span<const std::byte> body) {
+  MessageReader reader(body, "ErrorResponse");
+  ErrorFields fields;
+  while (true) {
+    absl::StatusOr<uint8_t> code = reader.ReadByte();
+    if (!code.ok()) return code.status();
+    if (*code == 0) break;
+    absl::StatusOr<std::string_view> value = reader.ReadCString();
+    if (!value.ok()) return value.status();
+    switch (*code) {
+      case 'S': fields.severity = *value; break;
+      case 'V': fields.severity_internal = *value; break;
+      case 'C': fields.sqlstate = *value; break;
+      case 'M': fields.message = *value; break;
+      case 'D': fields.detail = *value; break;
+      case 'H': fields.hint = *value; break;
+      default: break;  // fields we do not act on are allowed and skipped
+    }
+  }
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  return fields;
+}
+
+}  // namespace pgvalve::protocol

@@ -1,0 +1,76 @@
+#pragma once
+// Typed views of the backend messages the relay acts on. Each parser takes
+// the message body (after tag and length) and borrows from it.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace pgvalve::protocol {
+
+enum class TransactionStatus : char {
+  kIdle = 'I',           // not in a transaction block
+  kInTransaction = 'T',  // in a transaction block
+  kFailed = 'E',         // in a failed transaction block
+};
+
+// 'Z'
+absl::StatusOr<TransactionStatus> ParseReadyForQuery(std::span<const std::byte> body);
+
+// 'K'
+struct BackendKeyData {
+  int32_t pid = 0;
+  std::span<const std::byte> secret;  // 4 bytes in 3.0, up to 256 in 3.2
+};
+absl::StatusOr<BackendKeyData> ParseBackendKeyData(std::span<const std::byte> body);
+
+// 'S'
+struct ParameterStatus {
+  std::string_view name;
+  std::string_view value;
+};
+absl::StatusOr<ParameterStatus> ParseParameterStatus(std::span<const std::byte> body);
+
+// 'R'
+enum class AuthenticationCode : int32_t {
+  kOk = 0,
+  kKerberosV5 = 2,
+  kCleartextPassword = 3,
+  kMd5Password = 5,
+  kGss = 7,
+  kGssContinue = 8,
+  kSspi = 9,
+  kSasl = 10,
+  kSaslContinue = 11,
+  kSaslFinal = 12,
+};
+struct AuthenticationRequest {
+  AuthenticationCode code = AuthenticationCode::kOk;
+  std::span<const std::byte> data;  // salt, SASL mechanisms or SASL data
+};
+absl::StatusOr<AuthenticationRequest> ParseAuthenticationRequest(std::span<const std::byte> body);
+
+// 'v'
+struct NegotiateProtocolVersion {
+  int32_t newest_minor = 0;
+  std::vector<std::string_view> unrecognized_options;
+};
+absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
+    std::span<const std::byte> body);
+
+// 'E' and 'N' share one layout: fields of a one-byte code and a string.
+struct ErrorFields {
+  std::string_view severity;           // 'S', possibly localized
+  std::string_view severity_internal;  // 'V', never localized (9.6+)
+  std::string_view sqlstate;           // 'C'
+  std::string_view message;            // 'M'
+  std::string_view detail;             // 'D'
+  std::string_view hint;               // 'H'
+};
+absl::StatusOr<ErrorFields> ParseErrorOrNotice(std::span<const std::byte> body);
+
+}  // namespace pgvalve::protocol

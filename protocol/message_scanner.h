@@ -1,0 +1,126 @@
+#pragma once
+// Walks a stream of tagged v3 messages the way the relay needs it: it reads
+// only the 5-byte headers, lets a visitor decide per message, hands the
+// visitor the few messages it must see whole (in place, so it may rewrite
+// them), and streams every other body through, however large, without
+// copying. The caller forwards the first `forward` bytes of its buffer and
+// keeps the rest (a partial header, or an inspected message still arriving)
+// at the front of the buffer for the next call.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "fmt/format.h"
+#include "protocol/message_reader.h"
+#include "protocol/protocol_error.h"
+
+namespace pgvalve::protocol {
+
+// Tag byte plus the Int32 length, which counts itself but not the tag.
+inline constexpr size_t kMessageHeaderSize = 5;
+inline constexpr uint32_t kMinMessageLength = 4;
+
+enum class MessageAction {
+  kStream,   // forward without looking inside
+  kInspect,  // collect whole, call OnMessage, then forward
+  kHold,     // stop before this message; the caller resumes later
+};
+
+enum class ScanStop {
+  kNeedMore,  // everything before `forward` may go; read more
+  kHeld,      // the visitor asked to stop before the message at `forward`
+};
+
+struct ScanResult {
+  size_t forward = 0;
+  ScanStop stop = ScanStop::kNeedMore;
+};
+
+// Visitor requirements:
+//   MessageAction OnMessageStart(char tag, uint32_t length);
+//     Called once per message, except that a message answered with kHold is
+//     offered again when scanning resumes. Side effects belong to the
+//     non-hold answers.
+//   absl::Status OnMessage(char tag, std::span<std::byte> body);
+//     Called for kInspect messages once they are whole. May rewrite the body
+//     in place; a non-OK status ends the scan with that error.
+template <typename Visitor>
+concept MessageVisitor = requires(Visitor& v, char tag, uint32_t length,
+                                  std::span<std::byte> body) {
+  { v.OnMessageStart(tag, length) } -> std::same_as<MessageAction>;
+  { v.OnMessage(tag, body) } -> std::same_as<absl::Status>;
+};
+
+class MessageScanner {
+ public:
+  explicit MessageScanner(uint32_t max_message_length) : max_length_(max_message_length) {}
+
+  // `filled` is the unforwarded data, starting where the previous call's
+  // `forward` ended; `capacity` is how much the caller's buffer can hold, the
+  // bound on any message that must be inspected whole.
+  template <MessageVisitor Visitor>
+  absl::StatusOr<ScanResult> Scan(std::span<std::byte> filled, size_t capacity,
+                                  Visitor& visitor) {
+    size_t pos = 0;
+    const size_t size = filled.size();
+    while (true) {
+      if (body_left_ > 0) {
+        size_t passing = std::min<size_t>(body_left_, size - pos);
+        pos += passing;
+        body_left_ -= passing;
+        if (body_left_ > 0) return ScanResult{pos, ScanStop::kNeedMore};
+      }
+      if (size - pos < kMessageHeaderSize) return ScanResult{pos, ScanStop::kNeedMore};
+
+      const char tag = static_cast<char>(filled[pos]);
+      const uint32_t length = LoadBigEndian32(filled.data() + pos + 1);
+      if (length < kMinMessageLength || length > max_length_) {
+        return ProtocolViolation(fmt::format("invalid length {} for message type 0x{:02x} (allowed: 4 to {})",
+                                             static_cast<int32_t>(length), static_cast<uint8_t>(tag),
+                                             max_length_));
+      }
+      const size_t total = size_t{1} + length;
+
+      if (!awaiting_inspected_) {
+        MessageAction action = visitor.OnMessageStart(tag, length);
+        if (action == MessageAction::kHold) return ScanResult{pos, ScanStop::kHeld};
+        if (action == MessageAction::kStream) {
+          size_t passing = std::min(total, size - pos);
+          pos += passing;
+          body_left_ = total - passing;
+          continue;
+        }
+        if (total > capacity) {
+          return ProtocolViolation(fmt::format("message type 0x{:02x} of {} bytes is too long",
+                                               static_cast<uint8_t>(tag), length));
+        }
+      }
+      if (size - pos < total) {
+        awaiting_inspected_ = true;
+        return ScanResult{pos, ScanStop::kNeedMore};
+      }
+      awaiting_inspected_ = false;
+      absl::Status status =
+          visitor.OnMessage(tag, filled.subspan(pos + kMessageHeaderSize, length - 4));
+      if (!status.ok()) return status;
+      pos += total;
+    }
+  }
+
+  // True when every message forwarded so far was forwarded whole, so the
+  // peer is between messages and pgvalve may send one of its own.
+  bool AtMessageBoundary() const { return body_left_ == 0; }
+
+ private:
+  uint32_t max_length_;
+  // Body bytes of a streamed message that are still to come.
+  uint64_t body_left_ = 0;
+  // The message at the start of the next buffer was already announced and
+  // is being collected for inspection.
+  bool awaiting_inspected_ = false;
+};
+
+}  // namespace pgvalve::protocol

@@ -1,0 +1,23 @@
+#pragma once
+// Protocol violations travel as absl::Status values that carry the SQLSTATE
+// the peer must be told, so the code that closes a connection does not have
+// to guess which code fits.
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace pgvalve::protocol {
+
+// An error whose SQLSTATE is `sqlstate` (a five-character code from sqlstate.h).
+absl::Status ErrorWithSqlState(std::string_view sqlstate, std::string_view message);
+
+// 08P01: the bytes do not follow the protocol.
+absl::Status ProtocolViolation(std::string_view message);
+
+// The SQLSTATE attached to `status`; 08P01 for a protocol status without one
+// and XX000 for anything else.
+std::string SqlStateOf(const absl::Status& status);
+
+}  // namespace pgvalve::protocol

@@ -83,7 +83,7 @@ struct Config {
   std::map<std::string, UpstreamConfig> upstreams;
   std::map<std::string, DatabaseRoute> databases;
   std::string log_level = "info";  // trace|debug|info|warn|error
-  std::string source;  // file it came from, or "<command line>"
+  std::string source;              // file it came from, or "<command line>"
 
   // The route for `database`: its own entry, else "*", else nullptr.
   const UpstreamConfig* UpstreamFor(std::string_view database) const;

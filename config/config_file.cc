@@ -1,0 +1,177 @@
+#include "config/config_file.h"
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <toml.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "config/config_error.h"
+#include "config/string_views.h"
+#include "config/toml_reader.h"
+#include "config/validate.h"
+
+namespace pgvalve::config {
+namespace {
+
+void ReadProxy(const toml::value* value, FirstError& errors,
+               ProxySettings& proxy) {
+  TomlTable table(value, "proxy", errors,
+                  {"listen", "unix_socket_dir", "max_client_connections",
+                   "workers", "startup_timeout", "max_message_size",
+                   "hold_timeout", "terminate_wait"});
+  table.Addresses("listen", proxy.listen);
+  table.String("unix_socket_dir", proxy.unix_socket_dir);
+  table.Integer("max_client_connections", kMaxClientConnectionsRange,
+                proxy.max_client_connections);
+  table.Integer("workers", kWorkersRange, proxy.workers);
+  table.Timeout("startup_timeout", proxy.startup_timeout);
+  table.Integer("max_message_size", kMaxMessageSizeRange,
+                proxy.max_message_size);
+  table.Timeout("hold_timeout", proxy.hold_timeout);
+  table.Timeout("terminate_wait", proxy.terminate_wait);
+}
+
+void ReadAdmin(const toml::value* value, FirstError& errors,
+               AdminSettings& admin) {
+  TomlTable table(value, "admin", errors,
+                  {"listen", "unix_socket_dir", "state_file", "users"});
+  table.Addresses("listen", admin.listen);
+  table.String("unix_socket_dir", admin.unix_socket_dir);
+  table.String("state_file", admin.state_file);
+  const std::vector<const toml::value*> users = table.TableArray("users");
+  for (size_t i = 0; i < users.size(); ++i) {
+    TomlTable entry(users[i], IndexKey(table.PathOf("users"), i), errors,
+                    {"name", "password", "role"});
+    AdminUser user;
+    entry.Require("name");
+    entry.Require("password");
+    entry.String("name", user.name);
+    entry.String("password", user.password);
+    entry.Role("role", user.role);
+    admin.users.push_back(std::move(user));
+  }
+}
+
+void ReadUpstreams(const toml::value* value, FirstError& errors,
+                   std::map<std::string, UpstreamConfig>& upstreams) {
+  for (const auto& [name, entry_value] :
+       NamedEntries(value, "upstreams", errors)) {
+    TomlTable entry(entry_value, JoinKey("upstreams", name), errors,
+                    {"host", "port", "connect_timeout", "control_user",
+                     "control_password", "control_passfile", "control_dbname"});
+    UpstreamConfig upstream;
+    upstream.name = name;
+    entry.String("host", upstream.host);
+    entry.Integer("port", kPortRange, upstream.port);
+    entry.Timeout("connect_timeout", upstream.connect_timeout);
+    entry.String("control_user", upstream.control_user);
+    entry.String("control_password", upstream.control_password);
+    entry.String("control_passfile", upstream.control_passfile);
+    entry.String("control_dbname", upstream.control_dbname);
+    upstreams[name] = std::move(upstream);
+  }
+}
+
+void ReadDatabases(const toml::value* value, FirstError& errors,
+                   std::map<std::string, DatabaseRoute>& databases) {
+  for (const auto& [name, entry_value] :
+       NamedEntries(value, "databases", errors)) {
+    TomlTable entry(entry_value, JoinKey("databases", name), errors,
+                    {"upstream"});
+    DatabaseRoute route;
+    route.name = name;
+    entry.Require("upstream");
+    entry.String("upstream", route.upstream);
+    databases[name] = std::move(route);
+  }
+}
+
+// toml11 reports syntax errors by exception with a caret diagram; keep its
+// text (it shows the offending line) and put "file:line" in front.
+absl::StatusOr<toml::value> ParseToml(std::string_view text,
+                                      const std::string& source) {
+  std::istringstream stream{std::string(text)};
+  try {
+    return toml::parse(stream, source);
+  } catch (const toml::exception& e) {
+    constexpr std::string_view kNoise = "[error] ";
+    std::string_view what = e.what();
+    if (what.starts_with(kNoise)) what.remove_prefix(kNoise.size());
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ":", e.location().line(), ": syntax error: ", AbslView(what)));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": cannot parse: ", e.what()));
+  }
+}
+
+// iostreams need not set errno; 0 would make ErrnoToStatus return OK.
+absl::Status FileError(int error, const std::string& path,
+                       std::string_view what) {
+  const std::string message = absl::StrCat(path, ": ", AbslView(what));
+  if (error == 0) return absl::UnknownError(message);
+  return absl::ErrnoToStatus(error, message);
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": is a directory, not a configuration file"));
+  }
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FileError(errno, path, "cannot open");
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) return FileError(errno, path, "cannot read");
+  return contents.str();
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ReadConfigText(std::string_view toml_text,
+                                      std::string_view source_name) {
+  const std::string source(source_name);
+  absl::StatusOr<toml::value> document = ParseToml(toml_text, source);
+  if (!document.ok()) return document.status();
+
+  Config config;
+  config.source = source;
+  FirstError errors(source);
+  TomlTable root(&*document, "", errors,
+                 {"log_level", "proxy", "admin", "upstreams", "databases"});
+  root.String("log_level", config.log_level);
+  ReadProxy(root.Get("proxy"), errors, config.proxy);
+  ReadAdmin(root.Get("admin"), errors, config.admin);
+  ReadUpstreams(root.Get("upstreams"), errors, config.upstreams);
+  ReadDatabases(root.Get("databases"), errors, config.databases);
+  if (errors.failed()) return errors.status();
+  return config;
+}
+
+absl::StatusOr<Config> ReadConfigFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return ReadConfigText(*text, path);
+}
+
+absl::StatusOr<Config> ParseConfigText(std::string_view toml_text,
+                                       std::string_view source_name) {
+  absl::StatusOr<Config> config = ReadConfigText(toml_text, source_name);
+  if (!config.ok()) return config.status();
+  if (absl::Status valid = Validate(*config, source_name); !valid.ok()) {
+    return valid;
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return ParseConfigText(*text, path);
+}
+
+}  // namespace pgvalve::config

@@ -1,0 +1,199 @@
+#include "config/validate.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "config/config_error.h"
+#include "config/scram_verifier.h"
+#include "config/string_views.h"
+#include "config/value_text.h"
+
+namespace pgvalve::config {
+namespace {
+
+// The rule helpers shared by every section; the first failure is kept and
+// reported.
+class Checker {
+ public:
+  explicit Checker(std::string_view source) : errors_(source) {}
+
+  const absl::Status& status() const { return errors_.status(); }
+  void Fail(std::string_view path, std::string_view what) {
+    errors_.Fail(path, what);
+  }
+
+  void Range(std::string_view path, IntegerRange range, int64_t value) {
+    if (!range.Contains(value)) Fail(path, RangeError(range, value));
+  }
+
+  void Timeout(std::string_view path, Duration value) {
+    if (value.count() <= 0) {
+      Fail(path, absl::StrCat("must be positive, got ", FormatDuration(value)));
+    } else if (value > kMaxDuration) {
+      Fail(path, absl::StrCat("must be at most ", FormatDuration(kMaxDuration),
+                              ", got ", FormatDuration(value)));
+    }
+  }
+
+  void NonEmpty(std::string_view path, std::string_view value) {
+    if (value.empty()) Fail(path, "must not be empty");
+  }
+
+  void Host(std::string_view path, std::string_view host, HostKind kind) {
+    if (absl::Status valid = CheckHost(host, kind); !valid.ok()) {
+      Fail(path, StdView(valid.message()));
+    }
+  }
+
+  // `seen` spans proxy and admin: sharing an address would make the second
+  // bind fail at start-up, and saying so here is clearer than EADDRINUSE.
+  void ListenList(std::string_view path, const std::vector<ListenAddress>& list,
+                  std::set<std::string>& seen) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string item = IndexKey(path, i);
+      Host(item, list[i].host, HostKind::kListen);
+      Range(item, kPortRange, list[i].port);
+      if (!seen.insert(list[i].ToString()).second) {
+        Fail(item,
+             absl::StrCat(list[i].ToString(), " is listed more than once"));
+      }
+    }
+  }
+
+ private:
+  FirstError errors_;
+};
+
+void CheckProxy(Checker& check, const ProxySettings& proxy,
+                std::set<std::string>& addresses) {
+  if (proxy.listen.empty() && !proxy.unix_socket_dir) {
+    check.Fail("proxy.listen",
+               "no address to listen on; list one or set "
+               "proxy.unix_socket_dir");
+  }
+  check.ListenList("proxy.listen", proxy.listen, addresses);
+  if (proxy.unix_socket_dir) {
+    check.NonEmpty("proxy.unix_socket_dir", *proxy.unix_socket_dir);
+  }
+  check.Range("proxy.max_client_connections", kMaxClientConnectionsRange,
+              proxy.max_client_connections);
+  check.Range("proxy.workers", kWorkersRange, proxy.workers);
+  check.Range("proxy.max_message_size", kMaxMessageSizeRange,
+              proxy.max_message_size);
+  check.Timeout("proxy.startup_timeout", proxy.startup_timeout);
+  check.Timeout("proxy.hold_timeout", proxy.hold_timeout);
+  check.Timeout("proxy.terminate_wait", proxy.terminate_wait);
+}
+
+void CheckAdminUser(Checker& check, const std::vector<AdminUser>& users,
+                    size_t index) {
+  const std::string path = IndexKey("admin.users", index);
+  const AdminUser& user = users[index];
+  check.NonEmpty(JoinKey(path, "name"), user.name);
+  check.NonEmpty(JoinKey(path, "password"), user.password);
+  if (LooksLikeScramVerifier(user.password)) {
+    if (auto verifier = ParseScramVerifier(user.password); !verifier.ok()) {
+      check.Fail(JoinKey(path, "password"),
+                 StdView(verifier.status().message()));
+    }
+  }
+  for (size_t earlier = 0; earlier < index; ++earlier) {
+    if (users[earlier].name == user.name) {
+      check.Fail(JoinKey(path, "name"),
+                 absl::StrCat(Quoted(user.name), " is already used by ",
+                              IndexKey("admin.users", earlier)));
+    }
+  }
+}
+
+void CheckAdmin(Checker& check, const AdminSettings& admin,
+                std::set<std::string>& addresses) {
+  check.ListenList("admin.listen", admin.listen, addresses);
+  if (admin.unix_socket_dir) {
+    check.NonEmpty("admin.unix_socket_dir", *admin.unix_socket_dir);
+  }
+  if (admin.state_file) check.NonEmpty("admin.state_file", *admin.state_file);
+  for (size_t i = 0; i < admin.users.size(); ++i) {
+    CheckAdminUser(check, admin.users, i);
+  }
+}
+
+void CheckUpstream(Checker& check, const std::string& path,
+                   const UpstreamConfig& upstream) {
+  check.Host(JoinKey(path, "host"), upstream.host, HostKind::kUpstream);
+  check.Range(JoinKey(path, "port"), kPortRange, upstream.port);
+  check.Timeout(JoinKey(path, "connect_timeout"), upstream.connect_timeout);
+  if (upstream.control_password && upstream.control_passfile) {
+    check.Fail(JoinKey(path, "control_passfile"),
+               "set together with control_password; use only one");
+  }
+  if (!upstream.control_user) {
+    if (upstream.control_password) {
+      check.Fail(JoinKey(path, "control_password"), "set without control_user");
+    }
+    if (upstream.control_passfile) {
+      check.Fail(JoinKey(path, "control_passfile"), "set without control_user");
+    }
+  } else {
+    check.NonEmpty(JoinKey(path, "control_user"), *upstream.control_user);
+  }
+  if (upstream.control_passfile) {
+    check.NonEmpty(JoinKey(path, "control_passfile"),
+                   *upstream.control_passfile);
+  }
+  check.NonEmpty(JoinKey(path, "control_dbname"), upstream.control_dbname);
+}
+
+void CheckRoutes(Checker& check, Config& config) {
+  if (config.databases.empty()) {
+    check.Fail("databases", "no route defined; add [databases.\"*\"]");
+    return;
+  }
+  std::vector<std::string> known;
+  for (const auto& [name, upstream] : config.upstreams) known.push_back(name);
+  const std::string defined =
+      known.empty() ? "no upstream is defined; add [upstreams.NAME]"
+                    : absl::StrCat("defined: ", absl::StrJoin(known, ", "));
+  for (auto& [name, route] : config.databases) {
+    const std::string path = JoinKey("databases", name);
+    if (name.empty()) check.Fail(path, "database name must not be empty");
+    route.name = name;
+    if (!config.upstreams.contains(route.upstream)) {
+      check.Fail(JoinKey(path, "upstream"),
+                 absl::StrCat("unknown upstream ", Quoted(route.upstream), "; ",
+                              defined));
+    }
+  }
+}
+
+}  // namespace
+
+std::string RangeError(IntegerRange range, int64_t got) {
+  return absl::StrCat("must be an integer between ", range.min, " and ",
+                      range.max, ", got ", got);
+}
+
+absl::Status Validate(Config& config, std::string_view source) {
+  Checker check(source);
+  if (!IsLogLevel(config.log_level)) {
+    check.Fail("log_level",
+               absl::StrCat("must be one of ", absl::StrJoin(kLogLevels, "|"),
+                            ", got ", Quoted(config.log_level)));
+  }
+  std::set<std::string> addresses;
+  CheckProxy(check, config.proxy, addresses);
+  CheckAdmin(check, config.admin, addresses);
+  for (auto& [name, upstream] : config.upstreams) {
+    const std::string path = JoinKey("upstreams", name);
+    if (name.empty()) check.Fail(path, "upstream name must not be empty");
+    upstream.name = name;
+    CheckUpstream(check, path, upstream);
+  }
+  CheckRoutes(check, config);
+  return check.status();
+}
+
+}  // namespace pgvalve::config

@@ -1,0 +1,64 @@
+// pgvalve: a PostgreSQL wire-protocol proxy with a session kill switch.
+
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "config/command_line.h"
+#include "pgvalve_version.h"
+#include "proxy/proxy_server.h"
+#include "proxy/status_text.h"
+
+namespace {
+
+using pgvalve::proxy::StatusText;
+
+void ConfigureLogging(const std::string& level) {
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+  // Session open/close lines must reach a log collector promptly.
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace config = pgvalve::config;
+  absl::StatusOr<config::CommandLine> command_line = config::ParseCommandLine(argc, argv);
+  if (!command_line.ok()) {
+    std::cerr << "pgvalve: " << StatusText(command_line.status()) << "\n"
+              << "Try \"pgvalve --help\".\n";
+    return 2;
+  }
+  switch (command_line->action) {
+    case config::CommandLineAction::kPrintVersion:
+      std::cout << "pgvalve " << pgvalve::kVersion << "\n";
+      return 0;
+    case config::CommandLineAction::kPrintHelp:
+      std::cout << config::HelpText();
+      return 0;
+    case config::CommandLineAction::kCheckConfig:
+      return config::RunCheckConfig(*command_line, std::cout, std::cerr);
+    case config::CommandLineAction::kRun:
+      break;
+  }
+
+  absl::StatusOr<config::Config> loaded = config::BuildConfig(*command_line);
+  if (!loaded.ok()) {
+    std::cerr << "pgvalve: " << StatusText(loaded.status()) << "\n";
+    return 1;
+  }
+  ConfigureLogging(loaded->log_level);
+  spdlog::info("pgvalve {} starting with configuration from {}", pgvalve::kVersion,
+               loaded->source);
+
+  pgvalve::proxy::ProxyServer server(*std::move(loaded),
+                                     [cmd = *command_line] { return config::BuildConfig(cmd); });
+  if (absl::Status started = server.Start(); !started.ok()) {
+    spdlog::critical("{}", StatusText(started));
+    return 1;
+  }
+  server.Run();
+  spdlog::info("pgvalve stopped");
+  return 0;
+}

@@ -1,0 +1,90 @@
+#include "proxy/byte_stream.h"
+
+#include <boost/asio/read.hpp>
+
+#include "fmt/format.h"
+
+namespace pgvalve::proxy {
+
+ByteStream::ByteStream(tcp::socket socket) : socket_(std::move(socket)) {
+  // Messages are small and latency-bound; Nagle would hold each reply back.
+  error_code ignored;
+  std::get<tcp::socket>(socket_).set_option(tcp::no_delay(true), ignored);
+}
+
+ByteStream::ByteStream(unix_socket::socket socket) : socket_(std::move(socket)) {}
+
+Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadSome(std::span<std::byte> buffer) {
+  return std::visit(
+      [&](auto& socket) {
+        return socket.async_read_some(asio::buffer(buffer.data(), buffer.size()), kUseTuple);
+      },
+      socket_);
+}
+
+Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadExactly(std::span<std::byte> buffer) {
+  return std::visit(
+      [&](auto& socket) {
+        return asio::async_read(socket, asio::buffer(buffer.data(), buffer.size()), kUseTuple);
+      },
+      socket_);
+}
+
+Awaitable<std::tuple<error_code, size_t>> ByteStream::WriteAll(std::span<const std::byte> bytes) {
+  return std::visit(
+      [&](auto& socket) {
+        return asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), kUseTuple);
+      },
+      socket_);
+}
+
+void ByteStream::ShutdownSend() {
+  std::visit(
+      [](auto& socket) {
+        error_code ignored;
+        socket.shutdown(asio::socket_base::shutdown_send, ignored);
+      },
+      socket_);
+}
+
+void ByteStream::Close() {
+  std::visit(
+      [](auto& socket) {
+        error_code ignored;
+        socket.close(ignored);
+      },
+      socket_);
+}
+
+void ByteStream::Cancel() {
+  std::visit(
+      [](auto& socket) {
+        error_code ignored;
+        socket.cancel(ignored);
+      },
+      socket_);
+}
+
+bool ByteStream::is_open() const {
+  return std::visit([](const auto& socket) { return socket.is_open(); }, socket_);
+}
+
+asio::any_io_executor ByteStream::executor() {
+  return std::visit([](auto& socket) -> asio::any_io_executor { return socket.get_executor(); },
+                    socket_);
+}
+
+std::string ByteStream::PeerDescription() const {
+  error_code error;
+  if (const auto* socket = std::get_if<tcp::socket>(&socket_)) {
+    tcp::endpoint peer = socket->remote_endpoint(error);
+    if (error) return "unknown";
+    if (peer.address().is_v6()) return fmt::format("[{}]:{}", peer.address().to_string(), peer.port());
+    return fmt::format("{}:{}", peer.address().to_string(), peer.port());
+  }
+  const auto& socket = std::get<unix_socket::socket>(socket_);
+  unix_socket::endpoint local = socket.local_endpoint(error);
+  return error ? "unix" : fmt::format("unix:{}", local.path());
+}
+
+}  // namespace pgvalve::proxy

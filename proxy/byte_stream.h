@@ -1,0 +1,45 @@
+#pragma once
+// The byte stream under a session: a TCP or unix-domain socket today, a TLS
+// stream later. Relay code only ever sees this type, so adding TLS means a
+// new alternative here and nothing in the relay.
+
+#include <span>
+#include <string>
+#include <tuple>
+#include <variant>
+
+#include "proxy/asio.h"
+
+namespace pgvalve::proxy {
+
+class ByteStream {
+ public:
+  explicit ByteStream(tcp::socket socket);
+  explicit ByteStream(unix_socket::socket socket);
+
+  ByteStream(ByteStream&&) = default;
+  ByteStream& operator=(ByteStream&&) = default;
+
+  // Reads what is available, up to buffer.size() bytes.
+  Awaitable<std::tuple<error_code, size_t>> ReadSome(std::span<std::byte> buffer);
+  // Fills all of `buffer` or fails.
+  Awaitable<std::tuple<error_code, size_t>> ReadExactly(std::span<std::byte> buffer);
+  // Writes all of `bytes` or fails.
+  Awaitable<std::tuple<error_code, size_t>> WriteAll(std::span<const std::byte> bytes);
+
+  // Ends our sending side after queued data; the peer reads EOF.
+  void ShutdownSend();
+  void Close();
+  // Aborts outstanding reads and writes on this stream.
+  void Cancel();
+  bool is_open() const;
+  asio::any_io_executor executor();
+
+  // "127.0.0.1:5432" or "unix:/path" for logs and SHOW CLIENTS.
+  std::string PeerDescription() const;
+
+ private:
+  std::variant<tcp::socket, unix_socket::socket> socket_;
+};
+
+}  // namespace pgvalve::proxy

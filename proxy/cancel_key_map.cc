@@ -1,0 +1,58 @@
+#include "proxy/cancel_key_map.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <limits>
+#include <stdexcept>
+
+namespace pgvalve::proxy {
+
+int32_t CancelKeyMap::NextFreePidLocked() {
+  while (true) {
+    int32_t candidate = next_pid_;
+    next_pid_ = next_pid_ == std::numeric_limits<int32_t>::max() ? kFirstVirtualPid : next_pid_ + 1;
+    if (!entries_.contains(candidate)) return candidate;
+  }
+}
+
+VirtualKey CancelKeyMap::Register(CancelTarget target) {
+  VirtualKey key;
+  key.secret.resize(target.backend.secret.size());
+  // A predictable secret would let anyone cancel anyone's queries.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.secret.data()),
+                 static_cast<int>(key.secret.size())) != 1) {
+    throw std::runtime_error("the CSPRNG failed to produce a cancel secret");
+  }
+  std::lock_guard lock(mutex_);
+  key.pid = NextFreePidLocked();
+  entries_.emplace(key.pid, Entry{key.secret, std::move(target)});
+  return key;
+}
+
+void CancelKeyMap::Unregister(int32_t virtual_pid) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(virtual_pid);
+}
+
+std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
+                                               std::span<const std::byte> secret) const {
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(virtual_pid);
+  if (found == entries_.end()) return std::nullopt;
+  const std::vector<std::byte>& expected = found->second.secret;
+  // Lengths are public (they follow the protocol version); the content is
+  // compared in constant time so timing reveals nothing about the secret.
+  if (expected.size() != secret.size() ||
+      CRYPTO_memcmp(expected.data(), secret.data(), secret.size()) != 0) {
+    return std::nullopt;
+  }
+  return found->second.target;
+}
+
+size_t CancelKeyMap::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+}  // namespace pgvalve::proxy

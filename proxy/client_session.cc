@@ -1,0 +1,261 @@
+#include "proxy/client_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "fmt/chrono.h"
+#include "fmt/format.h"
+#include "protocol/message_writer.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
+#include "protocol/startup_packet.h"
+#include "proxy/backend_link.h"
+#include "proxy/cancel_forwarder.h"
+#include "proxy/deadline.h"
+#include "proxy/error_reply.h"
+#include "proxy/relay.h"
+#include "proxy/startup_reader.h"
+#include "proxy/status_text.h"
+#include "proxy/upstream_connector.h"
+
+namespace pgvalve::proxy {
+namespace sqlstate = protocol::sqlstate;
+using std::chrono::steady_clock;
+
+namespace {
+
+// SSLRequest and GSSENCRequest may each come once before the StartupMessage.
+constexpr int kMaxEncryptionRequests = 2;
+constexpr std::chrono::milliseconds kCancelForwardTimeout{5000};
+constexpr std::chrono::seconds kTerminateWriteTimeout{1};
+
+// 'N': pgvalve does not offer TLS or GSS encryption (yet); the client may go
+// on in plain text or give up, as with a server built without them.
+constexpr std::byte kEncryptionRefused{'N'};
+
+std::string_view EndText(RelayEndReason reason) {
+  switch (reason) {
+    case RelayEndReason::kClientDisconnected: return "client disconnected";
+    case RelayEndReason::kClientTerminated: return "client terminated";
+    case RelayEndReason::kServerDisconnected: return "server closed the connection";
+    case RelayEndReason::kClientProtocolError: return "client protocol violation";
+    case RelayEndReason::kServerProtocolError: return "server protocol violation";
+    case RelayEndReason::kCloseRequested: return "closed by pgvalve";
+    case RelayEndReason::kStartupTimeout: return "startup timeout";
+  }
+  return "ended";
+}
+
+// Releases a max_client_connections slot when the session ends, however.
+class SlotGuard {
+ public:
+  explicit SlotGuard(SessionRegistry& registry) : registry_(registry) {}
+  ~SlotGuard() { registry_.ReleaseSlot(); }
+  SlotGuard(const SlotGuard&) = delete;
+  SlotGuard& operator=(const SlotGuard&) = delete;
+
+ private:
+  SessionRegistry& registry_;
+};
+
+}  // namespace
+
+ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address)
+    : context_(context),
+      client_(std::move(client)),
+      address_(std::move(address)),
+      executor_(client_.executor()),
+      config_(context.config.Current()) {}
+
+void ClientSession::Close(std::string sqlstate, std::string message) {
+  asio::post(executor_, [weak = weak_from_this(), sqlstate = std::move(sqlstate),
+                         message = std::move(message)]() mutable {
+    auto self = std::static_pointer_cast<ClientSession>(weak.lock());
+    if (!self) return;
+    if (self->relay_ != nullptr) {
+      self->relay_->RequestClose(std::move(sqlstate), std::move(message));
+    } else {
+      self->pending_close_.emplace(std::move(sqlstate), std::move(message));
+    }
+  });
+}
+
+Awaitable<void> ClientSession::Run() {
+  const auto deadline = steady_clock::now() + config_->proxy.startup_timeout;
+  std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
+  if (startup) co_await RunSession(*startup, deadline);
+  client_.Close();
+}
+
+Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(
+    steady_clock::time_point deadline) {
+  for (int encryption_requests = 0;; ++encryption_requests) {
+    auto received = co_await WithTimeout(ReadStartupPacket(client_), deadline - steady_clock::now());
+    if (!received) {
+      // As PostgreSQL does for a silent client: close without a word.
+      spdlog::debug("client {}: no startup packet in time", address_.ToString());
+      co_return std::nullopt;
+    }
+    if (!received->ok()) {
+      const absl::Status& status = received->status();
+      if (status.code() != absl::StatusCode::kUnavailable) {
+        spdlog::warn("client {}: invalid startup packet: {}", address_.ToString(), StatusText(status));
+        co_await SendFatal(client_, protocol::SqlStateOf(status), StatusText(status));
+      }
+      co_return std::nullopt;
+    }
+    ReceivedStartupPacket& packet = **received;
+    if (std::holds_alternative<protocol::SslRequest>(packet.parsed) ||
+        std::holds_alternative<protocol::GssEncRequest>(packet.parsed)) {
+      if (encryption_requests >= kMaxEncryptionRequests) {
+        co_await SendFatal(client_, sqlstate::kProtocolViolation,
+                           "too many encryption requests before the startup message");
+        co_return std::nullopt;
+      }
+      co_await client_.WriteAll(std::span(&kEncryptionRefused, 1));
+      continue;
+    }
+    if (const auto* cancel = std::get_if<protocol::CancelRequest>(&packet.parsed)) {
+      co_await HandleCancelRequest(cancel->pid, cancel->secret);
+      co_return std::nullopt;
+    }
+    co_return std::move(packet);
+  }
+}
+
+Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
+                                                   std::span<const std::byte> secret) {
+  std::optional<CancelTarget> target = context_.cancel_keys.Find(virtual_pid, secret);
+  if (!target) {
+    // Dropped without an answer, as PostgreSQL does, so a prober learns
+    // nothing about which pids exist.
+    spdlog::warn("cancel request from {} for pid {} ignored: unknown pid or wrong secret",
+                 address_.ToString(), virtual_pid);
+    co_return;
+  }
+  absl::Status forwarded = co_await ForwardCancelRequest(target->backend, kCancelForwardTimeout);
+  if (forwarded.ok()) {
+    spdlog::info("session {}: cancel request from {} forwarded to backend pid {} on {}",
+                 target->session_id, address_.ToString(), target->backend.pid,
+                 target->backend.upstream_name);
+  } else {
+    spdlog::warn("session {}: cancel request from {} failed: {}", target->session_id,
+                 address_.ToString(), StatusText(forwarded));
+  }
+}
+
+Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
+                                          steady_clock::time_point deadline) {
+  const auto& message = std::get<protocol::StartupMessage>(startup.parsed);
+  const std::string database(message.database());
+  const config::UpstreamConfig* upstream = config_->UpstreamFor(database);
+  if (upstream == nullptr) {
+    spdlog::warn("client {}: no route for database \"{}\"", address_.ToString(), database);
+    co_await SendFatal(client_, sqlstate::kInvalidCatalogName,
+                       fmt::format("pgvalve has no route for database \"{}\"", database), {},
+                       fmt::format("Add [databases.\"{}\"] or [databases.\"*\"] to {}.", database,
+                                   config_->source));
+    co_return;
+  }
+  if (!context_.sessions.TryReserveSlot(config_->proxy.max_client_connections)) {
+    spdlog::warn("client {}: refused, max_client_connections ({}) reached", address_.ToString(),
+                 config_->proxy.max_client_connections);
+    co_await SendFatal(client_, sqlstate::kTooManyConnections, "sorry, too many clients already",
+                       fmt::format("pgvalve accepts at most {} client connections "
+                                   "(max_client_connections).",
+                                   config_->proxy.max_client_connections));
+    co_return;
+  }
+  SlotGuard slot(context_.sessions);
+
+  record_ = std::make_shared<SessionRecord>(
+      SessionIdentity{.id = context_.sessions.NextSessionId(),
+                      .client_address = address_.address,
+                      .client_port = address_.port,
+                      .database = database,
+                      .user = std::string(message.user()),
+                      .upstream = upstream->name,
+                      .connected_at = WallClock::now()},
+      std::string(message.application_name()));
+  record_->AttachControl(weak_from_this());
+  context_.sessions.Add(record_);
+  const auto started = steady_clock::now();
+  const uint64_t id = record_->id();
+
+  absl::StatusOr<UpstreamConnection> connection = co_await ConnectUpstream(*upstream);
+  if (!connection.ok()) {
+    spdlog::error("session {}: {}", id, StatusText(connection.status()));
+    co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(connection.status()));
+    context_.sessions.Remove(id);
+    co_return;
+  }
+  BackendLink backend(upstream->name, *std::move(connection));
+
+  RelayEnd end{RelayEndReason::kServerDisconnected, {}, {}};
+  auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes);
+  if (write_error) {
+    end.detail = write_error.message();
+  } else if (pending_close_) {
+    end = RelayEnd{RelayEndReason::kCloseRequested, pending_close_->second, pending_close_->first};
+  } else {
+    auto log_open = [&] {
+      spdlog::info(
+          "session {} open: client={} database={} user={} application_name={} upstream={} "
+          "backend_pid={} virtual_pid={}",
+          id, address_.ToString(), database, message.user(), message.application_name(),
+          upstream->name, record_->backend_pid(), record_->virtual_pid());
+    };
+    Relay relay(client_, backend, *record_, context_.cancel_keys,
+                RelayLimits{.max_message_size = config_->proxy.max_message_size,
+                            .startup_deadline = deadline},
+                log_open);
+    relay_ = &relay;
+    end = co_await relay.Run();
+    relay_ = nullptr;
+    co_await EndRelay(relay, backend, end);
+  }
+  backend.stream.Close();
+
+  if (int32_t virtual_pid = record_->virtual_pid(); virtual_pid != 0) {
+    context_.cancel_keys.Unregister(virtual_pid);
+  }
+  context_.sessions.Remove(id);
+  auto duration = std::chrono::duration<double>(steady_clock::now() - started);
+  spdlog::info(
+      "session {} closed ({}{}{}): client={} database={} user={} backend_pid={} duration={:.3f}s "
+      "bytes_from_client={} bytes_to_client={}",
+      id, EndText(end.reason), end.detail.empty() ? "" : ": ", end.detail, address_.ToString(),
+      database, message.user(), record_->backend_pid(), duration.count(),
+      record_->bytes_from_client(), record_->bytes_to_client());
+}
+
+Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end) {
+  const bool tell_client = !end.sqlstate.empty() && relay.client_stream_clean();
+  switch (end.reason) {
+    case RelayEndReason::kClientTerminated:
+    case RelayEndReason::kServerDisconnected:
+      break;
+    case RelayEndReason::kServerProtocolError:
+      if (tell_client) {
+        co_await SendFatal(client_, end.sqlstate,
+                           fmt::format("upstream \"{}\" sent an invalid message: {}",
+                                       backend.upstream_name, end.detail));
+      }
+      break;
+    case RelayEndReason::kClientDisconnected:
+    case RelayEndReason::kClientProtocolError:
+    case RelayEndReason::kCloseRequested:
+    case RelayEndReason::kStartupTimeout:
+      if (tell_client) co_await SendFatal(client_, end.sqlstate, end.detail);
+      // A Terminate lets the backend end its session at once instead of
+      // noticing the closed socket; only sent between messages.
+      if (relay.server_stream_clean()) {
+        protocol::MessageWriter terminate;
+        terminate.Begin(protocol::FrontendTag::kTerminate).End();
+        co_await WithTimeout(backend.stream.WriteAll(terminate.bytes()), kTerminateWriteTimeout);
+      }
+      break;
+  }
+  client_.ShutdownSend();
+}
+
+}  // namespace pgvalve::proxy

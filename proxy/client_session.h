@@ -1,0 +1,53 @@
+#pragma once
+// One client connection from accept to close: the startup packet, routing,
+// the upstream connection, the relay, and an orderly end. It runs as one
+// coroutine on one worker's io_context, so none of its state needs locks.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/asio.h"
+#include "proxy/byte_stream.h"
+#include "proxy/client_address.h"
+#include "proxy/proxy_context.h"
+#include "proxy/session_record.h"
+
+namespace pgvalve::proxy {
+
+class Relay;
+struct BackendLink;
+struct RelayEnd;
+struct ReceivedStartupPacket;
+
+class ClientSession : public SessionControl, public std::enable_shared_from_this<ClientSession> {
+ public:
+  ClientSession(ProxyContext context, ByteStream client, ClientAddress address);
+
+  Awaitable<void> Run();
+
+  // SessionControl; callable from any thread.
+  void Close(std::string sqlstate, std::string message) override;
+
+ private:
+  // The startup packet that opens a session, after SSL/GSS negotiation;
+  // nullopt when the connection was a cancel request or has already failed.
+  Awaitable<std::optional<ReceivedStartupPacket>> Negotiate(
+      std::chrono::steady_clock::time_point deadline);
+  Awaitable<void> HandleCancelRequest(int32_t virtual_pid, std::span<const std::byte> secret);
+  Awaitable<void> RunSession(const ReceivedStartupPacket& startup,
+                             std::chrono::steady_clock::time_point deadline);
+  Awaitable<void> EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end);
+
+  ProxyContext context_;
+  ByteStream client_;
+  ClientAddress address_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<SessionRecord> record_;
+  // While the relay runs; close requests go to it.
+  Relay* relay_ = nullptr;
+  std::optional<std::pair<std::string, std::string>> pending_close_;
+};
+
+}  // namespace pgvalve::proxy

@@ -1,0 +1,137 @@
+#include "proxy/listener.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "fmt/format.h"
+#include "proxy/status_text.h"
+
+namespace pgvalve::proxy {
+namespace {
+
+absl::Status BindError(const std::string& what, const error_code& error) {
+  return UnavailableError(fmt::format("could not listen on {}: {}", what, error.message()));
+}
+
+// Transient accept failures (a client reset before accept, too many open
+// files) must not stop the listener; they are logged and retried shortly.
+bool IsFatalAcceptError(const error_code& error) {
+  return error == asio::error::operation_aborted || error == asio::error::bad_descriptor;
+}
+
+}  // namespace
+
+Listener::Listener(asio::io_context& accept_context, ContextPicker pick_context,
+                   ConnectionHandler on_connection)
+    : accept_context_(accept_context),
+      pick_context_(std::move(pick_context)),
+      on_connection_(std::move(on_connection)) {}
+
+Listener::~Listener() { Stop(); }
+
+absl::Status Listener::ListenTcp(const config::ListenAddress& address) {
+  error_code error;
+  tcp::resolver resolver(accept_context_);
+  auto endpoints = resolver.resolve(address.host, std::to_string(address.port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, error);
+  if (error) return BindError(address.ToString(), error);
+  for (const auto& entry : endpoints) {
+    auto acceptor = std::make_unique<tcp::acceptor>(accept_context_);
+    const tcp::endpoint endpoint = entry.endpoint();
+    acceptor->open(endpoint.protocol(), error);
+    if (!error) acceptor->set_option(asio::socket_base::reuse_address(true), error);
+    if (!error) acceptor->bind(endpoint, error);
+    if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
+    if (error) return BindError(address.ToString(), error);
+    spdlog::info("listening on {}:{}", endpoint.address().to_string(),
+                 acceptor->local_endpoint().port());
+    tcp_acceptors_.push_back(std::move(acceptor));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Listener::ListenUnix(const std::string& directory, uint16_t port) {
+  const std::string path = fmt::format("{}/.s.PGSQL.{}", directory, port);
+  error_code error;
+  if (std::filesystem::exists(path)) {
+    unix_socket::socket probe(accept_context_);
+    probe.connect(unix_socket::endpoint(path), error);
+    if (!error) {
+      return UnavailableError(fmt::format("could not listen on {}: another server is listening there", path));
+    }
+    ::unlink(path.c_str());  // stale file of an earlier run
+  }
+  auto acceptor = std::make_unique<unix_socket::acceptor>(accept_context_);
+  acceptor->open(unix_socket(), error);
+  if (!error) acceptor->bind(unix_socket::endpoint(path), error);
+  if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
+  if (error) return BindError(path, error);
+  // Like PostgreSQL's default unix_socket_permissions: access is decided by
+  // authentication, not by the socket file.
+  ::chmod(path.c_str(), 0777);
+  spdlog::info("listening on {}", path);
+  unix_acceptors_.push_back(std::move(acceptor));
+  unix_paths_.push_back(path);
+  return absl::OkStatus();
+}
+
+void Listener::Start() {
+  for (auto& acceptor : tcp_acceptors_) {
+    asio::co_spawn(accept_context_, AcceptTcp(*acceptor), asio::detached);
+  }
+  for (auto& acceptor : unix_acceptors_) {
+    asio::co_spawn(accept_context_, AcceptUnix(*acceptor), asio::detached);
+  }
+}
+
+void Listener::Stop() {
+  error_code ignored;
+  for (auto& acceptor : tcp_acceptors_) acceptor->close(ignored);
+  for (auto& acceptor : unix_acceptors_) acceptor->close(ignored);
+  for (const auto& path : unix_paths_) ::unlink(path.c_str());
+  unix_paths_.clear();
+}
+
+std::vector<uint16_t> Listener::tcp_ports() const {
+  std::vector<uint16_t> ports;
+  error_code ignored;
+  for (const auto& acceptor : tcp_acceptors_) ports.push_back(acceptor->local_endpoint(ignored).port());
+  return ports;
+}
+
+Awaitable<void> Listener::AcceptTcp(tcp::acceptor& acceptor) {
+  while (acceptor.is_open()) {
+    auto [error, socket] = co_await acceptor.async_accept(pick_context_(), kUseTuple);
+    if (error) {
+      if (IsFatalAcceptError(error)) co_return;
+      spdlog::warn("accept failed: {}", error.message());
+      asio::steady_timer pause(accept_context_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(kUseTuple);
+      continue;
+    }
+    error_code peer_error;
+    tcp::endpoint peer = socket.remote_endpoint(peer_error);
+    ClientAddress address{peer_error ? "unknown" : peer.address().to_string(),
+                          peer_error ? uint16_t{0} : peer.port()};
+    on_connection_(ByteStream(std::move(socket)), std::move(address));
+  }
+}
+
+Awaitable<void> Listener::AcceptUnix(unix_socket::acceptor& acceptor) {
+  while (acceptor.is_open()) {
+    auto [error, socket] = co_await acceptor.async_accept(pick_context_(), kUseTuple);
+    if (error) {
+      if (IsFatalAcceptError(error)) co_return;
+      spdlog::warn("accept failed: {}", error.message());
+      asio::steady_timer pause(accept_context_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(kUseTuple);
+      continue;
+    }
+    on_connection_(ByteStream(std::move(socket)), ClientAddress{"unix", 0});
+  }
+}
+
+}  // namespace pgvalve::proxy

@@ -1,0 +1,144 @@
+#include "proxy/proxy_server.h"
+
+#include <spdlog/spdlog.h>
+
+
+#include "protocol/sqlstate.h"
+#include "proxy/client_session.h"
+#include "proxy/status_text.h"
+
+namespace pgvalve::proxy {
+namespace {
+// How long a fast shutdown waits for sessions to say goodbye.
+constexpr std::chrono::seconds kFastShutdownGrace{5};
+}  // namespace
+
+ProxyServer::ProxyServer(config::Config config, ConfigLoader reload)
+    : config_(std::move(config)),
+      reload_(std::move(reload)),
+      workers_(config_.Current()->proxy.workers),
+      listener_(
+          control_context_, [this]() -> asio::io_context& { return workers_.Next(); },
+          [this](ByteStream stream, ClientAddress address) {
+            StartSession(std::move(stream), std::move(address));
+          }) {}
+
+ProxyServer::~ProxyServer() {
+  listener_.Stop();
+  workers_.StopNow();
+  workers_.Join();
+}
+
+absl::Status ProxyServer::Start() {
+  auto config = config_.Current();
+  for (const auto& address : config->proxy.listen) {
+    if (absl::Status status = listener_.ListenTcp(address); !status.ok()) return status;
+  }
+  if (config->proxy.unix_socket_dir) {
+    uint16_t port = config->proxy.listen.empty() ? 5432 : listener_.tcp_ports().front();
+    if (absl::Status status = listener_.ListenUnix(*config->proxy.unix_socket_dir, port);
+        !status.ok()) {
+      return status;
+    }
+  }
+  workers_.Start();
+  listener_.Start();
+  signals_ = std::make_unique<asio::signal_set>(control_context_, SIGINT, SIGTERM, SIGHUP);
+  asio::co_spawn(control_context_, HandleSignals(), asio::detached);
+  spdlog::info("pgvalve ready: {} worker threads, max_client_connections={}", workers_.size(),
+               config->proxy.max_client_connections);
+  return absl::OkStatus();
+}
+
+void ProxyServer::Run() {
+  control_context_.run();
+  workers_.Join();
+}
+
+void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
+  live_connections_.fetch_add(1, std::memory_order_relaxed);
+  auto executor = stream.executor();
+  auto session = std::make_shared<ClientSession>(ProxyContext{config_, sessions_, cancel_keys_},
+                                                 std::move(stream), std::move(address));
+  // The lambda keeps the session alive for as long as its coroutine runs.
+  asio::co_spawn(executor, [session] { return session->Run(); }, [this](std::exception_ptr failure) {
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& error) {
+        spdlog::error("session ended by an unexpected error: {}", error.what());
+      }
+    }
+    OnConnectionEnded();
+  });
+}
+
+void ProxyServer::OnConnectionEnded() {
+  if (live_connections_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    asio::post(control_context_, [this] { FinishIfIdle(); });
+  }
+}
+
+void ProxyServer::FinishIfIdle() {
+  if (!shutdown_ || live_connections_.load(std::memory_order_acquire) != 0) return;
+  spdlog::info("all sessions have ended; pgvalve stops");
+  if (signals_) signals_->cancel();
+  workers_.ReleaseWork();
+  control_context_.stop();
+}
+
+void ProxyServer::Shutdown(ShutdownMode mode) {
+  asio::post(control_context_, [this, mode] {
+    bool escalating = shutdown_ == ShutdownMode::kSmart && mode == ShutdownMode::kFast;
+    if (shutdown_ && !escalating) return;
+    shutdown_ = mode;
+    listener_.Stop();
+    if (mode == ShutdownMode::kSmart) {
+      spdlog::info("smart shutdown: no new connections; waiting for {} sessions to end",
+                   live_connections_.load());
+    } else {
+      spdlog::info("fast shutdown: ending {} sessions", live_connections_.load());
+      for (const auto& record : sessions_.All()) {
+        if (auto control = record->control()) {
+          control->Close(std::string(protocol::sqlstate::kAdminShutdown),
+                         "terminating connection due to administrator command");
+        }
+      }
+      // Sessions still in startup are not in the registry; they get a short
+      // grace, then the workers are stopped under them.
+      auto timer = std::make_shared<asio::steady_timer>(control_context_, kFastShutdownGrace);
+      timer->async_wait([this, timer](error_code) {
+        spdlog::warn("fast shutdown: {} connections did not end in time; stopping",
+                     live_connections_.load());
+        workers_.StopNow();
+        control_context_.stop();
+      });
+    }
+    FinishIfIdle();
+  });
+}
+
+absl::Status ProxyServer::Reload() {
+  absl::StatusOr<config::Config> next = reload_();
+  if (!next.ok()) {
+    spdlog::error("reload failed, keeping the current configuration: {}", StatusText(next.status()));
+    return next.status();
+  }
+  config_.Replace(*std::move(next));
+  spdlog::info("configuration reloaded; running sessions keep their upstream");
+  return absl::OkStatus();
+}
+
+Awaitable<void> ProxyServer::HandleSignals() {
+  while (signals_) {
+    auto [error, signal] = co_await signals_->async_wait(kUseTuple);
+    if (error) co_return;
+    switch (signal) {
+      case SIGHUP: (void)Reload(); break;
+      case SIGTERM: Shutdown(ShutdownMode::kSmart); break;
+      case SIGINT: Shutdown(ShutdownMode::kFast); break;
+    }
+  }
+}
+
+}  // namespace pgvalve::proxy

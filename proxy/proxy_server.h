@@ -1,0 +1,70 @@
+#pragma once
+// Puts the proxy together: configuration, worker threads, listeners, the
+// session registry and cancel keys, signals, and shutdown.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "proxy/asio.h"
+#include "proxy/cancel_key_map.h"
+#include "proxy/listener.h"
+#include "proxy/proxy_context.h"
+#include "proxy/session_registry.h"
+#include "proxy/worker_pool.h"
+
+namespace pgvalve::proxy {
+
+enum class ShutdownMode {
+  kSmart,  // stop accepting; exit when the last client has left
+  kFast,   // stop accepting; end every session now (FATAL 57P01)
+};
+
+class ProxyServer {
+ public:
+  // `reload` rebuilds the configuration from its sources (SIGHUP, RELOAD).
+  using ConfigLoader = std::function<absl::StatusOr<config::Config>()>;
+
+  ProxyServer(config::Config config, ConfigLoader reload);
+  ~ProxyServer();
+
+  // Binds every listener and starts the workers; errors name the address.
+  absl::Status Start();
+  // Runs the control thread (accepting, signals) until shutdown completes.
+  void Run();
+  // Thread-safe.
+  void Shutdown(ShutdownMode mode);
+  absl::Status Reload();
+
+  SessionRegistry& sessions() { return sessions_; }
+  CancelKeyMap& cancel_keys() { return cancel_keys_; }
+  ConfigHolder& config() { return config_; }
+  asio::io_context& control_context() { return control_context_; }
+  std::vector<uint16_t> proxy_ports() const { return listener_.tcp_ports(); }
+
+ private:
+  void StartSession(ByteStream stream, ClientAddress address);
+  void OnConnectionEnded();
+  Awaitable<void> HandleSignals();
+  void FinishIfIdle();
+
+  ConfigHolder config_;
+  ConfigLoader reload_;
+  SessionRegistry sessions_;
+  CancelKeyMap cancel_keys_;
+  asio::io_context control_context_{1};
+  WorkerPool workers_;
+  Listener listener_;
+  std::unique_ptr<asio::signal_set> signals_;
+
+  // Connections accepted and not yet finished, including those still in
+  // startup (which the registry does not list yet).
+  std::atomic<uint64_t> live_connections_{0};
+  std::optional<ShutdownMode> shutdown_;
+};
+
+}  // namespace pgvalve::proxy

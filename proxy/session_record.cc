@@ -1,0 +1,67 @@
+#include "proxy/session_record.h"
+
+namespace pgvalve::proxy {
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             WallClock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+SessionRecord::SessionRecord(SessionIdentity identity, std::string application_name)
+    : identity_(std::move(identity)),
+      state_since_us_(NowMicros()),
+      application_name_(std::move(application_name)) {}
+
+void SessionRecord::SetBackend(int32_t virtual_pid, BackendKey key) {
+  virtual_pid_.store(virtual_pid, std::memory_order_relaxed);
+  backend_pid_.store(key.pid, std::memory_order_relaxed);
+  std::lock_guard lock(mutex_);
+  backend_ = std::move(key);
+}
+
+std::optional<BackendKey> SessionRecord::backend() const {
+  std::lock_guard lock(mutex_);
+  return backend_;
+}
+
+void SessionRecord::SetState(SessionState state) {
+  if (state_.load(std::memory_order_relaxed) == state) return;
+  state_since_us_.store(NowMicros(), std::memory_order_relaxed);
+  state_.store(state, std::memory_order_relaxed);
+}
+
+void SessionRecord::SetApplicationName(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  application_name_.assign(name);
+}
+
+void SessionRecord::AttachControl(std::weak_ptr<SessionControl> control) {
+  std::lock_guard lock(mutex_);
+  control_ = std::move(control);
+}
+
+std::shared_ptr<SessionControl> SessionRecord::control() const {
+  std::lock_guard lock(mutex_);
+  return control_.lock();
+}
+
+SessionSnapshot SessionRecord::Snapshot() const {
+  SessionSnapshot snapshot;
+  snapshot.identity = identity_;
+  snapshot.state = state();
+  snapshot.state_since =
+      WallClock::time_point(std::chrono::microseconds(state_since_us_.load(std::memory_order_relaxed)));
+  snapshot.virtual_pid = virtual_pid();
+  snapshot.backend_pid = backend_pid();
+  snapshot.bytes_from_client = bytes_from_client();
+  snapshot.bytes_to_client = bytes_to_client();
+  std::lock_guard lock(mutex_);
+  snapshot.application_name = application_name_;
+  return snapshot;
+}
+
+}  // namespace pgvalve::proxy

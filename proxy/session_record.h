@@ -1,0 +1,105 @@
+#pragma once
+// What the rest of pgvalve (the admin console, logs) may know about one
+// client session, shared between the session's worker thread, which writes
+// it, and readers on any thread. Counters have a single writer, so they are
+// relaxed atomics that cost a plain store on the relay path.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "proxy/cancel_key_map.h"
+#include "proxy/session_state.h"
+
+namespace pgvalve::proxy {
+
+using WallClock = std::chrono::system_clock;
+
+// Operations an operator can ask of a live session. Implementations are
+// thread-safe: they hand the request to the session's own executor.
+class SessionControl {
+ public:
+  virtual ~SessionControl() = default;
+  // Ends the session now: the client is sent `message` as FATAL `sqlstate`
+  // when its stream is between messages, the backend gets a Terminate.
+  virtual void Close(std::string sqlstate, std::string message) = 0;
+};
+
+struct SessionIdentity {
+  uint64_t id = 0;
+  std::string client_address;  // IP address, or "unix"
+  uint16_t client_port = 0;    // 0 for unix-socket clients
+  std::string database;
+  std::string user;
+  std::string upstream;
+  WallClock::time_point connected_at;
+};
+
+// A consistent copy for display.
+struct SessionSnapshot {
+  SessionIdentity identity;
+  std::string application_name;
+  SessionState state = SessionState::kStarting;
+  WallClock::time_point state_since;
+  int32_t virtual_pid = 0;  // 0 until the backend sent its key
+  int32_t backend_pid = 0;
+  uint64_t bytes_from_client = 0;
+  uint64_t bytes_to_client = 0;
+};
+
+class SessionRecord {
+ public:
+  SessionRecord(SessionIdentity identity, std::string application_name);
+
+  const SessionIdentity& identity() const { return identity_; }
+  uint64_t id() const { return identity_.id; }
+
+  void SetBackend(int32_t virtual_pid, BackendKey key);
+  std::optional<BackendKey> backend() const;
+  int32_t virtual_pid() const { return virtual_pid_.load(std::memory_order_relaxed); }
+  int32_t backend_pid() const { return backend_pid_.load(std::memory_order_relaxed); }
+
+  void SetState(SessionState state);
+  SessionState state() const { return state_.load(std::memory_order_relaxed); }
+
+  void SetApplicationName(std::string_view name);
+
+  // Single writer (the session's worker): load + store, no locked add.
+  void AddBytesFromClient(uint64_t count) {
+    bytes_from_client_.store(bytes_from_client_.load(std::memory_order_relaxed) + count,
+                             std::memory_order_relaxed);
+  }
+  void AddBytesToClient(uint64_t count) {
+    bytes_to_client_.store(bytes_to_client_.load(std::memory_order_relaxed) + count,
+                           std::memory_order_relaxed);
+  }
+  uint64_t bytes_from_client() const { return bytes_from_client_.load(std::memory_order_relaxed); }
+  uint64_t bytes_to_client() const { return bytes_to_client_.load(std::memory_order_relaxed); }
+
+  void AttachControl(std::weak_ptr<SessionControl> control);
+  // nullptr once the session has ended.
+  std::shared_ptr<SessionControl> control() const;
+
+  SessionSnapshot Snapshot() const;
+
+ private:
+  const SessionIdentity identity_;
+
+  std::atomic<SessionState> state_{SessionState::kStarting};
+  std::atomic<int64_t> state_since_us_;
+  std::atomic<int32_t> virtual_pid_{0};
+  std::atomic<int32_t> backend_pid_{0};
+  std::atomic<uint64_t> bytes_from_client_{0};
+  std::atomic<uint64_t> bytes_to_client_{0};
+
+  // Rarely written: guarded by a mutex instead of atomics.
+  mutable std::mutex mutex_;
+  std::string application_name_;
+  std::optional<BackendKey> backend_;
+  std::weak_ptr<SessionControl> control_;
+};
+
+}  // namespace pgvalve::proxy

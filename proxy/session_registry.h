@@ -1,0 +1,43 @@
+#pragma once
+// Every live client session, for the admin console and for enforcing
+// max_client_connections. Touched when sessions open and close and when an
+// operator looks; never on the per-message path.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "proxy/session_record.h"
+
+namespace pgvalve::proxy {
+
+class SessionRegistry {
+ public:
+  uint64_t NextSessionId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Claims one of `limit` client slots; false when all are taken.
+  bool TryReserveSlot(uint32_t limit);
+  void ReleaseSlot() { slots_in_use_.fetch_sub(1, std::memory_order_relaxed); }
+  uint32_t slots_in_use() const { return slots_in_use_.load(std::memory_order_relaxed); }
+
+  void Add(std::shared_ptr<SessionRecord> record);
+  void Remove(uint64_t session_id);
+
+  std::shared_ptr<SessionRecord> Find(uint64_t session_id) const;
+  std::shared_ptr<SessionRecord> FindByVirtualPid(int32_t virtual_pid) const;
+  std::shared_ptr<SessionRecord> FindByBackendPid(int32_t backend_pid) const;
+  // Ordered by session id.
+  std::vector<std::shared_ptr<SessionRecord>> All() const;
+  size_t size() const;
+
+ private:
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<uint32_t> slots_in_use_{0};
+  mutable std::mutex mutex_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<SessionRecord>> sessions_;
+};
+
+}  // namespace pgvalve::proxy

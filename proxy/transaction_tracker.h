@@ -1,0 +1,81 @@
+#pragma once
+// Follows one session's request/response rhythm from the message tags
+// alone: which client messages expect a ReadyForQuery, how many are still
+// unanswered, and the transaction status the last ReadyForQuery reported.
+// It is what lets pgvalve find transaction boundaries (pause, drain) and show
+// pg_stat_activity-like states without parsing queries.
+
+#include <cstdint>
+
+#include "protocol/backend_messages.h"
+#include "protocol/message_tags.h"
+#include "proxy/session_state.h"
+
+namespace pgvalve::proxy {
+
+class TransactionTracker {
+ public:
+  void OnClientMessage(protocol::FrontendTag tag) {
+    using protocol::FrontendTag;
+    switch (tag) {
+      // Each of these is answered by exactly one ReadyForQuery.
+      case FrontendTag::kQuery:
+      case FrontendTag::kSync:
+      case FrontendTag::kFunctionCall:
+        ++awaiting_ready_;
+        unsynced_ = false;
+        break;
+      // COPY data belongs to the request that started the COPY.
+      case FrontendTag::kCopyData:
+      case FrontendTag::kCopyDone:
+      case FrontendTag::kCopyFail:
+        break;
+      case FrontendTag::kTerminate:
+        terminated_ = true;
+        break;
+      // Parse/Bind/Describe/Execute/Close/Flush: an extended-protocol batch
+      // whose ReadyForQuery only comes after its Sync.
+      default:
+        unsynced_ = true;
+        break;
+    }
+  }
+
+  void OnReadyForQuery(protocol::TransactionStatus status) {
+    // The ReadyForQuery that ends startup answers no request.
+    if (awaiting_ready_ > 0) --awaiting_ready_;
+    status_ = status;
+    ready_seen_ = true;
+  }
+
+  // Nothing sent by the client is still unanswered.
+  bool quiet() const { return awaiting_ready_ == 0 && !unsynced_; }
+  // Quiet and outside any transaction block: the point where a session can
+  // be paused or closed without cutting anything short.
+  bool at_transaction_boundary() const {
+    return quiet() && ready_seen_ && status_ == protocol::TransactionStatus::kIdle;
+  }
+  bool ready_seen() const { return ready_seen_; }
+  bool client_terminated() const { return terminated_; }
+  protocol::TransactionStatus transaction_status() const { return status_; }
+
+  SessionState State() const {
+    if (!ready_seen_) return SessionState::kStarting;
+    if (!quiet()) return SessionState::kActive;
+    switch (status_) {
+      case protocol::TransactionStatus::kIdle: return SessionState::kIdle;
+      case protocol::TransactionStatus::kInTransaction: return SessionState::kIdleInTransaction;
+      case protocol::TransactionStatus::kFailed: return SessionState::kIdleInFailedTransaction;
+    }
+    return SessionState::kActive;
+  }
+
+ private:
+  uint32_t awaiting_ready_ = 0;
+  bool unsynced_ = false;
+  bool ready_seen_ = false;
+  bool terminated_ = false;
+  protocol::TransactionStatus status_ = protocol::TransactionStatus::kIdle;
+};
+
+}  // namespace pgvalve::proxy

@@ -1,0 +1,93 @@
+#include "proxy/upstream_connector.h"
+
+#include <boost/asio/connect.hpp>
+
+#include "fmt/format.h"
+#include "proxy/deadline.h"
+#include "proxy/status_text.h"
+
+namespace pgvalve::proxy {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+
+absl::Status ConnectError(std::string_view what, const std::string& reason) {
+  return UnavailableError(fmt::format("could not connect to {}: {}", what, reason));
+}
+
+std::string TimeoutText(std::chrono::milliseconds timeout) {
+  return fmt::format("timed out after {} ms", timeout.count());
+}
+
+// Connects a socket of the endpoint's kind; the error is only the reason.
+template <typename Socket, typename Endpoint>
+Awaitable<absl::StatusOr<ByteStream>> ConnectSocket(const Endpoint& endpoint,
+                                                    std::chrono::milliseconds timeout) {
+  Socket socket(co_await asio::this_coro::executor);
+  auto outcome = co_await (socket.async_connect(endpoint, kUseTuple) || SleepFor(timeout));
+  if (outcome.index() == 1) co_return UnavailableError(TimeoutText(timeout));
+  if (auto [error] = std::get<0>(outcome); error) co_return UnavailableError(error.message());
+  co_return ByteStream(std::move(socket));
+}
+
+Awaitable<absl::StatusOr<ByteStream>> ConnectWithin(const UpstreamEndpoint& endpoint,
+                                                    std::chrono::milliseconds timeout) {
+  if (const auto* tcp_endpoint = std::get_if<tcp::endpoint>(&endpoint)) {
+    co_return co_await ConnectSocket<tcp::socket>(*tcp_endpoint, timeout);
+  }
+  co_return co_await ConnectSocket<unix_socket::socket>(std::get<unix_socket::endpoint>(endpoint),
+                                                        timeout);
+}
+
+}  // namespace
+
+std::string Describe(const UpstreamEndpoint& endpoint) {
+  if (const auto* tcp_endpoint = std::get_if<tcp::endpoint>(&endpoint)) {
+    const auto& address = tcp_endpoint->address();
+    return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), tcp_endpoint->port())
+                           : fmt::format("{}:{}", address.to_string(), tcp_endpoint->port());
+  }
+  return std::get<unix_socket::endpoint>(endpoint).path();
+}
+
+Awaitable<absl::StatusOr<ByteStream>> ConnectEndpoint(const UpstreamEndpoint& endpoint,
+                                                      std::chrono::milliseconds timeout) {
+  absl::StatusOr<ByteStream> stream = co_await ConnectWithin(endpoint, timeout);
+  if (!stream.ok()) co_return ConnectError(Describe(endpoint), std::string(StatusText(stream.status())));
+  co_return stream;
+}
+
+Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream) {
+  const std::string label =
+      fmt::format("upstream \"{}\" at {}", upstream.name,
+                  upstream.host.starts_with('/')
+                      ? fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port)
+                      : fmt::format("{}:{}", upstream.host, upstream.port));
+  auto executor = co_await asio::this_coro::executor;
+
+  if (upstream.host.starts_with('/')) {
+    UpstreamEndpoint endpoint =
+        unix_socket::endpoint(fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port));
+    absl::StatusOr<ByteStream> stream = co_await ConnectWithin(endpoint, upstream.connect_timeout);
+    if (!stream.ok()) co_return ConnectError(label, std::string(StatusText(stream.status())));
+    co_return UpstreamConnection{*std::move(stream), endpoint};
+  }
+
+  tcp::resolver resolver(executor);
+  auto resolved = co_await (resolver.async_resolve(upstream.host, std::to_string(upstream.port),
+                                                   kUseTuple) ||
+                            SleepFor(upstream.connect_timeout));
+  if (resolved.index() == 1) co_return ConnectError(label, TimeoutText(upstream.connect_timeout));
+  auto [resolve_error, endpoints] = std::get<0>(std::move(resolved));
+  if (resolve_error) co_return ConnectError(label, resolve_error.message());
+
+  tcp::socket socket(executor);
+  auto connected = co_await (asio::async_connect(socket, endpoints, kUseTuple) ||
+                             SleepFor(upstream.connect_timeout));
+  if (connected.index() == 1) co_return ConnectError(label, TimeoutText(upstream.connect_timeout));
+  auto [connect_error, endpoint] = std::get<0>(connected);
+  if (connect_error) co_return ConnectError(label, connect_error.message());
+  co_return UpstreamConnection{ByteStream(std::move(socket)), UpstreamEndpoint(endpoint)};
+}
+
+}  // namespace pgvalve::proxy

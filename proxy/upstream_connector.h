@@ -1,0 +1,35 @@
+#pragma once
+// Opening connections to an upstream PostgreSQL server, with a deadline.
+// A host starting with '/' is a unix-socket directory, as in libpq.
+
+#include <chrono>
+#include <string>
+#include <variant>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "proxy/asio.h"
+#include "proxy/byte_stream.h"
+
+namespace pgvalve::proxy {
+
+// The address a session's backend was reached at. Cancel requests must go
+// to this same address, not to whatever the host name resolves to later.
+using UpstreamEndpoint = std::variant<tcp::endpoint, unix_socket::endpoint>;
+
+std::string Describe(const UpstreamEndpoint& endpoint);
+
+struct UpstreamConnection {
+  ByteStream stream;
+  UpstreamEndpoint endpoint;
+};
+
+// Resolves and connects. The error names the upstream, its address and the
+// operating system's reason, ready to be shown to a client.
+Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream);
+
+// Connects to a known endpoint (cancel requests).
+Awaitable<absl::StatusOr<ByteStream>> ConnectEndpoint(const UpstreamEndpoint& endpoint,
+                                                      std::chrono::milliseconds timeout);
+
+}  // namespace pgvalve::proxy

@@ -67,14 +67,27 @@ ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddr
       config_(context.config.Current()) {}
 
 void ClientSession::Close(std::string sqlstate, std::string message) {
+  PostCloseRequest(std::move(sqlstate), std::move(message), /*at_boundary=*/false);
+}
+
+void ClientSession::CloseAtBoundary(std::string sqlstate, std::string message) {
+  PostCloseRequest(std::move(sqlstate), std::move(message), /*at_boundary=*/true);
+}
+
+void ClientSession::PostCloseRequest(std::string sqlstate, std::string message, bool at_boundary) {
   asio::post(executor_, [weak = weak_from_this(), sqlstate = std::move(sqlstate),
-                         message = std::move(message)]() mutable {
+                         message = std::move(message), at_boundary]() mutable {
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());
     if (!self) return;
-    if (self->relay_ != nullptr) {
-      self->relay_->RequestClose(std::move(sqlstate), std::move(message));
+    if (self->relay_ == nullptr) {
+      // Not relaying yet: nothing can be cut short, so both kinds of close
+      // take effect before the session goes further.
+      self->pending_close_ = PendingClose{std::move(sqlstate), std::move(message)};
+      if (self->startup_hold_) self->startup_hold_->cancel();
+    } else if (at_boundary) {
+      self->relay_->RequestCloseAtBoundary(std::move(sqlstate), std::move(message));
     } else {
-      self->pending_close_.emplace(std::move(sqlstate), std::move(message));
+      self->relay_->RequestClose(std::move(sqlstate), std::move(message));
     }
   });
 }
@@ -167,6 +180,17 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   }
   SlotGuard slot(context_.sessions);
 
+  std::shared_ptr<DatabaseGate> gate = context_.databases.Gate(database);
+  // Refused before any upstream connection is opened, with what PostgreSQL
+  // says when a database does not allow connections.
+  if (std::optional<std::string> refusal = gate->RefusalFor(message.user())) {
+    spdlog::info("client {}: refused, database \"{}\" is disabled", address_.ToString(), database);
+    co_await SendFatal(client_, sqlstate::kObjectNotInPrerequisiteState,
+                       fmt::format("database \"{}\" is not currently accepting connections", database),
+                       *refusal);
+    co_return;
+  }
+
   record_ = std::make_shared<SessionRecord>(
       SessionIdentity{.id = context_.sessions.NextSessionId(),
                       .client_address = address_.address,
@@ -180,6 +204,27 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   context_.sessions.Add(record_);
   const auto started = steady_clock::now();
   const uint64_t id = record_->id();
+  // However the session ends, a PAUSE waiting on this database re-counts.
+  struct NotifyOnExit {
+    DatabaseGate& gate;
+    ~NotifyOnExit() {
+      if (gate.paused()) gate.NotifyWatchers();
+    }
+  } notify_on_exit{*gate};
+
+  if (gate->paused() && !co_await WaitWhilePaused(*gate)) {
+    if (pending_close_) {
+      co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
+    } else {
+      co_await SendFatal(
+          client_, sqlstate::kCannotConnectNow,
+          fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)",
+                      database, config_->proxy.hold_timeout.count()),
+          {}, "Retry once the operator has resumed the database.");
+    }
+    context_.sessions.Remove(id);
+    co_return;
+  }
 
   absl::StatusOr<UpstreamConnection> connection = co_await ConnectUpstream(*upstream);
   if (!connection.ok()) {
@@ -195,7 +240,8 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   if (write_error) {
     end.detail = write_error.message();
   } else if (pending_close_) {
-    end = RelayEnd{RelayEndReason::kCloseRequested, pending_close_->second, pending_close_->first};
+    end = RelayEnd{RelayEndReason::kCloseRequested, pending_close_->message, pending_close_->sqlstate};
+    co_await SendFatal(client_, end.sqlstate, end.detail);
   } else {
     auto log_open = [&] {
       spdlog::info(
@@ -204,9 +250,10 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
           id, address_.ToString(), database, message.user(), message.application_name(),
           upstream->name, record_->backend_pid(), record_->virtual_pid());
     };
-    Relay relay(client_, backend, *record_, context_.cancel_keys,
+    Relay relay(client_, backend, *record_, context_.cancel_keys, *gate,
                 RelayLimits{.max_message_size = config_->proxy.max_message_size,
-                            .startup_deadline = deadline},
+                            .startup_deadline = deadline,
+                            .hold_timeout = config_->proxy.hold_timeout},
                 log_open);
     relay_ = &relay;
     end = co_await relay.Run();
@@ -226,6 +273,23 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
       id, EndText(end.reason), end.detail.empty() ? "" : ": ", end.detail, address_.ToString(),
       database, message.user(), record_->backend_pid(), duration.count(),
       record_->bytes_from_client(), record_->bytes_to_client());
+}
+
+Awaitable<bool> ClientSession::WaitWhilePaused(DatabaseGate& gate) {
+  startup_hold_ = std::make_shared<asio::steady_timer>(executor_, config_->proxy.hold_timeout);
+  auto woken = std::make_shared<bool>(false);
+  auto ticket = gate.StartHolding(executor_, [timer = startup_hold_, woken] {
+    *woken = true;
+    timer->cancel();
+  });
+  if (!ticket) co_return true;
+  record_->SetState(SessionState::kHeld);
+  gate.NotifyWatchers();
+  co_await startup_hold_->async_wait(kUseTuple);
+  gate.StopHolding(*ticket);
+  startup_hold_.reset();
+  record_->SetState(SessionState::kStarting);
+  co_return *woken && !pending_close_;
 }
 
 Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end) {

@@ -10,6 +10,7 @@
 #include "proxy/asio.h"
 #include "proxy/byte_stream.h"
 #include "proxy/client_address.h"
+#include "proxy/database_gate.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_record.h"
 
@@ -28,6 +29,7 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
 
   // SessionControl; callable from any thread.
   void Close(std::string sqlstate, std::string message) override;
+  void CloseAtBoundary(std::string sqlstate, std::string message) override;
 
  private:
   // The startup packet that opens a session, after SSL/GSS negotiation;
@@ -38,6 +40,10 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   Awaitable<void> RunSession(const ReceivedStartupPacket& startup,
                              std::chrono::steady_clock::time_point deadline);
   Awaitable<void> EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end);
+  // Waits while the database is paused; false when the wait ended in
+  // hold_timeout or a close request instead of a RESUME.
+  Awaitable<bool> WaitWhilePaused(DatabaseGate& gate);
+  void PostCloseRequest(std::string sqlstate, std::string message, bool at_boundary);
 
   ProxyContext context_;
   ByteStream client_;
@@ -47,7 +53,13 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   std::shared_ptr<SessionRecord> record_;
   // While the relay runs; close requests go to it.
   Relay* relay_ = nullptr;
-  std::optional<std::pair<std::string, std::string>> pending_close_;
+  struct PendingClose {
+    std::string sqlstate;
+    std::string message;
+  };
+  std::optional<PendingClose> pending_close_;
+  // Wakes a session held before its upstream connection was opened.
+  std::shared_ptr<asio::steady_timer> startup_hold_;
 };
 
 }  // namespace pgvalve::proxy

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "proxy/cancel_key_map.h"
+#include "proxy/database_registry.h"
 #include "proxy/session_registry.h"
 
 namespace pgvalve::proxy {
@@ -36,6 +37,7 @@ struct ProxyContext {
   ConfigHolder& config;
   SessionRegistry& sessions;
   CancelKeyMap& cancel_keys;
+  DatabaseRegistry& databases;
 };
 
 }  // namespace pgvalve::proxy

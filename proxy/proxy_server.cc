@@ -58,7 +58,7 @@ void ProxyServer::Run() {
 void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
   live_connections_.fetch_add(1, std::memory_order_relaxed);
   auto executor = stream.executor();
-  auto session = std::make_shared<ClientSession>(ProxyContext{config_, sessions_, cancel_keys_},
+  auto session = std::make_shared<ClientSession>(ProxyContext{config_, sessions_, cancel_keys_, databases_},
                                                  std::move(stream), std::move(address));
   // The lambda keeps the session alive for as long as its coroutine runs.
   asio::co_spawn(executor, [session] { return session->Run(); }, [this](std::exception_ptr failure) {

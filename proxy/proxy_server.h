@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "proxy/asio.h"
 #include "proxy/cancel_key_map.h"
+#include "proxy/database_registry.h"
 #include "proxy/listener.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_registry.h"
@@ -42,6 +43,7 @@ class ProxyServer {
 
   SessionRegistry& sessions() { return sessions_; }
   CancelKeyMap& cancel_keys() { return cancel_keys_; }
+  DatabaseRegistry& databases() { return databases_; }
   ConfigHolder& config() { return config_; }
   asio::io_context& control_context() { return control_context_; }
   std::vector<uint16_t> proxy_ports() const { return listener_.tcp_ports(); }
@@ -56,6 +58,7 @@ class ProxyServer {
   ConfigLoader reload_;
   SessionRegistry sessions_;
   CancelKeyMap cancel_keys_;
+  DatabaseRegistry databases_;
   asio::io_context control_context_{1};
   WorkerPool workers_;
   Listener listener_;

@@ -2,6 +2,7 @@
 
 #include "fmt/format.h"
 #include "protocol/backend_messages.h"
+#include "protocol/backend_writer.h"
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -13,20 +14,36 @@ using namespace asio::experimental::awaitable_operators;
 using protocol::BackendTag;
 using protocol::FrontendTag;
 using protocol::MessageAction;
+using protocol::ScanStop;
 
 // Client to server: nothing needs to be seen whole; the tags alone drive
-// the transaction tracker.
+// the transaction tracker, the pause gate and the discarding of a request
+// that was held too long.
 class Relay::ClientVisitor {
  public:
   explicit ClientVisitor(Relay& relay) : relay_(relay) {}
 
   MessageAction OnMessageStart(char tag, uint32_t /*length*/) {
-    relay_.tracker_.OnClientMessage(static_cast<FrontendTag>(tag));
+    const auto message = static_cast<FrontendTag>(tag);
+    if (relay_.discard_) return DiscardedMessageStart(*relay_.discard_, message);
+    if (message != FrontendTag::kTerminate && relay_.tracker_.at_transaction_boundary() &&
+        relay_.gate_.paused()) {
+      return MessageAction::kHold;
+    }
+    relay_.tracker_.OnClientMessage(message);
     return MessageAction::kStream;
   }
   absl::Status OnMessage(char /*tag*/, std::span<std::byte> /*body*/) { return absl::OkStatus(); }
 
  private:
+  // Streams (to be dropped) up to the request's last message, then stops
+  // before whatever follows it.
+  static MessageAction DiscardedMessageStart(Discard& discard, FrontendTag message) {
+    if (discard.last_message_started) return MessageAction::kHold;
+    if (!discard.until_sync || message == FrontendTag::kSync) discard.last_message_started = true;
+    return MessageAction::kStream;
+  }
+
   Relay& relay_;
 };
 
@@ -64,13 +81,22 @@ class Relay::ServerVisitor {
   Relay& relay_;
 };
 
+// Shared with the gate's wake-up callback, which may run after the relay
+// has ended.
+struct Relay::HoldWait {
+  explicit HoldWait(asio::any_io_executor executor) : timer(std::move(executor)) {}
+  asio::steady_timer timer;
+  bool woken = false;
+};
+
 Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
-             CancelKeyMap& cancel_keys, RelayLimits limits,
+             CancelKeyMap& cancel_keys, DatabaseGate& gate, RelayLimits limits,
              std::function<void()> on_startup_complete)
     : client_(client),
       backend_(backend),
       record_(record),
       cancel_keys_(cancel_keys),
+      gate_(gate),
       limits_(limits),
       client_buffer_(limits.buffer_size),
       server_buffer_(limits.buffer_size),
@@ -90,14 +116,29 @@ void Relay::RequestClose(std::string sqlstate, std::string message) {
   control_timer_.cancel();
 }
 
+void Relay::RequestCloseAtBoundary(std::string sqlstate, std::string message) {
+  if (tracker_.at_transaction_boundary()) {
+    RequestClose(std::move(sqlstate), std::move(message));
+    return;
+  }
+  if (!boundary_close_) {
+    boundary_close_ =
+        RelayEnd{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
+  }
+}
+
 Awaitable<RelayEnd> Relay::PumpClientToServer() {
   ClientVisitor visitor(*this);
+  // Set when the buffer may hold messages not scanned yet (after a hold).
+  bool rescan = false;
   while (true) {
-    std::span<std::byte> space = client_buffer_.free_space();
-    auto [read_error, read] = co_await client_.ReadSome(space);
-    if (read_error) co_return RelayEnd{RelayEndReason::kClientDisconnected, read_error.message(), {}};
-    client_buffer_.Commit(read);
-    record_.AddBytesFromClient(read);
+    if (!rescan) {
+      auto [read_error, read] = co_await client_.ReadSome(client_buffer_.free_space());
+      if (read_error) co_return RelayEnd{RelayEndReason::kClientDisconnected, read_error.message(), {}};
+      client_buffer_.Commit(read);
+      record_.AddBytesFromClient(read);
+    }
+    rescan = false;
 
     auto scanned = client_scanner_.Scan(client_buffer_.filled(), client_buffer_.capacity(), visitor);
     if (!scanned.ok()) {
@@ -105,25 +146,59 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
                          std::string(StatusText(scanned.status())),
                          protocol::SqlStateOf(scanned.status())};
     }
+
+    if (discard_) {
+      client_buffer_.Consume(scanned->forward);
+      if (discard_->last_message_started && client_scanner_.AtMessageBoundary()) {
+        // The held request is gone; the client gets the ReadyForQuery that
+        // ends it, as after any failed request.
+        discard_.reset();
+        protocol::MessageWriter ready;
+        protocol::AppendReadyForQuery(ready, protocol::TransactionStatus::kIdle);
+        if (!co_await InjectToClient(ready.bytes())) {
+          co_return RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}};
+        }
+        rescan = !client_buffer_.empty();
+      }
+      continue;
+    }
+
     PublishState();
     if (scanned->forward > 0) {
-      server_write_interrupted_ = true;
+      server_write_cut_ = true;
       auto [write_error, written] =
           co_await backend_.stream.WriteAll(client_buffer_.filled().first(scanned->forward));
       if (write_error) {
         co_return RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}};
       }
-      server_write_interrupted_ = false;
+      server_write_cut_ = false;
       client_buffer_.Consume(scanned->forward);
     }
     if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
       co_return RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}};
+    }
+    if (scanned->stop == ScanStop::kHeld) {
+      switch (co_await HoldUntilResumed()) {
+        case HoldOutcome::kResumed:
+          break;
+        case HoldOutcome::kTimedOut:
+          if (!co_await StartDiscardingHeldRequest()) {
+            co_return RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}};
+          }
+          break;
+        case HoldOutcome::kAborted:
+          co_return RelayEnd{RelayEndReason::kCloseRequested, "hold aborted", {}};
+      }
+      rescan = true;
     }
   }
 }
 
 Awaitable<RelayEnd> Relay::PumpServerToClient() {
   ServerVisitor visitor(*this);
+  // Held from the first byte of a message to its last, so nothing pgvalve
+  // injects can land inside a relayed message.
+  bool have_turn = false;
   while (true) {
     auto [read_error, read] = co_await backend_.stream.ReadSome(server_buffer_.free_space());
     if (read_error) {
@@ -141,16 +216,27 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
                          std::string(protocol::sqlstate::kProtocolViolation)};
     }
     if (scanned->forward > 0) {
-      client_write_interrupted_ = true;
+      if (!have_turn) {
+        if (!client_writer_.TryAcquire() && !co_await client_writer_.Acquire()) {
+          co_return RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}};
+        }
+        have_turn = true;
+      }
+      client_write_cut_ = true;
       auto [write_error, written] =
           co_await client_.WriteAll(server_buffer_.filled().first(scanned->forward));
       if (write_error) {
         co_return RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}};
       }
-      client_write_interrupted_ = false;
+      client_write_cut_ = false;
       record_.AddBytesToClient(scanned->forward);
       server_buffer_.Consume(scanned->forward);
+      if (server_scanner_.AtMessageBoundary()) {
+        client_writer_.Release();
+        have_turn = false;
+      }
     }
+    if (CloseDueAtBoundary()) co_return *std::move(boundary_close_);
   }
 }
 
@@ -166,6 +252,53 @@ Awaitable<RelayEnd> Relay::WatchControl() {
                          std::string(protocol::sqlstate::kConnectionFailure)};
     }
   }
+}
+
+Awaitable<Relay::HoldOutcome> Relay::HoldUntilResumed() {
+  auto executor = co_await asio::this_coro::executor;
+  auto wait = std::make_shared<HoldWait>(executor);
+  wait->timer.expires_after(limits_.hold_timeout);
+  auto ticket = gate_.StartHolding(executor, [wait] {
+    wait->woken = true;
+    wait->timer.cancel();
+  });
+  if (!ticket) co_return HoldOutcome::kResumed;
+
+  record_.SetState(SessionState::kHeld);
+  gate_.NotifyWatchers();
+  auto [error] = co_await wait->timer.async_wait(kUseTuple);
+  gate_.StopHolding(*ticket);
+  PublishState();
+  if (wait->woken) co_return HoldOutcome::kResumed;
+  co_return error ? HoldOutcome::kAborted : HoldOutcome::kTimedOut;
+}
+
+Awaitable<bool> Relay::StartDiscardingHeldRequest() {
+  // The held request starts at the front of the buffer.
+  const auto first = static_cast<FrontendTag>(client_buffer_.filled()[0]);
+  const bool simple = first == FrontendTag::kQuery || first == FrontendTag::kFunctionCall ||
+                      first == FrontendTag::kSync;
+  discard_ = Discard{.until_sync = !simple, .last_message_started = false};
+
+  const std::string message = fmt::format(
+      "request not run: database \"{}\" has been paused for longer than hold_timeout ({} ms)",
+      gate_.name(), limits_.hold_timeout.count());
+  protocol::MessageWriter error;
+  protocol::AppendErrorResponse(error, {.severity = protocol::Severity::kError,
+                                        .sqlstate = protocol::sqlstate::kCannotConnectNow,
+                                        .message = message,
+                                        .hint = "Retry once the operator has resumed the database."});
+  co_return co_await InjectToClient(error.bytes());
+}
+
+Awaitable<bool> Relay::InjectToClient(std::span<const std::byte> bytes) {
+  if (!client_writer_.TryAcquire() && !co_await client_writer_.Acquire()) co_return false;
+  client_write_cut_ = true;
+  auto [error, written] = co_await client_.WriteAll(bytes);
+  client_writer_.Release();
+  if (error) co_return false;
+  client_write_cut_ = false;
+  co_return true;
 }
 
 absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
@@ -196,6 +329,8 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
     control_timer_.cancel();
     if (on_startup_complete_) on_startup_complete_();
   }
+  // A PAUSE waits for sessions to reach this point.
+  if (gate_.paused() && tracker_.at_transaction_boundary()) gate_.NotifyWatchers();
   return absl::OkStatus();
 }
 

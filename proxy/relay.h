@@ -5,16 +5,23 @@
 // (backpressure by construction). A third branch watches for requests from
 // outside (close) and for the startup deadline. The first branch to end
 // cancels the others.
+//
+// The client pump is also where PAUSE takes effect: at a transaction
+// boundary, with the database paused, it stops before the next request and
+// waits for RESUME, or answers the request with 57P03 after hold_timeout.
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "protocol/message_scanner.h"
+#include "proxy/async_turn.h"
 #include "proxy/asio.h"
 #include "proxy/backend_link.h"
 #include "proxy/cancel_key_map.h"
+#include "proxy/database_gate.h"
 #include "proxy/relay_buffer.h"
 #include "proxy/session_record.h"
 #include "proxy/transaction_tracker.h"
@@ -26,6 +33,7 @@ struct RelayLimits {
   size_t buffer_size = 32 * 1024;
   // From accept to the first ReadyForQuery.
   std::chrono::steady_clock::time_point startup_deadline;
+  std::chrono::milliseconds hold_timeout{60000};
 };
 
 enum class RelayEndReason {
@@ -40,48 +48,70 @@ enum class RelayEndReason {
 
 struct RelayEnd {
   RelayEndReason reason;
-  std::string detail;     // for logs and for the client's error message
-  std::string sqlstate;   // set for errors the client should be told
+  std::string detail;    // for logs and for the client's error message
+  std::string sqlstate;  // set for errors the client should be told
 };
 
 class Relay {
  public:
   // `on_startup_complete` runs once, at the server's first ReadyForQuery.
   Relay(ByteStream& client, BackendLink& backend, SessionRecord& record, CancelKeyMap& cancel_keys,
-        RelayLimits limits, std::function<void()> on_startup_complete);
+        DatabaseGate& gate, RelayLimits limits, std::function<void()> on_startup_complete);
 
   Awaitable<RelayEnd> Run();
 
-  // Must be called on the session's executor.
+  // Both must be called on the session's executor.
+  // Ends the session now.
   void RequestClose(std::string sqlstate, std::string message);
+  // Ends the session at its next transaction boundary (now, if it is at
+  // one), so that no transaction is cut short.
+  void RequestCloseAtBoundary(std::string sqlstate, std::string message);
 
-  // True when every byte forwarded to the client so far completed whole
+  // True when every byte written to the client so far completed whole
   // messages, so pgvalve may still send it an ErrorResponse.
   bool client_stream_clean() const {
-    return !client_write_interrupted_ && server_scanner_.AtMessageBoundary();
+    return !client_write_cut_ && server_scanner_.AtMessageBoundary();
   }
   bool server_stream_clean() const {
-    return !server_write_interrupted_ && client_scanner_.AtMessageBoundary();
+    return !server_write_cut_ && client_scanner_.AtMessageBoundary();
   }
   const TransactionTracker& tracker() const { return tracker_; }
 
  private:
   class ClientVisitor;
   class ServerVisitor;
+  struct HoldWait;
+
+  // Discarding a held request that timed out: the rest of a Query, or an
+  // extended-protocol batch through its Sync.
+  struct Discard {
+    bool until_sync = false;
+    bool last_message_started = false;
+  };
+
+  enum class HoldOutcome { kResumed, kTimedOut, kAborted };
 
   Awaitable<RelayEnd> PumpClientToServer();
   Awaitable<RelayEnd> PumpServerToClient();
   Awaitable<RelayEnd> WatchControl();
+  Awaitable<HoldOutcome> HoldUntilResumed();
+  // Writes pgvalve's own bytes to the client between relayed messages.
+  Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
+  Awaitable<bool> StartDiscardingHeldRequest();
 
   absl::Status OnBackendKeyData(std::span<std::byte> body);
   absl::Status OnReadyForQuery(std::span<const std::byte> body);
   absl::Status OnParameterStatus(std::span<const std::byte> body);
   void PublishState() { record_.SetState(tracker_.State()); }
+  bool CloseDueAtBoundary() const {
+    return boundary_close_.has_value() && tracker_.at_transaction_boundary();
+  }
 
   ByteStream& client_;
   BackendLink& backend_;
   SessionRecord& record_;
   CancelKeyMap& cancel_keys_;
+  DatabaseGate& gate_;
   RelayLimits limits_;
 
   RelayBuffer client_buffer_;
@@ -89,14 +119,17 @@ class Relay {
   protocol::MessageScanner client_scanner_;
   protocol::MessageScanner server_scanner_;
   TransactionTracker tracker_;
+  std::optional<Discard> discard_;
 
   // Set while a write is outstanding; left set if it was cut short.
-  bool client_write_interrupted_ = false;
-  bool server_write_interrupted_ = false;
+  bool client_write_cut_ = false;
+  bool server_write_cut_ = false;
+  AsyncTurn client_writer_;
 
   std::function<void()> on_startup_complete_;
   asio::steady_timer control_timer_;
   std::optional<RelayEnd> close_request_;
+  std::optional<RelayEnd> boundary_close_;
 };
 
 }  // namespace pgvalve::proxy

@@ -26,6 +26,9 @@ class SessionControl {
   // Ends the session now: the client is sent `message` as FATAL `sqlstate`
   // when its stream is between messages, the backend gets a Terminate.
   virtual void Close(std::string sqlstate, std::string message) = 0;
+  // Ends the session at its next transaction boundary (now, if it is at
+  // one), so that no transaction is cut short.
+  virtual void CloseAtBoundary(std::string sqlstate, std::string message) = 0;
 };
 
 struct SessionIdentity {

@@ -1,0 +1,87 @@
+#include "proxy/database_gate.h"
+
+#include <algorithm>
+
+namespace pgvalve::proxy {
+
+void DatabaseGate::Disable(DisableState state) {
+  std::lock_guard lock(mutex_);
+  disabled_ = std::move(state);
+}
+
+void DatabaseGate::Enable() {
+  std::lock_guard lock(mutex_);
+  disabled_.reset();
+}
+
+std::optional<std::string> DatabaseGate::RefusalFor(std::string_view user) const {
+  std::lock_guard lock(mutex_);
+  if (!disabled_) return std::nullopt;
+  const auto& excepted = disabled_->except_roles;
+  if (std::find(excepted.begin(), excepted.end(), user) != excepted.end()) return std::nullopt;
+  return disabled_->reason;
+}
+
+void DatabaseGate::Pause(StateOrigin origin) {
+  std::lock_guard lock(mutex_);
+  pause_origin_ = origin;
+  paused_.store(true, std::memory_order_release);
+}
+
+void DatabaseGate::Resume() {
+  std::list<Holder> released;
+  {
+    std::lock_guard lock(mutex_);
+    paused_.store(false, std::memory_order_release);
+    pause_origin_ = StateOrigin::kDefault;
+    released.swap(holders_);
+  }
+  // Posted in arrival order; each executor runs its own in that order.
+  for (Holder& holder : released) asio::post(holder.executor, std::move(holder.wake));
+}
+
+std::optional<DatabaseGate::HoldTicket> DatabaseGate::StartHolding(asio::any_io_executor executor,
+                                                                   std::function<void()> wake) {
+  std::lock_guard lock(mutex_);
+  // Checked under the mutex so a RESUME cannot slip in between the
+  // caller's look at paused() and its registration.
+  if (!paused_.load(std::memory_order_relaxed)) return std::nullopt;
+  HoldTicket ticket = next_ticket_++;
+  holders_.push_back(Holder{ticket, std::move(executor), std::move(wake)});
+  return ticket;
+}
+
+void DatabaseGate::StopHolding(HoldTicket ticket) {
+  std::lock_guard lock(mutex_);
+  holders_.remove_if([ticket](const Holder& holder) { return holder.ticket == ticket; });
+}
+
+DatabaseGate::WatchTicket DatabaseGate::Watch(std::function<void()> on_change) {
+  std::lock_guard lock(mutex_);
+  WatchTicket ticket = next_ticket_++;
+  watchers_.emplace_back(ticket, std::move(on_change));
+  return ticket;
+}
+
+void DatabaseGate::Unwatch(WatchTicket ticket) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(watchers_, [ticket](const auto& watcher) { return watcher.first == ticket; });
+}
+
+void DatabaseGate::NotifyWatchers() {
+  std::vector<std::function<void()>> to_call;
+  {
+    std::lock_guard lock(mutex_);
+    if (watchers_.empty()) return;
+    for (const auto& [ticket, callback] : watchers_) to_call.push_back(callback);
+  }
+  for (auto& callback : to_call) callback();
+}
+
+DatabaseGateSnapshot DatabaseGate::Snapshot() const {
+  std::lock_guard lock(mutex_);
+  return DatabaseGateSnapshot{name_, disabled_, paused_.load(std::memory_order_relaxed),
+                              pause_origin_, holders_.size()};
+}
+
+}  // namespace pgvalve::proxy

@@ -1,0 +1,93 @@
+#pragma once
+// The runtime controls of one database, shared by its sessions (on any
+// worker) and the admin console: whether new sessions are admitted
+// (DISABLE), whether requests are held at transaction boundaries (PAUSE),
+// and who is waiting for either to change.
+//
+// Sessions read `paused()` once per transaction; everything else happens
+// only while an operator is acting, under a mutex.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/asio.h"
+
+namespace pgvalve::proxy {
+
+// Where a database's current state came from, for SHOW DATABASES.
+enum class StateOrigin { kDefault, kAdminCommand, kStateFile };
+
+struct DisableState {
+  std::string reason;
+  std::vector<std::string> except_roles;
+  StateOrigin origin = StateOrigin::kAdminCommand;
+};
+
+struct DatabaseGateSnapshot {
+  std::string name;
+  std::optional<DisableState> disabled;
+  bool paused = false;
+  StateOrigin pause_origin = StateOrigin::kDefault;
+  size_t held = 0;  // requests and new sessions waiting for RESUME
+};
+
+class DatabaseGate {
+ public:
+  explicit DatabaseGate(std::string name) : name_(std::move(name)) {}
+
+  const std::string& name() const { return name_; }
+
+  // DISABLE / ENABLE.
+  void Disable(DisableState state);
+  void Enable();
+  // nullopt when `user` may open a session; otherwise the reason to refuse.
+  std::optional<std::string> RefusalFor(std::string_view user) const;
+
+  // PAUSE / RESUME. Resume wakes every holder in the order it started
+  // waiting.
+  bool paused() const { return paused_.load(std::memory_order_acquire); }
+  void Pause(StateOrigin origin);
+  void Resume();
+
+  // A holder waits until `wake` is called (posted to its own executor) or
+  // gives up by itself. Returns nullopt, without registering, when the gate
+  // is no longer paused: the caller must not wait.
+  using HoldTicket = uint64_t;
+  std::optional<HoldTicket> StartHolding(asio::any_io_executor executor, std::function<void()> wake);
+  void StopHolding(HoldTicket ticket);
+
+  // Watchers (an admin PAUSE waiting for sessions to settle) are called on
+  // any thread whenever a session of this database becomes held, reaches a
+  // transaction boundary while paused, or ends.
+  using WatchTicket = uint64_t;
+  WatchTicket Watch(std::function<void()> on_change);
+  void Unwatch(WatchTicket ticket);
+  void NotifyWatchers();
+
+  DatabaseGateSnapshot Snapshot() const;
+
+ private:
+  struct Holder {
+    HoldTicket ticket;
+    asio::any_io_executor executor;
+    std::function<void()> wake;
+  };
+
+  const std::string name_;
+  std::atomic<bool> paused_{false};
+
+  mutable std::mutex mutex_;
+  std::optional<DisableState> disabled_;
+  StateOrigin pause_origin_ = StateOrigin::kDefault;
+  std::list<Holder> holders_;
+  std::vector<std::pair<WatchTicket, std::function<void()>>> watchers_;
+  uint64_t next_ticket_ = 1;
+};
+
+}  // namespace pgvalve::proxy

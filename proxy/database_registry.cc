@@ -1,0 +1,41 @@
+#include "proxy/database_registry.h"
+
+#include <algorithm>
+
+namespace pgvalve::proxy {
+
+std::shared_ptr<DatabaseGate> DatabaseRegistry::Gate(std::string_view database) {
+  std::lock_guard lock(mutex_);
+  std::string key(database);
+  auto found = gates_.find(key);
+  if (found != gates_.end()) return found->second;
+  auto gate = std::make_shared<DatabaseGate>(key);
+  gates_.emplace(std::move(key), gate);
+  return gate;
+}
+
+std::vector<std::shared_ptr<DatabaseGate>> DatabaseRegistry::All() const {
+  std::vector<std::shared_ptr<DatabaseGate>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, gate] : gates_) all.push_back(gate);
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a->name() < b->name(); });
+  return all;
+}
+
+void DatabaseRegistry::SetOnStateChange(std::function<void()> callback) {
+  std::lock_guard lock(mutex_);
+  on_state_change_ = std::move(callback);
+}
+
+void DatabaseRegistry::StateChanged() const {
+  std::function<void()> callback;
+  {
+    std::lock_guard lock(mutex_);
+    callback = on_state_change_;
+  }
+  if (callback) callback();
+}
+
+}  // namespace pgvalve::proxy

@@ -47,14 +47,42 @@ absl::StatusOr<AuthenticationRequest> ParseAuthenticationRequest(std::span<const
   MessageReader reader(body, "Authentication");
   absl::StatusOr<int32_t> code = reader.ReadInt32();
   if (!code.ok()) return code.status();
-  return AuthenticationRequest{static_cast<AuthenticationCode>(*code), reader.ReadRest()};
+  const auto request = static_cast<AuthenticationCode>(*code);
+  const std::span<const std::byte> data = body.subspan(4);
+  switch (request) {
+    case AuthenticationCode::kMd5Password:
+      // Exactly a 4-byte salt.
+      if (absl::StatusOr<std::span<const std::byte>> salt = reader.ReadBytes(4); !salt.ok()) {
+        return salt.status();
+      }
+      break;
+    case AuthenticationCode::kSasl:
+      // Mechanism names, each NUL-terminated, then an empty one.
+      while (true) {
+        absl::StatusOr<std::string_view> mechanism = reader.ReadCString();
+        if (!mechanism.ok()) return mechanism.status();
+        if (mechanism->empty()) break;
+      }
+      break;
+    case AuthenticationCode::kGssContinue:
+    case AuthenticationCode::kSaslContinue:
+    case AuthenticationCode::kSaslFinal:
+      // Opaque data as long as the message.
+      reader.ReadRest();
+      break;
+    default:
+      // The other requests carry nothing after the code.
+      break;
+  }
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  return AuthenticationRequest{request, data};
 }
 
 absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
     std::span<const std::byte> body) {
   MessageReader reader(body, "NegotiateProtocolVersion");
-  absl::StatusOr<int32_t> newest_minor = reader.ReadInt32();
-  if (!newest_minor.ok()) return newest_minor.status();
+  absl::StatusOr<int32_t> newest_version = reader.ReadInt32();
+  if (!newest_version.ok()) return newest_version.status();
   absl::StatusOr<int32_t> count = reader.ReadInt32();
   if (!count.ok()) return count.status();
   // Each option takes at least its NUL, so a count beyond the bytes left is a
@@ -63,7 +91,7 @@ absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
     return ProtocolViolation(
         fmt::format("NegotiateProtocolVersion claims {} options", *count));
   }
-  NegotiateProtocolVersion result{*newest_minor, {}};
+  NegotiateProtocolVersion result{*newest_version, {}};
   result.unrecognized_options.reserve(*count);
   for (int32_t i = 0; i < *count; ++i) {
     absl::StatusOr<std::string_view> option = reader.ReadCString();
@@ -75,7 +103,7 @@ absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
 }
 
 absl::StatusOr<ErrorFields> ParseErrorOrNotice(std::span<const std::byte> body) {
-  MessageReader reader(body, "ErrorResponse");
+  MessageReader reader(body, "ErrorResponse or NoticeResponse");
   ErrorFields fields;
   while (true) {
     absl::StatusOr<uint8_t> code = reader.ReadByte();

@@ -56,7 +56,10 @@ absl::StatusOr<AuthenticationRequest> ParseAuthenticationRequest(std::span<const
 
 // 'v'
 struct NegotiateProtocolVersion {
-  int32_t newest_minor = 0;
+  // The newest version the server supports for the requested major version,
+  // as a full version code (major << 16 | minor): PostgreSQL sends its
+  // PG_PROTOCOL_LATEST, not the bare minor number the docs suggest.
+  int32_t newest_version = 0;
   std::vector<std::string_view> unrecognized_options;
 };
 absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(

@@ -6,13 +6,25 @@
 namespace pgvalve::protocol {
 namespace {
 constexpr std::string_view kSqlStatePayloadKey = "pgvalve/sqlstate";
+constexpr std::string_view kDetailPayloadKey = "pgvalve/detail";
+
+// Debian's abseil has its own string_view type.
+absl::string_view Absl(std::string_view text) { return absl::string_view(text.data(), text.size()); }
 }  // namespace
 
+absl::Status WithDetail(absl::Status status, std::string_view detail) {
+  status.SetPayload(Absl(kDetailPayloadKey), absl::Cord(Absl(detail)));
+  return status;
+}
+
+std::string DetailOf(const absl::Status& status) {
+  if (auto payload = status.GetPayload(Absl(kDetailPayloadKey))) return std::string(*payload);
+  return {};
+}
+
 absl::Status ErrorWithSqlState(std::string_view sqlstate, std::string_view message) {
-  // Debian's abseil has its own string_view type, hence the explicit spans.
-  absl::Status status = absl::InvalidArgumentError(absl::string_view(message.data(), message.size()));
-  status.SetPayload(absl::string_view(kSqlStatePayloadKey.data(), kSqlStatePayloadKey.size()),
-                    absl::Cord(absl::string_view(sqlstate.data(), sqlstate.size())));
+  absl::Status status = absl::InvalidArgumentError(Absl(message));
+  status.SetPayload(Absl(kSqlStatePayloadKey), absl::Cord(Absl(sqlstate)));
   return status;
 }
 
@@ -21,8 +33,7 @@ absl::Status ProtocolViolation(std::string_view message) {
 }
 
 std::string SqlStateOf(const absl::Status& status) {
-  if (auto payload = status.GetPayload(
-          absl::string_view(kSqlStatePayloadKey.data(), kSqlStatePayloadKey.size()))) {
+  if (auto payload = status.GetPayload(Absl(kSqlStatePayloadKey))) {
     return std::string(*payload);
   }
   return std::string(status.code() == absl::StatusCode::kInvalidArgument

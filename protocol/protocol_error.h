@@ -16,6 +16,11 @@ absl::Status ErrorWithSqlState(std::string_view sqlstate, std::string_view messa
 // 08P01: the bytes do not follow the protocol.
 absl::Status ProtocolViolation(std::string_view message);
 
+// `status` with a DETAIL line for the client (an ErrorResponse 'D' field).
+absl::Status WithDetail(absl::Status status, std::string_view detail);
+// The DETAIL attached to `status`, or empty.
+std::string DetailOf(const absl::Status& status);
+
 // The SQLSTATE attached to `status`; 08P01 for a protocol status without one
 // and XX000 for anything else.
 std::string SqlStateOf(const absl::Status& status);

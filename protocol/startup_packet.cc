@@ -46,8 +46,11 @@ absl::StatusOr<CancelRequest> ParseCancelRequest(MessageReader& reader) {
 }  // namespace
 
 std::string_view StartupMessage::Parameter(std::string_view name) const {
-  for (const auto& [key, value] : parameters) {
-    if (key == name) return value;
+  // The last occurrence wins, as in PostgreSQL's ProcessStartupPacket: the
+  // packet is forwarded verbatim, so pgvalve must route and admit the same
+  // user and database the server will log in.
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    if (it->first == name) return it->second;
   }
   return {};
 }

@@ -1,0 +1,48 @@
+// Writes the generated seeds as libFuzzer corpus directories:
+//   fuzz_seed_corpus DIR
+// creates DIR/startup_packet, DIR/backend_messages and DIR/message_scanner,
+// one file per seed.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fmt/format.h"
+#include "tests/fuzz/fuzz_seeds.h"
+
+namespace {
+
+bool WriteCorpus(const std::filesystem::path& dir, const std::vector<pgvalve::fuzz::Input>& seeds) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    std::fprintf(stderr, "cannot create %s: %s\n", dir.c_str(), error.message().c_str());
+    return false;
+  }
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    std::ofstream out(dir / fmt::format("seed-{:03}", i), std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(seeds[i].data()), static_cast<std::streamsize>(seeds[i].size()));
+    if (!out) {
+      std::fprintf(stderr, "cannot write into %s\n", dir.c_str());
+      return false;
+    }
+  }
+  std::printf("%zu seeds in %s\n", seeds.size(), dir.c_str());
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s DIR\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path root = argv[1];
+  const bool ok = WriteCorpus(root / "startup_packet", pgvalve::fuzz::StartupPacketSeeds()) &&
+                  WriteCorpus(root / "backend_messages", pgvalve::fuzz::BackendMessageSeeds()) &&
+                  WriteCorpus(root / "message_scanner", pgvalve::fuzz::MessageScannerSeeds());
+  return ok ? 0 : 1;
+}

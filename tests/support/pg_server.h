@@ -1,0 +1,106 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+
+namespace pgvalve::test {
+
+// Roles every PgServer creates. Over TCP, scram_user must authenticate with
+// SCRAM-SHA-256 and md5_user with MD5; everyone else (app_user, postgres)
+// is trusted, and so is everyone over the unix socket.
+inline constexpr std::string_view kScramUser = "scram_user";
+inline constexpr std::string_view kScramPassword = "scram_pw";
+inline constexpr std::string_view kMd5User = "md5_user";
+inline constexpr std::string_view kMd5Password = "md5_pw";
+inline constexpr std::string_view kAppUser = "app_user";
+inline constexpr std::string_view kSuperuser = "postgres";
+
+// A real, disposable PostgreSQL 15 cluster: its own temp dir, a free TCP
+// port on 127.0.0.1 and a unix socket in the temp dir. Durability is off.
+//
+// The postmaster is started directly as a child of the test process (not
+// daemonised by pg_ctl) with a parent-death signal, so a test binary that
+// crashes or is killed by ctest's timeout takes its server down with it.
+// Consequence: create a PgServer on a thread that outlives it, normally
+// the main thread.
+class PgServer {
+ public:
+  struct Options {
+    int max_connections = 300;
+    // Lines appended to postgresql.conf, e.g. "log_statement = 'all'".
+    std::vector<std::string> extra_settings;
+    std::chrono::seconds start_timeout{60};
+  };
+
+  // Creates and starts the cluster. Throws std::runtime_error carrying the
+  // output of initdb or the server log when that fails.
+  PgServer();
+  explicit PgServer(Options options);
+  ~PgServer();
+
+  PgServer(const PgServer&) = delete;
+  PgServer& operator=(const PgServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  const std::string& socket_dir() const { return dir_.path(); }
+  const std::string& data_dir() const { return data_dir_; }
+  std::string host() const { return "127.0.0.1"; }
+  // "127.0.0.1:PORT", as pgvalve's --upstream wants it.
+  std::string Upstream() const;
+
+  // libpq connection string over TCP. `extra` is appended verbatim
+  // ("password=x sslmode=disable") and wins over earlier keys.
+  std::string ConnString(std::string_view database = "postgres",
+                         std::string_view user = kSuperuser, std::string_view extra = "") const;
+  // Same over the unix socket, where every role is trusted.
+  std::string SocketConnString(std::string_view database = "postgres",
+                               std::string_view user = kSuperuser,
+                               std::string_view extra = "") const;
+
+  // Runs one or more statements as the superuser. Throws PgError on failure.
+  void RunSql(const std::string& sql, std::string_view database = "postgres") const;
+  // First column of the first row of `sql`, run as the superuser.
+  std::string QueryScalar(const std::string& sql, std::string_view database = "postgres") const;
+  void CreateDatabase(std::string_view name) const;
+
+  // The last lines of the server log, for failure messages.
+  std::string LogTail(size_t max_lines = 40) const;
+
+  // Stops the server (fast shutdown) but keeps the cluster; StartPostmaster
+  // brings it back on the same port. For tests of an upstream going away.
+  void StopPostmaster();
+  void StartPostmaster();
+  bool IsRunning() const { return postmaster_pid_ > 0; }
+
+  // Stops the server and deletes the cluster. Idempotent; the destructor
+  // calls it.
+  void Stop();
+
+  // Absolute path of a PostgreSQL 15 program ("psql", "pgbench", ...).
+  // $PGVALVE_PG_BINDIR overrides the Debian location.
+  static std::string BinPath(std::string_view program);
+
+ private:
+  void InitCluster();
+  void WriteConfig();
+  void CreateRoles();
+
+  Options options_;
+  std::optional<RunAs> run_as_;
+  TempDir dir_;
+  std::string data_dir_;
+  std::string log_path_;
+  uint16_t port_ = 0;
+  pid_t postmaster_pid_ = -1;
+};
+
+}  // namespace pgvalve::test

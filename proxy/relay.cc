@@ -136,7 +136,7 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
       auto [read_error, read] = co_await client_.ReadSome(client_buffer_.free_space());
       if (read_error) co_return RelayEnd{RelayEndReason::kClientDisconnected, read_error.message(), {}};
       client_buffer_.Commit(read);
-      record_.AddBytesFromClient(read);
+      record_.counters().add_bytes_from_client(read);
     }
     rescan = false;
 
@@ -229,7 +229,7 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
         co_return RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}};
       }
       client_write_cut_ = false;
-      record_.AddBytesToClient(scanned->forward);
+      record_.counters().add_bytes_to_client(scanned->forward);
       server_buffer_.Consume(scanned->forward);
       if (server_scanner_.AtMessageBoundary()) {
         client_writer_.Release();
@@ -322,6 +322,7 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   absl::StatusOr<protocol::TransactionStatus> status = protocol::ParseReadyForQuery(body);
   if (!status.ok()) return status.status();
   bool first = !tracker_.ready_seen();
+  if (!first) record_.counters().add_queries(1);
   tracker_.OnReadyForQuery(*status);
   PublishState();
   if (first) {

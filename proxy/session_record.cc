@@ -28,10 +28,33 @@ std::optional<BackendKey> SessionRecord::backend() const {
   return backend_;
 }
 
+namespace {
+
+bool InTransaction(SessionState state) {
+  return state == SessionState::kActive || state == SessionState::kIdleInTransaction ||
+         state == SessionState::kIdleInFailedTransaction;
+}
+
+}  // namespace
+
 void SessionRecord::SetState(SessionState state) {
-  if (state_.load(std::memory_order_relaxed) == state) return;
-  state_since_us_.store(NowMicros(), std::memory_order_relaxed);
+  const SessionState previous = state_.load(std::memory_order_relaxed);
+  if (previous == state) return;
+  const int64_t now = NowMicros();
+  if (InTransaction(state) && !InTransaction(previous)) {
+    transaction_start_us_.store(now, std::memory_order_relaxed);
+  } else if (state == SessionState::kIdle && InTransaction(previous)) {
+    counters_.add_transactions(1);
+    counters_.add_transaction_time_us(
+        static_cast<uint64_t>(now - transaction_start_us_.load(std::memory_order_relaxed)));
+  }
+  state_since_us_.store(now, std::memory_order_relaxed);
   state_.store(state, std::memory_order_relaxed);
+}
+
+WallClock::time_point SessionRecord::transaction_start() const {
+  return WallClock::time_point(
+      std::chrono::microseconds(transaction_start_us_.load(std::memory_order_relaxed)));
 }
 
 void SessionRecord::SetApplicationName(std::string_view name) {
@@ -57,8 +80,7 @@ SessionSnapshot SessionRecord::Snapshot() const {
       WallClock::time_point(std::chrono::microseconds(state_since_us_.load(std::memory_order_relaxed)));
   snapshot.virtual_pid = virtual_pid();
   snapshot.backend_pid = backend_pid();
-  snapshot.bytes_from_client = bytes_from_client();
-  snapshot.bytes_to_client = bytes_to_client();
+  snapshot.counters = counters_.Load();
   std::lock_guard lock(mutex_);
   snapshot.application_name = application_name_;
   return snapshot;

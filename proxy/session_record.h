@@ -12,6 +12,7 @@
 #include <string>
 
 #include "proxy/cancel_key_map.h"
+#include "proxy/session_counters.h"
 #include "proxy/session_state.h"
 
 namespace pgvalve::proxy {
@@ -49,8 +50,7 @@ struct SessionSnapshot {
   WallClock::time_point state_since;
   int32_t virtual_pid = 0;  // 0 until the backend sent its key
   int32_t backend_pid = 0;
-  uint64_t bytes_from_client = 0;
-  uint64_t bytes_to_client = 0;
+  CounterValues counters;
 };
 
 class SessionRecord {
@@ -65,22 +65,17 @@ class SessionRecord {
   int32_t virtual_pid() const { return virtual_pid_.load(std::memory_order_relaxed); }
   int32_t backend_pid() const { return backend_pid_.load(std::memory_order_relaxed); }
 
+  // Also counts transactions and their time from the state transitions.
   void SetState(SessionState state);
   SessionState state() const { return state_.load(std::memory_order_relaxed); }
+  // When the current transaction (or single request) began; only
+  // meaningful while the session is not idle.
+  WallClock::time_point transaction_start() const;
 
   void SetApplicationName(std::string_view name);
 
-  // Single writer (the session's worker): load + store, no locked add.
-  void AddBytesFromClient(uint64_t count) {
-    bytes_from_client_.store(bytes_from_client_.load(std::memory_order_relaxed) + count,
-                             std::memory_order_relaxed);
-  }
-  void AddBytesToClient(uint64_t count) {
-    bytes_to_client_.store(bytes_to_client_.load(std::memory_order_relaxed) + count,
-                           std::memory_order_relaxed);
-  }
-  uint64_t bytes_from_client() const { return bytes_from_client_.load(std::memory_order_relaxed); }
-  uint64_t bytes_to_client() const { return bytes_to_client_.load(std::memory_order_relaxed); }
+  SessionCounters& counters() { return counters_; }
+  const SessionCounters& counters() const { return counters_; }
 
   void AttachControl(std::weak_ptr<SessionControl> control);
   // nullptr once the session has ended.
@@ -95,8 +90,8 @@ class SessionRecord {
   std::atomic<int64_t> state_since_us_;
   std::atomic<int32_t> virtual_pid_{0};
   std::atomic<int32_t> backend_pid_{0};
-  std::atomic<uint64_t> bytes_from_client_{0};
-  std::atomic<uint64_t> bytes_to_client_{0};
+  std::atomic<int64_t> transaction_start_us_{0};
+  SessionCounters counters_;
 
   // Rarely written: guarded by a mutex instead of atomics.
   mutable std::mutex mutex_;

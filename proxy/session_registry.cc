@@ -21,7 +21,19 @@ void SessionRegistry::Add(std::shared_ptr<SessionRecord> record) {
 
 void SessionRegistry::Remove(uint64_t session_id) {
   std::lock_guard lock(mutex_);
-  sessions_.erase(session_id);
+  auto found = sessions_.find(session_id);
+  if (found == sessions_.end()) return;
+  ended_totals_[found->second->identity().database] += found->second->counters().Load();
+  sessions_.erase(found);
+}
+
+std::map<std::string, CounterValues> SessionRegistry::CountersByDatabase() const {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, CounterValues> totals = ended_totals_;
+  for (const auto& [id, record] : sessions_) {
+    totals[record->identity().database] += record->counters().Load();
+  }
+  return totals;
 }
 
 std::shared_ptr<SessionRecord> SessionRegistry::Find(uint64_t session_id) const {

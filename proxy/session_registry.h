@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -24,6 +26,7 @@ class SessionRegistry {
   uint32_t slots_in_use() const { return slots_in_use_.load(std::memory_order_relaxed); }
 
   void Add(std::shared_ptr<SessionRecord> record);
+  // Also adds the session's counters to its database's totals.
   void Remove(uint64_t session_id);
 
   std::shared_ptr<SessionRecord> Find(uint64_t session_id) const;
@@ -33,11 +36,15 @@ class SessionRegistry {
   std::vector<std::shared_ptr<SessionRecord>> All() const;
   size_t size() const;
 
+  // Counters per database: sessions that ended plus those still running.
+  std::map<std::string, CounterValues> CountersByDatabase() const;
+
  private:
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint32_t> slots_in_use_{0};
   mutable std::mutex mutex_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<SessionRecord>> sessions_;
+  std::map<std::string, CounterValues> ended_totals_;
 };
 
 }  // namespace pgvalve::proxy

@@ -272,7 +272,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
       "bytes_from_client={} bytes_to_client={}",
       id, EndText(end.reason), end.detail.empty() ? "" : ": ", end.detail, address_.ToString(),
       database, message.user(), record_->backend_pid(), duration.count(),
-      record_->bytes_from_client(), record_->bytes_to_client());
+      record_->counters().bytes_from_client(), record_->counters().bytes_to_client());
 }
 
 Awaitable<bool> ClientSession::WaitWhilePaused(DatabaseGate& gate) {

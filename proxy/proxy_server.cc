@@ -93,6 +93,7 @@ void ProxyServer::Shutdown(ShutdownMode mode) {
     if (shutdown_ && !escalating) return;
     shutdown_ = mode;
     listener_.Stop();
+    for (const auto& hook : shutdown_hooks_) hook();
     if (mode == ShutdownMode::kSmart) {
       spdlog::info("smart shutdown: no new connections; waiting for {} sessions to end",
                    live_connections_.load());

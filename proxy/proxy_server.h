@@ -40,6 +40,8 @@ class ProxyServer {
   // Thread-safe.
   void Shutdown(ShutdownMode mode);
   absl::Status Reload();
+  // Runs on the control thread when a shutdown begins (other listeners).
+  void AddShutdownHook(std::function<void()> hook) { shutdown_hooks_.push_back(std::move(hook)); }
 
   SessionRegistry& sessions() { return sessions_; }
   CancelKeyMap& cancel_keys() { return cancel_keys_; }
@@ -68,6 +70,7 @@ class ProxyServer {
   // startup (which the registry does not list yet).
   std::atomic<uint64_t> live_connections_{0};
   std::optional<ShutdownMode> shutdown_;
+  std::vector<std::function<void()>> shutdown_hooks_;
 };
 
 }  // namespace pgvalve::proxy

@@ -10,8 +10,9 @@
 namespace pgvalve::proxy {
 
 // Writes one ErrorResponse; failures are ignored because the connection is
-// being closed anyway.
-Awaitable<void> SendError(ByteStream& stream, const protocol::ErrorSpec& error);
+// being closed anyway. `error` is taken by value: the coroutine may start
+// after the caller's temporary is gone (SendFatal below builds one).
+Awaitable<void> SendError(ByteStream& stream, protocol::ErrorSpec error);
 
 inline Awaitable<void> SendFatal(ByteStream& stream, std::string_view sqlstate,
                                  std::string_view message, std::string_view detail = {},

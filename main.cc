@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "admin/admin_server.h"
 #include "config/command_line.h"
 #include "pgvalve_version.h"
 #include "proxy/proxy_server.h"
@@ -54,9 +55,14 @@ int main(int argc, char** argv) {
 
   pgvalve::proxy::ProxyServer server(*std::move(loaded),
                                      [cmd = *command_line] { return config::BuildConfig(cmd); });
-  if (absl::Status started = server.Start(); !started.ok()) {
-    spdlog::critical("{}", StatusText(started));
-    return 1;
+  pgvalve::admin::AdminServer admin(server);
+  // State first, so a database disabled before a restart is refused from
+  // the very first connection.
+  for (absl::Status step : {admin.RestoreState(), server.Start(), admin.Start()}) {
+    if (!step.ok()) {
+      spdlog::critical("{}", StatusText(step));
+      return 1;
+    }
   }
   server.Run();
   spdlog::info("pgvalve stopped");

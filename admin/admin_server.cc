@@ -1,0 +1,67 @@
+#include "admin/admin_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "admin/admin_session.h"
+
+namespace pgvalve::admin {
+
+AdminServer::AdminServer(proxy::ProxyServer& server)
+    : server_(server),
+      control_(server.control_context().get_executor()),
+      state_(server.config().Current()->admin.state_file),
+      services_{server_, control_, state_, credentials_},
+      listener_(
+          server.control_context(),
+          [&context = server.control_context()]() -> proxy::asio::io_context& { return context; },
+          [this](proxy::ByteStream stream, proxy::ClientAddress address) {
+            StartSession(std::move(stream), std::move(address));
+          }) {
+  server_.AddShutdownHook([this] { listener_.Stop(); });
+}
+
+absl::Status AdminServer::RestoreState() {
+  if (!state_.path()) {
+    spdlog::warn("admin.state_file is not set: DISABLE and PAUSE will not survive a restart");
+    return absl::OkStatus();
+  }
+  absl::Status loaded = state_.Load(server_.databases());
+  if (loaded.ok()) spdlog::info("runtime state restored from {}", *state_.path());
+  return loaded;
+}
+
+absl::Status AdminServer::Start() {
+  auto config = server_.config().Current();
+  if (config->admin.users.empty()) {
+    spdlog::warn("admin console off: no [[admin.users]] configured");
+    return absl::OkStatus();
+  }
+  for (const auto& address : config->admin.listen) {
+    if (absl::Status status = listener_.ListenTcp(address); !status.ok()) return status;
+  }
+  if (config->admin.unix_socket_dir && !config->admin.listen.empty()) {
+    if (absl::Status status =
+            listener_.ListenUnix(*config->admin.unix_socket_dir, listener_.tcp_ports().front());
+        !status.ok()) {
+      return status;
+    }
+  }
+  listener_.Start();
+  return absl::OkStatus();
+}
+
+void AdminServer::StartSession(proxy::ByteStream stream, proxy::ClientAddress address) {
+  auto session = std::make_shared<AdminSession>(services_, std::move(stream), std::move(address));
+  proxy::asio::co_spawn(
+      server_.control_context(), [session] { return session->Run(); },
+      [](std::exception_ptr failure) {
+        if (!failure) return;
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& error) {
+          spdlog::error("admin session ended by an unexpected error: {}", error.what());
+        }
+      });
+}
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,39 @@
+#pragma once
+// The admin console: its listeners (TCP and a unix socket, database
+// "pgvalve"), the control connections to upstreams, and the state file. It
+// runs on the proxy's control thread, never on a relay worker.
+
+#include "absl/status/status.h"
+#include "admin/admin_credentials.h"
+#include "admin/command_context.h"
+#include "admin/control_connections.h"
+#include "admin/state_store.h"
+#include "proxy/listener.h"
+#include "proxy/proxy_server.h"
+
+namespace pgvalve::admin {
+
+class AdminServer {
+ public:
+  explicit AdminServer(proxy::ProxyServer& server);
+
+  // Re-applies DISABLE/PAUSE from the state file; call before the proxy
+  // starts accepting clients.
+  absl::Status RestoreState();
+  // Binds the admin listeners.
+  absl::Status Start();
+
+  std::vector<uint16_t> ports() const { return listener_.tcp_ports(); }
+
+ private:
+  void StartSession(proxy::ByteStream stream, proxy::ClientAddress address);
+
+  proxy::ProxyServer& server_;
+  ControlConnections control_;
+  StateStore state_;
+  AdminCredentials credentials_;
+  AdminServices services_;
+  proxy::Listener listener_;
+};
+
+}  // namespace pgvalve::admin

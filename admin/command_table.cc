@@ -1,0 +1,121 @@
+#include "admin/command_table.h"
+
+#include <spdlog/spdlog.h>
+
+#include "admin/database_commands.h"
+#include "admin/server_commands.h"
+#include "admin/session_commands.h"
+#include "admin/show_commands.h"
+#include "fmt/format.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
+#include "proxy/status_text.h"
+
+namespace pgvalve::admin {
+namespace {
+
+using config::AdminRole;
+
+// Aliases that mean the same in PgBouncer are separate rows pointing at the
+// same handler, so SHOW HELP lists them too.
+constexpr CommandSpec kCommands[] = {
+    {"SHOW CLIENTS", "", "every client session and the backend it sits on", AdminRole::kMonitor,
+     ShowClients},
+    {"SHOW SESSIONS", "", "alias of SHOW CLIENTS", AdminRole::kMonitor, ShowClients},
+    {"SHOW DATABASES", "", "databases, their upstream, state and session counts",
+     AdminRole::kMonitor, ShowDatabases},
+    {"SHOW POOLS", "", "alias of SHOW DATABASES", AdminRole::kMonitor, ShowDatabases},
+    {"SHOW UPSTREAMS", "", "upstream servers and their control connections", AdminRole::kMonitor,
+     ShowUpstreams},
+    {"SHOW STATS", "", "per database: transactions, queries, bytes, average transaction time",
+     AdminRole::kMonitor, ShowStats},
+    {"SHOW CONFIG", "", "the configuration in effect", AdminRole::kMonitor, ShowConfig},
+    {"SHOW VERSION", "", "pgvalve's version", AdminRole::kMonitor, ShowVersion},
+    {"SHOW HELP", "", "this list", AdminRole::kMonitor, ShowHelp},
+    {"SHOW BACKENDS", "db", "every backend on db as the upstream's pg_stat_activity shows it",
+     AdminRole::kMonitor, ShowBackends},
+    {"DISABLE", "db [EXCEPT ROLE r [, ...]] [REASON 'text']",
+     "refuse new sessions to db (FATAL 55000); existing sessions go on", AdminRole::kAdmin,
+     Disable},
+    {"ENABLE", "db", "accept new sessions to db again", AdminRole::kAdmin, Enable},
+    {"PAUSE", "db [TIMEOUT duration]",
+     "hold new sessions and requests at transaction boundaries; returns when db is quiet",
+     AdminRole::kAdmin, Pause},
+    {"RESUME", "db", "release everything held on db, in order", AdminRole::kAdmin, Resume},
+    {"CANCEL", "id | BACKEND pid | DATABASE db", "send a CancelRequest to running queries",
+     AdminRole::kAdmin, Cancel},
+    {"TERMINATE", "id | BACKEND pid | DATABASE db [INCLUDING DIRECT]",
+     "pg_terminate_backend through the control connection", AdminRole::kAdmin, Terminate},
+    {"KILL", "id | BACKEND pid | DATABASE db", "terminate the backend and close the client now",
+     AdminRole::kAdmin, Kill},
+    {"KILL_CLIENT", "id", "alias of KILL id", AdminRole::kAdmin, KillClient},
+    {"RELOAD", "", "re-read the configuration; running sessions keep their upstream",
+     AdminRole::kAdmin, Reload},
+    {"SHUTDOWN", "[SMART | FAST]",
+     "SMART: stop accepting, exit when clients are gone; FAST: end every session now",
+     AdminRole::kAdmin, Shutdown},
+};
+
+// How many of `statement`'s first tokens spell `verb` (0 if they don't).
+size_t MatchVerb(std::span<const Token> statement, std::string_view verb) {
+  size_t used = 0;
+  while (!verb.empty()) {
+    size_t space = verb.find(' ');
+    std::string_view word = verb.substr(0, space);
+    if (used >= statement.size() || !IsKeyword(statement[used], word)) return 0;
+    ++used;
+    verb = space == std::string_view::npos ? std::string_view() : verb.substr(space + 1);
+  }
+  return used;
+}
+
+bool Allows(AdminRole caller, AdminRole required) {
+  return caller == AdminRole::kAdmin || required == AdminRole::kMonitor;
+}
+
+}  // namespace
+
+std::span<const CommandSpec> CommandTable() { return kCommands; }
+
+const CommandSpec* FindCommand(std::span<const Token> statement, size_t& verb_tokens) {
+  const CommandSpec* best = nullptr;
+  verb_tokens = 0;
+  for (const CommandSpec& spec : kCommands) {
+    size_t used = MatchVerb(statement, spec.verb);
+    if (used > verb_tokens) {
+      best = &spec;
+      verb_tokens = used;
+    }
+  }
+  return best;
+}
+
+Awaitable<absl::StatusOr<CommandResult>> Dispatch(CommandContext& context,
+                                                  std::span<const Token> statement,
+                                                  std::string_view statement_text) {
+  size_t verb_tokens = 0;
+  const CommandSpec* spec = FindCommand(statement, verb_tokens);
+  absl::StatusOr<CommandResult> result;
+  if (spec == nullptr) {
+    result = protocol::ErrorWithSqlState(
+        protocol::sqlstate::kSyntaxError,
+        fmt::format("unknown admin command \"{}\"; SHOW HELP lists them", statement_text));
+  } else if (!Allows(context.caller.role, spec->required_role)) {
+    result = protocol::ErrorWithSqlState(
+        protocol::sqlstate::kInsufficientPrivilege,
+        fmt::format("permission denied: {} needs the admin role; \"{}\" is a monitor",
+                    spec->verb, context.caller.user));
+  } else {
+    ArgumentCursor arguments(statement.subspan(verb_tokens));
+    result = co_await spec->handler(context, arguments);
+  }
+  // One audit line per command: who, from where, what, and how it ended.
+  spdlog::info("admin audit: user={} from={} command=\"{}\" outcome={}", context.caller.user,
+               context.caller.address, statement_text,
+               result.ok() ? std::string("ok")
+                           : fmt::format("error {}: {}", protocol::SqlStateOf(result.status()),
+                                         proxy::StatusText(result.status())));
+  co_return result;
+}
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,31 @@
+#pragma once
+// One control connection per upstream, opened on first use and replaced
+// when a reload changed what it connects to.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "admin/control_connection.h"
+#include "config/config.h"
+#include "proxy/asio.h"
+
+namespace pgvalve::admin {
+
+class ControlConnections {
+ public:
+  explicit ControlConnections(proxy::asio::any_io_executor executor)
+      : executor_(std::move(executor)) {}
+
+  // The connection for `upstream` as currently configured. Shared, so a
+  // command still using it when a reload replaces it keeps it alive.
+  std::shared_ptr<ControlConnection> For(const config::UpstreamConfig& upstream);
+  // The connection of that name if one was opened; nullptr otherwise.
+  const ControlConnection* Existing(const std::string& upstream_name) const;
+
+ private:
+  proxy::asio::any_io_executor executor_;
+  std::map<std::string, std::shared_ptr<ControlConnection>> connections_;
+};
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,14 @@
+#pragma once
+// DISABLE, ENABLE, PAUSE, RESUME: a database's admission and flow.
+
+#include "admin/argument_cursor.h"
+#include "admin/command_context.h"
+
+namespace pgvalve::admin {
+
+Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, ArgumentCursor& arguments);
+Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, ArgumentCursor& arguments);
+Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, ArgumentCursor& arguments);
+Awaitable<absl::StatusOr<CommandResult>> Resume(CommandContext& context, ArgumentCursor& arguments);
+
+}  // namespace pgvalve::admin

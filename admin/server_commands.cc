@@ -1,0 +1,37 @@
+#include "admin/server_commands.h"
+
+#include "proxy/deadline.h"
+
+namespace pgvalve::admin {
+namespace {
+constexpr std::chrono::milliseconds kReplyGrace{200};
+}  // namespace
+
+Awaitable<absl::StatusOr<CommandResult>> Reload(CommandContext& context, ArgumentCursor& arguments) {
+  if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  if (absl::Status reloaded = context.services.server.Reload(); !reloaded.ok()) co_return reloaded;
+  co_return CommandResult{std::nullopt, "RELOAD"};
+}
+
+Awaitable<absl::StatusOr<CommandResult>> Shutdown(CommandContext& context, ArgumentCursor& arguments) {
+  proxy::ShutdownMode mode = proxy::ShutdownMode::kSmart;
+  if (arguments.AcceptKeyword("FAST")) {
+    mode = proxy::ShutdownMode::kFast;
+  } else {
+    arguments.AcceptKeyword("SMART");
+  }
+  if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  // Started a moment later so that this reply reaches the operator before
+  // the control thread stops.
+  proxy::ProxyServer& server = context.services.server;
+  proxy::asio::co_spawn(
+      co_await proxy::asio::this_coro::executor,
+      [&server, mode]() -> Awaitable<void> {
+        co_await proxy::SleepFor(kReplyGrace);
+        server.Shutdown(mode);
+      },
+      proxy::asio::detached);
+  co_return CommandResult{std::nullopt, "SHUTDOWN"};
+}
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,126 @@
+#include "admin/state_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <toml.hpp>
+
+#include "fmt/format.h"
+#include "proxy/status_text.h"
+
+namespace pgvalve::admin {
+namespace {
+
+using proxy::UnavailableError;
+
+// A TOML basic string.
+std::string Quote(std::string_view text) {
+  std::string quoted = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': quoted += "\\\""; break;
+      case '\\': quoted += "\\\\"; break;
+      case '\n': quoted += "\\n"; break;
+      case '\t': quoted += "\\t"; break;
+      case '\r': quoted += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          quoted += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        } else {
+          quoted.push_back(c);
+        }
+    }
+  }
+  quoted.push_back('"');
+  return quoted;
+}
+
+std::string Render(const proxy::DatabaseRegistry& databases) {
+  std::string text =
+      "# pgvalve runtime state, re-applied at start. Written by pgvalve after each\n"
+      "# DISABLE/ENABLE/PAUSE/RESUME; edit only while pgvalve is stopped.\n"
+      "version = 1\n";
+  for (const auto& gate : databases.All()) {
+    proxy::DatabaseGateSnapshot state = gate->Snapshot();
+    if (!state.disabled && !state.paused) continue;
+    text += fmt::format("\n[databases.{}]\n", Quote(state.name));
+    if (state.disabled) {
+      text += fmt::format("disabled = true\nreason = {}\n", Quote(state.disabled->reason));
+      std::string roles;
+      for (const auto& role : state.disabled->except_roles) {
+        roles += (roles.empty() ? "" : ", ") + Quote(role);
+      }
+      text += fmt::format("except_roles = [{}]\n", roles);
+    }
+    if (state.paused) text += "paused = true\n";
+  }
+  return text;
+}
+
+absl::Status SystemError(std::string_view what, const std::string& path) {
+  return UnavailableError(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::Status StateStore::Save(const proxy::DatabaseRegistry& databases) const {
+  if (!path_) return absl::OkStatus();
+  const std::string text = Render(databases);
+  const std::string temporary = *path_ + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return SystemError("could not create", temporary);
+  size_t written = 0;
+  while (written < text.size()) {
+    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status error = SystemError("could not write", temporary);
+      ::close(fd);
+      return error;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    absl::Status error = SystemError("could not fsync", temporary);
+    ::close(fd);
+    return error;
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path_->c_str()) != 0) return SystemError("could not rename to", *path_);
+  // The rename itself is only durable once the directory is synced.
+  std::string directory = std::filesystem::path(*path_).parent_path().string();
+  int dir_fd = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StateStore::Load(proxy::DatabaseRegistry& databases) const {
+  if (!path_ || !std::filesystem::exists(*path_)) return absl::OkStatus();
+  try {
+    const toml::value root = toml::parse(*path_);
+    if (!root.contains("databases")) return absl::OkStatus();
+    for (const auto& [name, entry] : toml::find<toml::table>(root, "databases")) {
+      auto gate = databases.Gate(name);
+      const toml::value& state = entry;
+      if (toml::find_or<bool>(state, "disabled", false)) {
+        gate->Disable({.reason = toml::find_or<std::string>(state, "reason", ""),
+                       .except_roles = toml::find_or<std::vector<std::string>>(
+                           state, "except_roles", std::vector<std::string>{}),
+                       .origin = proxy::StateOrigin::kStateFile});
+      }
+      if (toml::find_or<bool>(state, "paused", false)) gate->Pause(proxy::StateOrigin::kStateFile);
+    }
+  } catch (const std::exception& error) {
+    return UnavailableError(fmt::format("state file {} is unreadable: {}", *path_, error.what()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pgvalve::admin

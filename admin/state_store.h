@@ -1,0 +1,34 @@
+#pragma once
+// The lasting part of runtime state (DISABLE and PAUSE per database; later,
+// upstream switches), written to a file after every change and re-applied
+// at start, so an operator's decision survives a restart of pgvalve.
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "proxy/database_registry.h"
+
+namespace pgvalve::admin {
+
+class StateStore {
+ public:
+  // Without a path nothing is persisted.
+  explicit StateStore(std::optional<std::string> path) : path_(std::move(path)) {}
+
+  const std::optional<std::string>& path() const { return path_; }
+
+  // Applies the saved state to `databases`, marked as coming from the state
+  // file. A missing file is an empty state; a malformed one is an error
+  // naming the file.
+  absl::Status Load(proxy::DatabaseRegistry& databases) const;
+
+  // Writes the state of every database atomically: a temporary file,
+  // fsync, rename over the old one, fsync of the directory.
+  absl::Status Save(const proxy::DatabaseRegistry& databases) const;
+
+ private:
+  std::optional<std::string> path_;
+};
+
+}  // namespace pgvalve::admin

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <span>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "fmt/format.h"
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
@@ -32,11 +32,16 @@ enum class MessageAction {
 enum class ScanStop {
   kNeedMore,  // everything before `forward` may go; read more
   kHeld,      // the visitor asked to stop before the message at `forward`
+  kInvalid,   // the message at `forward` breaks the protocol: see `error`
 };
 
 struct ScanResult {
+  // Even with kInvalid, the bytes before `forward` are whole messages (or
+  // the rest of one already partly forwarded) and should still go, so the
+  // peer is left between messages and can be told what went wrong.
   size_t forward = 0;
   ScanStop stop = ScanStop::kNeedMore;
+  absl::Status error;  // set with kInvalid
 };
 
 // Visitor requirements:
@@ -46,7 +51,7 @@ struct ScanResult {
 //     non-hold answers.
 //   absl::Status OnMessage(char tag, std::span<std::byte> body);
 //     Called for kInspect messages once they are whole. May rewrite the body
-//     in place; a non-OK status ends the scan with that error.
+//     in place; a non-OK status stops the scan (kInvalid) before that message.
 template <typename Visitor>
 concept MessageVisitor = requires(Visitor& v, char tag, uint32_t length,
                                   std::span<std::byte> body) {
@@ -62,8 +67,7 @@ class MessageScanner {
   // `forward` ended; `capacity` is how much the caller's buffer can hold, the
   // bound on any message that must be inspected whole.
   template <MessageVisitor Visitor>
-  absl::StatusOr<ScanResult> Scan(std::span<std::byte> filled, size_t capacity,
-                                  Visitor& visitor) {
+  ScanResult Scan(std::span<std::byte> filled, size_t capacity, Visitor& visitor) {
     size_t pos = 0;
     const size_t size = filled.size();
     while (true) {
@@ -78,9 +82,9 @@ class MessageScanner {
       const char tag = static_cast<char>(filled[pos]);
       const uint32_t length = LoadBigEndian32(filled.data() + pos + 1);
       if (length < kMinMessageLength || length > max_length_) {
-        return ProtocolViolation(fmt::format("invalid length {} for message type 0x{:02x} (allowed: 4 to {})",
-                                             static_cast<int32_t>(length), static_cast<uint8_t>(tag),
-                                             max_length_));
+        return Invalid(pos, ProtocolViolation(fmt::format(
+                                "invalid length {} for message type 0x{:02x} (allowed: 4 to {})",
+                                static_cast<int32_t>(length), static_cast<uint8_t>(tag), max_length_)));
       }
       const size_t total = size_t{1} + length;
 
@@ -94,8 +98,8 @@ class MessageScanner {
           continue;
         }
         if (total > capacity) {
-          return ProtocolViolation(fmt::format("message type 0x{:02x} of {} bytes is too long",
-                                               static_cast<uint8_t>(tag), length));
+          return Invalid(pos, ProtocolViolation(fmt::format("message type 0x{:02x} of {} bytes is too long",
+                                                            static_cast<uint8_t>(tag), length)));
         }
       }
       if (size - pos < total) {
@@ -105,7 +109,7 @@ class MessageScanner {
       awaiting_inspected_ = false;
       absl::Status status =
           visitor.OnMessage(tag, filled.subspan(pos + kMessageHeaderSize, length - 4));
-      if (!status.ok()) return status;
+      if (!status.ok()) return Invalid(pos, std::move(status));
       pos += total;
     }
   }
@@ -115,6 +119,10 @@ class MessageScanner {
   bool AtMessageBoundary() const { return body_left_ == 0; }
 
  private:
+  static ScanResult Invalid(size_t forward, absl::Status error) {
+    return ScanResult{forward, ScanStop::kInvalid, std::move(error)};
+  }
+
   uint32_t max_length_;
   // Body bytes of a streamed message that are still to come.
   uint64_t body_left_ = 0;

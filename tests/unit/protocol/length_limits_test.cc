@@ -71,7 +71,7 @@ TEST(MessageScannerLengthTest, NonsenseLengthsAreProtocolViolations) {
       Bytes header = ByteBuilder().Tag('D').U32(length).Fill(16, 0).bytes();
       MessageScanner scanner(kMax);
       CountingVisitor visitor{.action = action};
-      EXPECT_THAT(scanner.Scan(header, 1 << 20, visitor), IsProtocolViolation());
+      EXPECT_THAT(scanner.Scan(header, 1 << 20, visitor).error, IsProtocolViolation());
       EXPECT_EQ(visitor.starts, 0) << "a bad header must be rejected before it is announced";
     }
   }
@@ -81,7 +81,7 @@ TEST(MessageScannerLengthTest, BadLengthAfterGoodMessagesIsStillCaught) {
   Bytes input = ByteBuilder().Tag('Z').I32(5).U8('I').Tag('C').U32(3).bytes();
   MessageScanner scanner(kMax);
   CountingVisitor visitor{.action = MessageAction::kInspect};
-  EXPECT_THAT(scanner.Scan(input, 1 << 20, visitor), IsProtocolViolation());
+  EXPECT_THAT(scanner.Scan(input, 1 << 20, visitor).error, IsProtocolViolation());
   EXPECT_EQ(visitor.starts, 1);
 }
 
@@ -90,9 +90,9 @@ TEST(MessageScannerLengthTest, MaximumLengthIsAccepted) {
   for (MessageAction action : {MessageAction::kStream, MessageAction::kInspect}) {
     MessageScanner scanner(kMax);
     CountingVisitor visitor{.action = action};
-    absl::StatusOr<ScanResult> result = scanner.Scan(input, input.size(), visitor);
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->forward, input.size());
+    ScanResult result = scanner.Scan(input, input.size(), visitor);
+    ASSERT_TRUE(result.error.ok()) << result.error;
+    EXPECT_EQ(result.forward, input.size());
     EXPECT_EQ(visitor.starts, 1);
     EXPECT_EQ(visitor.messages, action == MessageAction::kInspect ? 1 : 0);
   }
@@ -102,9 +102,9 @@ TEST(MessageScannerLengthTest, SmallestLengthIsFour) {
   Bytes input = ByteBuilder().Tag('1').U32(4).Tag('2').U32(4).bytes();
   MessageScanner scanner(kMax);
   CountingVisitor visitor{.action = MessageAction::kInspect};
-  absl::StatusOr<ScanResult> result = scanner.Scan(input, 64, visitor);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->forward, 10u);
+  ScanResult result = scanner.Scan(input, 64, visitor);
+  ASSERT_TRUE(result.error.ok()) << result.error;
+  EXPECT_EQ(result.forward, 10u);
   EXPECT_EQ(visitor.messages, 2);
 }
 

@@ -318,18 +318,18 @@ TEST(MessageScannerTest, HoldStopsExactlyBeforeTheMessageAndResumes) {
   visitor.hold_once = {held};
   MessageScanner scanner(kMaxMessageLength);
 
-  absl::StatusOr<ScanResult> first = scanner.Scan(input, input.size(), visitor);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(first->stop, ScanStop::kHeld);
-  EXPECT_EQ(first->forward, messages[held].offset);
+  ScanResult first = scanner.Scan(input, input.size(), visitor);
+  ASSERT_TRUE(first.error.ok()) << first.error;
+  EXPECT_EQ(first.stop, ScanStop::kHeld);
+  EXPECT_EQ(first.forward, messages[held].offset);
   EXPECT_EQ(visitor.starts.size(), held);
   EXPECT_TRUE(scanner.AtMessageBoundary());
 
-  std::span<std::byte> rest = std::span(input).subspan(first->forward);
-  absl::StatusOr<ScanResult> second = scanner.Scan(rest, input.size(), visitor);
-  ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(second->stop, ScanStop::kNeedMore);
-  EXPECT_EQ(second->forward, rest.size());
+  std::span<std::byte> rest = std::span(input).subspan(first.forward);
+  ScanResult second = scanner.Scan(rest, input.size(), visitor);
+  ASSERT_TRUE(second.error.ok()) << second.error;
+  EXPECT_EQ(second.stop, ScanStop::kNeedMore);
+  EXPECT_EQ(second.forward, rest.size());
   ASSERT_EQ(visitor.starts.size(), messages.size());
   EXPECT_EQ(visitor.starts[held].tag, 'T');
   EXPECT_EQ(visitor.offers, messages.size() + 1) << "the held message is offered again, once";
@@ -340,10 +340,10 @@ TEST(MessageScannerTest, HoldOnTheFirstMessageForwardsNothing) {
   ScriptedVisitor visitor;
   visitor.hold_once = {0};
   MessageScanner scanner(kMaxMessageLength);
-  absl::StatusOr<ScanResult> result = scanner.Scan(input, input.size(), visitor);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->stop, ScanStop::kHeld);
-  EXPECT_EQ(result->forward, 0u);
+  ScanResult result = scanner.Scan(input, input.size(), visitor);
+  ASSERT_TRUE(result.error.ok()) << result.error;
+  EXPECT_EQ(result.stop, ScanStop::kHeld);
+  EXPECT_EQ(result.forward, 0u);
   EXPECT_TRUE(visitor.starts.empty());
 }
 
@@ -438,10 +438,10 @@ TEST(MessageScannerTest, OnMessageErrorEndsTheScanAndKeepsTheMessage) {
 TEST(MessageScannerTest, EmptyInputNeedsMore) {
   MessageScanner scanner(kMaxMessageLength);
   ScriptedVisitor visitor;
-  absl::StatusOr<ScanResult> result = scanner.Scan({}, 64, visitor);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->forward, 0u);
-  EXPECT_EQ(result->stop, ScanStop::kNeedMore);
+  ScanResult result = scanner.Scan({}, 64, visitor);
+  ASSERT_TRUE(result.error.ok()) << result.error;
+  EXPECT_EQ(result.forward, 0u);
+  EXPECT_EQ(result.stop, ScanStop::kNeedMore);
   EXPECT_EQ(visitor.offers, 0u);
 }
 
@@ -450,9 +450,9 @@ TEST(MessageScannerTest, PartialHeaderIsKeptAndNotAnnounced) {
   for (size_t size = 1; size < kMessageHeaderSize; ++size) {
     MessageScanner scanner(kMaxMessageLength);
     ScriptedVisitor visitor;
-    absl::StatusOr<ScanResult> result = scanner.Scan(std::span(input).first(size), 64, visitor);
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->forward, 0u);
+    ScanResult result = scanner.Scan(std::span(input).first(size), 64, visitor);
+    ASSERT_TRUE(result.error.ok()) << result.error;
+    EXPECT_EQ(result.forward, 0u);
     EXPECT_EQ(visitor.offers, 0u);
     EXPECT_TRUE(scanner.AtMessageBoundary());
   }
@@ -468,35 +468,35 @@ TEST(MessageScannerTest, AtMessageBoundaryStepByStep) {
   EXPECT_TRUE(scanner.AtMessageBoundary());
 
   // Header and two body bytes: all forwarded, body still owed.
-  absl::StatusOr<ScanResult> r = scanner.Scan(std::span(data_row).first(7), 64, visitor);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->forward, 7u);
+  ScanResult r = scanner.Scan(std::span(data_row).first(7), 64, visitor);
+  ASSERT_TRUE(r.error.ok());
+  EXPECT_EQ(r.forward, 7u);
   EXPECT_FALSE(scanner.AtMessageBoundary());
 
   r = scanner.Scan(std::span(data_row).subspan(7, 5), 64, visitor);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->forward, 5u);
+  ASSERT_TRUE(r.error.ok());
+  EXPECT_EQ(r.forward, 5u);
   EXPECT_FALSE(scanner.AtMessageBoundary());
 
   // The last two body bytes and the first three bytes of the ReadyForQuery.
   Bytes tail = testutil::Concat(std::span(data_row).subspan(12), std::span(ready).first(3));
   r = scanner.Scan(tail, 64, visitor);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->forward, 2u);
+  ASSERT_TRUE(r.error.ok());
+  EXPECT_EQ(r.forward, 2u);
   EXPECT_TRUE(scanner.AtMessageBoundary());
 
   // Whole header of the inspected message, body missing: kept, announced.
   Bytes partial(ready.begin(), ready.begin() + 5);
   r = scanner.Scan(partial, 64, visitor);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->forward, 0u);
+  ASSERT_TRUE(r.error.ok());
+  EXPECT_EQ(r.forward, 0u);
   EXPECT_TRUE(scanner.AtMessageBoundary()) << "nothing of the inspected message has been forwarded";
   ASSERT_EQ(visitor.starts.size(), 2u);
   EXPECT_TRUE(visitor.inspected.empty());
 
   r = scanner.Scan(ready, 64, visitor);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->forward, ready.size());
+  ASSERT_TRUE(r.error.ok());
+  EXPECT_EQ(r.forward, ready.size());
   EXPECT_TRUE(scanner.AtMessageBoundary());
   EXPECT_EQ(visitor.starts.size(), 2u) << "the collected message is not announced twice";
   ASSERT_EQ(visitor.inspected.size(), 1u);

@@ -80,18 +80,21 @@ RelayTrace RunRelay(std::span<const std::byte> input, MessageScanner& scanner, V
     // a scanner bug the sanitizer should report.
     ASAN_POISON_MEMORY_REGION(buffer.data() + filled, options.capacity - filled);
 #endif
-    absl::StatusOr<ScanResult> result = scanner.Scan(std::span(buffer.data(), filled), options.capacity, visitor);
+    ScanResult result = scanner.Scan(std::span(buffer.data(), filled), options.capacity, visitor);
 #ifdef PGVALVE_RELAY_MODEL_ASAN
     ASAN_UNPOISON_MEMORY_REGION(buffer.data(), options.capacity);
 #endif
     ++trace.scans;
-    if (!result.ok()) {
-      trace.status = result.status();
-      break;
-    }
-    const size_t forward = result->forward;
+    const size_t forward = result.forward;
     if (forward > filled) {
       trace.forward_out_of_range = true;
+      break;
+    }
+    if (result.stop == ScanStop::kInvalid) {
+      // What came before the bad message still goes, as in the relay.
+      trace.forwarded.insert(trace.forwarded.end(), buffer.begin(),
+                             buffer.begin() + static_cast<std::ptrdiff_t>(forward));
+      trace.status = result.error;
       break;
     }
     trace.forwarded.insert(trace.forwarded.end(), buffer.begin(),
@@ -101,10 +104,10 @@ RelayTrace RunRelay(std::span<const std::byte> input, MessageScanner& scanner, V
                 buffer.begin() + static_cast<std::ptrdiff_t>(filled), buffer.begin());
       filled -= forward;
     }
-    if (options.after_scan) options.after_scan(scanner, *result, trace.forwarded.size());
+    if (options.after_scan) options.after_scan(scanner, result, trace.forwarded.size());
 
     const bool made_progress = resuming_hold || arrived > 0 || forward > 0;
-    resuming_hold = result->stop == ScanStop::kHeld;
+    resuming_hold = result.stop == ScanStop::kHeld;
     if (resuming_hold) {
       ++trace.holds;
       // Forwarding something means the visitor let a message through since

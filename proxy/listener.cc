@@ -102,9 +102,27 @@ std::vector<uint16_t> Listener::tcp_ports() const {
   return ports;
 }
 
-Awaitable<void> Listener::AcceptTcp(tcp::acceptor& acceptor) {
+namespace {
+
+// Accepted on the accepting context, then handed over: a pending accept
+// never owns a socket of another context, so shutting the listener down
+// cannot leave one behind in a context that outlives its owner.
+template <typename Socket>
+Socket MoveToContext(Socket accepted, asio::io_context& context) {
+  error_code error;
+  const auto protocol = accepted.local_endpoint(error).protocol();
+  Socket moved(context);
+  auto handle = accepted.release(error);
+  if (!error) moved.assign(protocol, handle, error);
+  return moved;
+}
+
+}  // namespace
+
+template <typename Acceptor, typename Describe>
+Awaitable<void> Listener::AcceptLoop(Acceptor& acceptor, Describe describe_peer) {
   while (acceptor.is_open()) {
-    auto [error, socket] = co_await acceptor.async_accept(pick_context_(), kUseTuple);
+    auto [error, socket] = co_await acceptor.async_accept(kUseTuple);
     if (error) {
       if (IsFatalAcceptError(error)) co_return;
       spdlog::warn("accept failed: {}", error.message());
@@ -112,26 +130,21 @@ Awaitable<void> Listener::AcceptTcp(tcp::acceptor& acceptor) {
       co_await pause.async_wait(kUseTuple);
       continue;
     }
-    error_code peer_error;
-    tcp::endpoint peer = socket.remote_endpoint(peer_error);
-    ClientAddress address{peer_error ? "unknown" : peer.address().to_string(),
-                          peer_error ? uint16_t{0} : peer.port()};
-    on_connection_(ByteStream(std::move(socket)), std::move(address));
+    ClientAddress address = describe_peer(socket);
+    on_connection_(ByteStream(MoveToContext(std::move(socket), pick_context_())), std::move(address));
   }
 }
 
+Awaitable<void> Listener::AcceptTcp(tcp::acceptor& acceptor) {
+  return AcceptLoop(acceptor, [](const tcp::socket& socket) {
+    error_code error;
+    tcp::endpoint peer = socket.remote_endpoint(error);
+    return error ? ClientAddress{"unknown", 0} : ClientAddress{peer.address().to_string(), peer.port()};
+  });
+}
+
 Awaitable<void> Listener::AcceptUnix(unix_socket::acceptor& acceptor) {
-  while (acceptor.is_open()) {
-    auto [error, socket] = co_await acceptor.async_accept(pick_context_(), kUseTuple);
-    if (error) {
-      if (IsFatalAcceptError(error)) co_return;
-      spdlog::warn("accept failed: {}", error.message());
-      asio::steady_timer pause(accept_context_, std::chrono::milliseconds(100));
-      co_await pause.async_wait(kUseTuple);
-      continue;
-    }
-    on_connection_(ByteStream(std::move(socket)), ClientAddress{"unix", 0});
-  }
+  return AcceptLoop(acceptor, [](const unix_socket::socket&) { return ClientAddress{"unix", 0}; });
 }
 
 }  // namespace pgvalve::proxy

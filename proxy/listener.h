@@ -39,6 +39,8 @@ class Listener {
   std::vector<uint16_t> tcp_ports() const;
 
  private:
+  template <typename Acceptor, typename Describe>
+  Awaitable<void> AcceptLoop(Acceptor& acceptor, Describe describe_peer);
   Awaitable<void> AcceptTcp(tcp::acceptor& acceptor);
   Awaitable<void> AcceptUnix(unix_socket::acceptor& acceptor);
 

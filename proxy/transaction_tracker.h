@@ -5,6 +5,7 @@
 // It is what lets pgvalve find transaction boundaries (pause, drain) and show
 // pg_stat_activity-like states without parsing queries.
 
+#include <algorithm>
 #include <cstdint>
 
 #include "protocol/backend_messages.h"
@@ -18,27 +19,55 @@ class TransactionTracker {
   void OnClientMessage(protocol::FrontendTag tag) {
     using protocol::FrontendTag;
     switch (tag) {
-      // Each of these is answered by exactly one ReadyForQuery.
+      // Each of these is answered by exactly one ReadyForQuery...
       case FrontendTag::kQuery:
-      case FrontendTag::kSync:
       case FrontendTag::kFunctionCall:
         ++awaiting_ready_;
         unsynced_ = false;
+        syncs_since_execute_ = 0;
+        break;
+      case FrontendTag::kSync:
+        // ...except a Sync the server receives in copy-in mode, which it
+        // ignores (see OnCopyInResponse).
+        if (copy_in_) break;
+        ++awaiting_ready_;
+        ++syncs_since_execute_;
+        unsynced_ = false;
+        break;
+      case FrontendTag::kExecute:
+        syncs_since_execute_ = 0;
+        unsynced_ = true;
         break;
       // COPY data belongs to the request that started the COPY.
       case FrontendTag::kCopyData:
+        break;
       case FrontendTag::kCopyDone:
       case FrontendTag::kCopyFail:
+        copy_in_ = false;
+        break;
+      // Password and SASL messages belong to the startup, which the server
+      // ends with a ReadyForQuery of its own.
+      case FrontendTag::kPassword:
         break;
       case FrontendTag::kTerminate:
         terminated_ = true;
         break;
-      // Parse/Bind/Describe/Execute/Close/Flush: an extended-protocol batch
-      // whose ReadyForQuery only comes after its Sync.
+      // Parse/Bind/Describe/Close/Flush: an extended-protocol batch whose
+      // ReadyForQuery only comes after its Sync.
       default:
         unsynced_ = true;
         break;
     }
+  }
+
+  // The server entered copy-in mode. It ignores Syncs until the client's
+  // CopyDone or CopyFail, including the one a client pipelines right after
+  // the Execute that started the COPY (libpq does: P B D E S, then the data,
+  // then CopyDone and another Sync), so those are not awaited.
+  void OnCopyInResponse() {
+    copy_in_ = true;
+    awaiting_ready_ -= std::min(awaiting_ready_, syncs_since_execute_);
+    syncs_since_execute_ = 0;
   }
 
   void OnReadyForQuery(protocol::TransactionStatus status) {
@@ -72,6 +101,10 @@ class TransactionTracker {
 
  private:
   uint32_t awaiting_ready_ = 0;
+  // Syncs sent since the last Execute or Query: the ones a copy-in started
+  // by that request makes the server ignore.
+  uint32_t syncs_since_execute_ = 0;
+  bool copy_in_ = false;
   bool unsynced_ = false;
   bool ready_seen_ = false;
   bool terminated_ = false;

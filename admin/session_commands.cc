@@ -216,7 +216,8 @@ Awaitable<absl::StatusOr<CommandResult>> Kill(CommandContext& context, ArgumentC
       method = "cancel request and backend socket closed (no control_user)";
     }
     if (auto control = record->control()) {
-      control->Close(std::string(sqlstate::kAdminShutdown), std::string(kTerminatedMessage));
+      control->Close(proxy::CloseWhen::kNow, std::string(sqlstate::kAdminShutdown),
+                     std::string(kTerminatedMessage));
     }
     rows.AddRow()
         .Int(static_cast<int64_t>(session.identity.id))

@@ -102,6 +102,29 @@ absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
   return result;
 }
 
+absl::StatusOr<std::vector<std::optional<std::string_view>>> ParseDataRow(
+    std::span<const std::byte> body) {
+  MessageReader reader(body, "DataRow");
+  absl::StatusOr<int16_t> count = reader.ReadInt16();
+  if (!count.ok()) return count.status();
+  if (*count < 0) return ProtocolViolation(fmt::format("DataRow with {} columns", *count));
+  std::vector<std::optional<std::string_view>> values;
+  for (int16_t i = 0; i < *count; ++i) {
+    absl::StatusOr<int32_t> length = reader.ReadInt32();
+    if (!length.ok()) return length.status();
+    if (*length == -1) {
+      values.emplace_back(std::nullopt);
+      continue;
+    }
+    if (*length < 0) return ProtocolViolation(fmt::format("DataRow value of length {}", *length));
+    absl::StatusOr<std::span<const std::byte>> bytes = reader.ReadBytes(static_cast<size_t>(*length));
+    if (!bytes.ok()) return bytes.status();
+    values.emplace_back(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+  }
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  return values;
+}
+
 absl::StatusOr<ErrorFields> ParseErrorOrNotice(std::span<const std::byte> body) {
   MessageReader reader(body, "ErrorResponse or NoticeResponse");
   ErrorFields fields;

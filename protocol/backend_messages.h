@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,10 @@ struct NegotiateProtocolVersion {
   std::vector<std::string_view> unrecognized_options;
 };
 absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
+    std::span<const std::byte> body);
+
+// 'D': column values as sent (text or binary); nullopt is NULL.
+absl::StatusOr<std::vector<std::optional<std::string_view>>> ParseDataRow(
     std::span<const std::byte> body);
 
 // 'E' and 'N' share one layout: fields of a one-byte code and a string.

@@ -45,6 +45,20 @@ std::string_view EndText(RelayEndReason reason) {
   return "ended";
 }
 
+SessionEnd SessionEndOf(RelayEndReason reason, bool had_backend) {
+  switch (reason) {
+    case RelayEndReason::kClientDisconnected:
+    case RelayEndReason::kClientTerminated: return SessionEnd::kClientClosed;
+    case RelayEndReason::kServerDisconnected:
+      return had_backend ? SessionEnd::kServerClosed : SessionEnd::kStartupFailed;
+    case RelayEndReason::kClientProtocolError:
+    case RelayEndReason::kServerProtocolError: return SessionEnd::kProtocolViolation;
+    case RelayEndReason::kCloseRequested: return SessionEnd::kClosedByPgvalve;
+    case RelayEndReason::kStartupTimeout: return SessionEnd::kStartupFailed;
+  }
+  return SessionEnd::kServerClosed;
+}
+
 // Releases a max_client_connections slot when the session ends, however.
 class SlotGuard {
  public:
@@ -66,29 +80,37 @@ ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddr
       executor_(client_.executor()),
       config_(context.config.Current()) {}
 
-void ClientSession::Close(std::string sqlstate, std::string message) {
-  PostCloseRequest(std::move(sqlstate), std::move(message), /*at_boundary=*/false);
-}
-
-void ClientSession::CloseAtBoundary(std::string sqlstate, std::string message) {
-  PostCloseRequest(std::move(sqlstate), std::move(message), /*at_boundary=*/true);
-}
-
-void ClientSession::PostCloseRequest(std::string sqlstate, std::string message, bool at_boundary) {
-  asio::post(executor_, [weak = weak_from_this(), sqlstate = std::move(sqlstate),
-                         message = std::move(message), at_boundary]() mutable {
+void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string message) {
+  asio::post(executor_, [weak = weak_from_this(), when, sqlstate = std::move(sqlstate),
+                         message = std::move(message)]() mutable {
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());
     if (!self) return;
-    if (self->relay_ == nullptr) {
-      // Not relaying yet: nothing can be cut short, so both kinds of close
-      // take effect before the session goes further.
+    if (self->relay_ != nullptr) {
+      self->relay_->RequestClose(when, std::move(sqlstate), std::move(message));
+    } else {
+      // Not relaying yet: nothing can be cut short, so every kind of close
+      // takes effect before the session goes further.
       self->pending_close_ = PendingClose{std::move(sqlstate), std::move(message)};
       if (self->startup_hold_) self->startup_hold_->cancel();
-    } else if (at_boundary) {
-      self->relay_->RequestCloseAtBoundary(std::move(sqlstate), std::move(message));
-    } else {
-      self->relay_->RequestClose(std::move(sqlstate), std::move(message));
     }
+  });
+}
+
+void ClientSession::WithdrawClose() {
+  asio::post(executor_, [weak = weak_from_this()] {
+    auto self = std::static_pointer_cast<ClientSession>(weak.lock());
+    if (self && self->relay_ != nullptr) self->relay_->WithdrawClose();
+  });
+}
+
+void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done) {
+  asio::post(executor_, [weak = weak_from_this(), sql = std::move(sql), done = std::move(done)]() mutable {
+    auto self = std::static_pointer_cast<ClientSession>(weak.lock());
+    if (!self || self->relay_ == nullptr) {
+      done(UnavailableError("session is not relaying"));
+      return;
+    }
+    self->relay_->StartProbe(std::move(sql), std::move(done));
   });
 }
 
@@ -204,11 +226,12 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   context_.sessions.Add(record_);
   const auto started = steady_clock::now();
   const uint64_t id = record_->id();
-  // However the session ends, a PAUSE waiting on this database re-counts.
+  // However the session ends, a PAUSE or DRAIN waiting on this database
+  // re-counts.
   struct NotifyOnExit {
     DatabaseGate& gate;
     ~NotifyOnExit() {
-      if (gate.paused()) gate.NotifyWatchers();
+      if (gate.watched()) gate.NotifyWatchers();
     }
   } notify_on_exit{*gate};
 
@@ -222,6 +245,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                       database, config_->proxy.hold_timeout.count()),
           {}, "Retry once the operator has resumed the database.");
     }
+    record_->MarkEnded(pending_close_ ? SessionEnd::kClosedByPgvalve : SessionEnd::kStartupFailed);
     context_.sessions.Remove(id);
     co_return;
   }
@@ -230,18 +254,21 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   if (!connection.ok()) {
     spdlog::error("session {}: {}", id, StatusText(connection.status()));
     co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(connection.status()));
+    record_->MarkEnded(SessionEnd::kStartupFailed);
     context_.sessions.Remove(id);
     co_return;
   }
   BackendLink backend(upstream->name, *std::move(connection));
 
   RelayEnd end{RelayEndReason::kServerDisconnected, {}, {}};
-  auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes);
-  if (write_error) {
-    end.detail = write_error.message();
-  } else if (pending_close_) {
+  if (pending_close_) {
+    // Asked to close while connecting: the backend never gets a startup
+    // packet, so there is no session on it to end.
     end = RelayEnd{RelayEndReason::kCloseRequested, pending_close_->message, pending_close_->sqlstate};
     co_await SendFatal(client_, end.sqlstate, end.detail);
+  } else if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes);
+             write_error) {
+    end.detail = write_error.message();
   } else {
     auto log_open = [&] {
       spdlog::info(
@@ -265,6 +292,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   if (int32_t virtual_pid = record_->virtual_pid(); virtual_pid != 0) {
     context_.cancel_keys.Unregister(virtual_pid);
   }
+  record_->MarkEnded(SessionEndOf(end.reason, record_->backend_pid() != 0));
   context_.sessions.Remove(id);
   auto duration = std::chrono::duration<double>(steady_clock::now() - started);
   spdlog::info(

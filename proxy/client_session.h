@@ -28,8 +28,9 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   Awaitable<void> Run();
 
   // SessionControl; callable from any thread.
-  void Close(std::string sqlstate, std::string message) override;
-  void CloseAtBoundary(std::string sqlstate, std::string message) override;
+  void Close(CloseWhen when, std::string sqlstate, std::string message) override;
+  void WithdrawClose() override;
+  void Probe(std::string sql, std::function<void(ProbeResult)> done) override;
 
  private:
   // The startup packet that opens a session, after SSL/GSS negotiation;
@@ -43,7 +44,6 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // Waits while the database is paused; false when the wait ended in
   // hold_timeout or a close request instead of a RESUME.
   Awaitable<bool> WaitWhilePaused(DatabaseGate& gate);
-  void PostCloseRequest(std::string sqlstate, std::string message, bool at_boundary);
 
   ProxyContext context_;
   ByteStream client_;

@@ -60,12 +60,14 @@ DatabaseGate::WatchTicket DatabaseGate::Watch(std::function<void()> on_change) {
   std::lock_guard lock(mutex_);
   WatchTicket ticket = next_ticket_++;
   watchers_.emplace_back(ticket, std::move(on_change));
+  watched_.store(true, std::memory_order_relaxed);
   return ticket;
 }
 
 void DatabaseGate::Unwatch(WatchTicket ticket) {
   std::lock_guard lock(mutex_);
   std::erase_if(watchers_, [ticket](const auto& watcher) { return watcher.first == ticket; });
+  watched_.store(!watchers_.empty(), std::memory_order_relaxed);
 }
 
 void DatabaseGate::NotifyWatchers() {

@@ -62,13 +62,15 @@ class DatabaseGate {
   std::optional<HoldTicket> StartHolding(asio::any_io_executor executor, std::function<void()> wake);
   void StopHolding(HoldTicket ticket);
 
-  // Watchers (an admin PAUSE waiting for sessions to settle) are called on
-  // any thread whenever a session of this database becomes held, reaches a
-  // transaction boundary while paused, or ends.
+  // Watchers (an admin PAUSE or DRAIN waiting for sessions) are called on
+  // any thread whenever a session of this database becomes held, gets a
+  // ReadyForQuery, or ends. Sessions only look at watched(), one relaxed
+  // load, unless someone is watching.
   using WatchTicket = uint64_t;
   WatchTicket Watch(std::function<void()> on_change);
   void Unwatch(WatchTicket ticket);
   void NotifyWatchers();
+  bool watched() const { return watched_.load(std::memory_order_relaxed); }
 
   DatabaseGateSnapshot Snapshot() const;
 
@@ -81,6 +83,7 @@ class DatabaseGate {
 
   const std::string name_;
   std::atomic<bool> paused_{false};
+  std::atomic<bool> watched_{false};
 
   mutable std::mutex mutex_;
   std::optional<DisableState> disabled_;

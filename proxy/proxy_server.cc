@@ -101,7 +101,7 @@ void ProxyServer::Shutdown(ShutdownMode mode) {
       spdlog::info("fast shutdown: ending {} sessions", live_connections_.load());
       for (const auto& record : sessions_.All()) {
         if (auto control = record->control()) {
-          control->Close(std::string(protocol::sqlstate::kAdminShutdown),
+          control->Close(CloseWhen::kNow, std::string(protocol::sqlstate::kAdminShutdown),
                          "terminating connection due to administrator command");
         }
       }

@@ -16,6 +16,31 @@ using protocol::FrontendTag;
 using protocol::MessageAction;
 using protocol::ScanStop;
 
+namespace {
+
+// What a simple query is answered with. Notifications and parameter
+// changes may arrive meanwhile; they belong to the client.
+bool IsProbeReply(BackendTag tag) {
+  switch (tag) {
+    case BackendTag::kRowDescription:
+    case BackendTag::kDataRow:
+    case BackendTag::kCommandComplete:
+    case BackendTag::kEmptyQueryResponse:
+    case BackendTag::kErrorResponse:
+    case BackendTag::kNoticeResponse:
+    case BackendTag::kReadyForQuery:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A probe that gets no answer in this time leaves the session in an
+// unknown state, so the session is closed.
+constexpr std::chrono::seconds kProbeTimeout{10};
+
+}  // namespace
+
 // Client to server: nothing needs to be seen whole; the tags alone drive
 // the transaction tracker, the pause gate and the discarding of a request
 // that was held too long.
@@ -26,6 +51,8 @@ class Relay::ClientVisitor {
   MessageAction OnMessageStart(char tag, uint32_t /*length*/) {
     const auto message = static_cast<FrontendTag>(tag);
     if (relay_.discard_) return DiscardedMessageStart(*relay_.discard_, message);
+    // The backend is answering pgvalve's probe; the client's request waits.
+    if (relay_.probe_) return MessageAction::kHold;
     if (message != FrontendTag::kTerminate && relay_.tracker_.at_transaction_boundary() &&
         relay_.gate_.paused()) {
       return MessageAction::kHold;
@@ -54,10 +81,17 @@ class Relay::ServerVisitor {
   explicit ServerVisitor(Relay& relay) : relay_(relay) {}
 
   MessageAction OnMessageStart(char tag, uint32_t length) {
+    // Replies to pgvalve's probe stop the scan; the pump takes them out.
+    if (relay_.probe_ && !relay_.probe_->sql_to_send && IsProbeReply(static_cast<BackendTag>(tag))) {
+      return MessageAction::kHold;
+    }
     switch (static_cast<BackendTag>(tag)) {
       case BackendTag::kBackendKeyData:
       case BackendTag::kReadyForQuery:
         return MessageAction::kInspect;
+      case BackendTag::kCopyInResponse:
+        relay_.tracker_.OnCopyInResponse();
+        return MessageAction::kStream;
       case BackendTag::kParameterStatus:
         // A value too long for the buffer is passed on unread; pgvalve only
         // displays parameters, it never depends on them.
@@ -102,6 +136,7 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
       server_buffer_(limits.buffer_size),
       client_scanner_(limits.max_message_size),
       server_scanner_(limits.max_message_size),
+      probe_done_(client.executor()),
       on_startup_complete_(std::move(on_startup_complete)),
       control_timer_(client.executor(), limits.startup_deadline) {}
 
@@ -110,20 +145,29 @@ Awaitable<RelayEnd> Relay::Run() {
   co_return std::visit([](RelayEnd& end) { return std::move(end); }, ended);
 }
 
-void Relay::RequestClose(std::string sqlstate, std::string message) {
-  if (close_request_) return;
-  close_request_ = RelayEnd{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
-  control_timer_.cancel();
+bool Relay::Reached(CloseWhen when) const {
+  switch (when) {
+    case CloseWhen::kNow: return true;
+    case CloseWhen::kTransactionBoundary: return tracker_.at_transaction_boundary();
+    case CloseWhen::kRequestBoundary: return tracker_.ready_seen() && tracker_.quiet();
+  }
+  return true;
 }
 
-void Relay::RequestCloseAtBoundary(std::string sqlstate, std::string message) {
-  if (tracker_.at_transaction_boundary()) {
-    RequestClose(std::move(sqlstate), std::move(message));
+void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string message) {
+  if (close_request_) return;
+  RelayEnd end{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
+  if (Reached(when)) {
+    close_request_ = std::move(end);
+    control_timer_.cancel();
     return;
   }
-  if (!boundary_close_) {
-    boundary_close_ =
-        RelayEnd{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
+  // A request boundary comes no later than a transaction boundary, so a
+  // kRequestBoundary request replaces a pending kTransactionBoundary one,
+  // never the reverse.
+  if (!boundary_close_ || when == CloseWhen::kRequestBoundary) {
+    boundary_close_ = std::move(end);
+    boundary_close_when_ = when;
   }
 }
 
@@ -140,15 +184,11 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
     }
     rescan = false;
 
-    auto scanned = client_scanner_.Scan(client_buffer_.filled(), client_buffer_.capacity(), visitor);
-    if (!scanned.ok()) {
-      co_return RelayEnd{RelayEndReason::kClientProtocolError,
-                         std::string(StatusText(scanned.status())),
-                         protocol::SqlStateOf(scanned.status())};
-    }
+    const protocol::ScanResult scanned =
+        client_scanner_.Scan(client_buffer_.filled(), client_buffer_.capacity(), visitor);
 
     if (discard_) {
-      client_buffer_.Consume(scanned->forward);
+      client_buffer_.Consume(scanned.forward);
       if (discard_->last_message_started && client_scanner_.AtMessageBoundary()) {
         // The held request is gone; the client gets the ReadyForQuery that
         // ends it, as after any failed request.
@@ -164,20 +204,33 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
     }
 
     PublishState();
-    if (scanned->forward > 0) {
+    // Even before a bad message, what came first goes on, so the server is
+    // left between messages.
+    if (scanned.forward > 0) {
       server_write_cut_ = true;
       auto [write_error, written] =
-          co_await backend_.stream.WriteAll(client_buffer_.filled().first(scanned->forward));
+          co_await backend_.stream.WriteAll(client_buffer_.filled().first(scanned.forward));
       if (write_error) {
         co_return RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}};
       }
       server_write_cut_ = false;
-      client_buffer_.Consume(scanned->forward);
+      client_buffer_.Consume(scanned.forward);
+    }
+    if (scanned.stop == ScanStop::kInvalid) {
+      co_return RelayEnd{RelayEndReason::kClientProtocolError,
+                         std::string(StatusText(scanned.error)), protocol::SqlStateOf(scanned.error)};
     }
     if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
       co_return RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}};
     }
-    if (scanned->stop == ScanStop::kHeld) {
+    if (scanned.stop == ScanStop::kHeld && probe_) {
+      if (!co_await WaitForProbe()) {
+        co_return RelayEnd{RelayEndReason::kCloseRequested,
+                           "pgvalve's inspection query got no answer from the server",
+                           std::string(protocol::sqlstate::kConnectionFailure)};
+      }
+      rescan = true;
+    } else if (scanned.stop == ScanStop::kHeld) {
       switch (co_await HoldUntilResumed()) {
         case HoldOutcome::kResumed:
           break;
@@ -199,23 +252,25 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
   // Held from the first byte of a message to its last, so nothing pgvalve
   // injects can land inside a relayed message.
   bool have_turn = false;
+  // Set when the buffer may hold messages not scanned yet (after a probe
+  // reply was taken out).
+  bool rescan = false;
   while (true) {
-    auto [read_error, read] = co_await backend_.stream.ReadSome(server_buffer_.free_space());
-    if (read_error) {
-      co_return RelayEnd{RelayEndReason::kServerDisconnected,
-                         read_error == asio::error::eof ? "server closed the connection"
-                                                        : read_error.message(),
-                         {}};
+    if (!rescan) {
+      auto [read_error, read] = co_await backend_.stream.ReadSome(server_buffer_.free_space());
+      if (read_error) {
+        co_return RelayEnd{RelayEndReason::kServerDisconnected,
+                           read_error == asio::error::eof ? "server closed the connection"
+                                                          : read_error.message(),
+                           {}};
+      }
+      server_buffer_.Commit(read);
     }
-    server_buffer_.Commit(read);
+    rescan = false;
 
-    auto scanned = server_scanner_.Scan(server_buffer_.filled(), server_buffer_.capacity(), visitor);
-    if (!scanned.ok()) {
-      co_return RelayEnd{RelayEndReason::kServerProtocolError,
-                         std::string(StatusText(scanned.status())),
-                         std::string(protocol::sqlstate::kProtocolViolation)};
-    }
-    if (scanned->forward > 0) {
+    const protocol::ScanResult scanned =
+        server_scanner_.Scan(server_buffer_.filled(), server_buffer_.capacity(), visitor);
+    if (scanned.forward > 0) {
       if (!have_turn) {
         if (!client_writer_.TryAcquire() && !co_await client_writer_.Acquire()) {
           co_return RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}};
@@ -224,16 +279,41 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
       }
       client_write_cut_ = true;
       auto [write_error, written] =
-          co_await client_.WriteAll(server_buffer_.filled().first(scanned->forward));
+          co_await client_.WriteAll(server_buffer_.filled().first(scanned.forward));
       if (write_error) {
         co_return RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}};
       }
       client_write_cut_ = false;
-      record_.counters().add_bytes_to_client(scanned->forward);
-      server_buffer_.Consume(scanned->forward);
+      record_.counters().add_bytes_to_client(scanned.forward);
+      server_buffer_.Consume(scanned.forward);
       if (server_scanner_.AtMessageBoundary()) {
         client_writer_.Release();
         have_turn = false;
+      }
+    }
+    if (scanned.stop == ScanStop::kInvalid) {
+      co_return RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(scanned.error)),
+                         std::string(protocol::sqlstate::kProtocolViolation)};
+    }
+    if (scanned.stop == ScanStop::kHeld) {
+      // A reply to the probe is at the front; once whole, it is taken out.
+      std::span<std::byte> front = server_buffer_.filled();
+      const size_t total = 1 + size_t{protocol::LoadBigEndian32(front.data() + 1)};
+      if (total > server_buffer_.capacity()) {
+        co_return RelayEnd{RelayEndReason::kServerProtocolError, "reply to the probe is too long",
+                           std::string(protocol::sqlstate::kProtocolViolation)};
+      }
+      if (front.size() >= total) {
+        absl::Status taken = ConsumeProbeReply(static_cast<char>(front[0]),
+                                               front.subspan(protocol::kMessageHeaderSize,
+                                                             total - protocol::kMessageHeaderSize));
+        if (!taken.ok()) {
+          co_return RelayEnd{RelayEndReason::kServerProtocolError,
+                             std::string(StatusText(taken)),
+                             std::string(protocol::sqlstate::kProtocolViolation)};
+        }
+        server_buffer_.Consume(total);
+        rescan = true;
       }
     }
     if (CloseDueAtBoundary()) co_return *std::move(boundary_close_);
@@ -242,8 +322,11 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
 
 Awaitable<RelayEnd> Relay::WatchControl() {
   while (true) {
-    co_await control_timer_.async_wait(kUseTuple);
     if (close_request_) co_return *std::move(close_request_);
+    if (probe_ && probe_->sql_to_send) {
+      co_await SendProbe();
+      continue;
+    }
     if (tracker_.ready_seen()) {
       control_timer_.expires_at(std::chrono::steady_clock::time_point::max());
     } else if (std::chrono::steady_clock::now() >= limits_.startup_deadline) {
@@ -251,6 +334,7 @@ Awaitable<RelayEnd> Relay::WatchControl() {
                          "startup and authentication did not complete in time",
                          std::string(protocol::sqlstate::kConnectionFailure)};
     }
+    co_await control_timer_.async_wait(kUseTuple);
   }
 }
 
@@ -301,6 +385,78 @@ Awaitable<bool> Relay::InjectToClient(std::span<const std::byte> bytes) {
   co_return true;
 }
 
+void Relay::StartProbe(std::string sql, std::function<void(SessionControl::ProbeResult)> done) {
+  // Only between transactions, and only when neither direction is inside a
+  // message, so the probe's Query and its replies stand on their own.
+  if (probe_ || discard_ || !tracker_.at_transaction_boundary() || client_writer_.busy() ||
+      server_write_cut_ || !client_scanner_.AtMessageBoundary() ||
+      !server_scanner_.AtMessageBoundary()) {
+    done(UnavailableError(fmt::format("session is {}", SessionStateName(tracker_.State()))));
+    return;
+  }
+  probe_ = Probe{.done = std::move(done), .sql_to_send = std::move(sql)};
+  // WatchControl sends it: a coroutine the relay waits for when it ends.
+  control_timer_.cancel();
+}
+
+Awaitable<void> Relay::SendProbe() {
+  protocol::MessageWriter query;
+  query.Begin(FrontendTag::kQuery).CString(*probe_->sql_to_send).End();
+  probe_->sql_to_send.reset();
+  server_write_cut_ = true;
+  auto [error, written] = co_await backend_.stream.WriteAll(query.bytes());
+  if (error) {
+    probe_->error = error.message();
+    FinishProbe();
+    co_return;
+  }
+  server_write_cut_ = false;
+}
+
+void Relay::FinishProbe() {
+  Probe probe = *std::move(probe_);
+  probe_.reset();
+  probe_done_.cancel();
+  if (probe.error) {
+    probe.done(UnavailableError(*probe.error));
+  } else {
+    probe.done(probe.first_row.value_or(std::vector<std::optional<std::string>>{}));
+  }
+}
+
+absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body) {
+  switch (static_cast<BackendTag>(tag)) {
+    case BackendTag::kDataRow: {
+      if (probe_->first_row) break;
+      auto values = protocol::ParseDataRow(body);
+      if (!values.ok()) return values.status();
+      auto& row = probe_->first_row.emplace();
+      for (const auto& value : *values) {
+        row.push_back(value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
+      }
+      break;
+    }
+    case BackendTag::kErrorResponse: {
+      auto fields = protocol::ParseErrorOrNotice(body);
+      if (!fields.ok()) return fields.status();
+      probe_->error = std::string(fields->message);
+      break;
+    }
+    case BackendTag::kReadyForQuery:
+      FinishProbe();
+      break;
+    default:
+      break;  // RowDescription, CommandComplete, notices: nothing to keep
+  }
+  return absl::OkStatus();
+}
+
+Awaitable<bool> Relay::WaitForProbe() {
+  probe_done_.expires_after(kProbeTimeout);
+  co_await probe_done_.async_wait(kUseTuple);
+  co_return !probe_.has_value();
+}
+
 absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
   absl::StatusOr<protocol::BackendKeyData> key = protocol::ParseBackendKeyData(body);
   if (!key.ok()) return key.status();
@@ -330,8 +486,8 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
     control_timer_.cancel();
     if (on_startup_complete_) on_startup_complete_();
   }
-  // A PAUSE waits for sessions to reach this point.
-  if (gate_.paused() && tracker_.at_transaction_boundary()) gate_.NotifyWatchers();
+  // A PAUSE or DRAIN waits for sessions to reach this point.
+  if (gate_.watched()) gate_.NotifyWatchers();
   return absl::OkStatus();
 }
 

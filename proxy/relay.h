@@ -60,12 +60,10 @@ class Relay {
 
   Awaitable<RelayEnd> Run();
 
-  // Both must be called on the session's executor.
-  // Ends the session now.
-  void RequestClose(std::string sqlstate, std::string message);
-  // Ends the session at its next transaction boundary (now, if it is at
-  // one), so that no transaction is cut short.
-  void RequestCloseAtBoundary(std::string sqlstate, std::string message);
+  // Must be called on the session's executor. See CloseWhen.
+  void RequestClose(CloseWhen when, std::string sqlstate, std::string message);
+  void WithdrawClose() { boundary_close_.reset(); }
+  void StartProbe(std::string sql, std::function<void(SessionControl::ProbeResult)> done);
 
   // True when every byte written to the client so far completed whole
   // messages, so pgvalve may still send it an ErrorResponse.
@@ -91,6 +89,14 @@ class Relay {
 
   enum class HoldOutcome { kResumed, kTimedOut, kAborted };
 
+  // A query of pgvalve's own in flight on the backend (SessionControl::Probe).
+  struct Probe {
+    std::function<void(SessionControl::ProbeResult)> done;
+    std::optional<std::string> sql_to_send;  // until WatchControl has sent it
+    std::optional<std::vector<std::optional<std::string>>> first_row;
+    std::optional<std::string> error;
+  };
+
   Awaitable<RelayEnd> PumpClientToServer();
   Awaitable<RelayEnd> PumpServerToClient();
   Awaitable<RelayEnd> WatchControl();
@@ -98,14 +104,19 @@ class Relay {
   // Writes pgvalve's own bytes to the client between relayed messages.
   Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
   Awaitable<bool> StartDiscardingHeldRequest();
+  Awaitable<void> SendProbe();
+  void FinishProbe();
+  // Takes a reply to the probe off the front of the server buffer.
+  absl::Status ConsumeProbeReply(char tag, std::span<const std::byte> body);
+  // Waits (bounded) until the probe's ReadyForQuery arrived.
+  Awaitable<bool> WaitForProbe();
 
   absl::Status OnBackendKeyData(std::span<std::byte> body);
   absl::Status OnReadyForQuery(std::span<const std::byte> body);
   absl::Status OnParameterStatus(std::span<const std::byte> body);
   void PublishState() { record_.SetState(tracker_.State()); }
-  bool CloseDueAtBoundary() const {
-    return boundary_close_.has_value() && tracker_.at_transaction_boundary();
-  }
+  bool Reached(CloseWhen when) const;
+  bool CloseDueAtBoundary() const { return boundary_close_ && Reached(boundary_close_when_); }
 
   ByteStream& client_;
   BackendLink& backend_;
@@ -120,6 +131,8 @@ class Relay {
   protocol::MessageScanner server_scanner_;
   TransactionTracker tracker_;
   std::optional<Discard> discard_;
+  std::optional<Probe> probe_;
+  asio::steady_timer probe_done_;
 
   // Set while a write is outstanding; left set if it was cut short.
   bool client_write_cut_ = false;
@@ -130,6 +143,7 @@ class Relay {
   asio::steady_timer control_timer_;
   std::optional<RelayEnd> close_request_;
   std::optional<RelayEnd> boundary_close_;
+  CloseWhen boundary_close_when_ = CloseWhen::kTransactionBoundary;
 };
 
 }  // namespace pgvalve::proxy

@@ -62,6 +62,16 @@ void SessionRecord::SetApplicationName(std::string_view name) {
   application_name_.assign(name);
 }
 
+void SessionRecord::MarkEnded(SessionEnd end) {
+  std::lock_guard lock(mutex_);
+  if (!end_) end_ = end;
+}
+
+std::optional<SessionEnd> SessionRecord::end() const {
+  std::lock_guard lock(mutex_);
+  return end_;
+}
+
 void SessionRecord::AttachControl(std::weak_ptr<SessionControl> control) {
   std::lock_guard lock(mutex_);
   control_ = std::move(control);

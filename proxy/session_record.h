@@ -6,10 +6,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "proxy/cancel_key_map.h"
 #include "proxy/session_counters.h"
@@ -19,17 +23,46 @@ namespace pgvalve::proxy {
 
 using WallClock = std::chrono::system_clock;
 
+// When a requested close takes effect.
+enum class CloseWhen {
+  kNow,
+  // At the next ReadyForQuery outside a transaction block (now, if the
+  // session is there): no transaction is cut short.
+  kTransactionBoundary,
+  // Once nothing the client sent is unanswered (now, if so), even inside a
+  // transaction block, which the server then rolls back.
+  kRequestBoundary,
+};
+
 // Operations an operator can ask of a live session. Implementations are
 // thread-safe: they hand the request to the session's own executor.
 class SessionControl {
  public:
   virtual ~SessionControl() = default;
-  // Ends the session now: the client is sent `message` as FATAL `sqlstate`
-  // when its stream is between messages, the backend gets a Terminate.
-  virtual void Close(std::string sqlstate, std::string message) = 0;
-  // Ends the session at its next transaction boundary (now, if it is at
-  // one), so that no transaction is cut short.
-  virtual void CloseAtBoundary(std::string sqlstate, std::string message) = 0;
+  // Ends the session: the client is sent `message` as FATAL `sqlstate` when
+  // its stream is between messages, the backend gets a Terminate. A later
+  // request with an earlier `when` replaces a pending one.
+  virtual void Close(CloseWhen when, std::string sqlstate, std::string message) = 0;
+  // Drops a close that is still waiting for its boundary (a cancelled DRAIN).
+  virtual void WithdrawClose() = 0;
+
+  // Runs `sql` (one simple query) on the session's own backend between two
+  // of its client's requests, to see what only the session itself can see
+  // (its temporary tables, its LISTEN channels). The client never sees the
+  // exchange; a request it sends meanwhile waits. Refused unless the
+  // session is idle outside a transaction. `done` gets the first row as
+  // text and may run on any thread.
+  using ProbeResult = absl::StatusOr<std::vector<std::optional<std::string>>>;
+  virtual void Probe(std::string sql, std::function<void(ProbeResult)> done) = 0;
+};
+
+// How a session ended, for operators' reports (DRAIN).
+enum class SessionEnd {
+  kClosedByPgvalve,    // an operator's or shutdown's close request
+  kServerClosed,       // the backend closed (terminated, crashed, shut down)
+  kClientClosed,       // the client left
+  kProtocolViolation,  // either side broke the protocol
+  kStartupFailed,      // it never got a working backend
 };
 
 struct SessionIdentity {
@@ -77,6 +110,10 @@ class SessionRecord {
   SessionCounters& counters() { return counters_; }
   const SessionCounters& counters() const { return counters_; }
 
+  void MarkEnded(SessionEnd end);
+  // nullopt while the session runs.
+  std::optional<SessionEnd> end() const;
+
   void AttachControl(std::weak_ptr<SessionControl> control);
   // nullptr once the session has ended.
   std::shared_ptr<SessionControl> control() const;
@@ -98,6 +135,7 @@ class SessionRecord {
   std::string application_name_;
   std::optional<BackendKey> backend_;
   std::weak_ptr<SessionControl> control_;
+  std::optional<SessionEnd> end_;
 };
 
 }  // namespace pgvalve::proxy

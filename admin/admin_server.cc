@@ -10,7 +10,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
     : server_(server),
       control_(server.control_context().get_executor()),
       state_(server.config().Current()->admin.state_file),
-      services_{server_, control_, state_, credentials_},
+      services_{server_, control_, state_, credentials_, drains_},
       listener_(
           server.control_context(),
           [&context = server.control_context()]() -> proxy::asio::io_context& { return context; },

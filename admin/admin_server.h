@@ -7,6 +7,7 @@
 #include "admin/admin_credentials.h"
 #include "admin/command_context.h"
 #include "admin/control_connections.h"
+#include "admin/drain_registry.h"
 #include "admin/state_store.h"
 #include "proxy/listener.h"
 #include "proxy/proxy_server.h"
@@ -32,6 +33,7 @@ class AdminServer {
   ControlConnections control_;
   StateStore state_;
   AdminCredentials credentials_;
+  DrainRegistry drains_;
   AdminServices services_;
   proxy::Listener listener_;
 };

@@ -17,6 +17,7 @@ using proxy::Awaitable;
 
 class AdminCredentials;
 class ControlConnections;
+class DrainRegistry;
 class StateStore;
 
 struct AdminCaller {
@@ -38,6 +39,7 @@ struct AdminServices {
   ControlConnections& control;
   StateStore& state;
   AdminCredentials& credentials;
+  DrainRegistry& drains;
 };
 
 struct CommandContext {

@@ -54,6 +54,11 @@ GateWatcher::GateWatcher(proxy::asio::any_io_executor executor,
 
 GateWatcher::~GateWatcher() { gate_->Unwatch(ticket_); }
 
+void GateWatcher::Wake() {
+  signal_->pending = true;
+  signal_->timer.cancel();
+}
+
 Awaitable<void> GateWatcher::WaitUntil(std::chrono::steady_clock::time_point deadline) {
   if (!signal_->pending) {
     signal_->timer.expires_at(deadline);

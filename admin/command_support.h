@@ -37,6 +37,8 @@ class GateWatcher {
   GateWatcher& operator=(const GateWatcher&) = delete;
 
   Awaitable<void> WaitUntil(std::chrono::steady_clock::time_point deadline);
+  // Ends the current (or next) wait early; control thread only.
+  void Wake();
 
  private:
   struct Signal {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/database_commands.h"
+#include "admin/drain_commands.h"
 #include "admin/server_commands.h"
 #include "admin/session_commands.h"
 #include "admin/show_commands.h"
@@ -49,6 +50,16 @@ constexpr CommandSpec kCommands[] = {
     {"KILL", "id | BACKEND pid | DATABASE db", "terminate the backend and close the client now",
      AdminRole::kAdmin, Kill},
     {"KILL_CLIENT", "id", "alias of KILL id", AdminRole::kAdmin, KillClient},
+    {"DRAIN",
+     "db [GRACE d] [THEN CANCEL | TERMINATE | WAIT] [TIMEOUT d] [INCLUDING DIRECT] "
+     "[EXCEPT ROLE r [, ...]] [NOWAIT] [DRY RUN]",
+     "refuse new sessions, close the others at their transaction ends, escalate after GRACE, "
+     "verify against pg_stat_activity",
+     AdminRole::kAdmin, Drain},
+    {"SHOW DRAINS", "", "drain jobs and their progress", AdminRole::kMonitor, ShowDrains},
+    {"SHOW DRAIN", "job_id", "the per-session report of one drain", AdminRole::kMonitor, ShowDrain},
+    {"CANCEL DRAIN", "job_id", "stop a drain; the database stays disabled", AdminRole::kAdmin,
+     CancelDrain},
     {"RELOAD", "", "re-read the configuration; running sessions keep their upstream",
      AdminRole::kAdmin, Reload},
     {"SHUTDOWN", "[SMART | FAST]",

@@ -1,5 +1,6 @@
 #include "admin/session_commands.h"
 
+#include <limits>
 #include <map>
 
 #include "admin/backend_terminator.h"
@@ -40,6 +41,12 @@ absl::StatusOr<Targets> ParseTargets(CommandContext& context, ArgumentCursor& ar
   absl::StatusOr<int64_t> number =
       arguments.ExpectInteger(by_backend ? "a backend pid" : "a client id, BACKEND pid or DATABASE db");
   if (!number.ok()) return number.status();
+  // A pid is an int4; anything outside must not wrap onto a real pid.
+  if (*number <= 0 || (by_backend && *number > std::numeric_limits<int32_t>::max())) {
+    return protocol::ErrorWithSqlState(
+        sqlstate::kInvalidParameterValue,
+        fmt::format("{} {} is out of range", by_backend ? "backend pid" : "client id", *number));
+  }
   std::shared_ptr<SessionRecord> record =
       by_backend ? registry.FindByBackendPid(static_cast<int32_t>(*number))
                  : registry.Find(static_cast<uint64_t>(*number));
@@ -128,6 +135,13 @@ Awaitable<absl::StatusOr<CommandResult>> Terminate(CommandContext& context, Argu
       co_return protocol::ErrorWithSqlState(
           sqlstate::kInvalidCatalogName,
           fmt::format("pgvalve has no route for database \"{}\"", *targets->database));
+    }
+    // Direct backends can only be found and signalled through the control
+    // connection; without one, claiming to have ended them would be a lie.
+    if (!routed->control_user) {
+      co_return protocol::ErrorWithSqlState(
+          sqlstate::kObjectNotInPrerequisiteState,
+          fmt::format("INCLUDING DIRECT needs control_user on upstream \"{}\"", routed->name));
     }
     by_upstream[routed->name];
   }

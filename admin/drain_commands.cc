@@ -21,6 +21,15 @@ class DiscardedNotices : public NoticeChannel {
   Awaitable<bool> Notice(std::string, std::string) override { co_return true; }
 };
 
+// A NOWAIT job. The job is a parameter, so the coroutine frame owns it for
+// as long as it runs.
+Awaitable<void> RunUnwatched(std::shared_ptr<DrainJob> job) {
+  DiscardedNotices notices;
+  absl::Status outcome = co_await job->Run(notices);
+  spdlog::info("drain job {} of {} ended: {}", job->id(), job->options().database,
+               outcome.ok() ? std::string("done") : std::string(proxy::StatusText(outcome)));
+}
+
 struct DrainRequest {
   DrainOptions options;
   bool nowait = false;
@@ -158,15 +167,8 @@ Awaitable<absl::StatusOr<CommandResult>> Drain(CommandContext& context, Argument
   std::shared_ptr<DrainJob> job = drains.Create(request->options, context.services);
 
   if (request->nowait) {
-    proxy::asio::co_spawn(
-        co_await proxy::asio::this_coro::executor,
-        [job]() -> Awaitable<void> {
-          DiscardedNotices notices;
-          absl::Status outcome = co_await job->Run(notices);
-          spdlog::info("drain job {} of {} ended: {}", job->id(), job->options().database,
-                       outcome.ok() ? std::string("done") : std::string(proxy::StatusText(outcome)));
-        },
-        proxy::asio::detached);
+    proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor, RunUnwatched(job),
+                          proxy::asio::detached);
     ResultSet rows({{"job_id", ColumnType::kInt8}, {"database", ColumnType::kText}});
     rows.AddRow().Int(static_cast<int64_t>(job->id())).Text(job->options().database);
     co_return CommandResult{std::move(rows), "DRAIN"};

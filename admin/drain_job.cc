@@ -112,11 +112,29 @@ std::optional<config::UpstreamConfig> DrainJob::RoutedUpstream() const {
 }
 
 std::set<int32_t> DrainJob::ExemptPids() const {
+  // Every live pgvalve session on the database that is not being drained:
+  // those of EXCEPT roles, including ones that connected after the drain
+  // began (nobody else gets in).
+  std::set<uint64_t> drained;
+  for (const DrainedBackend& backend : backends_) {
+    if (backend.client_id) drained.insert(*backend.client_id);
+  }
   std::set<int32_t> pids;
-  for (const auto& record : exempt_) {
-    if (!record->end() && record->backend_pid() != 0) pids.insert(record->backend_pid());
+  for (const auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
+    if (!drained.contains(record->id()) && record->backend_pid() != 0) pids.insert(record->backend_pid());
   }
   return pids;
+}
+
+bool DrainJob::ExemptSessionStarting() const {
+  std::set<uint64_t> drained;
+  for (const DrainedBackend& backend : backends_) {
+    if (backend.client_id) drained.insert(*backend.client_id);
+  }
+  for (const auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
+    if (!drained.contains(record->id()) && record->backend_pid() == 0) return true;
+  }
+  return false;
 }
 
 void DrainJob::Cancel() {
@@ -149,7 +167,6 @@ Awaitable<absl::Status> DrainJob::Start() {
   const auto& excepted = options_.except_roles;
   for (auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
     if (std::find(excepted.begin(), excepted.end(), record->identity().user) != excepted.end()) {
-      exempt_.push_back(std::move(record));
       continue;
     }
     const proxy::SessionSnapshot session = record->Snapshot();
@@ -176,7 +193,7 @@ Awaitable<absl::Status> DrainJob::Start() {
   std::shared_ptr<ControlConnection> control = services_.control.For(*upstream);
   absl::StatusOr<std::vector<ActivityRow>> activity = co_await ReadActivity(*control, options_.database);
   if (!activity.ok()) co_return activity.status();
-  std::set<int32_t> pgvalve_pids = ExemptPids();
+  std::set<int32_t> pgvalve_pids;
   for (const auto& record : services_.server.sessions().All()) pgvalve_pids.insert(record->backend_pid());
   for (const ActivityRow& row : *activity) {
     if (pgvalve_pids.contains(row.pid)) continue;
@@ -318,6 +335,12 @@ Awaitable<bool> DrainJob::Verify() {
       present.erase(backend.backend_pid);
     }
     if (!all_backends) continue;
+    // A pgvalve session still authenticating has a backend whose pid it
+    // does not know yet; nothing unknown is taken for direct until it does.
+    if (!present.empty() && ExemptSessionStarting()) {
+      clean = false;
+      continue;
+    }
     for (const auto& [pid, row] : present) {
       if (exempt.contains(pid)) continue;
       // Connected straight to the server after the drain began.

@@ -102,6 +102,7 @@ class DrainJob {
   absl::Status Failure(std::string_view sqlstate, std::string message) const;
   std::optional<config::UpstreamConfig> RoutedUpstream() const;
   std::set<int32_t> ExemptPids() const;
+  bool ExemptSessionStarting() const;
   double SecondsSinceStart() const;
 
   const uint64_t id_;
@@ -113,8 +114,6 @@ class DrainJob {
   std::chrono::system_clock::time_point started_wall_;
   std::optional<std::chrono::steady_clock::time_point> finished_;
   std::vector<DrainedBackend> backends_;
-  // pgvalve sessions of EXCEPT roles: neither refused nor drained.
-  std::vector<std::shared_ptr<proxy::SessionRecord>> exempt_;
   bool verified_against_server_ = true;
   std::unique_ptr<GateWatcher> watcher_;
   bool cancel_requested_ = false;

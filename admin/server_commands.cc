@@ -5,6 +5,11 @@
 namespace pgvalve::admin {
 namespace {
 constexpr std::chrono::milliseconds kReplyGrace{200};
+
+Awaitable<void> ShutdownSoon(proxy::ProxyServer& server, proxy::ShutdownMode mode) {
+  co_await proxy::SleepFor(kReplyGrace);
+  server.Shutdown(mode);
+}
 }  // namespace
 
 Awaitable<absl::StatusOr<CommandResult>> Reload(CommandContext& context, ArgumentCursor& arguments) {
@@ -23,14 +28,8 @@ Awaitable<absl::StatusOr<CommandResult>> Shutdown(CommandContext& context, Argum
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
   // Started a moment later so that this reply reaches the operator before
   // the control thread stops.
-  proxy::ProxyServer& server = context.services.server;
-  proxy::asio::co_spawn(
-      co_await proxy::asio::this_coro::executor,
-      [&server, mode]() -> Awaitable<void> {
-        co_await proxy::SleepFor(kReplyGrace);
-        server.Shutdown(mode);
-      },
-      proxy::asio::detached);
+  proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor,
+                        ShutdownSoon(context.services.server, mode), proxy::asio::detached);
   co_return CommandResult{std::nullopt, "SHUTDOWN"};
 }
 

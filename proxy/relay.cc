@@ -217,6 +217,10 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
       client_buffer_.Consume(scanned.forward);
     }
     if (scanned.stop == ScanStop::kInvalid) {
+      // PostgreSQL answers every request it read before the bad message;
+      // so does pgvalve, by letting the server pump finish first (unless
+      // the server is waiting for COPY data, the answer to which never comes).
+      if (tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in()) co_await WaitForAnswers();
       co_return RelayEnd{RelayEndReason::kClientProtocolError,
                          std::string(StatusText(scanned.error)), protocol::SqlStateOf(scanned.error)};
     }
@@ -451,6 +455,14 @@ absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body)
   return absl::OkStatus();
 }
 
+Awaitable<void> Relay::WaitForAnswers() {
+  answers_done_.emplace(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+  // Ends when the server pump cancels the timer at the last answer, or when
+  // the relay is ending and the next wait throws.
+  while (tracker_.awaiting_ready() > 0) co_await answers_done_->async_wait(kUseTuple);
+  answers_done_.reset();
+}
+
 Awaitable<bool> Relay::WaitForProbe() {
   probe_done_.expires_after(kProbeTimeout);
   co_await probe_done_.async_wait(kUseTuple);
@@ -480,6 +492,7 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   bool first = !tracker_.ready_seen();
   if (!first) record_.counters().add_queries(1);
   tracker_.OnReadyForQuery(*status);
+  if (answers_done_ && tracker_.awaiting_ready() == 0) answers_done_->cancel();
   PublishState();
   if (first) {
     // Wakes the watcher so the startup deadline stops applying.

@@ -110,6 +110,8 @@ class Relay {
   absl::Status ConsumeProbeReply(char tag, std::span<const std::byte> body);
   // Waits (bounded) until the probe's ReadyForQuery arrived.
   Awaitable<bool> WaitForProbe();
+  // Waits until the server has answered every complete request forwarded.
+  Awaitable<void> WaitForAnswers();
 
   absl::Status OnBackendKeyData(std::span<std::byte> body);
   absl::Status OnReadyForQuery(std::span<const std::byte> body);
@@ -133,6 +135,8 @@ class Relay {
   std::optional<Discard> discard_;
   std::optional<Probe> probe_;
   asio::steady_timer probe_done_;
+  // Cancelled by the server pump when the last awaited answer arrived.
+  std::optional<asio::steady_timer> answers_done_;
 
   // Set while a write is outstanding; left set if it was cut short.
   bool client_write_cut_ = false;

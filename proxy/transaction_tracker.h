@@ -79,6 +79,11 @@ class TransactionTracker {
 
   // Nothing sent by the client is still unanswered.
   bool quiet() const { return awaiting_ready_ == 0 && !unsynced_; }
+  // Requests (Query, Sync, FunctionCall) the server still owes a ReadyForQuery.
+  uint32_t awaiting_ready() const { return awaiting_ready_; }
+  // The server is reading COPY data: it answers nothing until the client
+  // ends the copy.
+  bool in_copy_in() const { return copy_in_; }
   // Quiet and outside any transaction block: the point where a session can
   // be paused or closed without cutting anything short.
   bool at_transaction_boundary() const {

@@ -1,0 +1,232 @@
+// DISABLE/ENABLE and PAUSE/RESUME from the admin console, against a real
+// PostgreSQL 15: who is refused, who keeps going, what is held and when it
+// is released.
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "tests/e2e/admin_test_support.h"
+
+namespace pgvalve::test {
+
+AdminPgvalveOptions SharedPgvalveOptions(const PgServer&) { return {}; }
+
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::steady_clock;
+
+class GateTest : public AdminConsoleTest {};
+
+TEST_F(GateTest, DisableRefusesNewSessionsButNotRunningOnesOrExceptedRoles) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn running = ConnectClient(db);
+
+  ExecOk(admin.get(), "DISABLE " + db + " EXCEPT ROLE app_user REASON 'maintenance window'");
+
+  const ConnectOutcome refused = TryConnect(pgvalve().ClientConnString(db));
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.sqlstate, "55000") << refused.error;
+  EXPECT_NE(refused.error.find("FATAL:  database \"" + db +
+                               "\" is not currently accepting connections"),
+            std::string::npos)
+      << refused.error;
+  EXPECT_NE(refused.error.find("DETAIL:  maintenance window"), std::string::npos) << refused.error;
+
+  EXPECT_EQ(ScalarString(running.get(), "SELECT 40 + 2"), "42");
+  EXPECT_EQ(ScalarString(running.get(), "SELECT current_database()"), db);
+
+  ConnectOutcome excepted = TryConnect(pgvalve().ClientConnString(db, kAppUser));
+  ASSERT_TRUE(excepted.ok()) << excepted.error;
+  EXPECT_EQ(ScalarString(excepted.conn.get(), "SELECT current_user"), "app_user");
+
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "disabled");
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "disable_reason"), "maintenance window");
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "except_roles"), "app_user");
+
+  ExecOk(admin.get(), "ENABLE " + db);
+  ConnectOutcome again = TryConnect(pgvalve().ClientConnString(db));
+  ASSERT_TRUE(again.ok()) << again.error;
+  EXPECT_EQ(ScalarString(again.conn.get(), "SELECT 1"), "1");
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "enabled");
+}
+
+TEST_F(GateTest, DisableWithoutReasonStillRefusesWith55000) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  ExecOk(admin.get(), "DISABLE " + db);
+  const ConnectOutcome refused = TryConnect(pgvalve().ClientConnString(db, kAppUser));
+  EXPECT_EQ(refused.sqlstate, "55000") << refused.error;
+  // Other databases are not affected.
+  const std::string other = FreshDatabase("other");
+  ConnectOutcome elsewhere = TryConnect(pgvalve().ClientConnString(other));
+  EXPECT_TRUE(elsewhere.ok()) << elsewhere.error;
+  ExecOk(admin.get(), "ENABLE " + db);
+}
+
+TEST_F(GateTest, PauseWaitsForOpenTransactionsThenHoldsRequestsAndNewSessionsUntilResume) {
+  const std::string db = FreshDatabase();
+  pg().RunSql("CREATE TABLE t (writer int)", db);
+  PgConn admin = ConnectAdmin();
+
+  std::array<PgConn, 3> writers;
+  for (size_t i = 0; i < writers.size(); ++i) {
+    writers[i] = ConnectClient(db);
+    ExecOk(writers[i].get(), "BEGIN");
+    ExecOk(writers[i].get(), "INSERT INTO t VALUES (" + std::to_string(i) + ")");
+  }
+  PgConn idle = ConnectClient(db);
+  const std::string idle_id = ClientId(admin.get(), idle.get());
+
+  PgConn pauser = ConnectAdmin();
+  NoticeLog pause_notices(pauser.get());
+  Background<QueryOutcome> pause = QueryInBackground(pauser.get(), "PAUSE " + db);
+
+  // The writers commit one after the other, well after PAUSE started;
+  // PAUSE must still be waiting when the last COMMIT is sent.
+  bool pause_done_before_last_commit = false;
+  steady_clock::time_point last_commit_sent;
+  for (size_t i = 0; i < writers.size(); ++i) {
+    std::this_thread::sleep_for(1000ms);
+    if (i + 1 == writers.size()) {
+      pause_done_before_last_commit = pause.done();
+      last_commit_sent = steady_clock::now();
+    }
+    // Commits are inside a transaction, so the pause lets them through.
+    Background<QueryOutcome> commit = QueryInBackground(writers[i].get(), "COMMIT");
+    ASSERT_TRUE(commit.WaitFor(kHangGuard)) << "COMMIT of writer " << i << " was held";
+    EXPECT_TRUE(commit.Result().ok()) << commit.Result().Describe();
+  }
+  EXPECT_FALSE(pause_done_before_last_commit)
+      << "PAUSE returned while a session was still in a transaction: "
+      << (pause.done() ? pause.Result().Describe() : "");
+  ASSERT_TRUE(pause.WaitFor(kHangGuard)) << "PAUSE did not return after the last COMMIT";
+  EXPECT_TRUE(pause.Result().ok()) << pause.Result().Describe();
+  EXPECT_GE(pause.finished_at(), last_commit_sent);
+
+  // Progress NOTICEs came while PAUSE waited, naming the database.
+  const auto received = pause_notices.notices();
+  ASSERT_FALSE(received.empty()) << "PAUSE sent no NOTICE while waiting for 2 s";
+  EXPECT_NE(received.front().message.find(db), std::string::npos) << received.front().message;
+  EXPECT_LE(received.front().received, last_commit_sent);
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "paused");
+
+  // An idle session's next request is held, not refused.
+  Background<QueryOutcome> held_query = QueryInBackground(idle.get(), "SELECT count(*) FROM t");
+  EXPECT_TRUE(WaitForClientState(admin.get(), idle_id, "held"))
+      << ShowClients(admin.get()).ToString();
+
+  // So is a new session, before it reaches PostgreSQL.
+  Background<ConnectOutcome> held_connect = ConnectInBackground(pgvalve().ClientConnString(db));
+  EXPECT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "held") == "2"; }))
+      << QueryTable(admin.get(), "SHOW DATABASES").ToString();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(held_query.done()) << "query ran while paused";
+  EXPECT_FALSE(held_connect.done()) << "connection completed while paused";
+
+  ExecOk(admin.get(), "RESUME " + db);
+  ASSERT_TRUE(held_query.WaitFor(kHangGuard)) << "held query not released by RESUME";
+  EXPECT_TRUE(held_query.Result().ok()) << held_query.Result().Describe();
+  if (held_query.Result().ok()) {
+    EXPECT_EQ(held_query.Result().table.Text(0, "count"), "3");
+  }
+  ASSERT_TRUE(held_connect.WaitFor(kHangGuard)) << "held connection not released by RESUME";
+  ConnectOutcome& connected = held_connect.Result();
+  ASSERT_TRUE(connected.ok()) << connected.error;
+  EXPECT_EQ(ScalarString(connected.conn.get(), "SELECT count(*) FROM t"), "3");
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "enabled");
+  EXPECT_EQ(ClientState(admin.get(), idle_id), "idle");
+}
+
+TEST_F(GateTest, PauseWithTimeoutResumesAndNamesTheSessionStillInATransaction) {
+  const std::string db = FreshDatabase();
+  pg().RunSql("CREATE TABLE t (x int)", db);
+  PgConn admin = ConnectAdmin();
+  PgConn open = ConnectClient(db);
+  const int32_t backend_pid = BackendPid(open.get());
+  const std::string client_id = ClientId(admin.get(), open.get());
+  ExecOk(open.get(), "BEGIN");
+  ExecOk(open.get(), "INSERT INTO t VALUES (1)");
+
+  const auto started = steady_clock::now();
+  Background<QueryOutcome> pause = QueryInBackground(admin.get(), "PAUSE " + db + " TIMEOUT '1s'");
+  ASSERT_TRUE(pause.WaitFor(kHangGuard)) << "PAUSE ... TIMEOUT '1s' did not return";
+  const QueryOutcome& outcome = pause.Result();
+  EXPECT_GE(pause.finished_at() - started, 1s) << "gave up before its timeout";
+  ASSERT_FALSE(outcome.ok()) << "PAUSE succeeded with a transaction still open";
+  EXPECT_FALSE(outcome.sqlstate.empty());
+  const std::string text = outcome.message + "\n" + outcome.detail;
+  EXPECT_NE(text.find("client " + client_id), std::string::npos) << outcome.Describe();
+  EXPECT_NE(text.find(std::to_string(backend_pid)), std::string::npos) << outcome.Describe();
+
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "enabled");
+  // Nothing is held: the open transaction goes on, new sessions come in.
+  Background<QueryOutcome> commit = QueryInBackground(open.get(), "INSERT INTO t VALUES (2); COMMIT");
+  ASSERT_TRUE(commit.WaitFor(kHangGuard)) << "query held after the timed-out PAUSE";
+  EXPECT_TRUE(commit.Result().ok()) << commit.Result().Describe();
+  Background<QueryOutcome> next = QueryInBackground(open.get(), "SELECT count(*) FROM t");
+  ASSERT_TRUE(next.WaitFor(kHangGuard)) << "query held after the timed-out PAUSE";
+  ASSERT_TRUE(next.Result().ok()) << next.Result().Describe();
+  EXPECT_EQ(next.Result().table.Text(0, "count"), "2");
+  Background<ConnectOutcome> fresh = ConnectInBackground(pgvalve().ClientConnString(db));
+  ASSERT_TRUE(fresh.WaitFor(kHangGuard));
+  EXPECT_TRUE(fresh.Result().ok()) << fresh.Result().error;
+}
+
+TEST_F(GateTest, KillEndsAHeldSessionWithoutWaitingForResume) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn idle = ConnectClient(db);
+  const std::string idle_id = ClientId(admin.get(), idle.get());
+  Background<QueryOutcome> pause = QueryInBackground(admin.get(), "PAUSE " + db);
+  ASSERT_TRUE(pause.WaitFor(kHangGuard));
+  ASSERT_TRUE(pause.Result().ok()) << pause.Result().Describe();
+
+  Background<QueryOutcome> held = QueryInBackground(idle.get(), "SELECT 1");
+  ASSERT_TRUE(WaitForClientState(admin.get(), idle_id, "held"));
+  Background<ConnectOutcome> held_connect = ConnectInBackground(pgvalve().ClientConnString(db));
+  ASSERT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "held") == "2"; }));
+  const ResultTable clients = ShowClients(admin.get());
+  std::string connecting_id;
+  for (size_t row = 0; row < clients.size(); ++row) {
+    if (clients.Text(row, "database") == db && clients.Text(row, "id") != idle_id) {
+      connecting_id = clients.Text(row, "id");
+    }
+  }
+  ASSERT_FALSE(connecting_id.empty()) << clients.ToString();
+
+  ExecOk(admin.get(), "KILL " + idle_id);
+  ExecOk(admin.get(), "KILL " + connecting_id);
+  ASSERT_TRUE(held.WaitFor(kHangGuard)) << "killed session still held";
+  EXPECT_EQ(held.Result().sqlstate, "57P01") << held.Result().Describe();
+  ASSERT_TRUE(held_connect.WaitFor(kHangGuard)) << "killed connection still held";
+  EXPECT_EQ(held_connect.Result().sqlstate, "57P01") << held_connect.Result().error;
+  // Still paused once the killed sessions are gone (while they end they
+  // may show as "pausing").
+  EXPECT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "state") == "paused"; }))
+      << QueryTable(admin.get(), "SHOW DATABASES").ToString();
+  ExecOk(admin.get(), "RESUME " + db);
+}
+
+TEST_F(GateTest, PauseOfAQuietDatabaseReturnsAtOnceAndResumeReleases) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn idle = ConnectClient(db);
+  Background<QueryOutcome> pause = QueryInBackground(admin.get(), "PAUSE " + db);
+  ASSERT_TRUE(pause.WaitFor(kHangGuard));
+  EXPECT_TRUE(pause.Result().ok()) << pause.Result().Describe();
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "paused");
+  ExecOk(admin.get(), "RESUME " + db);
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "enabled");
+  Background<QueryOutcome> query = QueryInBackground(idle.get(), "SELECT 1");
+  ASSERT_TRUE(query.WaitFor(kHangGuard)) << "query held after RESUME";
+  EXPECT_TRUE(query.Result().ok()) << query.Result().Describe();
+}
+
+}  // namespace
+}  // namespace pgvalve::test

@@ -1,0 +1,213 @@
+// What outlives a command: DISABLE and PAUSE across a restart (the state
+// file), a RELOAD under running sessions, and SHUTDOWN SMART and FAST.
+// Every test runs a pgvalve of its own, since each ends or rewires it.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "tests/e2e/admin_test_support.h"
+
+namespace pgvalve::test {
+
+AdminPgvalveOptions SharedPgvalveOptions(const PgServer&) { return {}; }
+
+namespace {
+
+using namespace std::chrono_literals;
+
+class LifecycleTest : public AdminConsoleTest {
+ protected:
+  void TearDown() override {
+    AdminConsoleTest::TearDown();
+    if (own_) {
+      EXPECT_EQ(own_->StopAndCheck(), "");
+      own_.reset();
+    }
+  }
+
+  AdminPgvalve& StartOwn(AdminPgvalveOptions options = {}) {
+    own_ = std::make_unique<AdminPgvalve>(pg(), std::move(options));
+    return *own_;
+  }
+
+  static PgConn Admin(AdminPgvalve& pgvalve, std::string_view user = kAdminUser,
+                      std::string_view password = kAdminPassword) {
+    return Connect(pgvalve.AdminConnString(user, password));
+  }
+  static PgConn Client(AdminPgvalve& pgvalve, std::string_view db,
+                       std::string_view user = kSuperuser) {
+    return Connect(pgvalve.ClientConnString(db, user));
+  }
+
+  std::unique_ptr<AdminPgvalve> own_;
+};
+
+TEST_F(LifecycleTest, DisableSurvivesARestart) {
+  constexpr const char* kReason = R"(kept across "restarts", isn't it \ ok)";
+  constexpr const char* kReasonLiteral = R"('kept across "restarts", isn''t it \ ok')";
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  {
+    PgConn admin = Admin(pgvalve);
+    // Quotes and a backslash must survive the trip through the state file.
+    ExecOk(admin.get(), "DISABLE " + db + " EXCEPT ROLE app_user REASON " + kReasonLiteral);
+  }
+  ASSERT_EQ(pgvalve.StopAndCheck(), "");
+  pgvalve.Start();
+
+  const ConnectOutcome refused = TryConnect(pgvalve.ClientConnString(db));
+  EXPECT_EQ(refused.sqlstate, "55000") << refused.error;
+  EXPECT_NE(refused.error.find(std::string("DETAIL:  ") + kReason), std::string::npos)
+      << refused.error;
+  EXPECT_TRUE(TryConnect(pgvalve.ClientConnString(db, kAppUser)).ok());
+
+  PgConn admin = Admin(pgvalve);
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "disabled");
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state_origin"), "state file");
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "disable_reason"), kReason);
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "except_roles"), "app_user");
+
+  // ENABLE is saved too: after one more restart the database stays open.
+  ExecOk(admin.get(), "ENABLE " + db);
+  admin.reset();
+  ASSERT_EQ(pgvalve.StopAndCheck(), "");
+  pgvalve.Start();
+  const ConnectOutcome accepted = TryConnect(pgvalve.ClientConnString(db));
+  EXPECT_TRUE(accepted.ok()) << accepted.error;
+}
+
+TEST_F(LifecycleTest, PauseSurvivesARestart) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  {
+    PgConn admin = Admin(pgvalve);
+    ExecOk(admin.get(), "PAUSE " + db);
+  }
+  ASSERT_EQ(pgvalve.StopAndCheck(), "");
+  pgvalve.Start();
+
+  PgConn admin = Admin(pgvalve);
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state_origin"), "state file");
+  Background<ConnectOutcome> held = ConnectInBackground(pgvalve.ClientConnString(db));
+  EXPECT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "held") == "1"; }))
+      << QueryTable(admin.get(), "SHOW DATABASES").ToString();
+  EXPECT_FALSE(held.done());
+  ExecOk(admin.get(), "RESUME " + db);
+  ASSERT_TRUE(held.WaitFor(kHangGuard));
+  EXPECT_TRUE(held.Result().ok()) << held.Result().error;
+}
+
+TEST_F(LifecycleTest, ReloadRoutesNewSessionsWhileRunningOnesKeepWorking) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  PgConn admin = Admin(pgvalve);
+  PgConn before = Client(pgvalve, db);
+  const std::string before_id = ClientId(admin.get(), before.get());
+  ExecOk(before.get(), "BEGIN");
+  ExecOk(before.get(), "CREATE TABLE t (x int)");
+
+  AdminPgvalveOptions rerouted;
+  rerouted.extra_toml = UpstreamToml("red", pg()) + RouteToml(db, "red");
+  pgvalve.WriteConfig(rerouted);
+  ExecOk(admin.get(), "RELOAD");
+
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "upstream"), "red");
+  PgConn after = Client(pgvalve, db);
+  const ResultTable clients = ShowClients(admin.get());
+  const auto after_row = clients.FindRow("id", ClientId(admin.get(), after.get()));
+  const auto before_row = clients.FindRow("id", before_id);
+  ASSERT_TRUE(after_row && before_row) << clients.ToString();
+  EXPECT_EQ(clients.Text(*after_row, "upstream"), "red");
+  EXPECT_EQ(clients.Text(*before_row, "upstream"), "blue");
+
+  // The session that was running goes on, transaction and all.
+  ExecOk(before.get(), "INSERT INTO t VALUES (1)");
+  ExecOk(before.get(), "COMMIT");
+  EXPECT_EQ(ScalarString(after.get(), "SELECT count(*) FROM t"), "1");
+
+  // A file that does not validate is refused and the running config kept.
+  AdminPgvalveOptions broken = rerouted;
+  broken.hold_timeout = "whenever";
+  pgvalve.WriteConfig(broken);
+  const QueryOutcome refused = RunQuery(admin.get(), "RELOAD");
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message.find("hold_timeout"), std::string::npos) << refused.Describe();
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "upstream"), "red");
+  EXPECT_TRUE(TryConnect(pgvalve.ClientConnString(db)).ok());
+}
+
+TEST_F(LifecycleTest, ShutdownSmartServesConnectedClientsAndExitsWhenTheyLeave) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  PgConn client = Client(pgvalve, db);
+  {
+    PgConn monitor = Admin(pgvalve, kMonitorUser, kMonitorPassword);
+    EXPECT_EQ(RunQuery(monitor.get(), "SHUTDOWN SMART").sqlstate, "42501");
+  }
+  EXPECT_EQ(ScalarString(client.get(), "SELECT 'before'"), "before");
+  {
+    PgConn admin = Admin(pgvalve);
+    PgResult result = ExecOk(admin.get(), "SHUTDOWN SMART");
+    EXPECT_STREQ(PQcmdStatus(result.get()), "SHUTDOWN");
+  }
+
+  // New connections are no longer accepted ...
+  EXPECT_TRUE(WaitUntil([&] { return !TryConnect(pgvalve.ClientConnString(db)).ok(); }))
+      << "pgvalve still accepts connections after SHUTDOWN SMART";
+  // ... while the connected client is served as before, for as long as it
+  // stays.
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(200ms);
+    const QueryOutcome query = RunQuery(client.get(), "SELECT " + std::to_string(i));
+    ASSERT_TRUE(query.ok()) << "query " << i << " after SHUTDOWN SMART: " << query.Describe();
+  }
+  ExecOk(client.get(), "BEGIN; CREATE TABLE t (x int); COMMIT");
+  EXPECT_TRUE(pgvalve.IsRunning());
+
+  client.reset();
+  const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
+  ASSERT_TRUE(status) << "pgvalve still running after its last client left:\n"
+                      << pgvalve.process().LogTail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << DescribeWaitStatus(*status) << "\n" << pgvalve.process().LogTail();
+  EXPECT_EQ(pgvalve.process().SanitizerReport(), "");
+}
+
+TEST_F(LifecycleTest, ShutdownFastEndsEverySessionWith57P01) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  PgConn idle = Client(pgvalve, db);
+  PgConn busy = Client(pgvalve, db);
+  PgConn direct = ConnectDirect("postgres");
+  const int32_t idle_pid = BackendPid(idle.get());
+  const int32_t busy_pid = BackendPid(busy.get());
+  Background<QueryOutcome> sleeping = QueryInBackground(busy.get(), "SELECT pg_sleep(600)");
+  ASSERT_TRUE(WaitForBackendActive(direct.get(), busy_pid));
+  {
+    PgConn admin = Admin(pgvalve);
+    ExecOk(admin.get(), "SHUTDOWN FAST");
+  }
+
+  ASSERT_TRUE(sleeping.WaitFor(kHangGuard)) << "running query not ended by SHUTDOWN FAST";
+  EXPECT_EQ(sleeping.Result().sqlstate, "57P01") << sleeping.Result().Describe();
+  const QueryOutcome next = RunQuery(idle.get(), "SELECT 1");
+  EXPECT_EQ(next.sqlstate, "57P01") << next.Describe();
+
+  const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
+  ASSERT_TRUE(status) << "pgvalve still running after SHUTDOWN FAST:\n"
+                      << pgvalve.process().LogTail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << DescribeWaitStatus(*status) << "\n" << pgvalve.process().LogTail();
+  EXPECT_EQ(pgvalve.process().SanitizerReport(), "");
+  // The idle session's backend was told to go.
+  EXPECT_TRUE(WaitUntil([&] { return !BackendListed(direct.get(), idle_pid); }));
+}
+
+}  // namespace
+}  // namespace pgvalve::test

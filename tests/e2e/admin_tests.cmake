@@ -1,0 +1,20 @@
+# End-to-end tests of the admin console, included from tests/e2e. Each
+# binary shares one PostgreSQL and one pgvalve (started from a config file)
+# among its tests, so each is one CTest test rather than one per TEST_F.
+set(pgvalve_admin_e2e_dir "${CMAKE_CURRENT_LIST_DIR}")
+
+add_library(pgvalve_admin_e2e_support STATIC "${pgvalve_admin_e2e_dir}/admin_test_support.cc")
+target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_test_support GTest::gtest
+                      Threads::Threads)
+
+# gate: DISABLE/ENABLE, PAUSE/RESUME. hold_timeout: its own pgvalve with a
+# 1 s hold_timeout. session_commands: CANCEL, TERMINATE, KILL. console:
+# login, protocol, SHOW, roles, audit log. lifecycle: state file across a
+# restart, RELOAD, SHUTDOWN.
+foreach(name gate hold_timeout session_commands console lifecycle)
+  add_executable(admin_e2e_${name} "${pgvalve_admin_e2e_dir}/admin_${name}_test.cc")
+  target_link_libraries(admin_e2e_${name} PRIVATE pgvalve_admin_e2e_support pgvalve_test_support
+                        GTest::gtest_main)
+  add_test(NAME e2e.admin_${name} COMMAND admin_e2e_${name})
+  set_tests_properties(e2e.admin_${name} PROPERTIES TIMEOUT 900 LABELS e2e)
+endforeach()

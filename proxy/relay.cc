@@ -159,7 +159,7 @@ void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string messa
   RelayEnd end{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
   if (Reached(when)) {
     close_request_ = std::move(end);
-    control_timer_.cancel();
+    WakeControl();
     return;
   }
   // A request boundary comes no later than a transaction boundary, so a
@@ -338,7 +338,14 @@ Awaitable<RelayEnd> Relay::WatchControl() {
                          "startup and authentication did not complete in time",
                          std::string(protocol::sqlstate::kConnectionFailure)};
     }
-    co_await control_timer_.async_wait(kUseTuple);
+    auto [error] = co_await control_timer_.async_wait(kUseTuple);
+    // Aborted without a wake-up of ours: a pump ended the relay and this
+    // branch is being cancelled. Returning now, rather than waiting again,
+    // spares the exception that wait would throw, which costs as much as
+    // the rest of a short session's end.
+    if (error == asio::error::operation_aborted && !std::exchange(control_woken_, false)) {
+      co_return RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}};
+    }
   }
 }
 
@@ -400,7 +407,7 @@ void Relay::StartProbe(std::string sql, std::function<void(SessionControl::Probe
   }
   probe_ = Probe{.done = std::move(done), .sql_to_send = std::move(sql)};
   // WatchControl sends it: a coroutine the relay waits for when it ends.
-  control_timer_.cancel();
+  WakeControl();
 }
 
 Awaitable<void> Relay::SendProbe() {
@@ -496,7 +503,7 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   PublishState();
   if (first) {
     // Wakes the watcher so the startup deadline stops applying.
-    control_timer_.cancel();
+    WakeControl();
     if (on_startup_complete_) on_startup_complete_();
   }
   // A PAUSE or DRAIN waits for sessions to reach this point.

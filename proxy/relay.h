@@ -145,6 +145,13 @@ class Relay {
 
   std::function<void()> on_startup_complete_;
   asio::steady_timer control_timer_;
+  // Set when pgvalve itself wakes WatchControl, as opposed to the
+  // cancellation that ends the relay.
+  bool control_woken_ = false;
+  void WakeControl() {
+    control_woken_ = true;
+    control_timer_.cancel();
+  }
   std::optional<RelayEnd> close_request_;
   std::optional<RelayEnd> boundary_close_;
   CloseWhen boundary_close_when_ = CloseWhen::kTransactionBoundary;

@@ -65,12 +65,20 @@ Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::Upst
                       : fmt::format("{}:{}", upstream.host, upstream.port));
   auto executor = co_await asio::this_coro::executor;
 
+  // A unix socket or a numeric address needs no resolver, whose
+  // asynchronous lookups run on a helper thread: worth skipping on every
+  // new session.
+  std::optional<UpstreamEndpoint> known;
+  error_code not_numeric;
   if (upstream.host.starts_with('/')) {
-    UpstreamEndpoint endpoint =
-        unix_socket::endpoint(fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port));
-    absl::StatusOr<ByteStream> stream = co_await ConnectWithin(endpoint, upstream.connect_timeout);
+    known = unix_socket::endpoint(fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port));
+  } else if (const auto address = asio::ip::make_address(upstream.host, not_numeric); !not_numeric) {
+    known = tcp::endpoint(address, upstream.port);
+  }
+  if (known) {
+    absl::StatusOr<ByteStream> stream = co_await ConnectWithin(*known, upstream.connect_timeout);
     if (!stream.ok()) co_return ConnectError(label, std::string(StatusText(stream.status())));
-    co_return UpstreamConnection{*std::move(stream), endpoint};
+    co_return UpstreamConnection{*std::move(stream), *known};
   }
 
   tcp::resolver resolver(executor);

@@ -193,7 +193,11 @@ Awaitable<absl::Status> DrainJob::Start() {
   std::shared_ptr<ControlConnection> control = services_.control.For(*upstream);
   absl::StatusOr<std::vector<ActivityRow>> activity = co_await ReadActivity(*control, options_.database);
   if (!activity.ok()) co_return activity.status();
+  // pgvalve's own backends: those being drained (some may have left the
+  // registry already while their backend is still exiting) and every other
+  // live session.
   std::set<int32_t> pgvalve_pids;
+  for (const DrainedBackend& backend : backends_) pgvalve_pids.insert(backend.backend_pid);
   for (const auto& record : services_.server.sessions().All()) pgvalve_pids.insert(record->backend_pid());
   for (const ActivityRow& row : *activity) {
     if (pgvalve_pids.contains(row.pid)) continue;

@@ -26,6 +26,11 @@ constexpr std::chrono::seconds kProgressInterval{1};
 // How often pg_stat_activity is re-read once pgvalve's side is done.
 constexpr std::chrono::milliseconds kVerifyInterval{100};
 constexpr std::chrono::milliseconds kCancelTimeout{5000};
+// Sessions idle outside a transaction were told to close when the drain
+// started and their relays close them at once; at an escalation that comes
+// right after (GRACE 0) they get this long to finish before their backends
+// are signalled, so that they end as "closed idle", not "terminated".
+constexpr std::chrono::milliseconds kIdleCloseAllowance{250};
 constexpr int kLeaderPidVersion = 130000;
 constexpr std::string_view kDrainedMessage = "terminating connection due to administrator command";
 
@@ -230,8 +235,21 @@ void DrainJob::CollectOutcomes() {
   }
 }
 
+Awaitable<void> DrainJob::AwaitIdleCloses() {
+  const auto until = steady_clock::now() + kIdleCloseAllowance;
+  while (true) {
+    CollectOutcomes();
+    const bool closing = std::any_of(backends_.begin(), backends_.end(), [](const auto& b) {
+      return b.outcome.empty() && b.record && b.record->state() == SessionState::kIdle;
+    });
+    if (!closing || steady_clock::now() >= until) co_return;
+    co_await watcher_->WaitUntil(until);
+  }
+}
+
 Awaitable<void> DrainJob::Escalate() {
   phase_ = DrainPhase::kEscalated;
+  co_await AwaitIdleCloses();
   auto config = services_.server.config().Current();
   std::map<std::string, std::vector<DrainedBackend*>> to_terminate;
   for (DrainedBackend& backend : backends_) {

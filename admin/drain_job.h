@@ -93,6 +93,7 @@ class DrainJob {
 
  private:
   Awaitable<absl::Status> Start();
+  Awaitable<void> AwaitIdleCloses();
   Awaitable<void> Escalate();
   Awaitable<void> TerminateDirect();
   // True when pg_stat_activity confirms nothing drained is left; also

@@ -3,12 +3,12 @@
 // its key and the parameters it reported. Kept apart from the client side so
 // that pooling can later hand a backend from one client to another.
 
-#include <map>
 #include <optional>
 #include <string>
 
 #include "proxy/byte_stream.h"
 #include "proxy/cancel_key_map.h"
+#include "proxy/parameter_set.h"
 #include "proxy/upstream_connector.h"
 
 namespace pgvalve::proxy {
@@ -25,7 +25,7 @@ struct BackendLink {
   // The server's own BackendKeyData, once sent.
   std::optional<BackendKey> key;
   // ParameterStatus values as last reported (server_version, TimeZone, ...).
-  std::map<std::string, std::string, std::less<>> parameters;
+  ParameterSet parameters;
 };
 
 }  // namespace pgvalve::proxy

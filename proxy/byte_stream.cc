@@ -1,6 +1,9 @@
 #include "proxy/byte_stream.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio/read.hpp>
+#include <cerrno>
 
 #include "fmt/format.h"
 
@@ -13,6 +16,27 @@ ByteStream::ByteStream(tcp::socket socket) : socket_(std::move(socket)) {
 }
 
 ByteStream::ByteStream(unix_socket::socket socket) : socket_(std::move(socket)) {}
+
+Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
+  return std::visit(
+      [](auto& socket) { return socket.async_wait(asio::socket_base::wait_read, kUseTuple); },
+      socket_);
+}
+
+std::tuple<error_code, size_t> ByteStream::TryReadSome(std::span<std::byte> buffer) {
+  // As Asio's reads: no room is no read, not an end of stream.
+  if (buffer.empty()) return {error_code(), 0};
+  const int fd = std::visit([](auto& socket) { return socket.native_handle(); }, socket_);
+  while (true) {
+    // MSG_DONTWAIT rather than a non-blocking socket, so that nothing else
+    // using the socket changes behaviour.
+    const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (got > 0) return {error_code(), static_cast<size_t>(got)};
+    if (got == 0) return {asio::error::eof, 0};
+    if (errno == EINTR) continue;
+    return {error_code(errno, boost::system::system_category()), 0};
+  }
+}
 
 Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadSome(std::span<std::byte> buffer) {
   return std::visit(

@@ -20,6 +20,13 @@ class ByteStream {
   ByteStream(ByteStream&&) = default;
   ByteStream& operator=(ByteStream&&) = default;
 
+  // Completes once a read would not block: bytes, EOF or an error wait.
+  // (A TLS alternative must also complete at once while it holds decrypted
+  // bytes.)
+  Awaitable<std::tuple<error_code>> WaitReadable();
+  // Reads what is already there without waiting: would_block when nothing
+  // is, eof once the peer closed.
+  std::tuple<error_code, size_t> TryReadSome(std::span<std::byte> buffer);
   // Reads what is available, up to buffer.size() bytes.
   Awaitable<std::tuple<error_code, size_t>> ReadSome(std::span<std::byte> buffer);
   // Fills all of `buffer` or fails.

@@ -6,6 +6,7 @@
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "proxy/buffered_read.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::proxy {
@@ -173,7 +174,11 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
   bool rescan = false;
   while (true) {
     if (!rescan) {
-      auto [read_error, read] = co_await client_.ReadSome(client_buffer_.free_space());
+      auto [read_error, read] = StartRead(client_, client_buffer_);
+      while (MustWait(read_error)) {
+        std::tie(read_error) = co_await client_.WaitReadable();
+        if (!read_error) std::tie(read_error, read) = ReadAvailable(client_, client_buffer_);
+      }
       if (read_error) co_return RelayEnd{RelayEndReason::kClientDisconnected, read_error.message(), {}};
       client_buffer_.Commit(read);
       record_.counters().add_bytes_from_client(read);
@@ -257,7 +262,11 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
   bool rescan = false;
   while (true) {
     if (!rescan) {
-      auto [read_error, read] = co_await backend_.stream.ReadSome(server_buffer_.free_space());
+      auto [read_error, read] = StartRead(backend_.stream, server_buffer_);
+      while (MustWait(read_error)) {
+        std::tie(read_error) = co_await backend_.stream.WaitReadable();
+        if (!read_error) std::tie(read_error, read) = ReadAvailable(backend_.stream, server_buffer_);
+      }
       if (read_error) {
         co_return RelayEnd{RelayEndReason::kServerDisconnected,
                            read_error == asio::error::eof ? "server closed the connection"
@@ -439,12 +448,7 @@ absl::Status Relay::OnParameterStatus(std::span<const std::byte> body) {
   absl::StatusOr<protocol::ParameterStatus> parameter = protocol::ParseParameterStatus(body);
   if (!parameter.ok()) return parameter.status();
   if (parameter->name == "application_name") record_.SetApplicationName(parameter->value);
-  auto found = backend_.parameters.find(parameter->name);
-  if (found == backend_.parameters.end()) {
-    backend_.parameters.emplace(std::string(parameter->name), std::string(parameter->value));
-  } else {
-    found->second.assign(parameter->value);
-  }
+  backend_.parameters.Set(parameter->name, parameter->value);
   return absl::OkStatus();
 }
 

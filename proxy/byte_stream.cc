@@ -26,7 +26,7 @@ Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
 std::tuple<error_code, size_t> ByteStream::TryReadSome(std::span<std::byte> buffer) {
   // As Asio's reads: no room is no read, not an end of stream.
   if (buffer.empty()) return {error_code(), 0};
-  const int fd = std::visit([](auto& socket) { return socket.native_handle(); }, socket_);
+  const int fd = NativeHandle();
   while (true) {
     // MSG_DONTWAIT rather than a non-blocking socket, so that nothing else
     // using the socket changes behaviour.
@@ -55,11 +55,35 @@ Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadExactly(std::span<std:
 }
 
 Awaitable<std::tuple<error_code, size_t>> ByteStream::WriteAll(std::span<const std::byte> bytes) {
-  return std::visit(
+  // Nearly every write fits in the socket's send buffer: sent here, it
+  // costs one system call and no trip through the event loop, which the
+  // asynchronous write below would take even when it completes at once.
+  auto [error, sent] = TrySend(bytes);
+  if (error || sent == bytes.size()) co_return std::tuple<error_code, size_t>{error, sent};
+  auto rest = bytes.subspan(sent);
+  auto [rest_error, rest_sent] = co_await std::visit(
       [&](auto& socket) {
-        return asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), kUseTuple);
+        return asio::async_write(socket, asio::buffer(rest.data(), rest.size()), kUseTuple);
       },
       socket_);
+  co_return std::tuple<error_code, size_t>{rest_error, sent + rest_sent};
+}
+
+std::tuple<error_code, size_t> ByteStream::TrySend(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return {error_code(), 0};
+  const int fd = NativeHandle();
+  while (true) {
+    // MSG_NOSIGNAL: a closed peer is an error to report, not a SIGPIPE.
+    const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) return {error_code(), static_cast<size_t>(sent)};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return {error_code(), 0};
+    return {error_code(errno, boost::system::system_category()), 0};
+  }
+}
+
+int ByteStream::NativeHandle() {
+  return std::visit([](auto& socket) { return socket.native_handle(); }, socket_);
 }
 
 void ByteStream::ShutdownSend() {

@@ -33,6 +33,9 @@ class ByteStream {
   Awaitable<std::tuple<error_code, size_t>> ReadExactly(std::span<std::byte> buffer);
   // Writes all of `bytes` or fails.
   Awaitable<std::tuple<error_code, size_t>> WriteAll(std::span<const std::byte> bytes);
+  // Sends what the socket takes now without waiting (0 bytes when its
+  // buffer is full).
+  std::tuple<error_code, size_t> TrySend(std::span<const std::byte> bytes);
 
   // Ends our sending side after queued data; the peer reads EOF.
   void ShutdownSend();
@@ -46,6 +49,8 @@ class ByteStream {
   std::string PeerDescription() const;
 
  private:
+  int NativeHandle();
+
   std::variant<tcp::socket, unix_socket::socket> socket_;
 };
 

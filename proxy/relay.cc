@@ -209,8 +209,13 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
     // left between messages.
     if (scanned.forward > 0) {
       server_write_cut_ = true;
-      auto [write_error, written] =
-          co_await backend_.stream.WriteAll(client_buffer_.filled().first(scanned.forward));
+      // Sent here when the socket takes it all, as it nearly always does:
+      // even WriteAll's own fast path costs a coroutine frame per write.
+      const auto bytes = client_buffer_.filled().first(scanned.forward);
+      auto [write_error, written] = backend_.stream.TrySend(bytes);
+      if (!write_error && written < bytes.size()) {
+        std::tie(write_error, written) = co_await backend_.stream.WriteAll(bytes.subspan(written));
+      }
       if (write_error) {
         co_return RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}};
       }
@@ -287,8 +292,12 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
         have_turn = true;
       }
       client_write_cut_ = true;
-      auto [write_error, written] =
-          co_await client_.WriteAll(server_buffer_.filled().first(scanned.forward));
+      // As in the client pump: at once when the socket takes it all.
+      const auto bytes = server_buffer_.filled().first(scanned.forward);
+      auto [write_error, written] = client_.TrySend(bytes);
+      if (!write_error && written < bytes.size()) {
+        std::tie(write_error, written) = co_await client_.WriteAll(bytes.subspan(written));
+      }
       if (write_error) {
         co_return RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}};
       }

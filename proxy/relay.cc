@@ -139,6 +139,10 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
 
 Awaitable<RelayEnd> Relay::Run() {
   auto ended = co_await (PumpClientToServer() || PumpServerToClient() || WatchControl());
+  // The session may take a while yet to end (Terminate, closing the
+  // backend); its buffers can serve other sessions meanwhile.
+  client_buffer_.Release();
+  server_buffer_.Release();
   co_return std::visit([](RelayEnd& end) { return std::move(end); }, ended);
 }
 

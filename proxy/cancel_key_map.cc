@@ -8,6 +8,12 @@
 
 namespace pgvalve::proxy {
 
+void PrepareRandomForThisThread() {
+  unsigned char ignored;
+  // A failure here shows again, and is handled, where a key is minted.
+  (void)RAND_bytes(&ignored, 1);
+}
+
 int32_t CancelKeyMap::NextFreePidLocked() {
   while (true) {
     int32_t candidate = next_pid_;

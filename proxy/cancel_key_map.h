@@ -34,6 +34,11 @@ struct VirtualKey {
   std::vector<std::byte> secret;
 };
 
+// OpenSSL sets up a random generator per thread on first use, some four
+// million instructions (about a millisecond); a worker calls this when it
+// starts, so that its first session's startup does not pay for it.
+void PrepareRandomForThisThread();
+
 class CancelKeyMap {
  public:
   // Mints a key whose secret is as long as the server's (4 bytes in protocol

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/cancel_key_map.h"
+
 namespace pgvalve::proxy {
 
 WorkerPool::WorkerPool(size_t threads) {
@@ -26,6 +28,7 @@ asio::io_context& WorkerPool::Next() {
 void WorkerPool::Start() {
   for (auto& worker : workers_) {
     worker->thread = std::thread([context = &worker->context] {
+      PrepareRandomForThisThread();
       try {
         context->run();
       } catch (const std::exception& error) {

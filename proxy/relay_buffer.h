@@ -46,6 +46,10 @@ class RelayBuffer {
   // Drops the first `count` bytes.
   void Consume(size_t count) {
     if (count == 0) return;
+    if (count == filled_) {
+      filled_ = 0;
+      return;
+    }
     std::memmove(storage_.get(), storage_.get() + count, filled_ - count);
     filled_ -= count;
   }

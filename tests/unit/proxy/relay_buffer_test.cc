@@ -74,6 +74,7 @@ TEST(RelayBufferTest, DestructionGivesStorageBack) {
 TEST(RelayBufferTest, RemembersWhetherTheLastReadFilledIt) {
   OnFreshThread([] {
     RelayBuffer buffer(kCapacity);
+    buffer.free_space();
     buffer.Commit(kCapacity / 2);
     EXPECT_FALSE(buffer.last_read_filled());
     buffer.Commit(kCapacity / 2);

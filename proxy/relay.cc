@@ -143,7 +143,7 @@ Awaitable<RelayEnd> Relay::Run() {
   // One parallel group of the three branches, the first to end cancelling
   // the others: what `a || b || c` does, without the two wrapper coroutines
   // nesting the operator costs, which stay allocated for as long as the
-  // session lives (about 2.5 KiB of every idle session).
+  // session lives (about 1.5 KiB of every idle session).
   auto executor = co_await asio::this_coro::executor;
   auto [order, client_error, client_end, server_error, server_end, control_error, control_end] =
       co_await asio::experimental::make_parallel_group(

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "admin/control_connect.h"
 #include "admin/pq_result.h"
 #include "fmt/format.h"
 #include "proxy/deadline.h"
@@ -40,22 +41,6 @@ absl::Status MakeStatus(absl::StatusCode code, std::string_view message) {
   return absl::Status(code, absl::string_view(message.data(), message.size()));
 }
 
-bool IsSocketDirectory(const std::string& host) { return host.starts_with('/'); }
-
-std::string Where(const config::UpstreamConfig& upstream) {
-  if (IsSocketDirectory(upstream.host)) return fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port);
-  if (upstream.host.find(':') != std::string::npos) {
-    return fmt::format("[{}]:{}", upstream.host, upstream.port);  // IPv6
-  }
-  return fmt::format("{}:{}", upstream.host, upstream.port);
-}
-
-absl::Status ConnectFailure(const config::UpstreamConfig& upstream, std::string_view reason) {
-  return proxy::UnavailableError(
-      fmt::format("could not connect to upstream \"{}\" at {} as control user \"{}\": {}", upstream.name,
-                  Where(upstream), upstream.control_user.value_or(""), reason));
-}
-
 absl::Status CheckStatement(const config::UpstreamConfig& upstream, const std::string& sql,
                             const Params& params) {
   // libpq takes C strings: a NUL would silently cut the text short.
@@ -76,100 +61,6 @@ absl::Status CheckStatement(const config::UpstreamConfig& upstream, const std::s
     }
   }
   return absl::OkStatus();
-}
-
-using Addresses = std::vector<std::string>;
-
-Awaitable<absl::StatusOr<Addresses>> LookUp(std::string host, uint16_t port) {
-  asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-  auto [error, results] = co_await resolver.async_resolve(host, std::to_string(port), kUseTuple);
-  if (error) {
-    co_return proxy::UnavailableError(fmt::format("could not resolve \"{}\": {}", host, error.message()));
-  }
-  Addresses addresses;
-  for (const auto& entry : results) {
-    std::string address = entry.endpoint().address().to_string();
-    if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
-      addresses.push_back(std::move(address));
-    }
-  }
-  co_return addresses;
-}
-
-// The addresses to hand libpq as hostaddr, so that it never resolves a name
-// itself: PQconnectPoll would call getaddrinfo, which blocks, on the event
-// loop. Asio's resolver runs it on a thread of its own. getaddrinfo cannot
-// be interrupted, so the lookup runs as a coroutine apart and the caller
-// stops waiting for it whenever its connect timeout says so.
-Awaitable<absl::StatusOr<Addresses>> ResolveAddresses(const std::string& host, uint16_t port) {
-  boost::system::error_code not_numeric;
-  const asio::ip::address numeric = asio::ip::make_address(host, not_numeric);
-  if (!not_numeric) co_return Addresses{numeric.to_string()};
-
-  struct Pending {
-    explicit Pending(const asio::any_io_executor& executor)
-        : done(executor, asio::steady_timer::time_point::max()) {}
-    asio::steady_timer done;
-    std::optional<absl::StatusOr<Addresses>> outcome;
-  };
-  auto executor = co_await asio::this_coro::executor;
-  auto pending = std::make_shared<Pending>(executor);
-  asio::co_spawn(executor, LookUp(host, port),
-                 [pending](std::exception_ptr failure, absl::StatusOr<Addresses> addresses) {
-                   pending->outcome =
-                       failure ? absl::InternalError("host name lookup failed") : std::move(addresses);
-                   pending->done.cancel();
-                 });
-  if (!pending->outcome) co_await pending->done.async_wait(kUseTuple);
-  if (!pending->outcome) co_return absl::CancelledError("host name lookup abandoned");
-  co_return std::move(*pending->outcome);
-}
-
-// Keywords and values for PQconnectStartParams. Each value reaches libpq
-// as it is; nothing is spliced into a connection string.
-pq::Conn StartConnection(const config::UpstreamConfig& upstream, const Addresses& addresses) {
-  std::vector<std::pair<const char*, std::string>> settings;
-  if (addresses.empty()) {
-    settings.emplace_back("host", upstream.host);
-  } else {
-    // One host entry per address: libpq pairs the two lists, keeps the name
-    // for the passfile and for TLS, and tries the addresses in turn.
-    std::string hosts;
-    std::string hostaddrs;
-    for (const std::string& address : addresses) {
-      if (!hosts.empty()) {
-        hosts += ',';
-        hostaddrs += ',';
-      }
-      hosts += upstream.host;
-      hostaddrs += address;
-    }
-    settings.emplace_back("host", std::move(hosts));
-    settings.emplace_back("hostaddr", std::move(hostaddrs));
-  }
-  settings.emplace_back("port", std::to_string(upstream.port));
-  settings.emplace_back("user", upstream.control_user.value_or(""));
-  if (upstream.control_password) settings.emplace_back("password", *upstream.control_password);
-  if (upstream.control_passfile) settings.emplace_back("passfile", *upstream.control_passfile);
-  settings.emplace_back("dbname", upstream.control_dbname);
-  settings.emplace_back("application_name", "pgvalve control");
-  settings.emplace_back("client_encoding", "UTF8");
-  // libpq enforces this only in its blocking connect, and in whole seconds;
-  // what bounds this handshake is the timer Connect() races it against.
-  // Passed anyway, so that the connection's parameters (PQconninfo) state
-  // the configured limit.
-  const auto seconds = (upstream.connect_timeout.count() + 999) / 1000;
-  settings.emplace_back("connect_timeout", std::to_string(std::max<int64_t>(seconds, 1)));
-
-  std::vector<const char*> keywords;
-  std::vector<const char*> values;
-  for (const auto& [keyword, value] : settings) {
-    keywords.push_back(keyword);
-    values.push_back(value.c_str());
-  }
-  keywords.push_back(nullptr);
-  values.push_back(nullptr);
-  return pq::Conn(PQconnectStartParams(keywords.data(), values.data(), /*expand_dbname=*/0));
 }
 
 }  // namespace
@@ -366,9 +257,9 @@ Awaitable<absl::Status> ControlConnection::Core::Connect(std::shared_ptr<Core> s
   auto outcome = co_await proxy::WithTimeout(Handshake(self), upstream.connect_timeout);
   if (self->closed_) co_return self->ClosedError();
   absl::Status status =
-      outcome
-          ? *std::move(outcome)
-          : ConnectFailure(upstream, fmt::format("timed out after {} ms", upstream.connect_timeout.count()));
+      outcome ? *std::move(outcome)
+              : ControlConnectFailure(upstream, fmt::format("timed out after {} ms",
+                                                            upstream.connect_timeout.count()));
   if (!status.ok()) {
     self->Reset();
     spdlog::warn("{}", proxy::StatusText(status));
@@ -381,18 +272,19 @@ Awaitable<absl::Status> ControlConnection::Core::Connect(std::shared_ptr<Core> s
 
 Awaitable<absl::Status> ControlConnection::Core::Handshake(std::shared_ptr<Core> self) {
   const config::UpstreamConfig& upstream = self->upstream_;
-  Addresses addresses;
+  ControlAddresses addresses;
   if (!IsSocketDirectory(upstream.host)) {
-    absl::StatusOr<Addresses> resolved = co_await ResolveAddresses(upstream.host, upstream.port);
+    absl::StatusOr<ControlAddresses> resolved =
+        co_await ResolveControlAddresses(upstream.host, upstream.port);
     if (self->closed_) co_return self->ClosedError();
-    if (!resolved.ok()) co_return ConnectFailure(upstream, proxy::StatusText(resolved.status()));
+    if (!resolved.ok()) co_return ControlConnectFailure(upstream, proxy::StatusText(resolved.status()));
     addresses = *std::move(resolved);
   }
 
-  self->conn_ = StartConnection(upstream, addresses);
-  if (!self->conn_) co_return ConnectFailure(upstream, "libpq could not allocate a connection");
+  self->conn_ = StartControlConnection(upstream, addresses);
+  if (!self->conn_) co_return ControlConnectFailure(upstream, "libpq could not allocate a connection");
   if (PQstatus(self->conn_.get()) == CONNECTION_BAD) {
-    co_return ConnectFailure(upstream, pq::OneLine(PQerrorMessage(self->conn_.get())));
+    co_return ControlConnectFailure(upstream, pq::OneLine(PQerrorMessage(self->conn_.get())));
   }
   PQsetNoticeReceiver(self->conn_.get(), &Core::OnNotice, self.get());
 
@@ -401,17 +293,17 @@ Awaitable<absl::Status> ControlConnection::Core::Handshake(std::shared_ptr<Core>
   PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
   while (polling != PGRES_POLLING_OK) {
     if (polling == PGRES_POLLING_FAILED) {
-      co_return ConnectFailure(upstream, pq::OneLine(PQerrorMessage(self->conn_.get())));
+      co_return ControlConnectFailure(upstream, pq::OneLine(PQerrorMessage(self->conn_.get())));
     }
     if (absl::Status watched = self->WatchSocket(); !watched.ok()) {
-      co_return ConnectFailure(upstream, proxy::StatusText(watched));
+      co_return ControlConnectFailure(upstream, proxy::StatusText(watched));
     }
     const WaitType wanted = polling == PGRES_POLLING_READING ? WaitType::wait_read : WaitType::wait_write;
     if (absl::Status ready = co_await self->WaitFor(wanted); !ready.ok()) co_return ready;
     polling = PQconnectPoll(self->conn_.get());
   }
   if (PQsetnonblocking(self->conn_.get(), 1) != 0) {
-    co_return ConnectFailure(upstream, pq::OneLine(PQerrorMessage(self->conn_.get())));
+    co_return ControlConnectFailure(upstream, pq::OneLine(PQerrorMessage(self->conn_.get())));
   }
   co_return absl::OkStatus();
 }

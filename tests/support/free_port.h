@@ -10,4 +10,7 @@ namespace pgvalve::test {
 // race is rare enough to accept. Throws std::system_error on failure.
 uint16_t FreeTcpPort();
 
+// Whether something accepts TCP connections on 127.0.0.1:port now.
+bool CanConnectTcp(uint16_t port);
+
 }  // namespace pgvalve::test

@@ -17,6 +17,7 @@
 #include "protocol/startup_packet.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
+#include "proxy/log_text.h"
 #include "proxy/startup_reader.h"
 #include "proxy/status_text.h"
 
@@ -85,7 +86,8 @@ Awaitable<std::optional<AdminSession::Message>> AdminSession::ReadMessage() {
 Awaitable<void> AdminSession::Run() {
   caller_ = co_await Start();
   if (!caller_) co_return;
-  spdlog::info("admin session open: user={} from={}", caller_->user, caller_->address);
+  spdlog::info("admin session open: user={} from={}", proxy::QuoteForLog(caller_->user),
+               caller_->address);
 
   // Once an extended-protocol message was refused, the rest of its batch is
   // skipped up to the Sync, as PostgreSQL skips after an error.
@@ -128,7 +130,8 @@ Awaitable<void> AdminSession::Run() {
     }
     if (!co_await Flush()) break;
   }
-  spdlog::info("admin session closed: user={} from={}", caller_->user, caller_->address);
+  spdlog::info("admin session closed: user={} from={}", proxy::QuoteForLog(caller_->user),
+               caller_->address);
   client_.Close();
 }
 
@@ -195,7 +198,8 @@ Awaitable<std::optional<AdminCaller>> AdminSession::Start() {
   auto authenticated =
       co_await proxy::WithTimeout(Authenticate(config, user), deadline - std::chrono::steady_clock::now());
   if (!authenticated || !*authenticated) {
-    spdlog::warn("admin login failed: user={} from={}", user, address_.ToString());
+    spdlog::warn("admin login failed: user={} from={}", proxy::QuoteForLog(user),
+                 address_.ToString());
     co_return std::nullopt;
   }
 

@@ -10,6 +10,7 @@
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "proxy/log_text.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::admin {
@@ -80,25 +81,6 @@ size_t MatchVerb(std::span<const Token> statement, std::string_view verb) {
   return used;
 }
 
-// Operator-supplied text in a log line: control characters are escaped so
-// that one command always makes exactly one line, which nobody can forge.
-std::string EscapeForLog(std::string_view text) {
-  std::string escaped;
-  escaped.reserve(text.size());
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      escaped.push_back('\\');
-      escaped.push_back(c);
-    } else if (byte < 0x20 || byte == 0x7f) {
-      escaped += fmt::format("\\x{:02x}", byte);
-    } else {
-      escaped.push_back(c);
-    }
-  }
-  return escaped;
-}
-
 bool Allows(AdminRole caller, AdminRole required) {
   return caller == AdminRole::kAdmin || required == AdminRole::kMonitor;
 }
@@ -140,12 +122,12 @@ Awaitable<absl::StatusOr<CommandResult>> Dispatch(CommandContext& context,
     result = co_await spec->handler(context, arguments);
   }
   // One audit line per command: who, from where, what, and how it ended.
-  spdlog::info("admin audit: user={} from={} command=\"{}\" outcome={}",
-               EscapeForLog(context.caller.user), context.caller.address,
-               EscapeForLog(statement_text),
+  spdlog::info("admin audit: user={} from={} command={} outcome={}",
+               proxy::QuoteForLog(context.caller.user), context.caller.address,
+               proxy::QuoteForLog(statement_text),
                result.ok() ? std::string("ok")
                            : fmt::format("error {}: {}", protocol::SqlStateOf(result.status()),
-                                         EscapeForLog(proxy::StatusText(result.status()))));
+                                         proxy::EscapeForLog(proxy::StatusText(result.status()))));
   co_return result;
 }
 

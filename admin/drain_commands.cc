@@ -7,6 +7,7 @@
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "proxy/log_text.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::admin {
@@ -26,8 +27,8 @@ class DiscardedNotices : public NoticeChannel {
 Awaitable<void> RunUnwatched(std::shared_ptr<DrainJob> job) {
   DiscardedNotices notices;
   absl::Status outcome = co_await job->Run(notices);
-  spdlog::info("drain job {} of {} ended: {}", job->id(), job->options().database,
-               outcome.ok() ? std::string("done") : std::string(proxy::StatusText(outcome)));
+  spdlog::info("drain job {} of {} ended: {}", job->id(), proxy::QuoteForLog(job->options().database),
+               outcome.ok() ? std::string("done") : proxy::EscapeForLog(proxy::StatusText(outcome)));
 }
 
 struct DrainRequest {

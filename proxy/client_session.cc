@@ -12,6 +12,7 @@
 #include "proxy/cancel_forwarder.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
+#include "proxy/log_text.h"
 #include "proxy/relay.h"
 #include "proxy/startup_reader.h"
 #include "proxy/status_text.h"
@@ -133,7 +134,8 @@ Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(
     if (!received->ok()) {
       const absl::Status& status = received->status();
       if (status.code() != absl::StatusCode::kUnavailable) {
-        spdlog::warn("client {}: invalid startup packet: {}", address_.ToString(), StatusText(status));
+        spdlog::warn("client {}: invalid startup packet: {}", address_.ToString(),
+                     EscapeForLog(StatusText(status)));
         co_await SendFatal(client_, protocol::SqlStateOf(status), StatusText(status));
       }
       co_return std::nullopt;
@@ -174,7 +176,7 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
                  target->backend.upstream_name);
   } else {
     spdlog::warn("session {}: cancel request from {} failed: {}", target->session_id,
-                 address_.ToString(), StatusText(forwarded));
+                 address_.ToString(), EscapeForLog(StatusText(forwarded)));
   }
 }
 
@@ -184,7 +186,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   const std::string database(message.database());
   const config::UpstreamConfig* upstream = config_->UpstreamFor(database);
   if (upstream == nullptr) {
-    spdlog::warn("client {}: no route for database \"{}\"", address_.ToString(), database);
+    spdlog::warn("client {}: no route for database {}", address_.ToString(), QuoteForLog(database));
     co_await SendFatal(client_, sqlstate::kInvalidCatalogName,
                        fmt::format("pgvalve has no route for database \"{}\"", database), {},
                        fmt::format("Add [databases.\"{}\"] or [databases.\"*\"] to {}.", database,
@@ -206,7 +208,8 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   // Refused before any upstream connection is opened, with what PostgreSQL
   // says when a database does not allow connections.
   if (std::optional<std::string> refusal = gate->RefusalFor(message.user())) {
-    spdlog::info("client {}: refused, database \"{}\" is disabled", address_.ToString(), database);
+    spdlog::info("client {}: refused, database {} is disabled", address_.ToString(),
+                 QuoteForLog(database));
     co_await SendFatal(client_, sqlstate::kObjectNotInPrerequisiteState,
                        fmt::format("database \"{}\" is not currently accepting connections", database),
                        *refusal);
@@ -252,7 +255,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
 
   absl::StatusOr<UpstreamConnection> connection = co_await ConnectUpstream(*upstream);
   if (!connection.ok()) {
-    spdlog::error("session {}: {}", id, StatusText(connection.status()));
+    spdlog::error("session {}: {}", id, EscapeForLog(StatusText(connection.status())));
     co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(connection.status()));
     record_->MarkEnded(SessionEnd::kStartupFailed);
     context_.sessions.Remove(id);
@@ -274,8 +277,9 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
       spdlog::info(
           "session {} open: client={} database={} user={} application_name={} upstream={} "
           "backend_pid={} virtual_pid={}",
-          id, address_.ToString(), database, message.user(), message.application_name(),
-          upstream->name, record_->backend_pid(), record_->virtual_pid());
+          id, address_.ToString(), QuoteForLog(database), QuoteForLog(message.user()),
+          QuoteForLog(message.application_name()), QuoteForLog(upstream->name),
+          record_->backend_pid(), record_->virtual_pid());
     };
     Relay relay(client_, backend, *record_, context_.cancel_keys, *gate,
                 RelayLimits{.max_message_size = config_->proxy.max_message_size,
@@ -298,8 +302,9 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   spdlog::info(
       "session {} closed ({}{}{}): client={} database={} user={} backend_pid={} duration={:.3f}s "
       "bytes_from_client={} bytes_to_client={}",
-      id, EndText(end.reason), end.detail.empty() ? "" : ": ", end.detail, address_.ToString(),
-      database, message.user(), record_->backend_pid(), duration.count(),
+      id, EndText(end.reason), end.detail.empty() ? "" : ": ", EscapeForLog(end.detail),
+      address_.ToString(), QuoteForLog(database), QuoteForLog(message.user()),
+      record_->backend_pid(), duration.count(),
       record_->counters().bytes_from_client(), record_->counters().bytes_to_client());
 }
 

@@ -379,9 +379,9 @@ TEST_F(ConsoleTest, EveryCommandLeavesOneAuditLine) {
   const std::string db = FreshDatabase();
   PgConn admin = ConnectAdmin();
   PgConn monitor = ConnectAdmin(kMonitorUser, kMonitorPassword);
-  const std::string admin_from = "user=admin from=127.0.0.1:" + std::to_string(LocalPort(admin.get()));
+  const std::string admin_from = "user=\"admin\" from=127.0.0.1:" + std::to_string(LocalPort(admin.get()));
   const std::string monitor_from =
-      "user=watcher from=127.0.0.1:" + std::to_string(LocalPort(monitor.get()));
+      "user=\"watcher\" from=127.0.0.1:" + std::to_string(LocalPort(monitor.get()));
 
   ExecOk(admin.get(), "DISABLE " + db + " REASON 'audit me'");
   ExecOk(admin.get(), "ENABLE " + db);
@@ -418,7 +418,7 @@ TEST_F(ConsoleTest, AuditLineStaysOneLineWhateverTheCommandContains) {
   const std::string db = FreshDatabase();
   PgConn monitor = ConnectAdmin(kMonitorUser, kMonitorPassword);
   const std::string forged =
-      "admin audit: user=admin from=10.0.0.1:1 command=\"ENABLE " + db + "\" outcome=ok";
+      "admin audit: user=\"admin\" from=10.0.0.1:1 command=\"ENABLE " + db + "\" outcome=ok";
   EXPECT_EQ(RunQuery(monitor.get(), "DISABLE " + db + " REASON 'x\n" + forged + "'").sqlstate,
             "42501");
 

@@ -19,6 +19,10 @@ namespace sqlstate = protocol::sqlstate;
 using protocol::ColumnType;
 using proxy::SessionState;
 
+// SHOW STATS's row for sessions whose database has no row of its own (see
+// SessionRegistry::CountersByDatabase).
+constexpr std::string_view kOtherDatabasesRow = "(other databases)";
+
 std::string_view OriginText(proxy::StateOrigin origin) {
   switch (origin) {
     case proxy::StateOrigin::kDefault: return "";
@@ -202,7 +206,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowStats(CommandContext& context, Argu
                   {"bytes_in", ColumnType::kInt8},
                   {"bytes_out", ColumnType::kInt8},
                   {"avg_transaction_ms", ColumnType::kFloat8}});
-  for (const auto& [database, totals] : context.services.server.sessions().CountersByDatabase()) {
+  auto add = [&rows](std::string_view database, const proxy::CounterValues& totals) {
     const double average_ms =
         totals.transactions == 0
             ? 0.0
@@ -214,7 +218,10 @@ Awaitable<absl::StatusOr<CommandResult>> ShowStats(CommandContext& context, Argu
         .Int(static_cast<int64_t>(totals.bytes_from_client))
         .Int(static_cast<int64_t>(totals.bytes_to_client))
         .Double(average_ms);
-  }
+  };
+  const auto counters = context.services.server.sessions().CountersByDatabase();
+  for (const auto& [database, totals] : counters.by_name) add(database, totals);
+  if (counters.has_others) add(kOtherDatabasesRow, counters.others);
   co_return CommandResult{std::move(rows), "SHOW"};
 }
 

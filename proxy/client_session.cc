@@ -205,6 +205,12 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   SlotGuard slot(context_.sessions);
 
   std::shared_ptr<DatabaseGate> gate = context_.databases.Gate(database);
+  // Declared before anything that refers to the gate, so it runs last.
+  struct ReleaseGateOnExit {
+    DatabaseRegistry& registry;
+    std::shared_ptr<DatabaseGate>& gate;
+    ~ReleaseGateOnExit() { registry.Release(gate); }
+  } release_gate_on_exit{context_.databases, gate};
   // Refused before any upstream connection is opened, with what PostgreSQL
   // says when a database does not allow connections.
   if (std::optional<std::string> refusal = gate->RefusalFor(message.user())) {

@@ -86,4 +86,10 @@ DatabaseGateSnapshot DatabaseGate::Snapshot() const {
                               pause_origin_, holders_.size()};
 }
 
+bool DatabaseGate::AtDefault() const {
+  std::lock_guard lock(mutex_);
+  return !disabled_ && !paused_.load(std::memory_order_relaxed) && holders_.empty() &&
+         watchers_.empty();
+}
+
 }  // namespace pgvalve::proxy

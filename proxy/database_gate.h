@@ -73,6 +73,9 @@ class DatabaseGate {
   bool watched() const { return watched_.load(std::memory_order_relaxed); }
 
   DatabaseGateSnapshot Snapshot() const;
+  // True when the gate is neither disabled nor paused and nobody holds or
+  // watches on it: dropping it loses nothing.
+  bool AtDefault() const;
 
  private:
   struct Holder {

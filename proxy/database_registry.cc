@@ -14,6 +14,24 @@ std::shared_ptr<DatabaseGate> DatabaseRegistry::Gate(std::string_view database) 
   return gate;
 }
 
+void DatabaseRegistry::Release(std::shared_ptr<DatabaseGate>& gate) {
+  if (!gate) return;
+  const std::string name = gate->name();
+  gate.reset();
+  std::lock_guard lock(mutex_);
+  auto found = gates_.find(name);
+  // Copies are only handed out under this mutex, so a use count of one
+  // here means nobody else holds the gate nor can get it meanwhile.
+  if (found != gates_.end() && found->second.use_count() == 1 && found->second->AtDefault()) {
+    gates_.erase(found);
+  }
+}
+
+size_t DatabaseRegistry::size() const {
+  std::lock_guard lock(mutex_);
+  return gates_.size();
+}
+
 std::vector<std::shared_ptr<DatabaseGate>> DatabaseRegistry::All() const {
   std::vector<std::shared_ptr<DatabaseGate>> all;
   {

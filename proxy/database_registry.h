@@ -1,7 +1,10 @@
 #pragma once
 // Every database pgvalve holds runtime state for, by name. A gate is created
-// the first time a session or an operator names the database and lives as
-// long as the process, so sessions can keep a plain shared_ptr to it.
+// when a session or an operator names the database, and dropped again once
+// nobody holds it and it is back at its defaults: the database names that
+// clients send before they authenticate are theirs to choose, so what they
+// leave behind must not outlive their sessions. What remains is bounded by
+// live sessions plus the databases operators acted on.
 
 #include <functional>
 #include <memory>
@@ -17,8 +20,13 @@ namespace pgvalve::proxy {
 class DatabaseRegistry {
  public:
   std::shared_ptr<DatabaseGate> Gate(std::string_view database);
+  // Gives back a gate obtained from Gate(), dropping it from the registry
+  // when that was the last holder and it is at its defaults. `gate` is
+  // null afterwards.
+  void Release(std::shared_ptr<DatabaseGate>& gate);
   // Ordered by name.
   std::vector<std::shared_ptr<DatabaseGate>> All() const;
+  size_t size() const;
 
   // Called after an operator changed a database's lasting state (disable,
   // pause), so that it can be persisted.

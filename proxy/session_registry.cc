@@ -23,15 +23,27 @@ void SessionRegistry::Remove(uint64_t session_id) {
   std::lock_guard lock(mutex_);
   auto found = sessions_.find(session_id);
   if (found == sessions_.end()) return;
-  ended_totals_[found->second->identity().database] += found->second->counters().Load();
+  const SessionRecord& record = *found->second;
+  auto& by_name = ended_totals_.by_name;
+  auto row = by_name.find(record.identity().database);
+  if (row == by_name.end() && record.virtual_pid() != 0 &&
+      by_name.size() < kMaxDatabasesWithCounters) {
+    row = by_name.emplace(record.identity().database, CounterValues{}).first;
+  }
+  if (row != by_name.end()) {
+    row->second += record.counters().Load();
+  } else {
+    ended_totals_.others += record.counters().Load();
+    ended_totals_.has_others = true;
+  }
   sessions_.erase(found);
 }
 
-std::map<std::string, CounterValues> SessionRegistry::CountersByDatabase() const {
+SessionRegistry::DatabaseCounters SessionRegistry::CountersByDatabase() const {
   std::lock_guard lock(mutex_);
-  std::map<std::string, CounterValues> totals = ended_totals_;
+  DatabaseCounters totals = ended_totals_;
   for (const auto& [id, record] : sessions_) {
-    totals[record->identity().database] += record->counters().Load();
+    totals.by_name[record->identity().database] += record->counters().Load();
   }
   return totals;
 }

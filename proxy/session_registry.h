@@ -37,14 +37,27 @@ class SessionRegistry {
   size_t size() const;
 
   // Counters per database: sessions that ended plus those still running.
-  std::map<std::string, CounterValues> CountersByDatabase() const;
+  // An ended session's counters stay under its database's name only when
+  // that database has a row already, or when the session got past
+  // authentication (the backend sent its key) and fewer than
+  // kMaxDatabasesWithCounters databases have one: a client chooses the
+  // name before it authenticates, so names alone must not make rows. The
+  // rest add up in `others`.
+  struct DatabaseCounters {
+    std::map<std::string, CounterValues> by_name;
+    CounterValues others;
+    bool has_others = false;
+  };
+  DatabaseCounters CountersByDatabase() const;
+
+  static constexpr size_t kMaxDatabasesWithCounters = 1000;
 
  private:
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint32_t> slots_in_use_{0};
   mutable std::mutex mutex_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<SessionRecord>> sessions_;
-  std::map<std::string, CounterValues> ended_totals_;
+  DatabaseCounters ended_totals_;
 };
 
 }  // namespace pgvalve::proxy

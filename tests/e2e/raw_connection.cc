@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -101,6 +102,20 @@ RawConnection RawConnection::ConnectTcp(uint16_t port) {
   address.sin_port = htons(port);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     throw std::runtime_error(ErrnoText(("connect to 127.0.0.1:" + std::to_string(port)).c_str()));
+  }
+  return connection;
+}
+
+RawConnection RawConnection::ConnectUnix(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(ErrnoText("socket"));
+  RawConnection connection(fd);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address.sun_path)) throw std::runtime_error("socket path too long: " + path);
+  path.copy(address.sun_path, path.size());
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    throw std::runtime_error(ErrnoText(("connect to " + path).c_str()));
   }
   return connection;
 }

@@ -50,6 +50,8 @@ class RawConnection {
  public:
   // Connects to 127.0.0.1:port; throws std::runtime_error on failure.
   static RawConnection ConnectTcp(uint16_t port);
+  // Connects to the unix socket at `path` (DIR/.s.PGSQL.PORT).
+  static RawConnection ConnectUnix(const std::string& path);
 
   RawConnection(RawConnection&& other) noexcept
       : fd_(std::exchange(other.fd_, -1)),

@@ -87,14 +87,21 @@ TEST_F(GateTest, PauseWaitsForOpenTransactionsThenHoldsRequestsAndNewSessionsUnt
   NoticeLog pause_notices(pauser.get());
   Background<QueryOutcome> pause = QueryInBackground(pauser.get(), "PAUSE " + db);
 
-  // The writers commit one after the other, well after PAUSE started;
-  // PAUSE must still be waiting when the last COMMIT is sent.
+  // PAUSE is under way, and says so in a NOTICE while it waits.
+  ASSERT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "state") == "pausing"; }))
+      << QueryTable(admin.get(), "SHOW DATABASES").ToString();
+  ASSERT_TRUE(WaitUntil([&] { return !pause_notices.notices().empty(); }))
+      << "PAUSE sent no NOTICE while waiting";
+
+  // The writers commit one after the other; PAUSE must still be waiting
+  // when the last COMMIT is sent, since that writer is still in its
+  // transaction.
   bool pause_done_before_last_commit = false;
   steady_clock::time_point last_commit_sent;
   for (size_t i = 0; i < writers.size(); ++i) {
-    std::this_thread::sleep_for(1000ms);
     if (i + 1 == writers.size()) {
       pause_done_before_last_commit = pause.done();
+      EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "pausing");
       last_commit_sent = steady_clock::now();
     }
     // Commits are inside a transaction, so the pause lets them through.
@@ -111,7 +118,7 @@ TEST_F(GateTest, PauseWaitsForOpenTransactionsThenHoldsRequestsAndNewSessionsUnt
 
   // Progress NOTICEs came while PAUSE waited, naming the database.
   const auto received = pause_notices.notices();
-  ASSERT_FALSE(received.empty()) << "PAUSE sent no NOTICE while waiting for 2 s";
+  ASSERT_FALSE(received.empty());
   EXPECT_NE(received.front().message.find(db), std::string::npos) << received.front().message;
   EXPECT_LE(received.front().received, last_commit_sent);
   EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "paused");
@@ -125,7 +132,7 @@ TEST_F(GateTest, PauseWaitsForOpenTransactionsThenHoldsRequestsAndNewSessionsUnt
   Background<ConnectOutcome> held_connect = ConnectInBackground(pgvalve().ClientConnString(db));
   EXPECT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "held") == "2"; }))
       << QueryTable(admin.get(), "SHOW DATABASES").ToString();
-  std::this_thread::sleep_for(300ms);
+  // Both are counted as held, so neither may have completed.
   EXPECT_FALSE(held_query.done()) << "query ran while paused";
   EXPECT_FALSE(held_connect.done()) << "connection completed while paused";
 

@@ -54,8 +54,12 @@ TEST_F(DrainNowaitTest, NowaitReturnsAJobThatShowDrainsFollowsAndCancelDrainStop
 
   const QueryOutcome cancelled = RunQuery(admin.get(), "CANCEL DRAIN " + job_id);
   ASSERT_TRUE(cancelled.ok()) << cancelled.Describe();
-  // The job acts on the cancel when it next wakes, right after this.
-  std::this_thread::sleep_for(500ms);
+  // The job has acted on the cancel once SHOW DRAIN says so.
+  ASSERT_TRUE(WaitUntil([&] {
+    const auto cancelled_job = DrainById(admin.get(), job_id);
+    return cancelled_job && cancelled_job->at("phase") == "cancelled";
+  })) << "SHOW DRAINS: "
+      << QueryTable(admin.get(), "SHOW DRAINS").ToString();
 
   // The database stays refused...
   const ConnectOutcome refused = TryConnect(pgvalve().ClientConnString(db));

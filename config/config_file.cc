@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <toml.hpp>
 
@@ -88,6 +89,27 @@ void ReadDatabases(const toml::value* value, FirstError& errors,
   }
 }
 
+// The line of the first byte that does not start or continue a UTF-8
+// sequence (overlong forms and surrogates are not looked for), if any.
+std::optional<size_t> LineOfInvalidUtf8(std::string_view text) {
+  size_t line = 1;
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead == '\n') ++line;
+    const size_t length = lead < 0x80           ? 1
+                          : (lead >> 5) == 0x6  ? 2
+                          : (lead >> 4) == 0xe  ? 3
+                          : (lead >> 3) == 0x1e ? 4
+                                                : 0;
+    if (length == 0 || length > text.size() - i) return line;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return line;
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
 // toml11 reports syntax errors by exception with a caret diagram; keep its
 // text (it shows the offending line) and put "file:line" in front.
 absl::StatusOr<toml::value> ParseToml(std::string_view text,
@@ -102,6 +124,15 @@ absl::StatusOr<toml::value> ParseToml(std::string_view text,
     return absl::InvalidArgumentError(absl::StrCat(
         source, ":", e.location().line(), ": syntax error: ", AbslView(what)));
   } catch (const std::exception& e) {
+    // toml11 3.7 throws std::length_error ("basic_string::_M_create")
+    // rather than its syntax error when a 'literal string' holds invalid
+    // UTF-8, e.g. a password saved in Latin-1. TOML must be UTF-8: say where.
+    if (const std::optional<size_t> line = LineOfInvalidUtf8(text)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ":", *line,
+                       ": syntax error: invalid UTF-8; TOML files must be "
+                       "UTF-8"));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": cannot parse: ", e.what()));
   }

@@ -259,6 +259,16 @@ TEST(ConfigFileErrorTest, SyntaxErrorNamesFileAndLine) {
               StartsWith("pgvalve.toml:2: syntax error: "));
 }
 
+// Found by fuzz_config_file: toml11 threw std::length_error for a literal
+// string holding invalid UTF-8, and the error named no line.
+TEST(ConfigFileErrorTest, InvalidUtf8NamesTheLine) {
+  EXPECT_EQ(ErrorOf("[proxy]\nunix_socket_dir = '/tmp/\xd3'\n"),
+            "pgvalve.toml:2: syntax error: invalid UTF-8; TOML files must be "
+            "UTF-8");
+  EXPECT_THAT(ErrorOf("log_level = 'info'\n\n'\xe2\x82' = 1\n"),
+              StartsWith("pgvalve.toml:3: syntax error: "));
+}
+
 TEST(ConfigFileErrorTest, AdminUsers) {
   EXPECT_EQ(ErrorWithRoutes("[[admin.users]]\nname = \"a\"\npassword = \"b\"\n"
                             "[[admin.users]]\nname = \"a\"\npassword = "

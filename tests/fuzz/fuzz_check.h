@@ -8,6 +8,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
+
+#include "absl/status/status.h"
 
 #ifndef PGVALVE_FUZZ_ENTRY
 #define PGVALVE_FUZZ_ENTRY LLVMFuzzerTestOneInput
@@ -22,3 +25,13 @@
       std::abort();                                                                         \
     }                                                                                       \
   } while (false)
+
+namespace pgvalve::fuzz {
+
+// Debian's Abseil has its own string_view, which std::string_view does not
+// convert from.
+inline std::string_view MessageOf(const absl::Status& status) {
+  return {status.message().data(), status.message().size()};
+}
+
+}  // namespace pgvalve::fuzz

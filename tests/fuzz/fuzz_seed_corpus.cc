@@ -1,7 +1,8 @@
 // Writes the generated seeds as libFuzzer corpus directories:
 //   fuzz_seed_corpus DIR
-// creates DIR/startup_packet, DIR/backend_messages and DIR/message_scanner,
-// one file per seed.
+// creates one directory per fuzzer under DIR (DIR/startup_packet,
+// DIR/scram, ...), named after the fuzzer without its fuzz_ prefix, one file
+// per seed.
 
 #include <cstdio>
 #include <filesystem>
@@ -43,6 +44,10 @@ int main(int argc, char** argv) {
   const std::filesystem::path root = argv[1];
   const bool ok = WriteCorpus(root / "startup_packet", pgvalve::fuzz::StartupPacketSeeds()) &&
                   WriteCorpus(root / "backend_messages", pgvalve::fuzz::BackendMessageSeeds()) &&
-                  WriteCorpus(root / "message_scanner", pgvalve::fuzz::MessageScannerSeeds());
+                  WriteCorpus(root / "message_scanner", pgvalve::fuzz::MessageScannerSeeds()) &&
+                  WriteCorpus(root / "admin_statement", pgvalve::fuzz::AdminStatementSeeds()) &&
+                  WriteCorpus(root / "config_file", pgvalve::fuzz::ConfigFileSeeds()) &&
+                  WriteCorpus(root / "command_line", pgvalve::fuzz::CommandLineSeeds()) &&
+                  WriteCorpus(root / "scram", pgvalve::fuzz::ScramSeeds());
   return ok ? 0 : 1;
 }

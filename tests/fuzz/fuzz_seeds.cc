@@ -109,6 +109,34 @@ std::vector<Input> StartupPacketSeeds() {
     protocol::AppendCancelRequest(writer, 31337, Secret(secret));
     seeds.push_back(ToInput(writer.bytes()));
   }
+  // Cases modelled on PgBouncer's 2025-26 fixes. Partial login packets: the
+  // length announces more than arrives, or the parameter list stops before
+  // its terminator or between a name and its value.
+  {
+    Input whole = Startup(k30, {{"user", "alice"}, {"database", "orders"}});
+    seeds.push_back(Input(whole.begin(), whole.begin() + 20));
+    seeds.push_back(Input(whole.begin(), whole.end() - 1));
+    MessageWriter writer;
+    writer.BeginUntagged().Int32(k30).CString("user").CString("alice").CString("database").End();
+    seeds.push_back(ToInput(writer.bytes()));
+  }
+  // A PasswordMessage where the startup packet belongs, announcing more than
+  // any buffer holds; and length fields at and just past the limits.
+  seeds.push_back({'p', 0x7f, 0xff, 0xff, 0xff, 'p', 'w', 0});
+  for (uint32_t length : {protocol::kMaxStartupPacketLength, protocol::kMaxStartupPacketLength + 1,
+                          protocol::kMinStartupPacketLength - 1, uint32_t{0xffffffff}}) {
+    Input packet = {static_cast<uint8_t>(length >> 24), static_cast<uint8_t>(length >> 16),
+                    static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+    Input body = Startup(k30, {{"user", "alice"}});
+    packet.insert(packet.end(), body.begin() + 4, body.end());
+    seeds.push_back(packet);
+  }
+  // Cancel secrets just outside 4 to 256 bytes.
+  for (size_t secret : {3, 257}) {
+    MessageWriter writer;
+    writer.BeginUntagged().Int32(protocol::kCancelRequestCode).Int32(31337).Bytes(Secret(secret)).End();
+    seeds.push_back(ToInput(writer.bytes()));
+  }
   return seeds;
 }
 
@@ -164,6 +192,29 @@ std::vector<Input> BackendMessageSeeds() {
   {
     MessageWriter w;
     AppendNoticeResponse(w, Error(Severity::kWarning, "01000", "careful", "", ""));
+    add(BackendTag::kNoticeResponse, w);
+  }
+  // An ErrorResponse without a SQLSTATE field (PgBouncer's 2025 fix read
+  // past it), one with no fields at all, and one whose terminator is
+  // missing; a NoticeResponse without SQLSTATE too.
+  {
+    MessageWriter w;
+    w.Begin(BackendTag::kErrorResponse).Byte('S').CString("FATAL").Byte('M').CString("no code").Byte(0).End();
+    add(BackendTag::kErrorResponse, w);
+  }
+  {
+    MessageWriter w;
+    w.Begin(BackendTag::kErrorResponse).Byte(0).End();
+    add(BackendTag::kErrorResponse, w);
+  }
+  {
+    MessageWriter w;
+    w.Begin(BackendTag::kErrorResponse).Byte('S').CString("ERROR").Byte('C').CString("XX000").End();
+    add(BackendTag::kErrorResponse, w);
+  }
+  {
+    MessageWriter w;
+    w.Begin(BackendTag::kNoticeResponse).Byte('S').CString("NOTICE").Byte('M').CString("hi").Byte(0).End();
     add(BackendTag::kNoticeResponse, w);
   }
   {

@@ -1,6 +1,6 @@
 #pragma once
-// Valid inputs for each fuzz entry point, generated with the codec's own
-// writers: the starting points of fuzz_replay_test's truncations and
+// Inputs for each fuzz entry point, mostly valid ones (the codec's made
+// with its own writers): the starting points of fuzz_replay_test's truncations and
 // mutations, and the seed corpus that fuzz_seed_corpus writes for libFuzzer.
 
 #include <cstdint>
@@ -18,5 +18,15 @@ std::vector<Input> BackendMessageSeeds();
 // Control bytes and a message stream, as message_scanner_fuzz_input.h lays
 // them out.
 std::vector<Input> MessageScannerSeeds();
+
+// In fuzz_text_seeds.cc:
+// Admin console queries.
+std::vector<Input> AdminStatementSeeds();
+// pgvalve.toml texts.
+std::vector<Input> ConfigFileSeeds();
+// Command-line arguments, separated by NUL bytes.
+std::vector<Input> CommandLineSeeds();
+// Both SCRAM messages of a login, as scram_fuzz_input.h lays them out.
+std::vector<Input> ScramSeeds();
 
 }  // namespace pgvalve::fuzz

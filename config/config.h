@@ -63,6 +63,10 @@ struct ProxySettings {
   uint32_t max_client_connections = 1000;
   uint32_t workers = 0;  // 0: one per core
   Duration startup_timeout{30000};
+  // Largest message a client may send (client to server only); a larger
+  // one ends that session with FATAL 08P01 before it reaches the server.
+  // The server's messages are not limited by it: PostgreSQL bounds its own
+  // results, and pgvalve relays them at any size the protocol can frame.
   uint32_t max_message_size = 1u << 30;
   Duration hold_timeout{60000};
   Duration terminate_wait{5000};

@@ -22,6 +22,10 @@ namespace pgvalve::protocol {
 // Tag byte plus the Int32 length, which counts itself but not the tag.
 inline constexpr size_t kMessageHeaderSize = 5;
 inline constexpr uint32_t kMinMessageLength = 4;
+// The length field is an Int32: a larger value reads as negative, so no
+// message can have it. The bound for a peer whose framing is trusted (the
+// server; a DataRow may legitimately exceed 1 GiB).
+inline constexpr uint32_t kMaxRepresentableMessageLength = 0x7FFFFFFF;
 
 enum class MessageAction {
   kStream,   // forward without looking inside

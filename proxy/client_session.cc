@@ -288,7 +288,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
           record_->backend_pid(), record_->virtual_pid());
     };
     Relay relay(client_, backend, *record_, context_.cancel_keys, *gate,
-                RelayLimits{.max_message_size = config_->proxy.max_message_size,
+                RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
                             .startup_deadline = deadline,
                             .hold_timeout = config_->proxy.hold_timeout},
                 log_open);

@@ -29,7 +29,10 @@
 namespace pgvalve::proxy {
 
 struct RelayLimits {
-  uint32_t max_message_size = 1u << 30;
+  // Client to server only (proxy.max_message_size). The server's messages
+  // are bounded by what the protocol can represent: PostgreSQL decides how
+  // large a result may be, and pgvalve streams it whatever its size.
+  uint32_t max_client_message_size = 1u << 30;
   size_t buffer_size = 32 * 1024;
   // From accept to the first ReadyForQuery.
   std::chrono::steady_clock::time_point startup_deadline;

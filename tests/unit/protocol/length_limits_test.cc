@@ -98,6 +98,30 @@ TEST(MessageScannerLengthTest, MaximumLengthIsAccepted) {
   }
 }
 
+// The server direction's bound: any length an Int32 can hold is framing
+// the relay follows (the body streams through), one more is not.
+TEST(MessageScannerLengthTest, RepresentableBoundAcceptsInt32MaxOnly) {
+  EXPECT_EQ(kMaxRepresentableMessageLength, 0x7fffffffu);
+  {
+    Bytes header = ByteBuilder().Tag('D').U32(0x7fffffff).Fill(16, 0).bytes();
+    MessageScanner scanner(kMaxRepresentableMessageLength);
+    CountingVisitor visitor{.action = MessageAction::kStream};
+    ScanResult result = scanner.Scan(header, 1 << 20, visitor);
+    ASSERT_TRUE(result.error.ok()) << result.error;
+    EXPECT_EQ(result.stop, ScanStop::kNeedMore);
+    EXPECT_EQ(result.forward, header.size());
+    EXPECT_FALSE(scanner.AtMessageBoundary());
+  }
+  for (uint32_t length : {0x80000000u, 0xfffffffcu, 0xffffffffu}) {
+    SCOPED_TRACE(fmt::format("length 0x{:08x}", length));
+    Bytes header = ByteBuilder().Tag('D').U32(length).Fill(16, 0).bytes();
+    MessageScanner scanner(kMaxRepresentableMessageLength);
+    CountingVisitor visitor{.action = MessageAction::kStream};
+    EXPECT_THAT(scanner.Scan(header, 1 << 20, visitor).error, IsProtocolViolation());
+    EXPECT_EQ(visitor.starts, 0);
+  }
+}
+
 TEST(MessageScannerLengthTest, SmallestLengthIsFour) {
   Bytes input = ByteBuilder().Tag('1').U32(4).Tag('2').U32(4).bytes();
   MessageScanner scanner(kMax);

@@ -125,6 +125,26 @@ absl::StatusOr<std::vector<std::optional<std::string_view>>> ParseDataRow(
   return values;
 }
 
+absl::StatusOr<NotificationResponse> ParseNotificationResponse(std::span<const std::byte> body) {
+  MessageReader reader(body, "NotificationResponse");
+  absl::StatusOr<int32_t> pid = reader.ReadInt32();
+  if (!pid.ok()) return pid.status();
+  absl::StatusOr<std::string_view> channel = reader.ReadCString();
+  if (!channel.ok()) return channel.status();
+  absl::StatusOr<std::string_view> payload = reader.ReadCString();
+  if (!payload.ok()) return payload.status();
+  if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
+  return NotificationResponse{*pid, *channel, *payload};
+}
+
+absl::Status RewriteNotificationPid(std::span<std::byte> body, int32_t pid) {
+  absl::StatusOr<NotificationResponse> parsed = ParseNotificationResponse(body);
+  if (!parsed.ok()) return parsed.status();
+  // The pid is the body's first field.
+  StoreBigEndian32(body.data(), static_cast<uint32_t>(pid));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ErrorFields> ParseErrorOrNotice(std::span<const std::byte> body) {
   MessageReader reader(body, "ErrorResponse or NoticeResponse");
   ErrorFields fields;

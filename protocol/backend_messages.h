@@ -70,6 +70,18 @@ absl::StatusOr<NegotiateProtocolVersion> ParseNegotiateProtocolVersion(
 absl::StatusOr<std::vector<std::optional<std::string_view>>> ParseDataRow(
     std::span<const std::byte> body);
 
+// 'A': Int32 pid of the notifying backend, String channel, String payload.
+struct NotificationResponse {
+  int32_t pid = 0;
+  std::string_view channel;
+  std::string_view payload;
+};
+absl::StatusOr<NotificationResponse> ParseNotificationResponse(std::span<const std::byte> body);
+// Replaces the notifying pid of a NotificationResponse body in place; the
+// length does not change, so the message needs no re-framing. Checks the
+// whole body first and leaves an invalid one untouched.
+absl::Status RewriteNotificationPid(std::span<std::byte> body, int32_t pid);
+
 // 'E' and 'N' share one layout: fields of a one-byte code and a string.
 struct ErrorFields {
   std::string_view severity;           // 'S', possibly localized

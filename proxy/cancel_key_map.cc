@@ -30,15 +30,25 @@ VirtualKey CancelKeyMap::Register(CancelTarget target) {
                  static_cast<int>(key.secret.size())) != 1) {
     throw std::runtime_error("the CSPRNG failed to produce a cancel secret");
   }
+  BackendId backend{target.backend.upstream_name, target.backend.pid};
   std::lock_guard lock(mutex_);
   key.pid = NextFreePidLocked();
   entries_.emplace(key.pid, Entry{key.secret, std::move(target)});
+  // A pid the server reuses may still name a session that has not finished
+  // ending; the newer backend is the one that can send anything now.
+  virtual_pids_.insert_or_assign(std::move(backend), key.pid);
   return key;
 }
 
 void CancelKeyMap::Unregister(int32_t virtual_pid) {
   std::lock_guard lock(mutex_);
-  entries_.erase(virtual_pid);
+  auto found = entries_.find(virtual_pid);
+  if (found == entries_.end()) return;
+  const BackendKey& backend = found->second.target.backend;
+  // Only its own mapping: a newer session may have taken over the pid.
+  auto reverse = virtual_pids_.find(BackendRef{backend.upstream_name, backend.pid});
+  if (reverse != virtual_pids_.end() && reverse->second == virtual_pid) virtual_pids_.erase(reverse);
+  entries_.erase(found);
 }
 
 std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
@@ -54,6 +64,14 @@ std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
     return std::nullopt;
   }
   return found->second.target;
+}
+
+std::optional<int32_t> CancelKeyMap::VirtualPidOf(std::string_view upstream_name,
+                                                  int32_t backend_pid) const {
+  std::lock_guard lock(mutex_);
+  auto found = virtual_pids_.find(BackendRef{upstream_name, backend_pid});
+  if (found == virtual_pids_.end()) return std::nullopt;
+  return found->second;
 }
 
 size_t CancelKeyMap::size() const {

@@ -2,16 +2,21 @@
 // The keys pgvalve hands to clients instead of the server's BackendKeyData,
 // and what each stands for. Clients never see a server's key: a key they
 // present is looked up here (hash map, constant-time secret comparison) and
-// only then translated into the real one.
+// only then translated into the real one. The way back, from a real backend
+// pid to the virtual pid its client knows, serves the pids the server names
+// in NotificationResponse.
 
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "proxy/upstream_connector.h"
 
 namespace pgvalve::proxy {
@@ -50,6 +55,11 @@ class CancelKeyMap {
   // secret, which callers must not tell apart in what they answer.
   std::optional<CancelTarget> Find(int32_t virtual_pid, std::span<const std::byte> secret) const;
 
+  // The virtual pid of the registered session whose backend on
+  // `upstream_name` has the real pid `backend_pid`; nullopt for a backend
+  // pgvalve has no session on (a direct connection, an ended session).
+  std::optional<int32_t> VirtualPidOf(std::string_view upstream_name, int32_t backend_pid) const;
+
   size_t size() const;
 
  private:
@@ -58,10 +68,28 @@ class CancelKeyMap {
     CancelTarget target;
   };
 
+  // (upstream name, real backend pid), looked up without copying the name.
+  using BackendRef = std::pair<std::string_view, int32_t>;
+  struct BackendId {
+    std::string upstream_name;
+    int32_t pid = 0;
+    operator BackendRef() const { return {upstream_name, pid}; }
+  };
+  struct BackendIdHash {
+    using is_transparent = void;
+    size_t operator()(BackendRef id) const { return absl::Hash<BackendRef>{}(id); }
+  };
+  struct BackendIdEq {
+    using is_transparent = void;
+    bool operator()(BackendRef a, BackendRef b) const { return a == b; }
+  };
+
   int32_t NextFreePidLocked();
 
   mutable std::mutex mutex_;
   absl::flat_hash_map<int32_t, Entry> entries_;
+  // Real backend -> virtual pid, kept with entries_ by Register/Unregister.
+  absl::flat_hash_map<BackendId, int32_t, BackendIdHash, BackendIdEq> virtual_pids_;
   // Virtual pids start above any Linux pid (pid_max is at most 2^22), so a
   // virtual pid can never be mistaken for a real backend's.
   static constexpr int32_t kFirstVirtualPid = 1 << 30;

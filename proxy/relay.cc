@@ -73,8 +73,9 @@ class Relay::ClientVisitor {
   Relay& relay_;
 };
 
-// Server to client: BackendKeyData is replaced, ReadyForQuery and
-// ParameterStatus are read; everything else streams through.
+// Server to client: BackendKeyData is replaced, the pid in a
+// NotificationResponse translated, ReadyForQuery and ParameterStatus are
+// read; everything else streams through.
 class Relay::ServerVisitor {
  public:
   explicit ServerVisitor(Relay& relay) : relay_(relay) {}
@@ -96,6 +97,12 @@ class Relay::ServerVisitor {
         // displays parameters, it never depends on them.
         return length < relay_.server_buffer_.capacity() ? MessageAction::kInspect
                                                          : MessageAction::kStream;
+      case BackendTag::kNotificationResponse:
+        // PostgreSQL keeps a payload under 8000 bytes (BLCKSZ less some), so
+        // this always fits; one that did not would pass on untranslated
+        // rather than end the session.
+        return length < relay_.server_buffer_.capacity() ? MessageAction::kInspect
+                                                         : MessageAction::kStream;
       default:
         return MessageAction::kStream;
     }
@@ -106,6 +113,7 @@ class Relay::ServerVisitor {
       case BackendTag::kBackendKeyData: return relay_.OnBackendKeyData(body);
       case BackendTag::kReadyForQuery: return relay_.OnReadyForQuery(body);
       case BackendTag::kParameterStatus: return relay_.OnParameterStatus(body);
+      case BackendTag::kNotificationResponse: return relay_.OnNotificationResponse(body);
       default: return absl::OkStatus();
     }
   }
@@ -473,6 +481,21 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   // A PAUSE or DRAIN waits for sessions to reach this point.
   if (gate_.watched()) gate_.NotifyWatchers();
   return absl::OkStatus();
+}
+
+absl::Status Relay::OnNotificationResponse(std::span<std::byte> body) {
+  absl::StatusOr<protocol::NotificationResponse> notification =
+      protocol::ParseNotificationResponse(body);
+  if (!notification.ok()) return notification.status();
+  // The notifier is named by its real pid; a client knows pgvalve's
+  // sessions only by their virtual pids (its own included, the usual way to
+  // skip its own notifications). A backend pgvalve has no session on, such
+  // as a direct connection, keeps its real pid: there is nothing else to
+  // call it.
+  std::optional<int32_t> virtual_pid =
+      cancel_keys_.VirtualPidOf(backend_.upstream_name, notification->pid);
+  if (!virtual_pid) return absl::OkStatus();
+  return protocol::RewriteNotificationPid(body, *virtual_pid);
 }
 
 absl::Status Relay::OnParameterStatus(std::span<const std::byte> body) {

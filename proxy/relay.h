@@ -119,6 +119,7 @@ class Relay {
   absl::Status OnBackendKeyData(std::span<std::byte> body);
   absl::Status OnReadyForQuery(std::span<const std::byte> body);
   absl::Status OnParameterStatus(std::span<const std::byte> body);
+  absl::Status OnNotificationResponse(std::span<std::byte> body);
   void PublishState() { record_.SetState(tracker_.State()); }
   bool Reached(CloseWhen when) const;
   bool CloseDueAtBoundary() const { return boundary_close_ && Reached(boundary_close_when_); }

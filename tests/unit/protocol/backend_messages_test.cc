@@ -1,5 +1,5 @@
 // Parsers of the backend messages the relay acts on ('Z' 'K' 'S' 'R' 'v' 'E'
-// 'N'), fed bodies spelled out from the PostgreSQL 15 message formats.
+// 'N' 'A'), fed bodies spelled out from the PostgreSQL 15 message formats.
 // Truncation and trailing bytes are covered for all of them in
 // truncation_test.cc; this file covers values and content rules.
 
@@ -213,6 +213,51 @@ TEST(ErrorOrNoticeTest, EmptyBodyIsAProtocolViolation) {
 
 TEST(ErrorOrNoticeTest, FieldValueWithoutTerminatorIsAProtocolViolation) {
   EXPECT_THAT(ParseErrorOrNotice(ByteBuilder().U8('M').Raw("oops").bytes()), IsProtocolViolation());
+}
+
+TEST(NotificationResponseTest, PidChannelAndPayload) {
+  Bytes body = ByteBuilder().I32(31337).Str("jobs").Str("{\"id\": 7}").bytes();
+  absl::StatusOr<NotificationResponse> notification = ParseNotificationResponse(body);
+  ASSERT_TRUE(notification.ok()) << notification.status();
+  EXPECT_EQ(notification->pid, 31337);
+  EXPECT_EQ(notification->channel, "jobs");
+  EXPECT_EQ(notification->payload, "{\"id\": 7}");
+}
+
+TEST(NotificationResponseTest, EmptyPayload) {
+  // NOTIFY without a payload sends an empty string.
+  absl::StatusOr<NotificationResponse> notification =
+      ParseNotificationResponse(ByteBuilder().I32(7).Str("jobs").Str("").bytes());
+  ASSERT_TRUE(notification.ok()) << notification.status();
+  EXPECT_EQ(notification->payload, "");
+}
+
+TEST(NotificationResponseTest, MissingPayloadIsAProtocolViolation) {
+  EXPECT_THAT(ParseNotificationResponse(ByteBuilder().I32(7).Str("jobs").bytes()),
+              IsProtocolViolation());
+}
+
+TEST(NotificationPidRewriteTest, ChangesThePidAndNothingElse) {
+  const Bytes original = ByteBuilder().I32(31337).Str("jobs").Str("payload").bytes();
+  Bytes body = original;
+  constexpr int32_t kVirtualPid = (1 << 30) + 5;
+  ASSERT_TRUE(RewriteNotificationPid(body, kVirtualPid).ok());
+  ASSERT_EQ(body.size(), original.size());
+  EXPECT_EQ(Hex(std::span(body).first(4)), "40 00 00 05");
+  EXPECT_EQ(Hex(std::span(body).subspan(4)), Hex(std::span(original).subspan(4)));
+  absl::StatusOr<NotificationResponse> parsed = ParseNotificationResponse(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->pid, kVirtualPid);
+  EXPECT_EQ(parsed->channel, "jobs");
+  EXPECT_EQ(parsed->payload, "payload");
+}
+
+TEST(NotificationPidRewriteTest, InvalidBodyIsLeftUntouched) {
+  // Pid and channel, but the payload's terminator is missing.
+  const Bytes original = ByteBuilder().I32(31337).Str("jobs").Raw("payload").bytes();
+  Bytes body = original;
+  EXPECT_THAT(RewriteNotificationPid(body, 1 << 30), IsProtocolViolation());
+  EXPECT_EQ(Hex(body), Hex(original));
 }
 
 }  // namespace

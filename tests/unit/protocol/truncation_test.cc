@@ -65,6 +65,12 @@ std::vector<TruncationCase> AllCases() {
   const Parser startup = StatusOnly(ParseStartupPacket);
   const Parser authentication = StatusOnly(ParseAuthenticationRequest);
   const Parser error_or_notice = StatusOnly(ParseErrorOrNotice);
+  // The rewrite works on a copy: it must reject what the parser rejects.
+  const Parser rewrite_notification = [](std::span<const std::byte> body) {
+    Bytes copy(body.begin(), body.end());
+    return RewriteNotificationPid(copy, 1 << 30);
+  };
+  const Bytes notification = ByteBuilder().I32(4242).Str("jobs").Str("{\"id\": 7}").bytes();
   Bytes error_fields = ByteBuilder()
                            .U8('S').Str("ERROR").U8('V').Str("ERROR").U8('C').Str("42P01")
                            .U8('M').Str("relation \"t\" does not exist").U8('P').Str("15")
@@ -106,6 +112,10 @@ std::vector<TruncationCase> AllCases() {
       {"ErrorResponse", error_or_notice, error_fields},
       {"NoticeResponse", error_or_notice,
        ByteBuilder().U8('S').Str("NOTICE").U8('C').Str("00000").U8('M').Str("hello").U8(0).bytes()},
+      {"NotificationResponse", StatusOnly(ParseNotificationResponse), notification},
+      {"NotificationResponseEmptyPayload", StatusOnly(ParseNotificationResponse),
+       ByteBuilder().I32(4242).Str("jobs").Str("").bytes()},
+      {"NotificationPidRewrite", rewrite_notification, notification},
       {"NegotiateProtocolVersion", StatusOnly(ParseNegotiateProtocolVersion),
        ByteBuilder().I32(3 << 16).I32(2).Str("_pq_.a").Str("_pq_.b").bytes()},
       {"NegotiateProtocolVersionNoOptions", StatusOnly(ParseNegotiateProtocolVersion),

@@ -1,5 +1,6 @@
 // CancelKeyMap: the keys pgvalve hands to clients in place of the server's
-// BackendKeyData, and their lookup when a CancelRequest comes in.
+// BackendKeyData, their lookup when a CancelRequest comes in, and the way
+// back from a real backend pid to its virtual pid (NotificationResponse).
 
 #include "proxy/cancel_key_map.h"
 
@@ -178,6 +179,58 @@ TEST(CancelKeyMapTest, FourByteSecretsLookUniformlyRandom) {
   // A uniform byte over 1000 draws appears ~4 times each; 40 of one value
   // is far beyond chance.
   for (int value = 0; value < 256; ++value) EXPECT_LT(first_byte_counts[value], 40) << value;
+}
+
+CancelTarget TargetOn(std::string upstream_name, int32_t backend_pid) {
+  CancelTarget target = Target(1, backend_pid, CountingSecret(4));
+  target.backend.upstream_name = std::move(upstream_name);
+  return target;
+}
+
+TEST(CancelKeyMapReverseTest, RealPidOnItsUpstreamGivesTheVirtualPid) {
+  CancelKeyMap map;
+  VirtualKey first = map.Register(TargetOn("main", 4242));
+  VirtualKey second = map.Register(TargetOn("main", 4343));
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), first.pid);
+  EXPECT_EQ(map.VirtualPidOf("main", 4343), second.pid);
+}
+
+TEST(CancelKeyMapReverseTest, UnknownBackendsAreNotTranslated) {
+  CancelKeyMap map;
+  map.Register(TargetOn("main", 4242));
+  EXPECT_EQ(map.VirtualPidOf("main", 4243), std::nullopt) << "a direct connection's pid";
+  EXPECT_EQ(map.VirtualPidOf("other", 4242), std::nullopt) << "the same pid on another upstream";
+}
+
+TEST(CancelKeyMapReverseTest, SamePidOnTwoUpstreamsKeepsBothApart) {
+  CancelKeyMap map;
+  VirtualKey on_main = map.Register(TargetOn("main", 4242));
+  VirtualKey on_other = map.Register(TargetOn("other", 4242));
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), on_main.pid);
+  EXPECT_EQ(map.VirtualPidOf("other", 4242), on_other.pid);
+  map.Unregister(on_main.pid);
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), std::nullopt);
+  EXPECT_EQ(map.VirtualPidOf("other", 4242), on_other.pid);
+}
+
+TEST(CancelKeyMapReverseTest, UnregisterForgetsTheWayBack) {
+  CancelKeyMap map;
+  VirtualKey key = map.Register(TargetOn("main", 4242));
+  map.Unregister(key.pid);
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), std::nullopt);
+}
+
+// The server reuses a pid once its backend exited, possibly before the old
+// session has finished ending and unregistered.
+TEST(CancelKeyMapReverseTest, ReusedPidBelongsToTheNewerSessionEvenAfterTheOldOneEnds) {
+  CancelKeyMap map;
+  VirtualKey old_session = map.Register(TargetOn("main", 4242));
+  VirtualKey new_session = map.Register(TargetOn("main", 4242));
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), new_session.pid);
+  map.Unregister(old_session.pid);
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), new_session.pid);
+  map.Unregister(new_session.pid);
+  EXPECT_EQ(map.VirtualPidOf("main", 4242), std::nullopt);
 }
 
 }  // namespace

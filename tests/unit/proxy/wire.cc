@@ -162,6 +162,12 @@ Bytes DataRowMessage(std::span<const std::byte> column) {
   return ToBytes(writer);
 }
 
+Bytes NotificationResponseMessage(int32_t pid, std::string_view channel, std::string_view payload) {
+  MessageWriter writer;
+  writer.Begin(BackendTag::kNotificationResponse).Int32(pid).CString(channel).CString(payload).End();
+  return ToBytes(writer);
+}
+
 Bytes FatalMessage(std::string_view sqlstate, std::string_view message) {
   MessageWriter writer;
   protocol::AppendErrorResponse(writer, {protocol::Severity::kFatal, sqlstate, message, {}, {}});

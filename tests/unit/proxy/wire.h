@@ -53,6 +53,7 @@ Bytes CommandCompleteMessage(std::string_view tag);
 Bytes CopyInResponseMessage();
 Bytes DataRowMessage(std::span<const std::byte> column);
 Bytes FatalMessage(std::string_view sqlstate, std::string_view message);
+Bytes NotificationResponseMessage(int32_t pid, std::string_view channel, std::string_view payload);
 // AuthenticationOk, ParameterStatus server_version, BackendKeyData, ReadyForQuery 'I'.
 Bytes StartupReply(int32_t pid, std::span<const std::byte> secret);
 

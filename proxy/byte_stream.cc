@@ -24,13 +24,21 @@ Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
 }
 
 std::tuple<error_code, size_t> ByteStream::TryReadSome(std::span<std::byte> buffer) {
+  return TryReceive(buffer, 0);
+}
+
+std::tuple<error_code, size_t> ByteStream::TryPeekSome(std::span<std::byte> buffer) {
+  return TryReceive(buffer, MSG_PEEK);
+}
+
+std::tuple<error_code, size_t> ByteStream::TryReceive(std::span<std::byte> buffer, int flags) {
   // As Asio's reads: no room is no read, not an end of stream.
   if (buffer.empty()) return {error_code(), 0};
   const int fd = NativeHandle();
   while (true) {
     // MSG_DONTWAIT rather than a non-blocking socket, so that nothing else
     // using the socket changes behaviour.
-    const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), flags | MSG_DONTWAIT);
     if (got > 0) return {error_code(), static_cast<size_t>(got)};
     if (got == 0) return {asio::error::eof, 0};
     if (errno == EINTR) continue;

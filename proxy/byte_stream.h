@@ -27,6 +27,9 @@ class ByteStream {
   // Reads what is already there without waiting: would_block when nothing
   // is, eof once the peer closed.
   std::tuple<error_code, size_t> TryReadSome(std::span<std::byte> buffer);
+  // As TryReadSome, but the bytes stay in the stream for a later read: to
+  // learn whether the peer closed without taking what it sent.
+  std::tuple<error_code, size_t> TryPeekSome(std::span<std::byte> buffer);
   // Reads what is available, up to buffer.size() bytes.
   Awaitable<std::tuple<error_code, size_t>> ReadSome(std::span<std::byte> buffer);
   // Fills all of `buffer` or fails.
@@ -50,6 +53,7 @@ class ByteStream {
 
  private:
   int NativeHandle();
+  std::tuple<error_code, size_t> TryReceive(std::span<std::byte> buffer, int flags);
 
   std::variant<tcp::socket, unix_socket::socket> socket_;
 };

@@ -10,8 +10,10 @@
 #include "protocol/startup_packet.h"
 #include "proxy/backend_link.h"
 #include "proxy/cancel_forwarder.h"
+#include "proxy/buffered_read.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
+#include "proxy/held_client_watch.h"
 #include "proxy/log_text.h"
 #include "proxy/relay.h"
 #include "proxy/startup_reader.h"
@@ -244,19 +246,31 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
     }
   } notify_on_exit{*gate};
 
-  if (gate->paused() && !co_await WaitWhilePaused(*gate)) {
-    if (pending_close_) {
-      co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
-    } else {
-      co_await SendFatal(
-          client_, sqlstate::kCannotConnectNow,
-          fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)",
-                      database, config_->proxy.hold_timeout.count()),
-          {}, "Retry once the operator has resumed the database.");
+  if (gate->paused()) {
+    switch (co_await WaitWhilePaused(*gate)) {
+      case StartupHold::kResumed:
+        break;
+      case StartupHold::kClientLeft:
+        spdlog::info("session {}: client {} left while held by PAUSE of \"{}\"", id,
+                     address_.ToString(), database);
+        record_->MarkEnded(SessionEnd::kClientClosed);
+        context_.sessions.Remove(id);
+        co_return;
+      case StartupHold::kCloseRequested:
+        co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
+        record_->MarkEnded(SessionEnd::kClosedByPgvalve);
+        context_.sessions.Remove(id);
+        co_return;
+      case StartupHold::kTimedOut:
+        co_await SendFatal(
+            client_, sqlstate::kCannotConnectNow,
+            fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)",
+                        database, config_->proxy.hold_timeout.count()),
+            {}, "Retry once the operator has resumed the database.");
+        record_->MarkEnded(SessionEnd::kStartupFailed);
+        context_.sessions.Remove(id);
+        co_return;
     }
-    record_->MarkEnded(pending_close_ ? SessionEnd::kClosedByPgvalve : SessionEnd::kStartupFailed);
-    context_.sessions.Remove(id);
-    co_return;
   }
 
   absl::StatusOr<UpstreamConnection> connection = co_await ConnectUpstream(*upstream);
@@ -314,21 +328,49 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
       record_->counters().bytes_from_client(), record_->counters().bytes_to_client());
 }
 
-Awaitable<bool> ClientSession::WaitWhilePaused(DatabaseGate& gate) {
+Awaitable<ClientSession::StartupHold> ClientSession::WaitWhilePaused(DatabaseGate& gate) {
   startup_hold_ = std::make_shared<asio::steady_timer>(executor_, config_->proxy.hold_timeout);
   auto woken = std::make_shared<bool>(false);
   auto ticket = gate.StartHolding(executor_, [timer = startup_hold_, woken] {
     *woken = true;
     timer->cancel();
   });
-  if (!ticket) co_return true;
+  if (!ticket) co_return StartupHold::kResumed;
   record_->SetState(SessionState::kHeld);
   gate.NotifyWatchers();
-  co_await startup_hold_->async_wait(kUseTuple);
+  const bool client_left = co_await WaitForStartupHold(*woken);
   gate.StopHolding(*ticket);
   startup_hold_.reset();
   record_->SetState(SessionState::kStarting);
-  co_return *woken && !pending_close_;
+  if (client_left) co_return StartupHold::kClientLeft;
+  if (pending_close_) co_return StartupHold::kCloseRequested;
+  co_return *woken ? StartupHold::kResumed : StartupHold::kTimedOut;
+}
+
+Awaitable<bool> ClientSession::WaitForStartupHold(const bool& woken) {
+  // The client has sent its startup packet and waits for the answer, so
+  // the socket turns readable when it leaves. Bytes it sends before that
+  // answer are not pgvalve's to take; they stay for the server, and since
+  // the socket then stays readable only the timer is left to wait on.
+  bool watch_client = true;
+  // A wake-up cancels the timer only if a wait is pending, so each wait
+  // starts after checking for one.
+  while (!woken && !pending_close_) {
+    if (!watch_client) {
+      co_await startup_hold_->async_wait(kUseTuple);
+      break;
+    }
+    const HeldWake wake = co_await WaitForTimerOrClient(*startup_hold_, client_);
+    if (wake.what == HeldWake::What::kTimer) break;
+    if (wake.error) co_return true;
+    std::byte next;
+    auto [peek_error, peeked] = client_.TryPeekSome(std::span(&next, 1));
+    if (MustWait(peek_error)) continue;
+    // EOF or a reset.
+    if (peek_error) co_return true;
+    watch_client = false;
+  }
+  co_return false;
 }
 
 Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end) {

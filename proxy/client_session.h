@@ -41,9 +41,13 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   Awaitable<void> RunSession(const ReceivedStartupPacket& startup,
                              std::chrono::steady_clock::time_point deadline);
   Awaitable<void> EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end);
-  // Waits while the database is paused; false when the wait ended in
-  // hold_timeout or a close request instead of a RESUME.
-  Awaitable<bool> WaitWhilePaused(DatabaseGate& gate);
+  enum class StartupHold { kResumed, kTimedOut, kCloseRequested, kClientLeft };
+  // Waits while the database is paused, until RESUME, hold_timeout, a close
+  // request or the client's leaving.
+  Awaitable<StartupHold> WaitWhilePaused(DatabaseGate& gate);
+  // Watches the client while the startup hold's timer runs; true if the
+  // client left.
+  Awaitable<bool> WaitForStartupHold(const bool& woken);
 
   ProxyContext context_;
   ByteStream client_;

@@ -10,6 +10,7 @@
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
 #include "proxy/buffered_read.h"
+#include "proxy/held_client_watch.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::proxy {
@@ -281,6 +282,9 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
           break;
         case HoldOutcome::kAborted:
           co_return RelayEnd{RelayEndReason::kCloseRequested, "hold aborted", {}};
+        case HoldOutcome::kClientLeft:
+          co_return RelayEnd{RelayEndReason::kClientDisconnected,
+                             "the client left while its request was held", {}};
       }
       rescan = true;
     }
@@ -405,11 +409,36 @@ Awaitable<Relay::HoldOutcome> Relay::HoldUntilResumed() {
 
   record_.SetState(SessionState::kHeld);
   gate_.NotifyWatchers();
-  auto [error] = co_await wait->timer.async_wait(kUseTuple);
+  const HoldOutcome outcome = co_await WaitWhileHeld(*wait);
   gate_.StopHolding(*ticket);
   PublishState();
-  if (wait->woken) co_return HoldOutcome::kResumed;
-  co_return error ? HoldOutcome::kAborted : HoldOutcome::kTimedOut;
+  co_return outcome;
+}
+
+Awaitable<Relay::HoldOutcome> Relay::WaitWhileHeld(HoldWait& wait) {
+  while (!wait.woken) {
+    // Whatever the client sends after the held request is kept in the
+    // buffer for after RESUME; its end can only be seen behind those bytes,
+    // so a client whose bytes fill the buffer is no longer watched.
+    if (client_buffer_.full()) {
+      auto [error] = co_await wait.timer.async_wait(kUseTuple);
+      if (wait.woken) break;
+      co_return error ? HoldOutcome::kAborted : HoldOutcome::kTimedOut;
+    }
+    const HeldWake wake = co_await WaitForTimerOrClient(wait.timer, client_);
+    if (wait.woken) break;
+    if (wake.what == HeldWake::What::kTimer) {
+      co_return wake.error ? HoldOutcome::kAborted : HoldOutcome::kTimedOut;
+    }
+    if (wake.error) co_return HoldOutcome::kClientLeft;
+    auto [read_error, read] = client_.TryReadSome(client_buffer_.free_space());
+    if (MustWait(read_error)) continue;
+    // EOF or a reset: the backend is released now, not at RESUME.
+    if (read_error) co_return HoldOutcome::kClientLeft;
+    client_buffer_.Commit(read);
+    record_.counters().add_bytes_from_client(read);
+  }
+  co_return HoldOutcome::kResumed;
 }
 
 Awaitable<bool> Relay::StartDiscardingHeldRequest() {

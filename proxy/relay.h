@@ -9,6 +9,7 @@
 // The client pump is also where PAUSE takes effect: at a transaction
 // boundary, with the database paused, it stops before the next request and
 // waits for RESUME, or answers the request with 57P03 after hold_timeout.
+// A client that leaves while held ends the session at once.
 
 #include <chrono>
 #include <functional>
@@ -90,7 +91,7 @@ class Relay {
     bool last_message_started = false;
   };
 
-  enum class HoldOutcome { kResumed, kTimedOut, kAborted };
+  enum class HoldOutcome { kResumed, kTimedOut, kAborted, kClientLeft };
 
   // A query of pgvalve's own in flight on the backend (SessionControl::Probe).
   struct Probe {
@@ -104,6 +105,8 @@ class Relay {
   Awaitable<RelayEnd> PumpServerToClient();
   Awaitable<RelayEnd> WatchControl();
   Awaitable<HoldOutcome> HoldUntilResumed();
+  // The wait inside HoldUntilResumed, watching the client meanwhile.
+  Awaitable<HoldOutcome> WaitWhileHeld(HoldWait& wait);
   // Writes pgvalve's own bytes to the client between relayed messages.
   Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
   Awaitable<bool> StartDiscardingHeldRequest();

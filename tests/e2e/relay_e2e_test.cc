@@ -8,6 +8,8 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -331,11 +333,61 @@ TEST_F(RelayTest, NotificationReachesTheListeningSession) {
   ASSERT_NE(notify, nullptr);
   EXPECT_STREQ(notify->relname, "relay_channel");
   EXPECT_EQ(std::string(notify->extra), payload);
-  // The pid in a NotificationResponse is the sender's real backend pid:
-  // pgvalve rewrites only BackendKeyData.
-  EXPECT_EQ(std::to_string(notify->be_pid),
-            ScalarString(notifier.get(), "SELECT pg_backend_pid()"));
+  // The sender as its own client knows it (the virtual pid through pgvalve).
+  EXPECT_EQ(notify->be_pid, PQbackendPID(notifier.get()));
   EXPECT_EQ(ScalarString(listener.get(), "SELECT 'still usable'"), "still usable");
+}
+
+// A client recognises a notification as its own, or another session's, by
+// comparing be_pid with PQbackendPID(): through pgvalve that is the virtual
+// pid, so the pid in NotificationResponse must be too. A backend pgvalve
+// has no session on keeps its real pid.
+TEST_F(RelayTest, NotificationNamesTheNotifierByThePidItsClientKnows) {
+  PgConn listener = Connect(ProxyConnString());
+  PgConn notifier = Connect(ProxyConnString());
+  PgConn direct = Connect(DirectConnString());
+  ExecOk(listener.get(), "LISTEN relay_pids");
+  ExecOk(listener.get(), "NOTIFY relay_pids, 'self'");
+  ExecOk(notifier.get(), "NOTIFY relay_pids, 'other'");
+  ExecOk(direct.get(), "NOTIFY relay_pids, 'direct'");
+
+  std::map<std::string, int> pid_of;
+  for (int i = 0; i < 3; ++i) {
+    PgNotify notify = NextNotification(listener.get(), DeadlineAfter(30s));
+    ASSERT_NE(notify, nullptr);
+    EXPECT_STREQ(notify->relname, "relay_pids");
+    pid_of[notify->extra] = notify->be_pid;
+  }
+  EXPECT_EQ(pid_of["self"], PQbackendPID(listener.get())) << "its own notification";
+  EXPECT_EQ(pid_of["other"], PQbackendPID(notifier.get()));
+  EXPECT_EQ(pid_of["direct"], PQbackendPID(direct.get()));
+  EXPECT_EQ(std::to_string(pid_of["direct"]), ScalarString(direct.get(), "SELECT pg_backend_pid()"));
+}
+
+// The same, byte by byte: the NotificationResponse's Int32 pid is the one
+// the client got in BackendKeyData, and the rest of the message is intact.
+TEST_F(RelayTest, RawNotificationCarriesThePidFromBackendKeyData) {
+  RawConnection raw = RawConnection::ConnectTcp(ProxyPort());
+  std::optional<CancelKey> key = FindBackendKey(
+      raw.Start({{"user", std::string(kSuperuser)}, {"database", "postgres"}}, DeadlineAfter(30s)));
+  ASSERT_TRUE(key.has_value()) << "no BackendKeyData";
+  raw.Send(QueryMessage("LISTEN relay_raw"));
+  raw.ReadUntilReady(DeadlineAfter(30s));
+  raw.Send(QueryMessage("NOTIFY relay_raw, 'raw payload'"));
+
+  std::optional<BackendMessage> notification;
+  std::string tags;
+  // PostgreSQL delivers a backend's own notification before its
+  // ReadyForQuery; read on until both came.
+  while (!notification || tags.find('Z') == std::string::npos) {
+    std::optional<BackendMessage> message = raw.ReadMessage(DeadlineAfter(30s));
+    ASSERT_TRUE(message.has_value()) << "the connection ended after " << tags;
+    tags += message->tag;
+    if (message->tag == 'A') notification = std::move(message);
+  }
+  ASSERT_GE(notification->body.size(), 4u);
+  EXPECT_EQ(LoadInt32(notification->body.data()), key->pid);
+  EXPECT_EQ(notification->body.substr(4), std::string("relay_raw\0raw payload\0", 22));
 }
 
 TEST_F(RelayTest, LongErrorMessageArrivesWhole) {

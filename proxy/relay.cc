@@ -3,14 +3,12 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 
-#include "fmt/format.h"
 #include "protocol/backend_messages.h"
 #include "protocol/backend_writer.h"
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
 #include "proxy/buffered_read.h"
-#include "proxy/held_client_watch.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::proxy {
@@ -121,14 +119,6 @@ class Relay::ServerVisitor {
 
  private:
   Relay& relay_;
-};
-
-// Shared with the gate's wake-up callback, which may run after the relay
-// has ended.
-struct Relay::HoldWait {
-  explicit HoldWait(asio::any_io_executor executor) : timer(std::move(executor)) {}
-  asio::steady_timer timer;
-  bool woken = false;
 };
 
 Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
@@ -395,68 +385,6 @@ Awaitable<RelayEnd> Relay::WatchControl() {
       co_return RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}};
     }
   }
-}
-
-Awaitable<Relay::HoldOutcome> Relay::HoldUntilResumed() {
-  auto executor = co_await asio::this_coro::executor;
-  auto wait = std::make_shared<HoldWait>(executor);
-  wait->timer.expires_after(limits_.hold_timeout);
-  auto ticket = gate_.StartHolding(executor, [wait] {
-    wait->woken = true;
-    wait->timer.cancel();
-  });
-  if (!ticket) co_return HoldOutcome::kResumed;
-
-  record_.SetState(SessionState::kHeld);
-  gate_.NotifyWatchers();
-  const HoldOutcome outcome = co_await WaitWhileHeld(*wait);
-  gate_.StopHolding(*ticket);
-  PublishState();
-  co_return outcome;
-}
-
-Awaitable<Relay::HoldOutcome> Relay::WaitWhileHeld(HoldWait& wait) {
-  while (!wait.woken) {
-    // Whatever the client sends after the held request is kept in the
-    // buffer for after RESUME; its end can only be seen behind those bytes,
-    // so a client whose bytes fill the buffer is no longer watched.
-    if (client_buffer_.full()) {
-      auto [error] = co_await wait.timer.async_wait(kUseTuple);
-      if (wait.woken) break;
-      co_return error ? HoldOutcome::kAborted : HoldOutcome::kTimedOut;
-    }
-    const HeldWake wake = co_await WaitForTimerOrClient(wait.timer, client_);
-    if (wait.woken) break;
-    if (wake.what == HeldWake::What::kTimer) {
-      co_return wake.error ? HoldOutcome::kAborted : HoldOutcome::kTimedOut;
-    }
-    if (wake.error) co_return HoldOutcome::kClientLeft;
-    auto [read_error, read] = client_.TryReadSome(client_buffer_.free_space());
-    if (MustWait(read_error)) continue;
-    // EOF or a reset: the backend is released now, not at RESUME.
-    if (read_error) co_return HoldOutcome::kClientLeft;
-    client_buffer_.Commit(read);
-    record_.counters().add_bytes_from_client(read);
-  }
-  co_return HoldOutcome::kResumed;
-}
-
-Awaitable<bool> Relay::StartDiscardingHeldRequest() {
-  // The held request starts at the front of the buffer.
-  const auto first = static_cast<FrontendTag>(client_buffer_.filled()[0]);
-  const bool simple = first == FrontendTag::kQuery || first == FrontendTag::kFunctionCall ||
-                      first == FrontendTag::kSync;
-  discard_ = Discard{.until_sync = !simple, .last_message_started = false};
-
-  const std::string message = fmt::format(
-      "request not run: database \"{}\" has been paused for longer than hold_timeout ({} ms)",
-      gate_.name(), limits_.hold_timeout.count());
-  protocol::MessageWriter error;
-  protocol::AppendErrorResponse(error, {.severity = protocol::Severity::kError,
-                                        .sqlstate = protocol::sqlstate::kCannotConnectNow,
-                                        .message = message,
-                                        .hint = "Retry once the operator has resumed the database."});
-  co_return co_await InjectToClient(error.bytes());
 }
 
 Awaitable<bool> Relay::InjectToClient(std::span<const std::byte> bytes) {

@@ -1,11 +1,12 @@
 // Fuzzes the parsers of the backend messages the relay acts on. Input: one
 // selector byte, then a message body. A selector that is one of the tags
-// R K S Z E N v picks that parser; any other byte picks one by its value.
+// R K S Z E N v A picks that parser; any other byte picks one by its value.
 //
 // Besides not crashing, every rejection must be 08P01, and every accepted
 // body must be exactly what the writers make of the parsed value (for 'E'
 // and 'N', which skip unknown fields, every field found must sit in the
-// body after its code byte and before a NUL).
+// body after its code byte and before a NUL). Rewriting the pid of an 'A'
+// changes exactly its first four bytes, and only for a body that parses.
 
 #include <algorithm>
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <iterator>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "protocol/backend_messages.h"
 #include "protocol/backend_writer.h"
@@ -110,6 +112,29 @@ void CheckNegotiateProtocolVersion(std::span<const std::byte> body) {
   PGVALVE_FUZZ_CHECK(Rebuilds(writer, BackendTag::kNegotiateProtocolVersion, body));
 }
 
+void CheckNotificationResponse(std::span<const std::byte> body) {
+  absl::StatusOr<protocol::NotificationResponse> notification =
+      protocol::ParseNotificationResponse(body);
+  // A pid that differs from the parsed one in every bit.
+  const int32_t new_pid = notification.ok() ? ~notification->pid : 1;
+  std::vector<std::byte> copy(body.begin(), body.end());
+  const absl::Status rewritten = protocol::RewriteNotificationPid(copy, new_pid);
+  if (Rejected(notification)) {
+    PGVALVE_FUZZ_CHECK(!rewritten.ok() && std::equal(copy.begin(), copy.end(), body.begin()));
+    return;
+  }
+  MessageWriter writer;
+  writer.Begin(BackendTag::kNotificationResponse)
+      .Int32(notification->pid)
+      .CString(notification->channel)
+      .CString(notification->payload)
+      .End();
+  PGVALVE_FUZZ_CHECK(Rebuilds(writer, BackendTag::kNotificationResponse, body));
+  PGVALVE_FUZZ_CHECK(rewritten.ok());
+  PGVALVE_FUZZ_CHECK(protocol::LoadBigEndian32(copy.data()) == static_cast<uint32_t>(new_pid));
+  PGVALVE_FUZZ_CHECK(std::equal(copy.begin() + 4, copy.end(), body.begin() + 4));
+}
+
 }  // namespace
 }  // namespace pgvalve::fuzz
 
@@ -120,7 +145,8 @@ extern "C" int PGVALVE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   constexpr BackendTag kTags[] = {BackendTag::kAuthentication, BackendTag::kBackendKeyData,
                                   BackendTag::kParameterStatus, BackendTag::kReadyForQuery,
                                   BackendTag::kErrorResponse,   BackendTag::kNoticeResponse,
-                                  BackendTag::kNegotiateProtocolVersion};
+                                  BackendTag::kNegotiateProtocolVersion,
+                                  BackendTag::kNotificationResponse};
   auto tag = static_cast<BackendTag>(data[0]);
   if (std::find(std::begin(kTags), std::end(kTags), tag) == std::end(kTags)) {
     tag = kTags[data[0] % std::size(kTags)];
@@ -134,6 +160,7 @@ extern "C" int PGVALVE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
     case BackendTag::kErrorResponse:
     case BackendTag::kNoticeResponse: CheckErrorOrNotice(body); break;
     case BackendTag::kNegotiateProtocolVersion: CheckNegotiateProtocolVersion(body); break;
+    case BackendTag::kNotificationResponse: CheckNotificationResponse(body); break;
     default: break;
   }
   return 0;

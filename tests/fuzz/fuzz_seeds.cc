@@ -227,6 +227,11 @@ std::vector<Input> BackendMessageSeeds() {
         .End();
     add(BackendTag::kNegotiateProtocolVersion, w);
   }
+  {
+    MessageWriter w;
+    w.Begin(BackendTag::kNotificationResponse).Int32(4242).CString("jobs").CString("{\"id\": 7}").End();
+    add(BackendTag::kNotificationResponse, w);
+  }
   return seeds;
 }
 

@@ -6,6 +6,7 @@
 
 #include "admin/admin_server.h"
 #include "config/command_line.h"
+#include "config/fd_limit.h"
 #include "pgvalve_version.h"
 #include "proxy/proxy_server.h"
 #include "proxy/status_text.h"
@@ -19,6 +20,22 @@ void ConfigureLogging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
   // Session open/close lines must reach a log collector promptly.
   spdlog::flush_on(spdlog::level::info);
+}
+
+// The inherited soft limit is often 1024 whatever the operator granted;
+// the hard limit is what was granted.
+void RaiseFdLimit(const pgvalve::config::ProxySettings& proxy) {
+  const pgvalve::config::FdLimitRaise raise = pgvalve::config::RaiseSoftFdLimit();
+  if (!raise.error.empty()) {
+    spdlog::warn("file-descriptor limit: could not raise the soft limit {} to the hard limit {}: {}",
+                 raise.before.soft, raise.before.hard, raise.error);
+  } else {
+    spdlog::info("file-descriptor limit: soft {} -> {} (hard {})", raise.before.soft,
+                 raise.after.soft, raise.after.hard);
+  }
+  if (auto warning = pgvalve::config::FdLimitWarning(proxy, raise.after.soft)) {
+    spdlog::warn("{}", *warning);
+  }
 }
 
 }  // namespace
@@ -52,6 +69,7 @@ int main(int argc, char** argv) {
   ConfigureLogging(loaded->log_level);
   spdlog::info("pgvalve {} starting with configuration from {}", pgvalve::kVersion,
                loaded->source);
+  RaiseFdLimit(loaded->proxy);
 
   pgvalve::proxy::ProxyServer server(*std::move(loaded),
                                      [cmd = *command_line] { return config::BuildConfig(cmd); });

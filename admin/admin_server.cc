@@ -17,6 +17,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
           [this](proxy::ByteStream stream, proxy::ClientAddress address) {
             StartSession(std::move(stream), std::move(address));
           }) {
+  listener_.SetAcceptPolicy({.spare = &spare_fds_});
   server_.AddShutdownHook([this] { listener_.Stop(); });
 }
 

@@ -11,11 +11,14 @@
 #include "admin/state_store.h"
 #include "proxy/listener.h"
 #include "proxy/proxy_server.h"
+#include "proxy/spare_descriptors.h"
 
 namespace pgvalve::admin {
 
 class AdminServer {
  public:
+  static constexpr int kSpareFds = 2;
+
   explicit AdminServer(proxy::ProxyServer& server);
 
   // Re-applies DISABLE/PAUSE from the state file; call before the proxy
@@ -35,6 +38,9 @@ class AdminServer {
   AdminCredentials credentials_;
   DrainRegistry drains_;
   AdminServices services_;
+  // Kept for the admin listener: the operator must get in even when the
+  // process has run out of descriptors.
+  proxy::SpareDescriptors spare_fds_{kSpareFds};
   proxy::Listener listener_;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "config/config_error.h"
 #include "config/config_file.h"
+#include "config/fd_limit.h"
 #include "config/scram_verifier.h"
 #include "config/string_views.h"
 #include "config/validate.h"
@@ -390,12 +391,24 @@ absl::StatusOr<Config> BuildConfig(const CommandLine& cmd) {
 
 int RunCheckConfig(const CommandLine& cmd, std::ostream& out,
                    std::ostream& err) {
+  return RunCheckConfig(cmd, out, err, ReadFdLimits().hard);
+}
+
+int RunCheckConfig(const CommandLine& cmd, std::ostream& out,
+                   std::ostream& err, uint64_t fd_limit) {
   absl::StatusOr<Config> config = BuildConfig(cmd);
   if (!config.ok()) {
     err << config.status().message() << "\n";
     return 1;
   }
   out << "configuration " << config->source << " is valid\n";
+  // A warning, not a refusal: the limit that counts is the one pgvalve will
+  // run under (systemd's LimitNOFILE), which may not be this shell's. Run
+  // under the same limits, the check shows what pgvalve will say at start.
+  if (std::optional<std::string> warning =
+          FdLimitWarning(config->proxy, fd_limit)) {
+    err << "warning: " << *warning << "\n";
+  }
   return 0;
 }
 

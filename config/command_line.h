@@ -51,8 +51,13 @@ std::string HelpText();
 absl::StatusOr<Config> BuildConfig(const CommandLine& cmd);
 
 // What --check-config does: prints "configuration FILE is valid" to `out` and
-// returns 0, or prints the error to `err` and returns 1.
+// returns 0, or prints the error to `err` and returns 1. A hard
+// file-descriptor limit below what the configuration may need is reported
+// to `err` as a warning.
 int RunCheckConfig(const CommandLine& cmd, std::ostream& out,
                    std::ostream& err);
+// The same against a given limit instead of this process's hard limit.
+int RunCheckConfig(const CommandLine& cmd, std::ostream& out,
+                   std::ostream& err, uint64_t fd_limit);
 
 }  // namespace pgvalve::config

@@ -61,6 +61,13 @@ struct ProxySettings {
   std::vector<ListenAddress> listen{{"127.0.0.1", 6432}};
   std::optional<std::string> unix_socket_dir;
   uint32_t max_client_connections = 1000;
+  // Connections from accept until their startup packet is handled, in all
+  // and from one client address (unix-socket clients are not counted per
+  // address). A connection over either bound is closed at once, before it
+  // costs more than its socket: silent connections must not use up the
+  // file descriptors that admitted sessions and the admin console need.
+  uint32_t max_startup_connections = 256;
+  uint32_t max_startup_connections_per_address = 64;
   uint32_t workers = 0;  // 0: one per core
   Duration startup_timeout{30000};
   // Largest message a client may send (client to server only); a larger

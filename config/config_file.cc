@@ -21,7 +21,8 @@ void ReadProxy(const toml::value* value, FirstError& errors,
   TomlTable table(value, "proxy", errors,
                   {"listen", "unix_socket_dir", "max_client_connections",
                    "workers", "startup_timeout", "max_message_size",
-                   "hold_timeout", "terminate_wait"});
+                   "hold_timeout", "terminate_wait", "max_startup_connections",
+                   "max_startup_connections_per_address"});
   table.Addresses("listen", proxy.listen);
   table.String("unix_socket_dir", proxy.unix_socket_dir);
   table.Integer("max_client_connections", kMaxClientConnectionsRange,
@@ -32,6 +33,11 @@ void ReadProxy(const toml::value* value, FirstError& errors,
                 proxy.max_message_size);
   table.Timeout("hold_timeout", proxy.hold_timeout);
   table.Timeout("terminate_wait", proxy.terminate_wait);
+  table.Integer("max_startup_connections", kMaxStartupConnectionsRange,
+                proxy.max_startup_connections);
+  table.Integer("max_startup_connections_per_address",
+                kMaxStartupConnectionsRange,
+                proxy.max_startup_connections_per_address);
 }
 
 void ReadAdmin(const toml::value* value, FirstError& errors,

@@ -21,6 +21,7 @@ struct IntegerRange {
 inline constexpr IntegerRange kPortRange{1, 65535};
 // Beyond a million a typo is likelier than intent; the fd limit binds first.
 inline constexpr IntegerRange kMaxClientConnectionsRange{1, 1'000'000};
+inline constexpr IntegerRange kMaxStartupConnectionsRange{1, 1'000'000};
 inline constexpr IntegerRange kWorkersRange{0, 1024};
 // Below 8 KiB ordinary sessions would trip on ParameterStatus bursts and
 // error texts; above 2^31-1 the protocol's Int32 length cannot go.

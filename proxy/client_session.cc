@@ -76,10 +76,12 @@ class SlotGuard {
 
 }  // namespace
 
-ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address)
+ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address,
+                             StartupTicket startup)
     : context_(context),
       client_(std::move(client)),
       address_(std::move(address)),
+      startup_ticket_(std::move(startup)),
       executor_(client_.executor()),
       config_(context.config.Current()) {}
 
@@ -120,6 +122,7 @@ void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done
 Awaitable<void> ClientSession::Run() {
   const auto deadline = steady_clock::now() + config_->proxy.startup_timeout;
   std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
+  startup_ticket_.Release();
   if (startup) co_await RunSession(*startup, deadline);
   client_.Close();
 }

@@ -13,6 +13,7 @@
 #include "proxy/database_gate.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_record.h"
+#include "proxy/startup_limiter.h"
 
 namespace pgvalve::proxy {
 
@@ -23,7 +24,9 @@ struct ReceivedStartupPacket;
 
 class ClientSession : public SessionControl, public std::enable_shared_from_this<ClientSession> {
  public:
-  ClientSession(ProxyContext context, ByteStream client, ClientAddress address);
+  // `startup` is given back once the startup packet has been handled.
+  ClientSession(ProxyContext context, ByteStream client, ClientAddress address,
+                StartupTicket startup = {});
 
   Awaitable<void> Run();
 
@@ -52,6 +55,7 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   ProxyContext context_;
   ByteStream client_;
   ClientAddress address_;
+  StartupTicket startup_ticket_;
   asio::any_io_executor executor_;
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<SessionRecord> record_;

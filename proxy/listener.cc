@@ -22,6 +22,15 @@ bool IsFatalAcceptError(const error_code& error) {
   return error == asio::error::operation_aborted || error == asio::error::bad_descriptor;
 }
 
+bool IsOutOfDescriptors(const error_code& error) {
+  return error == asio::error::no_descriptors ||
+         error == error_code(ENFILE, asio::error::get_system_category());
+}
+
+// Long enough not to spin while descriptors are short, short enough that
+// a client retrying does not notice.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
 }  // namespace
 
 Listener::Listener(asio::io_context& accept_context, ContextPicker pick_context,
@@ -122,17 +131,42 @@ Socket MoveToContext(Socket accepted, asio::io_context& context) {
 template <typename Acceptor, typename Describe>
 Awaitable<void> Listener::AcceptLoop(Acceptor& acceptor, Describe describe_peer) {
   while (acceptor.is_open()) {
+    if (policy_.may_accept && !policy_.may_accept()) {
+      if (!std::exchange(paused_by_policy_, true)) {
+        spdlog::warn("not accepting new clients for now: too close to the file-descriptor limit");
+      }
+      co_await Pause();
+      continue;
+    }
+    if (std::exchange(paused_by_policy_, false)) spdlog::info("accepting new clients again");
     auto [error, socket] = co_await acceptor.async_accept(kUseTuple);
+    if (IsOutOfDescriptors(error) && policy_.spare != nullptr) {
+      // The connection is still waiting: take it with a spare descriptor,
+      // without blocking in case it has gone meanwhile.
+      policy_.spare->Release();
+      error_code retry_error;
+      acceptor.non_blocking(true, retry_error);
+      if (!retry_error) socket = acceptor.accept(retry_error);
+      acceptor.non_blocking(false, retry_error);
+      policy_.spare->Reacquire();
+      error = socket.is_open() ? error_code() : error;
+    }
     if (error) {
       if (IsFatalAcceptError(error)) co_return;
-      spdlog::warn("accept failed: {}", error.message());
-      asio::steady_timer pause(accept_context_, std::chrono::milliseconds(100));
-      co_await pause.async_wait(kUseTuple);
+      LogRateLimiter::Decision log = accept_errors_.Admit();
+      if (log.summary) spdlog::warn("{}", *log.summary);
+      if (log.log) spdlog::warn("accept failed: {}", error.message());
+      co_await Pause();
       continue;
     }
     ClientAddress address = describe_peer(socket);
     on_connection_(ByteStream(MoveToContext(std::move(socket), pick_context_())), std::move(address));
   }
+}
+
+Awaitable<void> Listener::Pause() {
+  asio::steady_timer pause(accept_context_, kAcceptBackoff);
+  co_await pause.async_wait(kUseTuple);
 }
 
 Awaitable<void> Listener::AcceptTcp(tcp::acceptor& acceptor) {

@@ -13,6 +13,8 @@
 #include "proxy/asio.h"
 #include "proxy/byte_stream.h"
 #include "proxy/client_address.h"
+#include "proxy/log_rate_limiter.h"
+#include "proxy/spare_descriptors.h"
 
 namespace pgvalve::proxy {
 
@@ -25,6 +27,17 @@ class Listener {
   Listener(asio::io_context& accept_context, ContextPicker pick_context,
            ConnectionHandler on_connection);
   ~Listener();
+
+  // What a listener may do when descriptors run short; set before Start.
+  struct AcceptPolicy {
+    // Asked before each accept; while false, accepting pauses briefly and
+    // connections wait in the kernel's backlog.
+    std::function<bool()> may_accept;
+    // Given up for one accept when it fails for lack of descriptors (EMFILE
+    // or ENFILE); not owned.
+    SpareDescriptors* spare = nullptr;
+  };
+  void SetAcceptPolicy(AcceptPolicy policy) { policy_ = std::move(policy); }
 
   // Binds now, so errors (address in use) surface at start-up.
   absl::Status ListenTcp(const config::ListenAddress& address);
@@ -43,10 +56,14 @@ class Listener {
   Awaitable<void> AcceptLoop(Acceptor& acceptor, Describe describe_peer);
   Awaitable<void> AcceptTcp(tcp::acceptor& acceptor);
   Awaitable<void> AcceptUnix(unix_socket::acceptor& acceptor);
+  Awaitable<void> Pause();
 
   asio::io_context& accept_context_;
   ContextPicker pick_context_;
   ConnectionHandler on_connection_;
+  AcceptPolicy policy_;
+  bool paused_by_policy_ = false;
+  LogRateLimiter accept_errors_{"accept failures", 3, std::chrono::seconds(10)};
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors_;
   std::vector<std::unique_ptr<unix_socket::acceptor>> unix_acceptors_;
   std::vector<std::string> unix_paths_;

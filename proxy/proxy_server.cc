@@ -11,11 +11,22 @@ namespace pgvalve::proxy {
 namespace {
 // How long a fast shutdown waits for sessions to say goodbye.
 constexpr std::chrono::seconds kFastShutdownGrace{5};
+// Floods are logged in full for the first lines of each interval, then
+// counted; the count is logged when the interval is over.
+constexpr uint32_t kFloodLogBurst = 10;
+constexpr std::chrono::seconds kFloodLogInterval{10};
+
+std::string_view RefusalText(StartupLimiter::Refusal refusal) {
+  return refusal == StartupLimiter::Refusal::kPerAddress ? "max_startup_connections_per_address"
+                                                         : "max_startup_connections";
+}
 }  // namespace
 
 ProxyServer::ProxyServer(config::Config config, ConfigLoader reload)
     : config_(std::move(config)),
       reload_(std::move(reload)),
+      refused_at_startup_log_("connections closed at the startup bounds", kFloodLogBurst,
+                              kFloodLogInterval),
       workers_(config_.Current()->proxy.workers),
       listener_(
           control_context_, [this]() -> asio::io_context& { return workers_.Next(); },
@@ -42,11 +53,21 @@ absl::Status ProxyServer::Start() {
     }
   }
   workers_.Start();
+  fd_budget_.Measure();
+  listener_.SetAcceptPolicy({.may_accept = [this] {
+    return fd_budget_.Fits(live_connections_.load(std::memory_order_relaxed));
+  }});
   listener_.Start();
   signals_ = std::make_unique<asio::signal_set>(control_context_, SIGINT, SIGTERM, SIGHUP);
   asio::co_spawn(control_context_, HandleSignals(), asio::detached);
-  spdlog::info("pgvalve ready: {} worker threads, max_client_connections={}", workers_.size(),
-               config->proxy.max_client_connections);
+  log_flush_timer_ = std::make_unique<asio::steady_timer>(control_context_);
+  asio::co_spawn(control_context_, FlushLogSummaries(), asio::detached);
+  spdlog::info(
+      "pgvalve ready: {} worker threads, max_client_connections={}, max_startup_connections={} "
+      "({} per address); file descriptors: limit {}, {} in use, room for {} connections",
+      workers_.size(), config->proxy.max_client_connections, config->proxy.max_startup_connections,
+      config->proxy.max_startup_connections_per_address, fd_budget_.limit(), fd_budget_.baseline(),
+      fd_budget_.capacity());
   return absl::OkStatus();
 }
 
@@ -56,10 +77,32 @@ void ProxyServer::Run() {
 }
 
 void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
+  auto config = config_.Current();
+  StartupLimiter::Entry entry =
+      startup_limiter_.TryEnter(address.address, config->proxy.max_startup_connections,
+                                config->proxy.max_startup_connections_per_address);
+  if (entry.refusal != StartupLimiter::Refusal::kNone) {
+    // Closed before its startup packet is read: answering it (53300) would
+    // mean keeping the descriptor while waiting for the packet, which is
+    // what the bound is there to prevent. The client sees the connection
+    // closed.
+    LogRateLimiter::Decision log = refused_at_startup_log_.Admit();
+    if (log.summary) spdlog::warn("{}", *log.summary);
+    if (log.log) {
+      spdlog::warn("client {}: connection closed, {} ({}) reached", address.ToString(),
+                   RefusalText(entry.refusal),
+                   entry.refusal == StartupLimiter::Refusal::kPerAddress
+                       ? config->proxy.max_startup_connections_per_address
+                       : config->proxy.max_startup_connections);
+    }
+    stream.Close();
+    return;
+  }
   live_connections_.fetch_add(1, std::memory_order_relaxed);
   auto executor = stream.executor();
-  auto session = std::make_shared<ClientSession>(ProxyContext{config_, sessions_, cancel_keys_, databases_},
-                                                 std::move(stream), std::move(address));
+  auto session = std::make_shared<ClientSession>(
+      ProxyContext{config_, sessions_, cancel_keys_, databases_},
+      std::move(stream), std::move(address), std::move(entry.ticket));
   // The lambda keeps the session alive for as long as its coroutine runs.
   asio::co_spawn(executor, [session] { return session->Run(); }, [this](std::exception_ptr failure) {
     if (failure) {
@@ -85,6 +128,17 @@ void ProxyServer::FinishIfIdle() {
   if (signals_) signals_->cancel();
   workers_.ReleaseWork();
   control_context_.stop();
+}
+
+Awaitable<void> ProxyServer::FlushLogSummaries() {
+  while (log_flush_timer_) {
+    log_flush_timer_->expires_after(std::chrono::seconds(1));
+    auto [error] = co_await log_flush_timer_->async_wait(kUseTuple);
+    if (error) co_return;
+    if (std::optional<std::string> summary = refused_at_startup_log_.TakeSummary()) {
+      spdlog::warn("{}", *summary);
+    }
+  }
 }
 
 void ProxyServer::Shutdown(ShutdownMode mode) {

@@ -13,9 +13,12 @@
 #include "proxy/asio.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_registry.h"
+#include "proxy/fd_budget.h"
 #include "proxy/listener.h"
+#include "proxy/log_rate_limiter.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_registry.h"
+#include "proxy/startup_limiter.h"
 #include "proxy/worker_pool.h"
 
 namespace pgvalve::proxy {
@@ -55,16 +58,23 @@ class ProxyServer {
   void OnConnectionEnded();
   Awaitable<void> HandleSignals();
   void FinishIfIdle();
+  // Logs what rate-limited log lines have held back.
+  Awaitable<void> FlushLogSummaries();
 
   ConfigHolder config_;
   ConfigLoader reload_;
   SessionRegistry sessions_;
   CancelKeyMap cancel_keys_;
   DatabaseRegistry databases_;
+  // Before the workers: sessions refer to these until their frames go.
+  StartupLimiter startup_limiter_;
+  FdBudget fd_budget_;
+  LogRateLimiter refused_at_startup_log_;
   asio::io_context control_context_{1};
   WorkerPool workers_;
   Listener listener_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::unique_ptr<asio::steady_timer> log_flush_timer_;
 
   // Connections accepted and not yet finished, including those still in
   // startup (which the registry does not list yet).

@@ -99,7 +99,10 @@ std::string RouteToml(std::string_view database, std::string_view upstream) {
 }
 
 AdminPgvalve::AdminPgvalve(const PgServer& pg, AdminPgvalveOptions options)
-    : pg_(pg), dir_("pgvalve-admin"), listen_port_(FreeTcpPort()), admin_port_(FreeTcpPort()) {
+    : pg_(pg),
+      fd_hard_limit_(options.fd_hard_limit),
+      fd_soft_limit_(options.fd_soft_limit),
+      dir_("pgvalve-admin"), listen_port_(FreeTcpPort()), admin_port_(FreeTcpPort()) {
   while (admin_port_ == listen_port_) admin_port_ = FreeTcpPort();
   config_path_ = dir_.path() + "/pgvalve.toml";
   state_path_ = dir_.path() + "/state.toml";
@@ -113,6 +116,7 @@ void AdminPgvalve::WriteConfig(const AdminPgvalveOptions& options) {
        << "\n[proxy]\n"
        << "listen = [\"127.0.0.1:" << listen_port_ << "\"]\n"
        << "hold_timeout = " << TomlString(options.hold_timeout) << "\n"
+       << options.proxy_toml
        << "\n[admin]\n"
        << "listen = [\"127.0.0.1:" << admin_port_ << "\"]\n"
        << "state_file = " << TomlString(state_path_) << "\n"
@@ -140,9 +144,22 @@ void AdminPgvalve::WriteConfig(const AdminPgvalveOptions& options) {
 void AdminPgvalve::Start() {
   if (IsRunning()) return;
   process_.reset();
-  process_ = std::make_unique<PgvalveProcess>(PgvalveProcess::BinaryPath(),
-                                              std::vector<std::string>{"--config", config_path_},
-                                              listen_port_);
+  if (fd_hard_limit_ == 0 && fd_soft_limit_ == 0) {
+    process_ = std::make_unique<PgvalveProcess>(PgvalveProcess::BinaryPath(),
+                                                std::vector<std::string>{"--config", config_path_},
+                                                listen_port_);
+  } else {
+    // The shell sets the limits and execs pgvalve, which keeps its pid.
+    std::string limits;
+    // Soft first: a hard limit below the current soft one is refused.
+    if (fd_soft_limit_ != 0) limits += "ulimit -Sn " + std::to_string(fd_soft_limit_) + " && ";
+    if (fd_hard_limit_ != 0) limits += "ulimit -Hn " + std::to_string(fd_hard_limit_) + " && ";
+    process_ = std::make_unique<PgvalveProcess>(
+        "/bin/sh",
+        std::vector<std::string>{"-c", limits + "exec \"$0\" \"$@\"", PgvalveProcess::BinaryPath(),
+                                 "--config", config_path_},
+        listen_port_);
+  }
   // The admin listener opens after the client one.
   const auto deadline = steady_clock::now() + PgvalveProcess::kReadyTimeout;
   while (!CanConnectTcp(admin_port_)) {

@@ -43,6 +43,12 @@ inline constexpr std::chrono::seconds kHangGuard{30};
 // What varies between the pgvalves of the test binaries.
 struct AdminPgvalveOptions {
   std::string hold_timeout = "60s";
+  // More `key = value` lines of the [proxy] table.
+  std::string proxy_toml;
+  // Run under these RLIMIT_NOFILE limits (`ulimit -Hn`, `ulimit -Sn` in a
+  // shell that then execs pgvalve); 0 leaves the inherited limits.
+  int fd_hard_limit = 0;
+  int fd_soft_limit = 0;
   // Appended to the generated file: more [upstreams.NAME] and
   // [databases."NAME"] tables.
   std::string extra_toml;
@@ -94,6 +100,8 @@ class AdminPgvalve {
 
  private:
   const PgServer& pg_;
+  int fd_hard_limit_ = 0;
+  int fd_soft_limit_ = 0;
   TempDir dir_;
   uint16_t listen_port_;
   uint16_t admin_port_;

@@ -335,7 +335,8 @@ TEST_F(BuildConfigFileTest, UpstreamFlagCompletesAFileWithoutRoutes) {
 TEST_F(BuildConfigFileTest, CheckConfigReportsValidity) {
   std::ostringstream out;
   std::ostringstream err;
-  EXPECT_EQ(RunCheckConfig(*Parse({"--check-config", path_.c_str()}), out, err),
+  EXPECT_EQ(RunCheckConfig(*Parse({"--check-config", path_.c_str()}), out, err,
+                           1'000'000),
             0);
   EXPECT_EQ(out.str(), absl::StrCat("configuration ", path_, " is valid\n"));
   EXPECT_EQ(err.str(), "");
@@ -349,6 +350,22 @@ TEST_F(BuildConfigFileTest, CheckConfigReportsValidity) {
             absl::StrCat(path_,
                          ": proxy.workers: must be an integer between "
                          "0 and 1024, got 2000\n"));
+}
+
+TEST_F(BuildConfigFileTest, CheckConfigWarnsWhenTheFdLimitIsTooLow) {
+  std::ofstream(path_) << "[proxy]\nmax_client_connections = 500\n"
+                       << "max_startup_connections = 100\n"
+                       << "[upstreams.blue]\n[databases.\"*\"]\nupstream = \"blue\"\n";
+  std::ostringstream out;
+  std::ostringstream err;
+  // 500 x 2 + 100 + 64 reserved = 1164.
+  EXPECT_EQ(RunCheckConfig(*Parse({"--check-config", path_.c_str()}), out, err, 1164), 0);
+  EXPECT_EQ(err.str(), "");
+  EXPECT_EQ(RunCheckConfig(*Parse({"--check-config", path_.c_str()}), out, err, 1024), 0);
+  EXPECT_THAT(err.str(), ::testing::StartsWith(
+                             "warning: the file-descriptor limit (1024) is below what the "
+                             "configuration may need (1164 = max_client_connections 500 x 2 + "
+                             "max_startup_connections 100 + 64 reserved)"));
 }
 
 }  // namespace

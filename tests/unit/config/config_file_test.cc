@@ -96,6 +96,8 @@ startup_timeout = "250ms"
 max_message_size = 8192
 hold_timeout = "2m"
 terminate_wait = 1500
+max_startup_connections = 40
+max_startup_connections_per_address = 4
 [admin]
 listen = []
 unix_socket_dir = "/run/pgvalve-admin"
@@ -136,6 +138,8 @@ upstream = "green"
   EXPECT_EQ(config->proxy.max_message_size, 8192u);
   EXPECT_EQ(config->proxy.hold_timeout, Duration(120000));
   EXPECT_EQ(config->proxy.terminate_wait, Duration(1500));
+  EXPECT_EQ(config->proxy.max_startup_connections, 40u);
+  EXPECT_EQ(config->proxy.max_startup_connections_per_address, 4u);
   EXPECT_TRUE(config->admin.listen.empty());
   EXPECT_EQ(config->admin.unix_socket_dir, "/run/pgvalve-admin");
   EXPECT_EQ(config->admin.state_file, "/var/lib/pgvalve/state.json");

@@ -18,7 +18,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
             StartSession(std::move(stream), std::move(address));
           }) {
   listener_.SetAcceptPolicy({.spare = &spare_fds_});
-  server_.AddShutdownHook([this] { listener_.Stop(); });
+  server_.AddStopHook([this] { listener_.Stop(); });
 }
 
 absl::Status AdminServer::RestoreState() {

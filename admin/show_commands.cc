@@ -248,6 +248,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   add("proxy.max_startup_connections", std::to_string(config->proxy.max_startup_connections));
   add("proxy.max_startup_connections_per_address",
       std::to_string(config->proxy.max_startup_connections_per_address));
+  add("proxy.shutdown_timeout", config::FormatDuration(config->proxy.shutdown_timeout));
   add("admin.listen", addresses(config->admin.listen));
   add("admin.unix_socket_dir", config->admin.unix_socket_dir.value_or(""));
   add("admin.state_file", config->admin.state_file.value_or(""));

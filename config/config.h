@@ -77,6 +77,10 @@ struct ProxySettings {
   uint32_t max_message_size = 1u << 30;
   Duration hold_timeout{60000};
   Duration terminate_wait{5000};
+  // How long a smart shutdown (SIGTERM, SHUTDOWN) waits for clients to
+  // leave before it closes the rest at their transaction boundary and then,
+  // terminate_wait later, at once.
+  Duration shutdown_timeout{60000};
 };
 
 struct AdminSettings {

@@ -22,7 +22,7 @@ void ReadProxy(const toml::value* value, FirstError& errors,
                   {"listen", "unix_socket_dir", "max_client_connections",
                    "workers", "startup_timeout", "max_message_size",
                    "hold_timeout", "terminate_wait", "max_startup_connections",
-                   "max_startup_connections_per_address"});
+                   "max_startup_connections_per_address", "shutdown_timeout"});
   table.Addresses("listen", proxy.listen);
   table.String("unix_socket_dir", proxy.unix_socket_dir);
   table.Integer("max_client_connections", kMaxClientConnectionsRange,
@@ -38,6 +38,7 @@ void ReadProxy(const toml::value* value, FirstError& errors,
   table.Integer("max_startup_connections_per_address",
                 kMaxStartupConnectionsRange,
                 proxy.max_startup_connections_per_address);
+  table.Timeout("shutdown_timeout", proxy.shutdown_timeout);
 }
 
 void ReadAdmin(const toml::value* value, FirstError& errors,

@@ -12,6 +12,7 @@
 //   startup_timeout = "30s"            # "250ms", "5s", "2m", "1h" or an
 //   hold_timeout = "60s"               #   integer of milliseconds
 //   terminate_wait = "5s"
+//   shutdown_timeout = "60s"           # smart shutdown, then close the rest
 //   max_message_size = 1073741824      # bytes; client messages only
 //   [admin]
 //   listen = ["127.0.0.1:6433"]

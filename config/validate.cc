@@ -86,6 +86,7 @@ void CheckProxy(Checker& check, const ProxySettings& proxy,
   check.Timeout("proxy.startup_timeout", proxy.startup_timeout);
   check.Timeout("proxy.hold_timeout", proxy.hold_timeout);
   check.Timeout("proxy.terminate_wait", proxy.terminate_wait);
+  check.Timeout("proxy.shutdown_timeout", proxy.shutdown_timeout);
   check.Range("proxy.max_startup_connections", kMaxStartupConnectionsRange,
               proxy.max_startup_connections);
   check.Range("proxy.max_startup_connections_per_address",

@@ -4,6 +4,7 @@
 
 
 #include "protocol/sqlstate.h"
+#include "proxy/cancel_forwarder.h"
 #include "proxy/client_session.h"
 #include "proxy/status_text.h"
 
@@ -11,6 +12,7 @@ namespace pgvalve::proxy {
 namespace {
 // How long a fast shutdown waits for sessions to say goodbye.
 constexpr std::chrono::seconds kFastShutdownGrace{5};
+constexpr std::chrono::milliseconds kShutdownCancelTimeout{2000};
 // Floods are logged in full for the first lines of each interval, then
 // counted; the count is logged when the interval is over.
 constexpr uint32_t kFloodLogBurst = 10;
@@ -125,9 +127,50 @@ void ProxyServer::OnConnectionEnded() {
 void ProxyServer::FinishIfIdle() {
   if (!shutdown_ || live_connections_.load(std::memory_order_acquire) != 0) return;
   spdlog::info("all sessions have ended; pgvalve stops");
-  if (signals_) signals_->cancel();
   workers_.ReleaseWork();
+  Stop();
+}
+
+void ProxyServer::Stop() {
+  for (const auto& hook : stop_hooks_) hook();
+  if (signals_) signals_->cancel();
+  if (log_flush_timer_) log_flush_timer_->cancel();
+  if (shutdown_timer_) shutdown_timer_->cancel();
   control_context_.stop();
+}
+
+void ProxyServer::CloseSessions(CloseWhen when, bool cancel_running) {
+  for (const auto& record : sessions_.All()) {
+    std::shared_ptr<SessionControl> control = record->control();
+    if (!control) continue;
+    control->Close(when, std::string(protocol::sqlstate::kAdminShutdown),
+                   "terminating connection due to administrator command");
+    std::optional<BackendKey> key = record->backend();
+    if (cancel_running && key && record->state() == SessionState::kActive) {
+      // Closing the client's side alone would leave the statement running
+      // on its backend until it next writes. Sent after the close request,
+      // which reaches the session well before the cancel reaches the backend.
+      asio::co_spawn(control_context_, ForwardCancelRequest(*key, kShutdownCancelTimeout),
+                     asio::detached);
+    }
+  }
+}
+
+void ProxyServer::StartShutdownTimeout(std::chrono::milliseconds timeout,
+                                       std::chrono::milliseconds grace) {
+  shutdown_timer_ = std::make_unique<asio::steady_timer>(control_context_, timeout);
+  shutdown_timer_->async_wait([this, timeout, grace](error_code error) {
+    if (error || shutdown_ != ShutdownMode::kSmart) return;
+    spdlog::warn(
+        "smart shutdown: shutdown_timeout ({} ms) has passed; closing {} sessions at their "
+        "transaction boundary, the rest in {} ms",
+        timeout.count(), sessions_.All().size(), grace.count());
+    CloseSessions(CloseWhen::kTransactionBoundary, /*cancel_running=*/false);
+    shutdown_timer_->expires_after(grace);
+    shutdown_timer_->async_wait([this](error_code error) {
+      if (!error && shutdown_ == ShutdownMode::kSmart) Shutdown(ShutdownMode::kFast);
+    });
+  });
 }
 
 Awaitable<void> ProxyServer::FlushLogSummaries() {
@@ -147,18 +190,16 @@ void ProxyServer::Shutdown(ShutdownMode mode) {
     if (shutdown_ && !escalating) return;
     shutdown_ = mode;
     listener_.Stop();
-    for (const auto& hook : shutdown_hooks_) hook();
     if (mode == ShutdownMode::kSmart) {
-      spdlog::info("smart shutdown: no new connections; waiting for {} sessions to end",
-                   live_connections_.load());
+      auto config = config_.Current();
+      spdlog::info(
+          "smart shutdown: no new connections; waiting up to {} ms (shutdown_timeout) for {} "
+          "sessions to end; the admin console stays open",
+          config->proxy.shutdown_timeout.count(), live_connections_.load());
+      StartShutdownTimeout(config->proxy.shutdown_timeout, config->proxy.terminate_wait);
     } else {
       spdlog::info("fast shutdown: ending {} sessions", live_connections_.load());
-      for (const auto& record : sessions_.All()) {
-        if (auto control = record->control()) {
-          control->Close(CloseWhen::kNow, std::string(protocol::sqlstate::kAdminShutdown),
-                         "terminating connection due to administrator command");
-        }
-      }
+      CloseSessions(CloseWhen::kNow, /*cancel_running=*/true);
       // Sessions still in startup are not in the registry; they get a short
       // grace, then the workers are stopped under them.
       auto timer = std::make_shared<asio::steady_timer>(control_context_, kFastShutdownGrace);
@@ -166,7 +207,7 @@ void ProxyServer::Shutdown(ShutdownMode mode) {
         spdlog::warn("fast shutdown: {} connections did not end in time; stopping",
                      live_connections_.load());
         workers_.StopNow();
-        control_context_.stop();
+        Stop();
       });
     }
     FinishIfIdle();

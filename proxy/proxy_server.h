@@ -17,6 +17,7 @@
 #include "proxy/listener.h"
 #include "proxy/log_rate_limiter.h"
 #include "proxy/proxy_context.h"
+#include "proxy/session_record.h"
 #include "proxy/session_registry.h"
 #include "proxy/startup_limiter.h"
 #include "proxy/worker_pool.h"
@@ -24,8 +25,11 @@
 namespace pgvalve::proxy {
 
 enum class ShutdownMode {
-  kSmart,  // stop accepting; exit when the last client has left
-  kFast,   // stop accepting; end every session now (FATAL 57P01)
+  // Stop accepting; exit when the last client has left, or once
+  // shutdown_timeout has passed: then the rest are closed at their
+  // transaction boundary and, terminate_wait later, as in kFast.
+  kSmart,
+  kFast,  // stop accepting; end every session now (FATAL 57P01)
 };
 
 class ProxyServer {
@@ -43,8 +47,10 @@ class ProxyServer {
   // Thread-safe.
   void Shutdown(ShutdownMode mode);
   absl::Status Reload();
-  // Runs on the control thread when a shutdown begins (other listeners).
-  void AddShutdownHook(std::function<void()> hook) { shutdown_hooks_.push_back(std::move(hook)); }
+  // Runs on the control thread when pgvalve stops, at the end of a
+  // shutdown: the admin console stays open until then, so that an operator
+  // can see and end what holds a smart shutdown open.
+  void AddStopHook(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
 
   SessionRegistry& sessions() { return sessions_; }
   CancelKeyMap& cancel_keys() { return cancel_keys_; }
@@ -58,6 +64,11 @@ class ProxyServer {
   void OnConnectionEnded();
   Awaitable<void> HandleSignals();
   void FinishIfIdle();
+  void Stop();
+  // Asks every registered session to close; with `cancel_running`, a
+  // running statement is also cancelled on its backend.
+  void CloseSessions(CloseWhen when, bool cancel_running);
+  void StartShutdownTimeout(std::chrono::milliseconds timeout, std::chrono::milliseconds grace);
   // Logs what rate-limited log lines have held back.
   Awaitable<void> FlushLogSummaries();
 
@@ -75,12 +86,13 @@ class ProxyServer {
   Listener listener_;
   std::unique_ptr<asio::signal_set> signals_;
   std::unique_ptr<asio::steady_timer> log_flush_timer_;
+  std::unique_ptr<asio::steady_timer> shutdown_timer_;
 
   // Connections accepted and not yet finished, including those still in
   // startup (which the registry does not list yet).
   std::atomic<uint64_t> live_connections_{0};
   std::optional<ShutdownMode> shutdown_;
-  std::vector<std::function<void()>> shutdown_hooks_;
+  std::vector<std::function<void()>> stop_hooks_;
 };
 
 }  // namespace pgvalve::proxy

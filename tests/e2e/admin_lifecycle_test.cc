@@ -1,8 +1,11 @@
 // What outlives a command: DISABLE and PAUSE across a restart (the state
-// file), a RELOAD under running sessions, and SHUTDOWN SMART and FAST.
+// file), a RELOAD under running sessions, and SHUTDOWN SMART and FAST (and
+// SIGTERM): the admin console stays open and shutdown_timeout bounds the
+// wait.
 // Every test runs a pgvalve of its own, since each ends or rewires it.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -12,6 +15,7 @@
 #include <thread>
 
 #include "tests/e2e/admin_test_support.h"
+#include "tests/support/free_port.h"
 
 namespace pgvalve::test {
 
@@ -207,6 +211,64 @@ TEST_F(LifecycleTest, ShutdownFastEndsEverySessionWith57P01) {
   EXPECT_EQ(pgvalve.process().SanitizerReport(), "");
   // The idle session's backend was told to go.
   EXPECT_TRUE(WaitUntil([&] { return !BackendListed(direct.get(), idle_pid); }));
+}
+
+// The session that holds a smart shutdown open can be seen and ended from
+// the admin console, which stays open until pgvalve exits.
+TEST_F(LifecycleTest, SmartShutdownKeepsTheAdminConsoleOpen) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  PgConn client = Client(pgvalve, db);
+  ExecOk(client.get(), "BEGIN; SELECT 1");
+
+  pgvalve.process().Signal(SIGTERM);
+  ASSERT_TRUE(WaitUntil([&] { return !CanConnectTcp(pgvalve.listen_port()); }))
+      << "pgvalve still accepts clients after SIGTERM";
+  ConnectOutcome admin = TryConnect(pgvalve.AdminConnString() + " connect_timeout=10");
+  ASSERT_TRUE(admin.ok()) << "admin console refused during a smart shutdown: " << admin.error
+                          << "\n" << pgvalve.process().LogTail();
+  const std::string id = ClientId(admin.conn.get(), client.get());
+  EXPECT_EQ(ClientState(admin.conn.get(), id), "idle in transaction");
+  EXPECT_TRUE(pgvalve.IsRunning());
+
+  ExecOk(admin.conn.get(), "KILL " + id);
+  const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
+  ASSERT_TRUE(status) << "pgvalve still running after its last client was killed:\n"
+                      << pgvalve.process().LogTail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << DescribeWaitStatus(*status) << "\n" << pgvalve.process().LogTail();
+}
+
+// A client idle in a transaction would hold a smart shutdown open forever;
+// shutdown_timeout ends it, and its backend with it.
+TEST_F(LifecycleTest, SmartShutdownEndsRemainingSessionsAfterShutdownTimeout) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn({.proxy_toml = "shutdown_timeout = \"1s\"\n"
+                                                  "terminate_wait = \"1s\"\n"});
+  PgConn client = Client(pgvalve, db);
+  PgConn direct = ConnectDirect("postgres");
+  const int32_t backend_pid = BackendPid(client.get());
+  ExecOk(client.get(), "BEGIN; CREATE TABLE held_open (x int)");
+
+  pgvalve.process().Signal(SIGTERM);
+  const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
+  ASSERT_TRUE(status) << "pgvalve still running after shutdown_timeout:\n"
+                      << pgvalve.process().LogTail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << DescribeWaitStatus(*status) << "\n" << pgvalve.process().LogTail();
+  EXPECT_NE(pgvalve.process().Log().find("shutdown_timeout (1000 ms) has passed"), std::string::npos)
+      << pgvalve.process().LogTail();
+
+  // The client was told (57P01) or at least found its connection closed.
+  const QueryOutcome next = RunQuery(client.get(), "SELECT 1");
+  EXPECT_FALSE(next.ok());
+  if (!next.sqlstate.empty()) {
+    EXPECT_EQ(next.sqlstate, "57P01") << next.Describe();
+  }
+  // Its backend is gone, and its transaction was rolled back.
+  EXPECT_TRUE(WaitUntil([&] { return !BackendListed(direct.get(), backend_pid); }));
+  PgConn check = ConnectDirect(db);
+  EXPECT_EQ(ScalarString(check.get(), "SELECT to_regclass('held_open') IS NULL"), "t");
 }
 
 }  // namespace

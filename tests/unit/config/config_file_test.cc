@@ -98,6 +98,7 @@ hold_timeout = "2m"
 terminate_wait = 1500
 max_startup_connections = 40
 max_startup_connections_per_address = 4
+shutdown_timeout = "10s"
 [admin]
 listen = []
 unix_socket_dir = "/run/pgvalve-admin"
@@ -140,6 +141,7 @@ upstream = "green"
   EXPECT_EQ(config->proxy.terminate_wait, Duration(1500));
   EXPECT_EQ(config->proxy.max_startup_connections, 40u);
   EXPECT_EQ(config->proxy.max_startup_connections_per_address, 4u);
+  EXPECT_EQ(config->proxy.shutdown_timeout, Duration(10000));
   EXPECT_TRUE(config->admin.listen.empty());
   EXPECT_EQ(config->admin.unix_socket_dir, "/run/pgvalve-admin");
   EXPECT_EQ(config->admin.state_file, "/var/lib/pgvalve/state.json");
@@ -217,6 +219,8 @@ TEST(ConfigFileErrorTest, BadDurations) {
             "pgvalve.toml: proxy.hold_timeout: must be positive, got 0ms");
   EXPECT_EQ(ErrorWithRoutes("[proxy]\nterminate_wait = -5\n"),
             "pgvalve.toml: proxy.terminate_wait: must be positive, got -5ms");
+  EXPECT_EQ(ErrorWithRoutes("[proxy]\nshutdown_timeout = \"0s\"\n"),
+            "pgvalve.toml: proxy.shutdown_timeout: must be positive, got 0ms");
   EXPECT_EQ(ErrorWithRoutes("[proxy]\nstartup_timeout = \"25h\"\n"),
             "pgvalve.toml: proxy.startup_timeout: must be at most 24h, got "
             "25h");

@@ -169,9 +169,14 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
   std::optional<CancelTarget> target = context_.cancel_keys.Find(virtual_pid, secret);
   if (!target) {
     // Dropped without an answer, as PostgreSQL does, so a prober learns
-    // nothing about which pids exist.
-    spdlog::warn("cancel request from {} for pid {} ignored: unknown pid or wrong secret",
-                 address_.ToString(), virtual_pid);
+    // nothing about which pids exist. Rate-limited: a flood of them must
+    // not become a flood of log lines.
+    LogRateLimiter::Decision log = context_.bogus_cancel_log.Admit();
+    if (log.summary) spdlog::warn("{}", *log.summary);
+    if (log.log) {
+      spdlog::warn("cancel request from {} for pid {} ignored: unknown pid or wrong secret",
+                   address_.ToString(), virtual_pid);
+    }
     co_return;
   }
   absl::Status forwarded = co_await ForwardCancelRequest(target->backend, kCancelForwardTimeout);

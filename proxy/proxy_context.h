@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_registry.h"
+#include "proxy/log_rate_limiter.h"
 #include "proxy/session_registry.h"
 
 namespace pgvalve::proxy {
@@ -38,6 +39,9 @@ struct ProxyContext {
   SessionRegistry& sessions;
   CancelKeyMap& cancel_keys;
   DatabaseRegistry& databases;
+  // The log line of a cancel request that matched no session: a flood of
+  // them must not become a flood of log lines.
+  LogRateLimiter& bogus_cancel_log;
 };
 
 }  // namespace pgvalve::proxy

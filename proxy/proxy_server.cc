@@ -29,6 +29,8 @@ ProxyServer::ProxyServer(config::Config config, ConfigLoader reload)
       reload_(std::move(reload)),
       refused_at_startup_log_("connections closed at the startup bounds", kFloodLogBurst,
                               kFloodLogInterval),
+      bogus_cancel_log_("ignored cancel requests (unknown pid or wrong secret)", kFloodLogBurst,
+                        kFloodLogInterval),
       workers_(config_.Current()->proxy.workers),
       listener_(
           control_context_, [this]() -> asio::io_context& { return workers_.Next(); },
@@ -103,7 +105,7 @@ void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
   live_connections_.fetch_add(1, std::memory_order_relaxed);
   auto executor = stream.executor();
   auto session = std::make_shared<ClientSession>(
-      ProxyContext{config_, sessions_, cancel_keys_, databases_},
+      ProxyContext{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_},
       std::move(stream), std::move(address), std::move(entry.ticket));
   // The lambda keeps the session alive for as long as its coroutine runs.
   asio::co_spawn(executor, [session] { return session->Run(); }, [this](std::exception_ptr failure) {
@@ -178,8 +180,8 @@ Awaitable<void> ProxyServer::FlushLogSummaries() {
     log_flush_timer_->expires_after(std::chrono::seconds(1));
     auto [error] = co_await log_flush_timer_->async_wait(kUseTuple);
     if (error) co_return;
-    if (std::optional<std::string> summary = refused_at_startup_log_.TakeSummary()) {
-      spdlog::warn("{}", *summary);
+    for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_}) {
+      if (std::optional<std::string> summary = log->TakeSummary()) spdlog::warn("{}", *summary);
     }
   }
 }

@@ -81,6 +81,7 @@ class ProxyServer {
   StartupLimiter startup_limiter_;
   FdBudget fd_budget_;
   LogRateLimiter refused_at_startup_log_;
+  LogRateLimiter bogus_cancel_log_;
   asio::io_context control_context_{1};
   WorkerPool workers_;
   Listener listener_;

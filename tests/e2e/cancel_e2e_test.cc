@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "tests/e2e/raw_connection.h"
 #include "tests/support/e2e_environment.h"
 #include "tests/support/libpq_helpers.h"
+#include "tests/support/pgvalve_process.h"
 
 namespace pgvalve::test {
 namespace {
@@ -24,6 +26,15 @@ using Clock = std::chrono::steady_clock;
 
 // pgvalve's virtual pids start above any pid Linux can hand out.
 constexpr int32_t kFirstVirtualPid = 1 << 30;
+
+// Lines of `log` that contain `needle`.
+size_t CountLines(const std::string& log, std::string_view needle) {
+  size_t count = 0;
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
 
 struct PgCancelFreer {
   void operator()(PGcancel* cancel) const noexcept { PQfreeCancel(cancel); }
@@ -179,6 +190,46 @@ TEST_F(CancelTest, ClientIsGivenAVirtualPid) {
   const std::string real = ScalarString(conn.get(), "SELECT pg_backend_pid()");
   EXPECT_NE(std::to_string(seen), real);
   EXPECT_GE(seen, kFirstVirtualPid);
+}
+
+// A flood of bogus cancel requests is logged as a few lines and a count,
+// not as one line each. Its own pgvalve, so that no other test's requests
+// share the rate limit.
+TEST_F(CancelTest, AFloodOfBogusCancelRequestsIsSummarisedInTheLog) {
+  if (TargetIsDirect()) GTEST_SKIP() << "PostgreSQL does not log bogus cancel requests";
+  PgvalveProcess flooded(StandardPgvalveArgs(pg()));
+  constexpr int kRequests = 2000;
+  const std::string secret("\x01\x02\x03\x04", 4);
+  for (int i = 0; i < kRequests; ++i) {
+    RawConnection canceller = RawConnection::ConnectTcp(flooded.port());
+    canceller.Send(CancelRequestPacket(kFirstVirtualPid + 12345 + i, secret));
+    // One at a time: each must reach the cancel path, none the startup
+    // bound.
+    ASSERT_TRUE(canceller.WaitForClose(DeadlineAfter(10s))) << i;
+  }
+
+  // Every request is accounted for: logged in full or counted in a
+  // summary, which comes once the limiter's interval is over.
+  const std::regex summary(R"((\d+) more ignored cancel requests \(unknown pid or wrong secret\) suppressed)");
+  size_t full_lines = 0;
+  uint64_t summarised = 0;
+  const bool all_counted = PollUntil(
+      [&] {
+        const std::string log = flooded.Log();
+        full_lines = CountLines(log, "ignored: unknown pid or wrong secret");
+        summarised = 0;
+        for (std::sregex_iterator it(log.begin(), log.end(), summary), end; it != end; ++it) {
+          summarised += std::stoull((*it)[1]);
+        }
+        return full_lines + summarised >= kRequests;
+      },
+      DeadlineAfter(60s));
+  EXPECT_TRUE(all_counted) << full_lines << " lines, " << summarised << " summarised\n"
+                           << flooded.LogTail();
+  EXPECT_EQ(full_lines + summarised, static_cast<uint64_t>(kRequests));
+  // Ten lines per ten-second interval; the flood spans a few at most.
+  EXPECT_LE(full_lines, 50u) << flooded.LogTail();
+  EXPECT_EQ(flooded.StopAndCheck(), "");
 }
 
 }  // namespace

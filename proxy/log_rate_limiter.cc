@@ -12,8 +12,9 @@ LogRateLimiter::LogRateLimiter(std::string what, uint32_t burst,
       clock_(std::move(clock)),
       interval_start_(clock_()) {}
 
-std::optional<std::string> LogRateLimiter::RollOver(std::chrono::steady_clock::time_point now) {
-  if (now - interval_start_ < interval_) return std::nullopt;
+std::optional<std::string> LogRateLimiter::RollOver(std::chrono::steady_clock::time_point now,
+                                                    bool force) {
+  if (!force && now - interval_start_ < interval_) return std::nullopt;
   std::optional<std::string> summary;
   if (suppressed_ > 0) {
     const auto seconds = std::chrono::duration<double>(now - interval_start_).count();
@@ -44,6 +45,12 @@ std::optional<std::string> LogRateLimiter::TakeSummary() {
   const auto now = clock_();
   std::lock_guard lock(mutex_);
   return RollOver(now);
+}
+
+std::optional<std::string> LogRateLimiter::TakeFinalSummary() {
+  const auto now = clock_();
+  std::lock_guard lock(mutex_);
+  return RollOver(now, /*force=*/true);
 }
 
 uint64_t LogRateLimiter::suppressed_total() const {

@@ -34,13 +34,18 @@ class LogRateLimiter {
   // periodic flush; nullopt otherwise. Without it a flood that stops would
   // never be summarised.
   std::optional<std::string> TakeSummary();
+  // The summary of what has been suppressed so far, the interval over or
+  // not: for the last flush before pgvalve stops.
+  std::optional<std::string> TakeFinalSummary();
 
   // Occurrences counted but not logged since the start.
   uint64_t suppressed_total() const;
 
  private:
-  // Closes the current interval if it is over; its summary if it had any.
-  std::optional<std::string> RollOver(std::chrono::steady_clock::time_point now);
+  // Closes the current interval if it is over (or `force`); its summary if
+  // it had any.
+  std::optional<std::string> RollOver(std::chrono::steady_clock::time_point now,
+                                      bool force = false);
 
   const std::string what_;
   const uint32_t burst_;

@@ -135,6 +135,9 @@ void ProxyServer::FinishIfIdle() {
 
 void ProxyServer::Stop() {
   for (const auto& hook : stop_hooks_) hook();
+  for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_}) {
+    if (std::optional<std::string> summary = log->TakeFinalSummary()) spdlog::warn("{}", *summary);
+  }
   if (signals_) signals_->cancel();
   if (log_flush_timer_) log_flush_timer_->cancel();
   if (shutdown_timer_) shutdown_timer_->cancel();

@@ -49,6 +49,14 @@ TEST_F(LogRateLimiterTest, AFloodThatStopsIsSummarisedByTheFlush) {
   EXPECT_EQ(limiter_.TakeSummary(), std::nullopt);
 }
 
+TEST_F(LogRateLimiterTest, TheFinalSummaryDoesNotWaitForTheInterval) {
+  AdmitMany(4);
+  now_ += 1s;
+  EXPECT_EQ(limiter_.TakeSummary(), std::nullopt);
+  EXPECT_EQ(limiter_.TakeFinalSummary(), "1 more bogus cancel requests suppressed in the last 1.0s");
+  EXPECT_EQ(limiter_.TakeFinalSummary(), std::nullopt);
+}
+
 TEST_F(LogRateLimiterTest, QuietIntervalsHaveNoSummary) {
   AdmitMany(3);
   now_ += 11s;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,7 +102,10 @@ class ControlConnection::Core {
   static Awaitable<absl::Status> Handshake(std::shared_ptr<Core> self);
   static Awaitable<absl::StatusOr<QueryResult>> Exchange(std::shared_ptr<Core> self);
 
-  bool connected() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+  // Open, as far as libpq and the kernel know: a connection whose server
+  // has hung up counts as closed even before libpq has read the end of file.
+  bool connected() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK && !PeerHungUp(); }
+  bool PeerHungUp() const;
   bool ReadyForStatement();
   absl::Status Send(const std::string& sql, const Params& params);
   absl::Status WatchSocket();
@@ -378,11 +382,19 @@ bool ControlConnection::Core::ReadyForStatement() {
   if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE) {
     const bool alive = PQconsumeInput(conn) != 0;
     PQisBusy(conn);  // parses what arrived, handing a FATAL to OnNotice
-    if (alive && PQstatus(conn) == CONNECTION_OK && !farewell_) {
+    const bool hung_up = alive && PQstatus(conn) == CONNECTION_OK && PeerHungUp();
+    if (alive && PQstatus(conn) == CONNECTION_OK && !farewell_ && !hung_up) {
       notices_.clear();
       return true;
     }
-    reason = farewell_ ? *farewell_ : pq::OneLine(PQerrorMessage(conn));
+    if (farewell_) {
+      reason = *farewell_;
+    } else if (hung_up) {
+      // An immediate shutdown's last words are a WARNING, not a FATAL.
+      reason = notices_.empty() ? "the server closed the connection" : notices_.back();
+    } else {
+      reason = pq::OneLine(PQerrorMessage(conn));
+    }
   } else if (PQstatus(conn) == CONNECTION_OK) {
     // A caller ran BEGIN. Every statement starts outside a transaction, so
     // that one caller's leftovers never become another's surprise.
@@ -404,6 +416,20 @@ absl::Status ControlConnection::Core::Send(const std::string& sql, const Params&
   if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), /*paramTypes=*/nullptr,
                          values.data(), /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
                          /*resultFormat=*/0)) {
+// libpq notices an end of file only when a read returns nothing, and
+// PQconsumeInput stops reading once it got data: after a server's last
+// words (an immediate shutdown sends a WARNING and closes) it still takes
+// the connection for open, and a statement sent on it would be lost. The
+// kernel knows better: POLLRDHUP is set once the server's FIN arrived,
+// whether or not data is still unread. poll() consumes nothing, so this is
+// safe while another coroutine's statement is in flight.
+bool ControlConnection::Core::PeerHungUp() const {
+  pollfd probe{.fd = PQsocket(conn_.get()), .events = POLLRDHUP, .revents = 0};
+  if (probe.fd < 0) return true;
+  if (::poll(&probe, 1, /*timeout=*/0) <= 0) return false;
+  return (probe.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
     return Lost();
   }
   statement_in_flight_ = true;

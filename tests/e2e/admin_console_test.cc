@@ -377,6 +377,42 @@ TEST_F(ConsoleTest, ShowUpstreamsListsEveryUpstream) {
 
 TEST_F(ConsoleTest, EveryCommandLeavesOneAuditLine) {
   const std::string db = FreshDatabase();
+// An upstream restarted under an idle control connection, as after an
+// incident: SHOW UPSTREAMS no longer shows the dead connection's pid, and
+// the first command that needs the connection replaces it and works.
+TEST_F(ConsoleTest, FirstControlCommandAfterAnUpstreamRestartWorks) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  QueryTable(admin.get(), "SHOW BACKENDS " + db);  // opens blue's control connection
+  auto control_pid = [&admin] {
+    const ResultTable upstreams = QueryTable(admin.get(), "SHOW UPSTREAMS");
+    const auto blue = upstreams.FindRow("name", "blue");
+    return blue ? upstreams.Get(*blue, "control_pid") : std::optional<std::string>("<no row>");
+  };
+  const std::optional<std::string> before = control_pid();
+  ASSERT_TRUE(before.has_value());
+
+  pg().StopPostmaster(PgServer::StopMode::kImmediate);
+  pg().StartPostmaster();
+  EXPECT_EQ(control_pid(), std::nullopt) << "SHOW UPSTREAMS shows the dead control pid " << *before;
+
+  PgConn direct = ConnectDirect(db, kAppUser);
+  const int32_t direct_pid = BackendPid(direct.get());
+  const QueryOutcome terminated = RunQuery(admin.get(), "TERMINATE DATABASE " + db + " INCLUDING DIRECT");
+  ASSERT_TRUE(terminated.ok()) << terminated.Describe();
+  const auto direct_row = terminated.table.FindRow("backend_pid", std::to_string(direct_pid));
+  ASSERT_TRUE(direct_row) << terminated.table.ToString();
+  EXPECT_EQ(terminated.table.Text(*direct_row, "gone"), "t") << terminated.table.ToString();
+  const std::optional<std::string> after = control_pid();
+  EXPECT_TRUE(after.has_value());
+  EXPECT_NE(after, before);
+
+  pg().StopPostmaster(PgServer::StopMode::kFast);
+  pg().StartPostmaster();
+  const QueryOutcome backends = RunQuery(admin.get(), "SHOW BACKENDS " + db);
+  EXPECT_TRUE(backends.ok()) << backends.Describe();
+}
+
   PgConn admin = ConnectAdmin();
   PgConn monitor = ConnectAdmin(kMonitorUser, kMonitorPassword);
   const std::string admin_from = "user=\"admin\" from=127.0.0.1:" + std::to_string(LocalPort(admin.get()));

@@ -126,6 +126,28 @@ class ControlConnectionTest : public ::testing::Test {
     }
   }
 
+  // The upstream restarted while the control connection sat idle, as after
+  // an incident: until a statement needs it, the dead connection reports no
+  // pid; the first statement afterwards runs on a new connection.
+  static void ExpectFirstStatementAfterRestartSucceeds(test::PgServer::StopMode mode) {
+    RunOnEventLoop([mode](Executor executor) -> Awaitable<void> {
+      ControlConnection control(executor, Upstream());
+      CO_ASSERT_OK(co_await control.EnsureConnected());
+      const int32_t before = control.backend_pid();
+      CO_ASSERT_TRUE(before != 0);
+
+      pg().StopPostmaster(mode);
+      pg().StartPostmaster();
+      EXPECT_EQ(control.backend_pid(), 0) << "a dead control connection still reports pid " << before;
+      EXPECT_EQ(control.server_version(), 0);
+
+      absl::StatusOr<QueryResult> result = co_await control.Query("SELECT pg_backend_pid()", {});
+      CO_ASSERT_OK(result);
+      EXPECT_NE(control.backend_pid(), before);
+      EXPECT_EQ(Scalar(*result), std::to_string(control.backend_pid()));
+    });
+  }
+
   static std::unique_ptr<test::PgServer> server_;
 };
 
@@ -514,6 +536,16 @@ TEST_F(ControlConnectionTest, IdleConnectionClosedByTheServerIsReplacedBeforeSen
     EXPECT_NE(control.backend_pid(), first);
     EXPECT_EQ(Scalar(*result), std::to_string(control.backend_pid()));
   });
+}
+
+TEST_F(ControlConnectionTest, FirstStatementAfterAFastRestartRunsOnANewConnection) {
+  ExpectFirstStatementAfterRestartSucceeds(test::PgServer::StopMode::kFast);
+}
+
+// An immediate shutdown says goodbye with a WARNING, not a FATAL: only the
+// end of file behind it tells that the connection is gone.
+TEST_F(ControlConnectionTest, FirstStatementAfterAnImmediateRestartRunsOnANewConnection) {
+  ExpectFirstStatementAfterRestartSucceeds(test::PgServer::StopMode::kImmediate);
 }
 
 TEST_F(ControlConnectionTest, StatementsDoNotInheritAnOpenTransaction) {

@@ -213,11 +213,12 @@ std::string PgServer::LogTail(size_t max_lines) const {
   return TailOfFile(log_path_, max_lines);
 }
 
-void PgServer::StopPostmaster() {
+void PgServer::StopPostmaster(StopMode mode) {
   if (!IsRunning()) return;
   // SIGINT is a fast shutdown (what `pg_ctl stop -m fast` sends); SIGQUIT
-  // an immediate one, for a server that hangs in the fast one.
-  ::kill(postmaster_pid_, SIGINT);
+  // an immediate one (`-m immediate`), also for a server that hangs in the
+  // fast one.
+  ::kill(postmaster_pid_, mode == StopMode::kFast ? SIGINT : SIGQUIT);
   if (!WaitForExit(postmaster_pid_, seconds(30))) {
     StopProcess(postmaster_pid_, SIGQUIT, seconds(5));
   }

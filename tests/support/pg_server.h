@@ -75,9 +75,12 @@ class PgServer {
   // The last lines of the server log, for failure messages.
   std::string LogTail(size_t max_lines = 40) const;
 
-  // Stops the server (fast shutdown) but keeps the cluster; StartPostmaster
-  // brings it back on the same port. For tests of an upstream going away.
-  void StopPostmaster();
+  // How StopPostmaster stops the server: fast sends each backend's client a
+  // FATAL 57P01; immediate only a WARNING before the connection ends.
+  enum class StopMode { kFast, kImmediate };
+  // Stops the server but keeps the cluster; StartPostmaster brings it back
+  // on the same port. For tests of an upstream going away.
+  void StopPostmaster(StopMode mode = StopMode::kFast);
   void StartPostmaster();
   bool IsRunning() const { return postmaster_pid_ > 0; }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "fmt/format.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::admin {
@@ -41,9 +43,12 @@ Awaitable<absl::StatusOr<ControlAddresses>> LookUp(std::string host, uint16_t po
 bool IsSocketDirectory(const std::string& host) { return host.starts_with('/'); }
 
 absl::Status ControlConnectFailure(const config::UpstreamConfig& upstream, std::string_view reason) {
-  return proxy::UnavailableError(
-      fmt::format("could not connect to upstream \"{}\" at {} as control user \"{}\": {}", upstream.name,
-                  Where(upstream), upstream.control_user.value_or(""), reason));
+  // 08001, as postgres_fdw and dblink report a server they cannot reach.
+  return protocol::WithSqlState(
+      proxy::UnavailableError(
+          fmt::format("could not connect to upstream \"{}\" at {} as control user \"{}\": {}", upstream.name,
+                      Where(upstream), upstream.control_user.value_or(""), reason)),
+      protocol::sqlstate::kUnableToEstablishConnection);
 }
 
 Awaitable<absl::StatusOr<ControlAddresses>> ResolveControlAddresses(const std::string& host,

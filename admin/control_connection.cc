@@ -20,6 +20,8 @@
 #include "admin/control_connect.h"
 #include "admin/pq_result.h"
 #include "fmt/format.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
 #include "proxy/deadline.h"
 #include "proxy/status_text.h"
 #include "spdlog/spdlog.h"
@@ -42,22 +44,25 @@ absl::Status MakeStatus(absl::StatusCode code, std::string_view message) {
   return absl::Status(code, absl::string_view(message.data(), message.size()));
 }
 
+// InvalidArgument, with 22023 (invalid_parameter_value) for the console.
 absl::Status CheckStatement(const config::UpstreamConfig& upstream, const std::string& sql,
                             const Params& params) {
   // libpq takes C strings: a NUL would silently cut the text short.
   if (sql.find('\0') != std::string::npos) {
-    return MakeStatus(absl::StatusCode::kInvalidArgument,
-                      fmt::format("upstream \"{}\": statement contains a NUL byte", upstream.name));
+    return protocol::ErrorWithSqlState(
+        protocol::sqlstate::kInvalidParameterValue,
+        fmt::format("upstream \"{}\": statement contains a NUL byte", upstream.name));
   }
   if (params.size() > kMaxParams) {
-    return MakeStatus(absl::StatusCode::kInvalidArgument,
-                      fmt::format("upstream \"{}\": {} parameters, at most {} allowed", upstream.name,
-                                  params.size(), kMaxParams));
+    return protocol::ErrorWithSqlState(
+        protocol::sqlstate::kInvalidParameterValue,
+        fmt::format("upstream \"{}\": {} parameters, at most {} allowed", upstream.name, params.size(),
+                    kMaxParams));
   }
   for (size_t i = 0; i < params.size(); ++i) {
     if (params[i] && params[i]->find('\0') != std::string::npos) {
-      return MakeStatus(
-          absl::StatusCode::kInvalidArgument,
+      return protocol::ErrorWithSqlState(
+          protocol::sqlstate::kInvalidParameterValue,
           fmt::format("upstream \"{}\": parameter ${} contains a NUL byte", upstream.name, i + 1));
     }
   }
@@ -243,11 +248,13 @@ Awaitable<absl::StatusOr<QueryResult>> ControlConnection::Core::Query(std::share
         "control connection (backend pid {})",
         self->upstream_.name, timeout.count(), self->backend_pid());
     self->Abandon();
-    co_return MakeStatus(
-        absl::StatusCode::kDeadlineExceeded,
-        fmt::format("upstream \"{}\": statement timed out after {} ms; it was cancelled and the "
-                    "control connection reset",
-                    self->upstream_.name, timeout.count()));
+    // 57014, as PostgreSQL reports a statement_timeout.
+    co_return protocol::WithSqlState(
+        MakeStatus(absl::StatusCode::kDeadlineExceeded,
+                   fmt::format("upstream \"{}\": statement timed out after {} ms; it was cancelled and the "
+                               "control connection reset",
+                               self->upstream_.name, timeout.count())),
+        protocol::sqlstate::kQueryCanceled);
   }
   // Results not drained to the end (COPY, a broken connection): the
   // connection cannot take another statement.
@@ -354,9 +361,11 @@ Awaitable<absl::StatusOr<QueryResult>> ControlConnection::Core::Exchange(std::sh
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
         case PGRES_COPY_BOTH:
-          co_return MakeStatus(absl::StatusCode::kUnimplemented,
-                               fmt::format("upstream \"{}\": COPY is not supported on the control connection",
-                                           self->upstream_.name));
+          co_return protocol::WithSqlState(
+              MakeStatus(absl::StatusCode::kUnimplemented,
+                         fmt::format("upstream \"{}\": COPY is not supported on the control connection",
+                                     self->upstream_.name)),
+              protocol::sqlstate::kFeatureNotSupported);
         default:
           if (failure.ok()) {
             failure =
@@ -407,15 +416,6 @@ bool ControlConnection::Core::ReadyForStatement() {
   return false;
 }
 
-absl::Status ControlConnection::Core::Send(const std::string& sql, const Params& params) {
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const std::optional<std::string>& param : params) values.push_back(param ? param->c_str() : nullptr);
-  // Text parameters whose types the server infers from the statement; text
-  // results.
-  if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), /*paramTypes=*/nullptr,
-                         values.data(), /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
-                         /*resultFormat=*/0)) {
 // libpq notices an end of file only when a read returns nothing, and
 // PQconsumeInput stops reading once it got data: after a server's last
 // words (an immediate shutdown sends a WARNING and closes) it still takes
@@ -430,6 +430,15 @@ bool ControlConnection::Core::PeerHungUp() const {
   return (probe.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+absl::Status ControlConnection::Core::Send(const std::string& sql, const Params& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const std::optional<std::string>& param : params) values.push_back(param ? param->c_str() : nullptr);
+  // Text parameters whose types the server infers from the statement; text
+  // results.
+  if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), /*paramTypes=*/nullptr,
+                         values.data(), /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
+                         /*resultFormat=*/0)) {
     return Lost();
   }
   statement_in_flight_ = true;
@@ -541,14 +550,17 @@ void ControlConnection::Core::Reset() {
 }
 
 absl::Status ControlConnection::Core::NoCredentials() const {
-  return MakeStatus(absl::StatusCode::kFailedPrecondition,
-                    fmt::format("upstream \"{}\" has no control_user configured", upstream_.name));
+  return protocol::WithSqlState(
+      MakeStatus(absl::StatusCode::kFailedPrecondition,
+                 fmt::format("upstream \"{}\" has no control_user configured", upstream_.name)),
+      protocol::sqlstate::kObjectNotInPrerequisiteState);
 }
 
 absl::Status ControlConnection::Core::Lost() const {
-  return proxy::UnavailableError(
-      fmt::format("upstream \"{}\": control connection lost: {}", upstream_.name,
-                  conn_ ? pq::OneLine(PQerrorMessage(conn_.get())) : "not connected"));
+  return protocol::WithSqlState(
+      proxy::UnavailableError(fmt::format("upstream \"{}\": control connection lost: {}", upstream_.name,
+                                          conn_ ? pq::OneLine(PQerrorMessage(conn_.get())) : "not connected")),
+      protocol::sqlstate::kConnectionFailure);
 }
 
 absl::Status ControlConnection::Core::ClosedError() const {

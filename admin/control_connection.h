@@ -44,10 +44,13 @@ inline constexpr std::chrono::milliseconds kDefaultStatementTimeout = std::chron
 // destroyed before its io_context. Several coroutines may await Query() at
 // the same time: statements run one at a time, first come first served.
 //
-// Errors name the upstream. A statement the server rejected carries the
-// server's SQLSTATE (protocol::SqlStateOf); a statement that outlived its
-// timeout is DeadlineExceeded; an upstream that cannot be reached is
-// Unavailable; no control_user is FailedPrecondition.
+// Errors name the upstream and carry the SQLSTATE the admin console reports
+// (protocol::SqlStateOf). A statement the server rejected carries the
+// server's; a statement that outlived its timeout is DeadlineExceeded
+// (57014); an upstream that cannot be reached is Unavailable (08001), a
+// connection lost under a statement too (08006); no control_user is
+// FailedPrecondition (55000); a NUL in the statement or a parameter is
+// InvalidArgument (22023).
 class ControlConnection {
  public:
   ControlConnection(proxy::asio::any_io_executor executor, config::UpstreamConfig upstream);

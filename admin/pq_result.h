@@ -14,6 +14,7 @@
 #include "admin/control_connection.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::admin::pq {
@@ -50,13 +51,16 @@ inline std::string OneLine(const char* text) {
 
 // A server error keeps its SQLSTATE so that callers can tell, say, a
 // refused pg_terminate_backend (42501) from a typo (42601). An error libpq
-// made up itself (the connection broke) has no SQLSTATE: Unavailable.
+// made up itself (the connection broke) has no SQLSTATE: Unavailable, with
+// 08006 (connection_failure) for the admin console.
 inline absl::Status StatementFailure(std::string_view upstream_name, const PGresult* result) {
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
   if (sqlstate == nullptr || primary == nullptr) {
-    return proxy::UnavailableError(fmt::format("upstream \"{}\": control connection lost: {}", upstream_name,
-                                               OneLine(PQresultErrorMessage(result))));
+    return protocol::WithSqlState(
+        proxy::UnavailableError(fmt::format("upstream \"{}\": control connection lost: {}", upstream_name,
+                                            OneLine(PQresultErrorMessage(result)))),
+        protocol::sqlstate::kConnectionFailure);
   }
   std::string message = fmt::format("upstream \"{}\": {}", upstream_name, primary);
   if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) {

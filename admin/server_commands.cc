@@ -1,6 +1,10 @@
 #include "admin/server_commands.h"
 
+#include "fmt/format.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
 #include "proxy/deadline.h"
+#include "proxy/status_text.h"
 
 namespace pgvalve::admin {
 namespace {
@@ -14,7 +18,13 @@ Awaitable<void> ShutdownSoon(proxy::ProxyServer& server, proxy::ShutdownMode mod
 
 Awaitable<absl::StatusOr<CommandResult>> Reload(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
-  if (absl::Status reloaded = context.services.server.Reload(); !reloaded.ok()) co_return reloaded;
+  // Whatever stops a reload is in the configuration (a file that cannot be
+  // read, parsed or validated): F0000, as PostgreSQL reports its own.
+  if (absl::Status reloaded = context.services.server.Reload(); !reloaded.ok()) {
+    co_return protocol::ErrorWithSqlState(
+        protocol::sqlstate::kConfigFileError,
+        fmt::format("configuration not reloaded, the one in effect stays: {}", proxy::StatusText(reloaded)));
+  }
   co_return CommandResult{std::nullopt, "RELOAD"};
 }
 

@@ -28,6 +28,11 @@ absl::Status ErrorWithSqlState(std::string_view sqlstate, std::string_view messa
   return status;
 }
 
+absl::Status WithSqlState(absl::Status status, std::string_view sqlstate) {
+  status.SetPayload(Absl(kSqlStatePayloadKey), absl::Cord(Absl(sqlstate)));
+  return status;
+}
+
 absl::Status ProtocolViolation(std::string_view message) {
   return ErrorWithSqlState(sqlstate::kProtocolViolation, message);
 }
@@ -36,9 +41,7 @@ std::string SqlStateOf(const absl::Status& status) {
   if (auto payload = status.GetPayload(Absl(kSqlStatePayloadKey))) {
     return std::string(*payload);
   }
-  return std::string(status.code() == absl::StatusCode::kInvalidArgument
-                         ? sqlstate::kProtocolViolation
-                         : sqlstate::kInternalError);
+  return std::string(sqlstate::kInternalError);
 }
 
 }  // namespace pgvalve::protocol

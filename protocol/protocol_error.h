@@ -12,6 +12,8 @@ namespace pgvalve::protocol {
 
 // An error whose SQLSTATE is `sqlstate` (a five-character code from sqlstate.h).
 absl::Status ErrorWithSqlState(std::string_view sqlstate, std::string_view message);
+// `status` (an error), keeping its code, with `sqlstate` for the client.
+absl::Status WithSqlState(absl::Status status, std::string_view sqlstate);
 
 // 08P01: the bytes do not follow the protocol.
 absl::Status ProtocolViolation(std::string_view message);
@@ -21,8 +23,10 @@ absl::Status WithDetail(absl::Status status, std::string_view detail);
 // The DETAIL attached to `status`, or empty.
 std::string DetailOf(const absl::Status& status);
 
-// The SQLSTATE attached to `status`; 08P01 for a protocol status without one
-// and XX000 for anything else.
+// The SQLSTATE attached to `status`; XX000 (internal_error) for a status
+// without one, whatever its code. 08P01 is only ever what ProtocolViolation
+// attaches: a client told "protocol violation" about a bad config file or an
+// unreachable upstream would look for the fault in its own bytes.
 std::string SqlStateOf(const absl::Status& status);
 
 }  // namespace pgvalve::protocol

@@ -6,6 +6,7 @@
 namespace pgvalve::protocol::sqlstate {
 
 inline constexpr std::string_view kSuccessfulCompletion = "00000";
+inline constexpr std::string_view kUnableToEstablishConnection = "08001";
 inline constexpr std::string_view kConnectionFailure = "08006";
 inline constexpr std::string_view kProtocolViolation = "08P01";
 inline constexpr std::string_view kFeatureNotSupported = "0A000";
@@ -22,6 +23,7 @@ inline constexpr std::string_view kObjectInUse = "55006";
 inline constexpr std::string_view kQueryCanceled = "57014";
 inline constexpr std::string_view kAdminShutdown = "57P01";
 inline constexpr std::string_view kCannotConnectNow = "57P03";
+inline constexpr std::string_view kConfigFileError = "F0000";
 inline constexpr std::string_view kInternalError = "XX000";
 
 }  // namespace pgvalve::protocol::sqlstate

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <optional>
 #include <string>
@@ -177,6 +178,47 @@ TEST_F(LifecycleTest, ShutdownSmartServesConnectedClientsAndExitsWhenTheyLeave) 
   client.reset();
   const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
   ASSERT_TRUE(status) << "pgvalve still running after its last client left:\n"
+// A configuration file that does not load is a configuration-file error
+// (F0000, as PostgreSQL reports one), never a protocol violation, and says
+// what is wrong with the file; a SIGHUP with the same file keeps the old
+// configuration and pgvalve serving.
+TEST_F(LifecycleTest, BrokenConfigFileIsRefusedWithF0000AndTheOldConfigStays) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  PgConn admin = Admin(pgvalve);
+  auto config_value = [&admin](std::string_view key) {
+    const ResultTable config = QueryTable(admin.get(), "SHOW CONFIG");
+    const auto row = config.FindRow("key", key);
+    return row ? config.Text(*row, "value") : "<no row>";
+  };
+  const std::string hold_timeout = config_value("proxy.hold_timeout");
+
+  AdminPgvalveOptions invalid;
+  invalid.hold_timeout = "whenever";
+  pgvalve.WriteConfig(invalid);
+  const QueryOutcome refused = RunQuery(admin.get(), "RELOAD");
+  EXPECT_EQ(refused.sqlstate, "F0000") << refused.Describe();
+  EXPECT_NE(refused.message.find("hold_timeout"), std::string::npos) << refused.Describe();
+
+  AdminPgvalveOptions unparsable;
+  unparsable.extra_toml = "[upstreams.broken\n";
+  pgvalve.WriteConfig(unparsable);
+  const QueryOutcome unparsed = RunQuery(admin.get(), "RELOAD");
+  EXPECT_EQ(unparsed.sqlstate, "F0000") << unparsed.Describe();
+  EXPECT_NE(unparsed.message.find(pgvalve.config_path()), std::string::npos) << unparsed.Describe();
+  EXPECT_NE(unparsed.message.find("syntax error"), std::string::npos) << unparsed.Describe();
+
+  const size_t failures_before = CountOccurrences(pgvalve.process().Log(), "reload failed");
+  pgvalve.process().Signal(SIGHUP);
+  EXPECT_TRUE(WaitUntil([&] {
+    return CountOccurrences(pgvalve.process().Log(), "reload failed") > failures_before;
+  })) << pgvalve.process().LogTail();
+  EXPECT_TRUE(pgvalve.process().IsRunning());
+  PgConn client = Client(pgvalve, db);
+  EXPECT_EQ(ScalarString(client.get(), "SELECT 1"), "1");
+  EXPECT_EQ(config_value("proxy.hold_timeout"), hold_timeout);
+}
+
                       << pgvalve.process().LogTail();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << DescribeWaitStatus(*status) << "\n" << pgvalve.process().LogTail();

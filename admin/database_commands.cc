@@ -1,5 +1,8 @@
 #include "admin/database_commands.h"
 
+#include <cctype>
+#include <set>
+
 #include "admin/command_support.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
@@ -12,6 +15,107 @@ using std::chrono::steady_clock;
 namespace sqlstate = protocol::sqlstate;
 
 constexpr std::chrono::seconds kProgressInterval{1};
+
+constexpr std::string_view kDefaultReason = "disabled by an operator";
+
+// What DISABLE and DISABLE ALL take after their target:
+//   [FORCE] [EXCEPT db [, ...]] [EXCEPT ROLE r [, ...]] [REASON 'text']
+// where EXCEPT db is for DISABLE ALL only.
+struct DisableOptions {
+  bool force = false;
+  std::vector<std::string> except_databases;
+  std::vector<std::string> except_roles;
+  std::string reason{kDefaultReason};
+};
+
+absl::StatusOr<DisableOptions> ParseDisableOptions(ArgumentCursor& arguments, bool all) {
+  DisableOptions options;
+  options.force = arguments.AcceptKeyword("FORCE");
+  if (arguments.AcceptKeyword("EXCEPT")) {
+    if (all && !arguments.AcceptKeyword("ROLE")) {
+      absl::StatusOr<std::vector<std::string>> databases =
+          arguments.ExpectNameList("a database name or ROLE");
+      if (!databases.ok()) return databases.status();
+      options.except_databases = *std::move(databases);
+      if (arguments.AcceptKeyword("EXCEPT")) {
+        if (absl::Status role = arguments.ExpectKeyword("ROLE"); !role.ok()) return role;
+        absl::StatusOr<std::vector<std::string>> roles = arguments.ExpectNameList("a role name");
+        if (!roles.ok()) return roles.status();
+        options.except_roles = *std::move(roles);
+      }
+    } else {
+      if (!all) {
+        if (absl::Status role = arguments.ExpectKeyword("ROLE"); !role.ok()) return role;
+      }
+      absl::StatusOr<std::vector<std::string>> roles = arguments.ExpectNameList("a role name");
+      if (!roles.ok()) return roles.status();
+      options.except_roles = *std::move(roles);
+    }
+  }
+  if (arguments.AcceptKeyword("REASON")) {
+    absl::StatusOr<std::string> reason = arguments.ExpectString("a reason in single quotes");
+    if (!reason.ok()) return reason.status();
+    options.reason = *std::move(reason);
+  }
+  return options;
+}
+
+// "*" routes the databases that have no route of their own; acting on it
+// as if it were one would report a state no gate enforces.
+absl::Status NotADatabase(std::string_view instead) {
+  return protocol::WithDetail(
+      protocol::ErrorWithSqlState(sqlstate::kInvalidCatalogName,
+                                  "\"*\" is not a database: it routes every database without a route "
+                                  "of its own"),
+      fmt::format("Use {}.", instead));
+}
+
+// Every name the operator may mean: routes, live sessions, gates.
+std::set<std::string> KnownDatabases(CommandContext& context) {
+  std::set<std::string> names;
+  for (const auto& [name, route] : context.services.server.config().Current()->databases) {
+    if (name != "*") names.insert(name);
+  }
+  for (const auto& record : context.services.server.sessions().All()) {
+    names.insert(record->identity().database);
+  }
+  for (const auto& gate : context.services.server.databases().All()) names.insert(gate->name());
+  return names;
+}
+
+// A database pgvalve knows: it has a [databases."name"] route, a live
+// session, or a gate (pgvalve admitted a session for it, or an operator
+// acted on it). Anything else is most likely a typo, and acting on it would
+// report success while nothing the operator meant changes.
+bool IsKnownDatabase(CommandContext& context, const std::string& database) {
+  if (database == "*") return false;
+  if (context.services.server.config().Current()->databases.contains(database)) return true;
+  if (!SessionsOf(context.services.server.sessions(), database).empty()) return true;
+  return context.services.server.databases().Contains(database);
+}
+
+std::string Lowercase(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+// 3D000, as PostgreSQL says of a database that does not exist.
+absl::Status UnknownDatabase(CommandContext& context, const std::string& database,
+                             std::string_view override_hint) {
+  std::string detail = "It has no route of its own, no session and no state set by an operator.";
+  for (const std::string& known : KnownDatabases(context)) {
+    if (known != database && Lowercase(known) == Lowercase(database)) {
+      detail += fmt::format(" Did you mean \"{}\"? Names without double quotes fold to lower case.", known);
+      break;
+    }
+  }
+  if (!override_hint.empty()) detail += fmt::format(" {}.", override_hint);
+  return protocol::WithDetail(
+      protocol::ErrorWithSqlState(sqlstate::kInvalidCatalogName,
+                                  fmt::format("database \"{}\" is not known to pgvalve", database)),
+      detail);
+}
 
 bool Settled(proxy::SessionState state) {
   return state == proxy::SessionState::kIdle || state == proxy::SessionState::kHeld;
@@ -40,21 +144,36 @@ std::string DescribeAll(const std::vector<std::shared_ptr<proxy::SessionRecord>>
 Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<std::string> database = arguments.ExpectName("a database name");
   if (!database.ok()) co_return database.status();
-  proxy::DisableState state{.reason = "disabled by an operator", .except_roles = {}};
-  if (arguments.AcceptKeyword("EXCEPT")) {
-    if (absl::Status role = arguments.ExpectKeyword("ROLE"); !role.ok()) co_return role;
-    absl::StatusOr<std::vector<std::string>> roles = arguments.ExpectNameList("a role name");
-    if (!roles.ok()) co_return roles.status();
-    state.except_roles = *std::move(roles);
-  }
-  if (arguments.AcceptKeyword("REASON")) {
-    absl::StatusOr<std::string> reason = arguments.ExpectString("a reason in single quotes");
-    if (!reason.ok()) co_return reason.status();
-    state.reason = *std::move(reason);
-  }
+  if (*database == "*") co_return NotADatabase("DISABLE ALL");
+  absl::StatusOr<DisableOptions> options = ParseDisableOptions(arguments, /*all=*/false);
+  if (!options.ok()) co_return options.status();
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  if (!options->force && !IsKnownDatabase(context, *database)) {
+    co_return UnknownDatabase(context, *database, "DISABLE " + *database + " FORCE refuses it anyway");
+  }
 
-  context.services.server.databases().Gate(*database)->Disable(std::move(state));
+  context.services.server.databases().Gate(*database)->Disable(
+      {.reason = std::move(options->reason), .except_roles = std::move(options->except_roles)});
+  co_await PersistState(context);
+  co_return CommandResult{std::nullopt, "DISABLE"};
+}
+
+Awaitable<absl::StatusOr<CommandResult>> DisableAll(CommandContext& context, ArgumentCursor& arguments) {
+  absl::StatusOr<DisableOptions> options = ParseDisableOptions(arguments, /*all=*/true);
+  if (!options.ok()) co_return options.status();
+  if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  // A misspelled exception would refuse the very database meant to stay open.
+  for (const std::string& database : options->except_databases) {
+    if (database == "*") co_return NotADatabase("DISABLE ALL EXCEPT with the databases to keep open");
+    if (!options->force && !IsKnownDatabase(context, database)) {
+      co_return UnknownDatabase(context, database, "DISABLE ALL FORCE EXCEPT ... accepts it anyway");
+    }
+  }
+  context.services.server.databases().disable_all().Set(
+      {.reason = std::move(options->reason),
+       .except_databases = std::move(options->except_databases),
+       .except_roles = std::move(options->except_roles),
+       .origin = proxy::StateOrigin::kAdminCommand});
   co_await PersistState(context);
   co_return CommandResult{std::nullopt, "DISABLE"};
 }
@@ -62,8 +181,27 @@ Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, Argume
 Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<std::string> database = arguments.ExpectName("a database name");
   if (!database.ok()) co_return database.status();
+  if (*database == "*") co_return NotADatabase("ENABLE ALL");
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
-  context.services.server.databases().Gate(*database)->Enable();
+  if (!IsKnownDatabase(context, *database)) co_return UnknownDatabase(context, *database, "");
+  proxy::DatabaseRegistry& databases = context.services.server.databases();
+  databases.Gate(*database)->Enable();
+  co_await PersistState(context);
+  if (databases.disable_all().Covers(*database)) {
+    co_await context.notices.Notice(
+        fmt::format("database \"{}\" stays disabled: DISABLE ALL refuses it", *database),
+        fmt::format("ENABLE ALL lifts DISABLE ALL; DISABLE ALL EXCEPT {} keeps this one open.", *database));
+  }
+  co_return CommandResult{std::nullopt, "ENABLE"};
+}
+
+Awaitable<absl::StatusOr<CommandResult>> EnableAll(CommandContext& context, ArgumentCursor& arguments) {
+  if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  proxy::DatabaseRegistry& databases = context.services.server.databases();
+  if (!databases.disable_all().state()) {
+    co_await context.notices.Notice("DISABLE ALL was not in effect");
+  }
+  databases.disable_all().Clear();
   co_await PersistState(context);
   co_return CommandResult{std::nullopt, "ENABLE"};
 }

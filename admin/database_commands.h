@@ -1,5 +1,6 @@
 #pragma once
-// DISABLE, ENABLE, PAUSE, RESUME: a database's admission and flow.
+// DISABLE, ENABLE, PAUSE, RESUME: a database's admission and flow; DISABLE
+// ALL and ENABLE ALL: every database's admission at once.
 
 #include "admin/argument_cursor.h"
 #include "admin/command_context.h"
@@ -8,6 +9,8 @@ namespace pgvalve::admin {
 
 Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, ArgumentCursor& arguments);
 Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, ArgumentCursor& arguments);
+Awaitable<absl::StatusOr<CommandResult>> DisableAll(CommandContext& context, ArgumentCursor& arguments);
+Awaitable<absl::StatusOr<CommandResult>> EnableAll(CommandContext& context, ArgumentCursor& arguments);
 Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, ArgumentCursor& arguments);
 Awaitable<absl::StatusOr<CommandResult>> Resume(CommandContext& context, ArgumentCursor& arguments);
 

@@ -1,5 +1,6 @@
 #include "admin/show_commands.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -112,6 +113,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
   for (const auto& [name, route] : config->databases) names.insert(name);
   for (const auto& [name, count] : counts) names.insert(name);
   std::map<std::string, proxy::DatabaseGateSnapshot> gates;
+  const std::optional<proxy::DisableAllState> disable_all = server.databases().disable_all().state();
   for (const auto& gate : server.databases().All()) {
     proxy::DatabaseGateSnapshot snapshot = gate->Snapshot();
     if (snapshot.disabled || snapshot.paused) names.insert(snapshot.name);
@@ -135,13 +137,26 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
     const config::UpstreamConfig* upstream = config->UpstreamFor(name);
     const StateCounts count = counts[name];
     auto gate = gates.find(name);
-    const bool disabled = gate != gates.end() && gate->second.disabled.has_value();
+    // What the admission check does: the database's own DISABLE first, then
+    // DISABLE ALL (which also covers the "*" route: every database it routes).
+    const proxy::DisableState* disabled =
+        gate != gates.end() && gate->second.disabled ? &*gate->second.disabled : nullptr;
+    std::optional<proxy::DisableState> by_all;
+    if (disabled == nullptr && disable_all &&
+        std::find(disable_all->except_databases.begin(), disable_all->except_databases.end(), name) ==
+            disable_all->except_databases.end()) {
+      by_all = proxy::DisableState{disable_all->reason, disable_all->except_roles, disable_all->origin};
+      disabled = &*by_all;
+    }
     const bool paused = gate != gates.end() && gate->second.paused;
     // Pausing until every session is idle or held.
     const bool settled = count.active == 0 && count.in_transaction == 0 &&
                          count.total == count.idle + count.held;
     std::string state = paused ? (settled ? "paused" : "pausing") : "enabled";
-    if (disabled) state = paused ? "disabled, " + state : "disabled";
+    if (disabled != nullptr) {
+      const std::string disabled_text = by_all ? "disabled (all)" : "disabled";
+      state = paused ? disabled_text + ", " + state : disabled_text;
+    }
 
     auto& row = rows.AddRow();
     row.Text(name);
@@ -151,14 +166,16 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
       row.Null().Null().Null();
     }
     row.Text(state);
-    if (disabled) {
-      row.Text(gate->second.disabled->reason).Text(Join(gate->second.disabled->except_roles));
+    if (disabled != nullptr) {
+      row.Text(disabled->reason).Text(Join(disabled->except_roles));
     } else {
       row.Null().Null();
     }
     std::string_view origin;
-    if (gate != gates.end()) {
-      origin = disabled ? OriginText(gate->second.disabled->origin) : OriginText(gate->second.pause_origin);
+    if (disabled != nullptr) {
+      origin = OriginText(disabled->origin);
+    } else if (gate != gates.end()) {
+      origin = OriginText(gate->second.pause_origin);
     }
     if (origin.empty()) {
       row.Null();

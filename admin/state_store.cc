@@ -39,22 +39,30 @@ std::string Quote(std::string_view text) {
   return quoted;
 }
 
+std::string QuoteList(const std::vector<std::string>& items) {
+  std::string list;
+  for (const auto& item : items) list += (list.empty() ? "" : ", ") + Quote(item);
+  return "[" + list + "]";
+}
+
 std::string Render(const proxy::DatabaseRegistry& databases) {
   std::string text =
       "# pgvalve runtime state, re-applied at start. Written by pgvalve after each\n"
       "# DISABLE/ENABLE/PAUSE/RESUME; edit only while pgvalve is stopped.\n"
       "version = 1\n";
+  // Before any [databases.*] table: a table's keys run to the next header.
+  if (std::optional<proxy::DisableAllState> all = databases.disable_all().state()) {
+    text += fmt::format("\n[disable_all]\nreason = {}\nexcept_databases = {}\nexcept_roles = {}\n",
+                        Quote(all->reason), QuoteList(all->except_databases),
+                        QuoteList(all->except_roles));
+  }
   for (const auto& gate : databases.All()) {
     proxy::DatabaseGateSnapshot state = gate->Snapshot();
     if (!state.disabled && !state.paused) continue;
     text += fmt::format("\n[databases.{}]\n", Quote(state.name));
     if (state.disabled) {
       text += fmt::format("disabled = true\nreason = {}\n", Quote(state.disabled->reason));
-      std::string roles;
-      for (const auto& role : state.disabled->except_roles) {
-        roles += (roles.empty() ? "" : ", ") + Quote(role);
-      }
-      text += fmt::format("except_roles = [{}]\n", roles);
+      text += fmt::format("except_roles = {}\n", QuoteList(state.disabled->except_roles));
     }
     if (state.paused) text += "paused = true\n";
   }
@@ -105,6 +113,15 @@ absl::Status StateStore::Load(proxy::DatabaseRegistry& databases) const {
   if (!path_ || !std::filesystem::exists(*path_)) return absl::OkStatus();
   try {
     const toml::value root = toml::parse(*path_);
+    if (root.contains("disable_all")) {
+      const toml::value& all = toml::find(root, "disable_all");
+      using Names = std::vector<std::string>;
+      databases.disable_all().Set(
+          {.reason = toml::find_or<std::string>(all, "reason", ""),
+           .except_databases = toml::find_or<Names>(all, "except_databases", Names{}),
+           .except_roles = toml::find_or<Names>(all, "except_roles", Names{}),
+           .origin = proxy::StateOrigin::kStateFile});
+    }
     if (!root.contains("databases")) return absl::OkStatus();
     for (const auto& [name, entry] : toml::find<toml::table>(root, "databases")) {
       auto gate = databases.Gate(name);

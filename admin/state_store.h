@@ -1,6 +1,6 @@
 #pragma once
-// The lasting part of runtime state (DISABLE and PAUSE per database; later,
-// upstream switches), written to a file after every change and re-applied
+// The lasting part of runtime state (DISABLE and PAUSE per database, DISABLE
+// ALL; later, upstream switches), written to a file after every change and re-applied
 // at start, so an operator's decision survives a restart of pgvalve.
 
 #include <optional>

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/disable_all.h"
+
 namespace pgvalve::proxy {
 
 void DatabaseGate::Disable(DisableState state) {
@@ -15,11 +17,15 @@ void DatabaseGate::Enable() {
 }
 
 std::optional<std::string> DatabaseGate::RefusalFor(std::string_view user) const {
-  std::lock_guard lock(mutex_);
-  if (!disabled_) return std::nullopt;
-  const auto& excepted = disabled_->except_roles;
-  if (std::find(excepted.begin(), excepted.end(), user) != excepted.end()) return std::nullopt;
-  return disabled_->reason;
+  {
+    std::lock_guard lock(mutex_);
+    if (disabled_) {
+      const auto& excepted = disabled_->except_roles;
+      if (std::find(excepted.begin(), excepted.end(), user) == excepted.end()) return disabled_->reason;
+    }
+  }
+  if (disable_all_) return disable_all_->RefusalFor(name_, user);
+  return std::nullopt;
 }
 
 void DatabaseGate::Pause(StateOrigin origin) {

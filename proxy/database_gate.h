@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -37,16 +38,22 @@ struct DatabaseGateSnapshot {
   size_t held = 0;  // requests and new sessions waiting for RESUME
 };
 
+class DisableAll;
+
 class DatabaseGate {
  public:
-  explicit DatabaseGate(std::string name) : name_(std::move(name)) {}
+  // `disable_all`, when given, is consulted by RefusalFor after the
+  // database's own DISABLE.
+  explicit DatabaseGate(std::string name, std::shared_ptr<const DisableAll> disable_all = nullptr)
+      : name_(std::move(name)), disable_all_(std::move(disable_all)) {}
 
   const std::string& name() const { return name_; }
 
   // DISABLE / ENABLE.
   void Disable(DisableState state);
   void Enable();
-  // nullopt when `user` may open a session; otherwise the reason to refuse.
+  // nullopt when `user` may open a session: neither this database's DISABLE
+  // nor DISABLE ALL refuses it. Otherwise the reason to refuse.
   std::optional<std::string> RefusalFor(std::string_view user) const;
 
   // PAUSE / RESUME. Resume wakes every holder in the order it started
@@ -85,6 +92,7 @@ class DatabaseGate {
   };
 
   const std::string name_;
+  const std::shared_ptr<const DisableAll> disable_all_;
   std::atomic<bool> paused_{false};
   std::atomic<bool> watched_{false};
 

@@ -9,7 +9,7 @@ std::shared_ptr<DatabaseGate> DatabaseRegistry::Gate(std::string_view database) 
   std::string key(database);
   auto found = gates_.find(key);
   if (found != gates_.end()) return found->second;
-  auto gate = std::make_shared<DatabaseGate>(key);
+  auto gate = std::make_shared<DatabaseGate>(key, disable_all_);
   gates_.emplace(std::move(key), gate);
   return gate;
 }
@@ -30,6 +30,11 @@ void DatabaseRegistry::Release(std::shared_ptr<DatabaseGate>& gate) {
 size_t DatabaseRegistry::size() const {
   std::lock_guard lock(mutex_);
   return gates_.size();
+}
+
+bool DatabaseRegistry::Contains(std::string_view database) const {
+  std::lock_guard lock(mutex_);
+  return gates_.contains(std::string(database));
 }
 
 std::vector<std::shared_ptr<DatabaseGate>> DatabaseRegistry::All() const {

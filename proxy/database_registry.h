@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "proxy/database_gate.h"
+#include "proxy/disable_all.h"
 
 namespace pgvalve::proxy {
 
@@ -24,9 +25,15 @@ class DatabaseRegistry {
   // when that was the last holder and it is at its defaults. `gate` is
   // null afterwards.
   void Release(std::shared_ptr<DatabaseGate>& gate);
+  // Whether `database` has a gate, without making one (nor holding it).
+  bool Contains(std::string_view database) const;
   // Ordered by name.
   std::vector<std::shared_ptr<DatabaseGate>> All() const;
   size_t size() const;
+
+  // DISABLE ALL, which every gate consults.
+  DisableAll& disable_all() { return *disable_all_; }
+  const DisableAll& disable_all() const { return *disable_all_; }
 
   // Called after an operator changed a database's lasting state (disable,
   // pause), so that it can be persisted.
@@ -37,6 +44,7 @@ class DatabaseRegistry {
   mutable std::mutex mutex_;
   absl::flat_hash_map<std::string, std::shared_ptr<DatabaseGate>> gates_;
   std::function<void()> on_state_change_;
+  const std::shared_ptr<DisableAll> disable_all_ = std::make_shared<DisableAll>();
 };
 
 }  // namespace pgvalve::proxy

@@ -171,8 +171,12 @@ TEST_F(ConsoleTest, VerbsAreCaseInsensitiveAndQuotedNamesKeepTheirCase) {
   PgConn mixed = ConnectClient("MixedCase");
   const std::string mixed_id = ClientId(admin.get(), mixed.get());
 
-  // Unquoted, the name folds to lower case, as in SQL: another database.
-  ExecOk(admin.get(), "disable MixedCase");
+  // Unquoted, the name folds to lower case, as in SQL: another database,
+  // which pgvalve does not know; the error points at the one it does.
+  const QueryOutcome folded = RunQuery(admin.get(), "disable MixedCase");
+  EXPECT_EQ(folded.sqlstate, "3D000") << folded.Describe();
+  EXPECT_NE(folded.detail.find("Did you mean \"MixedCase\"?"), std::string::npos) << folded.Describe();
+  ExecOk(admin.get(), "disable MixedCase force");
   EXPECT_TRUE(TryConnect(pgvalve().ClientConnString("MixedCase")).ok());
   EXPECT_EQ(TryConnect(pgvalve().ClientConnString("mixedcase")).sqlstate, "55000");
   ExecOk(admin.get(), "enable MixedCase");
@@ -373,10 +377,6 @@ TEST_F(ConsoleTest, ShowUpstreamsListsEveryUpstream) {
   EXPECT_EQ(upstreams.ToString().find(kControlPassword), std::string::npos);
 }
 
-// --- audit --------------------------------------------------------------
-
-TEST_F(ConsoleTest, EveryCommandLeavesOneAuditLine) {
-  const std::string db = FreshDatabase();
 // An upstream restarted under an idle control connection, as after an
 // incident: SHOW UPSTREAMS no longer shows the dead connection's pid, and
 // the first command that needs the connection replaces it and works.
@@ -413,13 +413,17 @@ TEST_F(ConsoleTest, FirstControlCommandAfterAnUpstreamRestartWorks) {
   EXPECT_TRUE(backends.ok()) << backends.Describe();
 }
 
+// --- audit --------------------------------------------------------------
+
+TEST_F(ConsoleTest, EveryCommandLeavesOneAuditLine) {
+  const std::string db = FreshDatabase();
   PgConn admin = ConnectAdmin();
   PgConn monitor = ConnectAdmin(kMonitorUser, kMonitorPassword);
   const std::string admin_from = "user=\"admin\" from=127.0.0.1:" + std::to_string(LocalPort(admin.get()));
   const std::string monitor_from =
       "user=\"watcher\" from=127.0.0.1:" + std::to_string(LocalPort(monitor.get()));
 
-  ExecOk(admin.get(), "DISABLE " + db + " REASON 'audit me'");
+  ExecOk(admin.get(), "DISABLE " + db + " FORCE REASON 'audit me'");
   ExecOk(admin.get(), "ENABLE " + db);
   EXPECT_EQ(RunQuery(admin.get(), "DISABLE").sqlstate, "42601");
   EXPECT_EQ(ExecAll(admin.get(), "SHOW VERSION; show databases").size(), 2u);
@@ -431,7 +435,7 @@ TEST_F(ConsoleTest, FirstControlCommandAfterAnUpstreamRestartWorks) {
     EXPECT_EQ(CountOccurrences(log, line), 1u) << "expected once in the log: " << line;
   };
   expect_once("admin audit: " + admin_from + " command=\"DISABLE " + db +
-              " REASON 'audit me'\" outcome=ok\n");
+              " FORCE REASON 'audit me'\" outcome=ok\n");
   expect_once("admin audit: " + admin_from + " command=\"ENABLE " + db + "\" outcome=ok\n");
   expect_once("admin audit: " + admin_from + " command=\"DISABLE\" outcome=error 42601: ");
   expect_once("admin audit: " + admin_from + " command=\"SHOW VERSION\" outcome=ok\n");

@@ -59,7 +59,8 @@ TEST_F(GateTest, DisableRefusesNewSessionsButNotRunningOnesOrExceptedRoles) {
 TEST_F(GateTest, DisableWithoutReasonStillRefusesWith55000) {
   const std::string db = FreshDatabase();
   PgConn admin = ConnectAdmin();
-  ExecOk(admin.get(), "DISABLE " + db);
+  // No session has named db yet: FORCE.
+  ExecOk(admin.get(), "DISABLE " + db + " FORCE");
   const ConnectOutcome refused = TryConnect(pgvalve().ClientConnString(db, kAppUser));
   EXPECT_EQ(refused.sqlstate, "55000") << refused.error;
   // Other databases are not affected.
@@ -67,6 +68,96 @@ TEST_F(GateTest, DisableWithoutReasonStillRefusesWith55000) {
   ConnectOutcome elsewhere = TryConnect(pgvalve().ClientConnString(other));
   EXPECT_TRUE(elsewhere.ok()) << elsewhere.error;
   ExecOk(admin.get(), "ENABLE " + db);
+}
+
+// A name pgvalve does not know is most likely a typo: DISABLE must not
+// report success while the database meant stays open.
+TEST_F(GateTest, DisableOfANameNobodyKnowsIsRefusedUnlessForced) {
+  PgConn admin = ConnectAdmin();
+  const std::string misspelled = "no_such_database_for_disable";
+  const QueryOutcome refused = RunQuery(admin.get(), "DISABLE " + misspelled);
+  EXPECT_EQ(refused.sqlstate, "3D000") << refused.Describe();
+  EXPECT_NE(refused.message.find("database \"" + misspelled + "\" is not known to pgvalve"),
+            std::string::npos)
+      << refused.Describe();
+  EXPECT_NE(refused.detail.find("FORCE"), std::string::npos) << refused.Describe();
+  EXPECT_EQ(DatabaseColumn(admin.get(), misspelled, "state"), "<none>");
+  EXPECT_EQ(RunQuery(admin.get(), "ENABLE " + misspelled).sqlstate, "3D000");
+
+  // "*" routes databases; it is not one, and "disabled" on its row would
+  // be a lie about every database it routes.
+  const QueryOutcome star = RunQuery(admin.get(), "DISABLE \"*\"");
+  EXPECT_EQ(star.sqlstate, "3D000") << star.Describe();
+  EXPECT_NE(star.detail.find("DISABLE ALL"), std::string::npos) << star.Describe();
+  EXPECT_EQ(DatabaseColumn(admin.get(), "*", "state"), "enabled");
+
+  // A real database nobody has connected to yet: FORCE disables it.
+  const std::string future = FreshDatabase("future");
+  EXPECT_EQ(RunQuery(admin.get(), "DISABLE " + future).sqlstate, "3D000");
+  ExecOk(admin.get(), "DISABLE " + future + " FORCE REASON 'not yet'");
+  const ConnectOutcome forced = TryConnect(pgvalve().ClientConnString(future));
+  EXPECT_EQ(forced.sqlstate, "55000") << forced.error;
+  EXPECT_EQ(DatabaseColumn(admin.get(), future, "state"), "disabled");
+  ExecOk(admin.get(), "ENABLE " + future);
+  EXPECT_TRUE(TryConnect(pgvalve().ClientConnString(future)).ok());
+
+  // A database with a session is known without FORCE.
+  const std::string live = FreshDatabase("live");
+  PgConn client = ConnectClient(live);
+  ExecOk(admin.get(), "DISABLE " + live);
+  EXPECT_EQ(TryConnect(pgvalve().ClientConnString(live)).sqlstate, "55000");
+  ExecOk(admin.get(), "ENABLE " + live);
+}
+
+TEST_F(GateTest, DisableAllRefusesEveryDatabaseButTheExceptedOnesUntilEnableAll) {
+  const std::string first = FreshDatabase("first");
+  const std::string second = FreshDatabase("second");
+  const std::string kept = FreshDatabase("kept");
+  PgConn admin = ConnectAdmin();
+  NoticeLog notices(admin.get());
+  PgConn running = ConnectClient(first);
+  PgConn kept_session = ConnectClient(kept);
+  // The pgvalve is shared: whatever happens here, leave every database open.
+  struct EnableAllAtExit {
+    PGconn* admin;
+    ~EnableAllAtExit() { RunQuery(admin, "ENABLE ALL"); }
+  } enable_all_at_exit{admin.get()};
+
+  EXPECT_EQ(RunQuery(admin.get(), "DISABLE ALL EXCEPT no_such_database_" + kept).sqlstate, "3D000");
+  ExecOk(admin.get(), "DISABLE ALL EXCEPT " + kept + " EXCEPT ROLE app_user REASON 'incident'");
+
+  // Both routed by "*", one seen before and one not; and one made after.
+  const std::string later = FreshDatabase("later");
+  for (const std::string& db : {first, second, later}) {
+    const ConnectOutcome refused = TryConnect(pgvalve().ClientConnString(db));
+    EXPECT_EQ(refused.sqlstate, "55000") << db << ": " << refused.error;
+    EXPECT_NE(refused.error.find("DETAIL:  incident"), std::string::npos) << refused.error;
+    EXPECT_TRUE(TryConnect(pgvalve().ClientConnString(db, kAppUser)).ok()) << db;
+  }
+  EXPECT_TRUE(TryConnect(pgvalve().ClientConnString(kept)).ok());
+  EXPECT_EQ(ScalarString(running.get(), "SELECT 1"), "1");
+
+  // SHOW DATABASES says what the gates do.
+  EXPECT_EQ(DatabaseColumn(admin.get(), first, "state"), "disabled (all)");
+  EXPECT_EQ(DatabaseColumn(admin.get(), first, "disable_reason"), "incident");
+  EXPECT_EQ(DatabaseColumn(admin.get(), first, "except_roles"), "app_user");
+  EXPECT_EQ(DatabaseColumn(admin.get(), "*", "state"), "disabled (all)");
+  EXPECT_EQ(DatabaseColumn(admin.get(), kept, "state"), "enabled");
+
+  // ENABLE of one database does not lift DISABLE ALL, and says so.
+  ASSERT_TRUE(notices.notices().empty());
+  ExecOk(admin.get(), "ENABLE " + first);
+  ASSERT_EQ(notices.notices().size(), 1u);
+  EXPECT_NE(notices.notices()[0].message.find("stays disabled"), std::string::npos);
+  EXPECT_EQ(TryConnect(pgvalve().ClientConnString(first)).sqlstate, "55000");
+
+  ExecOk(admin.get(), "ENABLE ALL");
+  for (const std::string& db : {first, second, later}) {
+    const ConnectOutcome accepted = TryConnect(pgvalve().ClientConnString(db));
+    EXPECT_TRUE(accepted.ok()) << db << ": " << accepted.error;
+  }
+  EXPECT_EQ(DatabaseColumn(admin.get(), first, "state"), "enabled");
+  EXPECT_EQ(DatabaseColumn(admin.get(), "*", "state"), "enabled");
 }
 
 TEST_F(GateTest, PauseWaitsForOpenTransactionsThenHoldsRequestsAndNewSessionsUntilResume) {

@@ -61,7 +61,7 @@ TEST_F(LifecycleTest, DisableSurvivesARestart) {
   {
     PgConn admin = Admin(pgvalve);
     // Quotes and a backslash must survive the trip through the state file.
-    ExecOk(admin.get(), "DISABLE " + db + " EXCEPT ROLE app_user REASON " + kReasonLiteral);
+    ExecOk(admin.get(), "DISABLE " + db + " FORCE EXCEPT ROLE app_user REASON " + kReasonLiteral);
   }
   ASSERT_EQ(pgvalve.StopAndCheck(), "");
   pgvalve.Start();
@@ -80,6 +80,37 @@ TEST_F(LifecycleTest, DisableSurvivesARestart) {
 
   // ENABLE is saved too: after one more restart the database stays open.
   ExecOk(admin.get(), "ENABLE " + db);
+  admin.reset();
+  ASSERT_EQ(pgvalve.StopAndCheck(), "");
+  pgvalve.Start();
+  const ConnectOutcome accepted = TryConnect(pgvalve.ClientConnString(db));
+  EXPECT_TRUE(accepted.ok()) << accepted.error;
+}
+
+TEST_F(LifecycleTest, DisableAllSurvivesARestart) {
+  const std::string db = FreshDatabase();
+  const std::string kept = FreshDatabase("kept");
+  AdminPgvalve& pgvalve = StartOwn();
+  {
+    PgConn admin = Admin(pgvalve);
+    // This pgvalve has seen neither database: FORCE for the exception.
+    ExecOk(admin.get(), "DISABLE ALL FORCE EXCEPT " + kept + " EXCEPT ROLE app_user REASON 'incident'");
+  }
+  ASSERT_EQ(pgvalve.StopAndCheck(), "");
+  pgvalve.Start();
+
+  const ConnectOutcome refused = TryConnect(pgvalve.ClientConnString(db));
+  EXPECT_EQ(refused.sqlstate, "55000") << refused.error;
+  EXPECT_NE(refused.error.find("DETAIL:  incident"), std::string::npos) << refused.error;
+  EXPECT_TRUE(TryConnect(pgvalve.ClientConnString(db, kAppUser)).ok());
+  EXPECT_TRUE(TryConnect(pgvalve.ClientConnString(kept)).ok());
+
+  PgConn admin = Admin(pgvalve);
+  EXPECT_EQ(DatabaseColumn(admin.get(), "*", "state"), "disabled (all)");
+  EXPECT_EQ(DatabaseColumn(admin.get(), "*", "state_origin"), "state file");
+
+  // ENABLE ALL is saved too.
+  ExecOk(admin.get(), "ENABLE ALL");
   admin.reset();
   ASSERT_EQ(pgvalve.StopAndCheck(), "");
   pgvalve.Start();
@@ -147,37 +178,6 @@ TEST_F(LifecycleTest, ReloadRoutesNewSessionsWhileRunningOnesKeepWorking) {
   EXPECT_TRUE(TryConnect(pgvalve.ClientConnString(db)).ok());
 }
 
-TEST_F(LifecycleTest, ShutdownSmartServesConnectedClientsAndExitsWhenTheyLeave) {
-  const std::string db = FreshDatabase();
-  AdminPgvalve& pgvalve = StartOwn();
-  PgConn client = Client(pgvalve, db);
-  {
-    PgConn monitor = Admin(pgvalve, kMonitorUser, kMonitorPassword);
-    EXPECT_EQ(RunQuery(monitor.get(), "SHUTDOWN SMART").sqlstate, "42501");
-  }
-  EXPECT_EQ(ScalarString(client.get(), "SELECT 'before'"), "before");
-  {
-    PgConn admin = Admin(pgvalve);
-    PgResult result = ExecOk(admin.get(), "SHUTDOWN SMART");
-    EXPECT_STREQ(PQcmdStatus(result.get()), "SHUTDOWN");
-  }
-
-  // New connections are no longer accepted ...
-  EXPECT_TRUE(WaitUntil([&] { return !TryConnect(pgvalve.ClientConnString(db)).ok(); }))
-      << "pgvalve still accepts connections after SHUTDOWN SMART";
-  // ... while the connected client is served as before, for as long as it
-  // stays.
-  for (int i = 0; i < 5; ++i) {
-    std::this_thread::sleep_for(200ms);
-    const QueryOutcome query = RunQuery(client.get(), "SELECT " + std::to_string(i));
-    ASSERT_TRUE(query.ok()) << "query " << i << " after SHUTDOWN SMART: " << query.Describe();
-  }
-  ExecOk(client.get(), "BEGIN; CREATE TABLE t (x int); COMMIT");
-  EXPECT_TRUE(pgvalve.IsRunning());
-
-  client.reset();
-  const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
-  ASSERT_TRUE(status) << "pgvalve still running after its last client left:\n"
 // A configuration file that does not load is a configuration-file error
 // (F0000, as PostgreSQL reports one), never a protocol violation, and says
 // what is wrong with the file; a SIGHUP with the same file keeps the old
@@ -219,6 +219,37 @@ TEST_F(LifecycleTest, BrokenConfigFileIsRefusedWithF0000AndTheOldConfigStays) {
   EXPECT_EQ(config_value("proxy.hold_timeout"), hold_timeout);
 }
 
+TEST_F(LifecycleTest, ShutdownSmartServesConnectedClientsAndExitsWhenTheyLeave) {
+  const std::string db = FreshDatabase();
+  AdminPgvalve& pgvalve = StartOwn();
+  PgConn client = Client(pgvalve, db);
+  {
+    PgConn monitor = Admin(pgvalve, kMonitorUser, kMonitorPassword);
+    EXPECT_EQ(RunQuery(monitor.get(), "SHUTDOWN SMART").sqlstate, "42501");
+  }
+  EXPECT_EQ(ScalarString(client.get(), "SELECT 'before'"), "before");
+  {
+    PgConn admin = Admin(pgvalve);
+    PgResult result = ExecOk(admin.get(), "SHUTDOWN SMART");
+    EXPECT_STREQ(PQcmdStatus(result.get()), "SHUTDOWN");
+  }
+
+  // New connections are no longer accepted ...
+  EXPECT_TRUE(WaitUntil([&] { return !TryConnect(pgvalve.ClientConnString(db)).ok(); }))
+      << "pgvalve still accepts connections after SHUTDOWN SMART";
+  // ... while the connected client is served as before, for as long as it
+  // stays.
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(200ms);
+    const QueryOutcome query = RunQuery(client.get(), "SELECT " + std::to_string(i));
+    ASSERT_TRUE(query.ok()) << "query " << i << " after SHUTDOWN SMART: " << query.Describe();
+  }
+  ExecOk(client.get(), "BEGIN; CREATE TABLE t (x int); COMMIT");
+  EXPECT_TRUE(pgvalve.IsRunning());
+
+  client.reset();
+  const std::optional<int> status = pgvalve.process().WaitForExit(kHangGuard);
+  ASSERT_TRUE(status) << "pgvalve still running after its last client left:\n"
                       << pgvalve.process().LogTail();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << DescribeWaitStatus(*status) << "\n" << pgvalve.process().LogTail();

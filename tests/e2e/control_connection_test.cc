@@ -8,13 +8,18 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "fmt/format.h"
+#include "protocol/backend_writer.h"
+#include "protocol/message_writer.h"
 #include "protocol/protocol_error.h"
 #include "proxy/deadline.h"
 #include "proxy/status_text.h"
@@ -22,6 +27,8 @@
 #include "tests/support/libpq_helpers.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/proxy/fake_server.h"
+#include "tests/unit/proxy/wire.h"
 
 namespace pgvalve::admin {
 namespace {
@@ -546,6 +553,85 @@ TEST_F(ControlConnectionTest, FirstStatementAfterAFastRestartRunsOnANewConnectio
 // end of file behind it tells that the connection is gone.
 TEST_F(ControlConnectionTest, FirstStatementAfterAnImmediateRestartRunsOnANewConnection) {
   ExpectFirstStatementAfterRestartSucceeds(test::PgServer::StopMode::kImmediate);
+}
+
+// A server whose last words are not a FATAL (a WARNING, as an immediate
+// shutdown sends, or any message that arrives unasked) and which then
+// closes: libpq's read returns the words and not yet the end of file. A
+// scripted server makes that order certain: once told, the first
+// connection's server sends a WARNING and closes; the second answers.
+TEST_F(ControlConnectionTest, ServerThatSaidSomethingAndClosedIsReplacedBeforeSending) {
+  namespace fake = proxy::testutil;
+  struct Cue {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool say_goodbye = false;
+    int sessions = 0;
+  };
+  auto cue = std::make_shared<Cue>();
+  fake::FakeServer server([cue](fake::FakeConnection& connection) {
+    int session = 0;
+    {
+      std::lock_guard lock(cue->mutex);
+      session = cue->sessions++;
+    }
+    if (!fake::AcceptStartup(connection, 4000 + session)) return;
+    if (session == 0) {
+      std::unique_lock lock(cue->mutex);
+      if (!cue->changed.wait_for(lock, fake::kIoTimeout, [&cue] { return cue->say_goodbye; })) return;
+      protocol::MessageWriter notice;
+      protocol::AppendNoticeResponse(
+          notice, {.severity = protocol::Severity::kWarning,
+                   .sqlstate = "57P01",
+                   .message = "terminating connection due to immediate shutdown command"});
+      connection.Send(notice.bytes());
+      connection.Close();
+      return;
+    }
+    // Parse, Bind, Describe, Execute, Sync: a statement without rows.
+    for (fake::ReceivedMessage received = connection.ReadMessage(); received.ok();
+         received = connection.ReadMessage()) {
+      if (received.message.tag != 'S') continue;
+      connection.Send(fake::Concat({fake::Encode({'1', {}}), fake::Encode({'2', {}}), fake::Encode({'n', {}}),
+                                    fake::CommandCompleteMessage("DO"), fake::ReadyForQueryMessage('I')}));
+    }
+  });
+
+  // The scripted server speaks neither TLS nor GSSAPI encryption.
+  ::setenv("PGSSLMODE", "disable", 1);
+  ::setenv("PGGSSENCMODE", "disable", 1);
+  RunOnEventLoop([&server, cue](Executor executor) -> Awaitable<void> {
+    config::UpstreamConfig upstream = Upstream();
+    upstream.port = server.port();
+    ControlConnection control(executor, upstream);
+    CO_ASSERT_OK(co_await control.EnsureConnected());
+    EXPECT_EQ(control.backend_pid(), 4000);
+    {
+      std::lock_guard lock(cue->mutex);
+      cue->say_goodbye = true;
+    }
+    cue->changed.notify_all();
+    std::shared_ptr<fake::FakeConnection> first = server.WaitForSession(0);
+    CO_ASSERT_TRUE(first != nullptr && first->WaitUntilDone());
+    // The WARNING and the end of file are both on their way; a dead
+    // connection reports no pid once they landed.
+    EXPECT_TRUE(co_await [&control]() -> Awaitable<bool> {
+      const auto deadline = Clock::now() + 5s;
+      while (control.backend_pid() != 0) {
+        if (Clock::now() >= deadline) co_return false;
+        co_await SleepFor(10ms);
+      }
+      co_return true;
+    }());
+
+    absl::StatusOr<QueryResult> result = co_await control.Query("DO $$ BEGIN END $$", {});
+    CO_ASSERT_OK(result);
+    EXPECT_EQ(result->command_tag, "DO");
+    EXPECT_EQ(control.backend_pid(), 4001);
+  });
+  ::unsetenv("PGSSLMODE");
+  ::unsetenv("PGGSSENCMODE");
+  server.Stop();
 }
 
 TEST_F(ControlConnectionTest, StatementsDoNotInheritAnOpenTransaction) {

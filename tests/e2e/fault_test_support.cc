@@ -60,6 +60,7 @@ std::string FaultPgvalve::ConfigText(const FaultPgvalveOptions& options) const {
        << "host = \"" << pg_.host() << "\"\n"
        << "port = " << pg_.port() << "\n"
        << "connect_timeout = \"" << options.connect_timeout << "\"\n"
+       << (options.control_connection ? "control_user = \"postgres\"\n" : "")
        << "\n[databases.\"*\"]\n"
        << "upstream = \"blue\"\n";
   return toml.str();
@@ -177,6 +178,21 @@ int ClientBackends(const PgServer& pg, std::string_view condition) {
 
 int BackendsOf(const PgServer& pg, std::string_view application_name) {
   return ClientBackends(pg, "application_name = '" + std::string(application_name) + "'");
+}
+
+std::string ShowBackends(PGconn* admin, std::string_view database) {
+  PgResult result = Exec(admin, "SHOW BACKENDS " + std::string(database));
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    return "ERROR " + SqlState(result.get()) + ": " + PQresultErrorMessage(result.get());
+  }
+  std::string lines;
+  const int client = PQfnumber(result.get(), "pgvalve_client");
+  const int pid = PQfnumber(result.get(), "pid");
+  for (int row = 0; row < PQntuples(result.get()); ++row) {
+    lines += std::string(PQgetvalue(result.get(), row, client)) + ":" +
+             PQgetvalue(result.get(), row, pid) + "\n";
+  }
+  return lines;
 }
 
 size_t CountOccurrences(std::string_view text, std::string_view needle) {

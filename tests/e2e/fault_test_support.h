@@ -33,6 +33,9 @@ struct FaultPgvalveOptions {
   int max_client_connections = 100;
   std::string startup_timeout = "30s";
   std::string connect_timeout = "5s";
+  // Gives upstream "blue" control_user postgres: the control connection
+  // that TERMINATE, SHOW BACKENDS and DRAIN use.
+  bool control_connection = false;
 };
 
 // pgvalve run with `--config FILE` only: [proxy] on a free port with the
@@ -101,6 +104,10 @@ std::string SessionColumn(PGconn* admin, std::string_view application_name,
 int ClientBackends(const PgServer& pg, std::string_view condition = "true");
 // The same for those with this application_name.
 int BackendsOf(const PgServer& pg, std::string_view application_name);
+
+// The backends SHOW BACKENDS `database` lists, as "pgvalve_client:pid"
+// lines; its error as "ERROR sqlstate: message" when it fails.
+std::string ShowBackends(PGconn* admin, std::string_view database);
 
 // Number of occurrences of `needle` in `text` (lines of a log).
 size_t CountOccurrences(std::string_view text, std::string_view needle);

@@ -57,6 +57,11 @@ PgConn ConnectOnceServed(const FaultPgvalve& pgvalve, Deadline deadline,
   return served;
 }
 
+// SHOW BACKENDS' line for backend `pid`: "client id:pid".
+std::string BackendLine(PGconn* conn) {
+  return ":" + std::to_string(BackendPid(conn)) + "\n";
+}
+
 std::string Join(const std::set<std::string>& texts) {
   std::string joined;
   for (const std::string& text : texts) joined += (joined.empty() ? "" : " | ") + text;
@@ -76,11 +81,14 @@ char ProcessState(pid_t pid) {
 class ServerFaultTest : public FaultTest {};
 
 TEST_F(ServerFaultTest, BackendKilledMidQueryEndsEverySessionThenNewOnesAreServed) {
-  StartWithOwnServer();
+  StartWithOwnServer({.control_connection = true});
   PgConn victim = ConnectClient("victim");
   PgConn busy = ConnectClient("busy");
   PgConn idle = ConnectClient("idle");
   const int32_t victim_pid = BackendPid(victim.get());
+  // The control connection is open, and dies in the crash too.
+  PgConn admin = pgvalve().ConnectAdmin();
+  ASSERT_NE(ShowBackends(admin.get(), "postgres").find(BackendLine(idle.get())), std::string::npos);
   ASSERT_EQ(PQsendQuery(victim.get(), "SELECT pg_sleep(60)"), 1);
   ASSERT_EQ(PQsendQuery(busy.get(), "SELECT pg_sleep(60)"), 1);
   ASSERT_TRUE(PollUntil([&] { return ClientBackends(pg(), SleepingCondition()) == 2; },
@@ -101,17 +109,22 @@ TEST_F(ServerFaultTest, BackendKilledMidQueryEndsEverySessionThenNewOnesAreServe
   ASSERT_NE(after, nullptr) << "not served within 60 s of the crash; attempts ended with: "
                             << Join(refusals) << "\nserver log:\n" << pg().LogTail();
   EXPECT_EQ(ScalarString(after.get(), "SELECT 'served'"), "served");
+  // The operator's first look afterwards works: the dead control
+  // connection is replaced.
+  const std::string backends_after = ShowBackends(admin.get(), "postgres");
+  EXPECT_NE(backends_after.find(BackendLine(after.get())), std::string::npos) << backends_after;
 
   // The three sessions of before the crash have left the registry.
-  PgConn admin = pgvalve().ConnectAdmin();
   EXPECT_TRUE(PollUntil([&] { return RegisteredSessions(admin.get()) == 1; }, DeadlineAfter(30s)))
       << RegisteredSessions(admin.get()) << " sessions registered, 1 expected";
 }
 
 TEST_F(ServerFaultTest, ImmediateShutdownEndsSessionsAndRestartIsServed) {
-  StartWithOwnServer();
+  StartWithOwnServer({.control_connection = true});
   PgConn busy = ConnectClient("busy");
   PgConn idle = ConnectClient("idle");
+  PgConn admin = pgvalve().ConnectAdmin();
+  ASSERT_NE(ShowBackends(admin.get(), "postgres").find(BackendLine(idle.get())), std::string::npos);
   ASSERT_EQ(PQsendQuery(busy.get(), "SELECT pg_sleep(60)"), 1);
   ASSERT_TRUE(PollUntil([&] { return ClientBackends(pg(), SleepingCondition()) == 1; },
                         DeadlineAfter(30s)));
@@ -136,7 +149,8 @@ TEST_F(ServerFaultTest, ImmediateShutdownEndsSessionsAndRestartIsServed) {
   ASSERT_NE(after, nullptr) << "not served after the restart; attempts ended with: "
                             << Join(refusals);
   EXPECT_EQ(ScalarString(after.get(), "SELECT 'served'"), "served");
-  PgConn admin = pgvalve().ConnectAdmin();
+  const std::string backends_after = ShowBackends(admin.get(), "postgres");
+  EXPECT_NE(backends_after.find(BackendLine(after.get())), std::string::npos) << backends_after;
   EXPECT_TRUE(PollUntil([&] { return RegisteredSessions(admin.get()) == 1; }, DeadlineAfter(30s)))
       << RegisteredSessions(admin.get()) << " sessions registered, 1 expected";
 }

@@ -57,7 +57,7 @@ PgConn ConnectOnceServed(const FaultPgvalve& pgvalve, Deadline deadline,
   return served;
 }
 
-// SHOW BACKENDS' line for backend `pid`: "client id:pid".
+// How the line of `conn`'s backend in ShowBackends() ends: ":pid\n".
 std::string BackendLine(PGconn* conn) {
   return ":" + std::to_string(BackendPid(conn)) + "\n";
 }

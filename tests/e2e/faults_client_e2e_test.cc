@@ -257,6 +257,11 @@ TEST_F(ClientFaultTest, ReloadOfABrokenFileKeepsTheConfigurationInForce) {
         [&] { return CountOccurrences(pgvalve().process().Log(), failure_line) == failures + 1; },
         DeadlineAfter(30s)))
         << "no failed reload logged:\n" << pgvalve().process().LogTail();
+    // The line says what is wrong with which file.
+    const std::string log = pgvalve().process().Log();
+    const std::string line = log.substr(log.rfind(failure_line));
+    EXPECT_NE(line.substr(0, line.find('\n')).find(pgvalve().config_path()), std::string::npos)
+        << line.substr(0, line.find('\n'));
     EXPECT_EQ(show_config(), config_before);
     EXPECT_EQ(ScalarString(running.get(), "SELECT 'running'"), "running");
     PgConn newcomer = ConnectClient("newcomer");

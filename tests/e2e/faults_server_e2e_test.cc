@@ -129,7 +129,8 @@ TEST_F(ServerFaultTest, ImmediateShutdownEndsSessionsAndRestartIsServed) {
   ASSERT_TRUE(PollUntil([&] { return ClientBackends(pg(), SleepingCondition()) == 1; },
                         DeadlineAfter(30s)));
 
-  pg().StopPostmasterImmediately();
+  // SIGQUIT, what `pg_ctl stop -m immediate` sends.
+  pg().StopPostmaster(PgServer::StopMode::kImmediate);
   const RequestEnd busy_end = AwaitRequestEnd(busy.get(), DeadlineAfter(30s));
   EXPECT_TRUE(busy_end.ended && busy_end.connection_lost) << busy_end.Describe();
   EXPECT_TRUE(AwaitConnectionClosed(idle.get(), DeadlineAfter(30s)))

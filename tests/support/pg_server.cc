@@ -225,25 +225,6 @@ void PgServer::StopPostmaster(StopMode mode) {
   postmaster_pid_ = -1;
 }
 
-void PgServer::StopPostmasterImmediately() {
-  if (!IsRunning()) return;
-  SpawnOptions spawn;
-  spawn.run_as = run_as_;
-  spawn.working_dir = dir_.path();
-  // pg_ctl sends the postmaster SIGQUIT and waits until its pid file is
-  // gone; the process itself is our child, so reaping it is ours.
-  const CommandResult result = RunCommand(
-      {BinPath("pg_ctl"), "stop", "-D", data_dir_, "-m", "immediate", "-w", "-t", "30"}, spawn);
-  if (!WaitForExit(postmaster_pid_, seconds(30))) {
-    StopProcess(postmaster_pid_, SIGKILL, seconds(5));
-  }
-  postmaster_pid_ = -1;
-  if (!result.Succeeded()) {
-    throw std::runtime_error("PgServer: pg_ctl stop -m immediate " +
-                             DescribeWaitStatus(result.wait_status) + ":\n" + result.output);
-  }
-}
-
 void PgServer::Stop() {
   StopPostmaster();
   dir_.Remove();

@@ -83,11 +83,6 @@ class PgServer {
   void StopPostmaster(StopMode mode = StopMode::kFast);
   void StartPostmaster();
   bool IsRunning() const { return postmaster_pid_ > 0; }
-  // Stops the server as `pg_ctl stop -m immediate` does (it runs pg_ctl):
-  // every backend is killed without a checkpoint, so StartPostmaster then
-  // goes through crash recovery. Throws std::runtime_error with pg_ctl's
-  // output when it fails.
-  void StopPostmasterImmediately();
   // The postmaster's pid while it runs, -1 otherwise; for tests that signal
   // it (SIGSTOP, SIGCONT). Its backends are its children.
   pid_t postmaster_pid() const { return postmaster_pid_; }

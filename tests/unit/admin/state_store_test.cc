@@ -1,0 +1,104 @@
+// The state file: what an operator set survives a restart byte for byte,
+// whatever the text in it, and a file pgvalve cannot read is an error that
+// names it.
+
+#include "admin/state_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace pgvalve::admin {
+namespace {
+
+class StateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/pgvalve-state-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/state.toml";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(StateStoreTest, WhatWasSavedIsLoadedAgain) {
+  proxy::DatabaseRegistry saved;
+  const std::string reason = "moving to \"green\"\nback at 10:00 \\ ask ops\t\x01";
+  saved.Gate("app")->Disable(
+      proxy::DisableState{.reason = reason, .except_roles = {"migrator", "Odd \"Role\""}});
+  saved.Gate("Reports DB")->Pause(proxy::StateOrigin::kAdminCommand);
+  saved.disable_all().Set(proxy::DisableAllState{
+      .reason = "all", .except_databases = {"Reports DB"}, .except_roles = {"dba"}});
+  saved.Gate("plain");  // nothing set: nothing saved
+  StateStore store(path_);
+  ASSERT_TRUE(store.Save(saved).ok());
+
+  proxy::DatabaseRegistry loaded;
+  ASSERT_TRUE(store.Load(loaded).ok());
+  const auto app = loaded.Gate("app")->Snapshot();
+  ASSERT_TRUE(app.disabled.has_value());
+  EXPECT_EQ(app.disabled->reason, reason);
+  EXPECT_EQ(app.disabled->except_roles, (std::vector<std::string>{"migrator", "Odd \"Role\""}));
+  EXPECT_EQ(app.disabled->origin, proxy::StateOrigin::kStateFile);
+  EXPECT_FALSE(app.paused);
+  const auto reports = loaded.Gate("Reports DB")->Snapshot();
+  EXPECT_TRUE(reports.paused);
+  EXPECT_EQ(reports.pause_origin, proxy::StateOrigin::kStateFile);
+  EXPECT_FALSE(reports.disabled.has_value());
+  const auto all = loaded.disable_all().state();
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->except_databases, std::vector<std::string>{"Reports DB"});
+  EXPECT_EQ(all->except_roles, std::vector<std::string>{"dba"});
+  EXPECT_TRUE(loaded.Gate("plain")->AtDefault());
+}
+
+TEST_F(StateStoreTest, NoPathPersistsNothingAndAMissingFileIsAnEmptyState) {
+  proxy::DatabaseRegistry registry;
+  registry.Gate("app")->Disable(proxy::DisableState{.reason = "r"});
+  EXPECT_TRUE(StateStore(std::nullopt).Save(registry).ok());
+  EXPECT_TRUE(StateStore(std::nullopt).Load(registry).ok());
+
+  proxy::DatabaseRegistry fresh;
+  EXPECT_TRUE(StateStore(path_).Load(fresh).ok());
+  EXPECT_EQ(fresh.size(), 0u);
+}
+
+TEST_F(StateStoreTest, AMalformedFileIsAnErrorNamingIt) {
+  for (const std::string text : {"version = 1\n[databases.\"app\"\n",
+                                 "version = 1\n[databases.app]\nreason = \"unterminated\n",
+                                 "version = 1\n[disable_all]\nexcept_roles = [\"a\", \n"}) {
+    std::ofstream(path_, std::ios::trunc) << text;
+    proxy::DatabaseRegistry registry;
+    const absl::Status loaded = StateStore(path_).Load(registry);
+    EXPECT_FALSE(loaded.ok()) << text;
+    EXPECT_NE(std::string(loaded.message()).find(path_), std::string::npos) << loaded;
+  }
+}
+
+TEST_F(StateStoreTest, SavingReplacesTheFileWhole) {
+  proxy::DatabaseRegistry registry;
+  auto gate = registry.Gate("app");
+  gate->Disable(proxy::DisableState{.reason = "first"});
+  StateStore store(path_);
+  ASSERT_TRUE(store.Save(registry).ok());
+  gate->Enable();
+  ASSERT_TRUE(store.Save(registry).ok());
+
+  proxy::DatabaseRegistry loaded;
+  ASSERT_TRUE(store.Load(loaded).ok());
+  EXPECT_EQ(loaded.size(), 0u) << "ENABLE leaves nothing to restore";
+  // No temporary file is left beside it.
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir_)) ++files;
+  EXPECT_EQ(files, 1u);
+}
+
+}  // namespace
+}  // namespace pgvalve::admin

@@ -13,6 +13,12 @@ namespace {
 // How long a fast shutdown waits for sessions to say goodbye.
 constexpr std::chrono::seconds kFastShutdownGrace{5};
 constexpr std::chrono::milliseconds kShutdownCancelTimeout{2000};
+
+// Takes the key by value: a coroutine's reference parameter would point at
+// the caller's copy, gone by the time the detached coroutine runs.
+Awaitable<void> CancelForShutdown(BackendKey key) {
+  co_await ForwardCancelRequest(key, kShutdownCancelTimeout);
+}
 // Floods are logged in full for the first lines of each interval, then
 // counted; the count is logged when the interval is over.
 constexpr uint32_t kFloodLogBurst = 10;
@@ -155,8 +161,7 @@ void ProxyServer::CloseSessions(CloseWhen when, bool cancel_running) {
       // Closing the client's side alone would leave the statement running
       // on its backend until it next writes. Sent after the close request,
       // which reaches the session well before the cancel reaches the backend.
-      asio::co_spawn(control_context_, ForwardCancelRequest(*key, kShutdownCancelTimeout),
-                     asio::detached);
+      asio::co_spawn(control_context_, CancelForShutdown(*std::move(key)), asio::detached);
     }
   }
 }

@@ -66,8 +66,11 @@ struct ProxySettings {
   // address). A connection over either bound is closed at once, before it
   // costs more than its socket: silent connections must not use up the
   // file descriptors that admitted sessions and the admin console need.
+  // The per-address default is the whole budget: one application server
+  // opening its pool at once (hundreds of connections from one address) is
+  // ordinary; lower it where many untrusted sources share the proxy.
   uint32_t max_startup_connections = 256;
-  uint32_t max_startup_connections_per_address = 64;
+  uint32_t max_startup_connections_per_address = 256;
   uint32_t workers = 0;  // 0: one per core
   Duration startup_timeout{30000};
   // Largest message a client may send (client to server only); a larger

@@ -7,7 +7,7 @@
 //   unix_socket_dir = "/tmp"
 //   max_client_connections = 1000
 //   max_startup_connections = 256      # connections not yet past startup
-//   max_startup_connections_per_address = 64
+//   max_startup_connections_per_address = 256
 //   workers = 0                        # 0: one per core
 //   startup_timeout = "30s"            # "250ms", "5s", "2m", "1h" or an
 //   hold_timeout = "60s"               #   integer of milliseconds

@@ -108,6 +108,20 @@ void ClientSession::WithdrawClose() {
   });
 }
 
+void ClientSession::CloseIfStill(StateStamp stamp, std::string sqlstate, std::string message) {
+  asio::post(executor_, [weak = weak_from_this(), stamp, sqlstate = std::move(sqlstate),
+                         message = std::move(message)]() mutable {
+    auto self = std::static_pointer_cast<ClientSession>(weak.lock());
+    // The relay publishes every state change on this executor, so the
+    // record is current here.
+    if (!self || self->relay_ == nullptr || !self->record_ ||
+        self->record_->state_stamp() != stamp) {
+      return;
+    }
+    self->relay_->RequestClose(CloseWhen::kNow, std::move(sqlstate), std::move(message));
+  });
+}
+
 void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done) {
   asio::post(executor_, [weak = weak_from_this(), sql = std::move(sql), done = std::move(done)]() mutable {
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());

@@ -33,6 +33,7 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // SessionControl; callable from any thread.
   void Close(CloseWhen when, std::string sqlstate, std::string message) override;
   void WithdrawClose() override;
+  void CloseIfStill(StateStamp stamp, std::string sqlstate, std::string message) override;
   void Probe(std::string sql, std::function<void(ProbeResult)> done) override;
 
  private:

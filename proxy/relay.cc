@@ -428,6 +428,8 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   bool first = !tracker_.ready_seen();
   if (!first) record_.counters().add_queries(1);
   tracker_.OnReadyForQuery(*status);
+  // A pipelining client's next request was already waiting at the server.
+  if (!first && tracker_.awaiting_ready() > 0) record_.RestartQueryClock();
   if (answers_done_ && tracker_.awaiting_ready() == 0) answers_done_->cancel();
   PublishState();
   if (first) {

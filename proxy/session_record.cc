@@ -41,6 +41,7 @@ void SessionRecord::SetState(SessionState state) {
   const SessionState previous = state_.load(std::memory_order_relaxed);
   if (previous == state) return;
   const int64_t now = NowMicros();
+  if (state == SessionState::kActive) query_start_us_.store(now, std::memory_order_relaxed);
   if (InTransaction(state) && !InTransaction(previous)) {
     transaction_start_us_.store(now, std::memory_order_relaxed);
   } else if (state == SessionState::kIdle && InTransaction(previous)) {
@@ -49,12 +50,30 @@ void SessionRecord::SetState(SessionState state) {
         static_cast<uint64_t>(now - transaction_start_us_.load(std::memory_order_relaxed)));
   }
   state_since_us_.store(now, std::memory_order_relaxed);
-  state_.store(state, std::memory_order_relaxed);
+  state_.store(state, std::memory_order_release);
 }
 
 WallClock::time_point SessionRecord::transaction_start() const {
   return WallClock::time_point(
       std::chrono::microseconds(transaction_start_us_.load(std::memory_order_relaxed)));
+}
+
+WallClock::time_point SessionRecord::query_start() const {
+  return WallClock::time_point(
+      std::chrono::microseconds(query_start_us_.load(std::memory_order_relaxed)));
+}
+
+void SessionRecord::RestartQueryClock() {
+  query_start_us_.store(NowMicros(), std::memory_order_relaxed);
+}
+
+StateStamp SessionRecord::state_stamp() const {
+  // state_ is stored after state_since_us_ by the one writer; reading in
+  // the opposite order can pair a new state with the previous time, which
+  // only makes a conditional close skip once.
+  const SessionState state = state_.load(std::memory_order_acquire);
+  return StateStamp{state, WallClock::time_point(std::chrono::microseconds(
+                               state_since_us_.load(std::memory_order_acquire)))};
 }
 
 void SessionRecord::SetApplicationName(std::string_view name) {
@@ -88,6 +107,8 @@ SessionSnapshot SessionRecord::Snapshot() const {
   snapshot.state = state();
   snapshot.state_since =
       WallClock::time_point(std::chrono::microseconds(state_since_us_.load(std::memory_order_relaxed)));
+  snapshot.query_start = query_start();
+  snapshot.transaction_start = transaction_start();
   snapshot.virtual_pid = virtual_pid();
   snapshot.backend_pid = backend_pid();
   snapshot.counters = counters_.Load();

@@ -34,6 +34,15 @@ enum class CloseWhen {
   kRequestBoundary,
 };
 
+// A session's state and the moment it entered it: together they name one
+// stretch of idleness or activity, so an action decided on a snapshot can
+// check that the session is still where the snapshot saw it.
+struct StateStamp {
+  SessionState state = SessionState::kStarting;
+  WallClock::time_point since;
+  bool operator==(const StateStamp&) const = default;
+};
+
 // Operations an operator can ask of a live session. Implementations are
 // thread-safe: they hand the request to the session's own executor.
 class SessionControl {
@@ -45,6 +54,11 @@ class SessionControl {
   virtual void Close(CloseWhen when, std::string sqlstate, std::string message) = 0;
   // Drops a close that is still waiting for its boundary (a cancelled DRAIN).
   virtual void WithdrawClose() = 0;
+  // Closes the session now, as Close(kNow, ...) does, but only if it is
+  // still in the state it entered at `stamp` when the request reaches its
+  // executor. For limits that act on idleness the client may end at any
+  // moment: a session that has just sent its COMMIT is left alone.
+  virtual void CloseIfStill(StateStamp stamp, std::string sqlstate, std::string message) = 0;
 
   // Runs `sql` (one simple query) on the session's own backend between two
   // of its client's requests, to see what only the session itself can see
@@ -81,6 +95,11 @@ struct SessionSnapshot {
   std::string application_name;
   SessionState state = SessionState::kStarting;
   WallClock::time_point state_since;
+  // Meaningful while active: when the request being answered was sent (the
+  // oldest unanswered one when the client pipelines).
+  WallClock::time_point query_start;
+  // Meaningful while not idle: when the transaction (or single request) began.
+  WallClock::time_point transaction_start;
   int32_t virtual_pid = 0;  // 0 until the backend sent its key
   int32_t backend_pid = 0;
   CounterValues counters;
@@ -101,6 +120,11 @@ class SessionRecord {
   // Also counts transactions and their time from the state transitions.
   void SetState(SessionState state);
   SessionState state() const { return state_.load(std::memory_order_relaxed); }
+  StateStamp state_stamp() const;
+  // The server answered one request and the next one it already holds
+  // starts now (a pipelining client): restarts the query clock.
+  void RestartQueryClock();
+  WallClock::time_point query_start() const;
   // When the current transaction (or single request) began; only
   // meaningful while the session is not idle.
   WallClock::time_point transaction_start() const;
@@ -128,6 +152,7 @@ class SessionRecord {
   std::atomic<int32_t> virtual_pid_{0};
   std::atomic<int32_t> backend_pid_{0};
   std::atomic<int64_t> transaction_start_us_{0};
+  std::atomic<int64_t> query_start_us_{0};
   SessionCounters counters_;
 
   // Rarely written: guarded by a mutex instead of atomics.

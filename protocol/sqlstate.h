@@ -17,6 +17,7 @@ inline constexpr std::string_view kSyntaxError = "42601";
 inline constexpr std::string_view kInsufficientPrivilege = "42501";
 inline constexpr std::string_view kUndefinedObject = "42704";
 inline constexpr std::string_view kInvalidParameterValue = "22023";
+inline constexpr std::string_view kInvalidTextRepresentation = "22P02";
 inline constexpr std::string_view kTooManyConnections = "53300";
 inline constexpr std::string_view kObjectNotInPrerequisiteState = "55000";
 inline constexpr std::string_view kObjectInUse = "55006";

@@ -68,6 +68,20 @@ bool ArgumentCursor::AcceptKeyword(std::string_view keyword) {
   return true;
 }
 
+bool ArgumentCursor::PeekKeyword(std::string_view keyword, size_t ahead) const {
+  return position_ + ahead < tokens_.size() && IsKeyword(tokens_[position_ + ahead], keyword);
+}
+
+bool ArgumentCursor::PeekIsNumber() const {
+  return !AtEnd() && tokens_[position_].kind == TokenKind::kNumber;
+}
+
+bool ArgumentCursor::AcceptComma() {
+  if (AtEnd() || tokens_[position_].kind != TokenKind::kComma) return false;
+  ++position_;
+  return true;
+}
+
 absl::Status ArgumentCursor::ExpectKeyword(std::string_view keyword) {
   if (AcceptKeyword(keyword)) return absl::OkStatus();
   return Expected(keyword);
@@ -93,13 +107,18 @@ absl::StatusOr<std::vector<std::string>> ArgumentCursor::ExpectNameList(std::str
     absl::StatusOr<std::string> name = ExpectName(what);
     if (!name.ok()) return name.status();
     names.push_back(*std::move(name));
-  } while (!AtEnd() && tokens_[position_].kind == TokenKind::kComma && ++position_);
+  } while (AcceptComma());
   return names;
 }
 
 absl::StatusOr<std::string> ArgumentCursor::ExpectString(std::string_view what) {
   if (AtEnd() || tokens_[position_].kind != TokenKind::kString) return Expected(what);
   return tokens_[position_++].text;
+}
+
+absl::StatusOr<std::string> ArgumentCursor::ExpectText(std::string_view what) {
+  if (!AtEnd() && tokens_[position_].kind == TokenKind::kString) return tokens_[position_++].text;
+  return ExpectName(what);
 }
 
 absl::StatusOr<int64_t> ArgumentCursor::ExpectInteger(std::string_view what) {

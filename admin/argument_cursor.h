@@ -20,8 +20,17 @@ class ArgumentCursor {
   explicit ArgumentCursor(std::span<const Token> tokens) : tokens_(tokens) {}
 
   bool AtEnd() const { return position_ == tokens_.size(); }
+  // How many tokens have been consumed: lets a caller see whether a
+  // parser took anything.
+  size_t position() const { return position_; }
   // Consumes the next token if it is `keyword`.
   bool AcceptKeyword(std::string_view keyword);
+  // Whether the token `ahead` places on is `keyword`; consumes nothing.
+  bool PeekKeyword(std::string_view keyword, size_t ahead = 0) const;
+  // Whether the next token is a number; consumes nothing.
+  bool PeekIsNumber() const;
+  // Consumes a comma if one comes next.
+  bool AcceptComma();
   absl::Status ExpectKeyword(std::string_view keyword);
   // An identifier: a bare word, folded to lower case as PostgreSQL folds
   // unquoted identifiers, or a "quoted identifier", kept as written.
@@ -29,6 +38,9 @@ class ArgumentCursor {
   // name [, name ...]
   absl::StatusOr<std::vector<std::string>> ExpectNameList(std::string_view what);
   absl::StatusOr<std::string> ExpectString(std::string_view what);
+  // A value an operator may write bare or quoted: a word (folded to lower
+  // case), a "quoted identifier" or a 'string literal' (both as written).
+  absl::StatusOr<std::string> ExpectText(std::string_view what);
   absl::StatusOr<int64_t> ExpectInteger(std::string_view what);
   // '30s', 30s, '1.5 min', '250ms'.
   absl::StatusOr<std::chrono::milliseconds> ExpectDuration(std::string_view what);

@@ -14,10 +14,6 @@ using std::chrono::steady_clock;
 
 // pg_stat_activity is re-read this often while waiting for pids to go.
 constexpr std::chrono::milliseconds kGonePollInterval{50};
-// PostgreSQL 13 added leader_pid; parallel workers are the rows that have one.
-constexpr int kLeaderPidVersion = 130000;
-
-std::string TextOrEmpty(const std::optional<std::string>& value) { return value ? *value : std::string(); }
 
 bool IsTrue(const std::optional<std::string>& value) { return value && *value == "t"; }
 
@@ -35,8 +31,12 @@ std::string IntArrayLiteral(const std::vector<int32_t>& values) {
   return literal + "}";
 }
 
-proxy::Awaitable<std::vector<TerminateOutcome>> TerminateBackends(ControlConnection& control,
-                                                                  const std::vector<int32_t>& pids) {
+proxy::Awaitable<std::vector<TerminateOutcome>> SignalBackends(ControlConnection& control,
+                                                               const std::vector<int32_t>& pids,
+                                                               BackendSignal signal) {
+  const bool terminate = signal == BackendSignal::kTerminate;
+  const std::string sql =
+      terminate ? "SELECT pg_terminate_backend($1)" : "SELECT pg_cancel_backend($1)";
   std::vector<TerminateOutcome> outcomes;
   absl::Status connected = co_await control.EnsureConnected();
   for (int32_t pid : pids) {
@@ -50,12 +50,11 @@ proxy::Awaitable<std::vector<TerminateOutcome>> TerminateBackends(ControlConnect
       // Arguments are built before the co_await: GCC 12 cannot compile a
       // braced initializer list inside a co_await expression.
       std::vector<std::optional<std::string>> params = {std::to_string(pid)};
-      absl::StatusOr<QueryResult> result =
-          co_await control.Query("SELECT pg_terminate_backend($1)", std::move(params));
+      absl::StatusOr<QueryResult> result = co_await control.Query(sql, std::move(params));
       if (!result.ok()) {
         outcome.result = fmt::format("refused: {}", proxy::StatusText(result.status()));
       } else if (!result->rows.empty() && IsTrue(result->rows[0][0])) {
-        outcome.result = "terminated";
+        outcome.result = terminate ? "terminated" : "cancel signal sent";
         outcome.signalled = true;
       } else if (result->notices.empty()) {
         outcome.result = "refused: not a backend of this server";
@@ -64,29 +63,6 @@ proxy::Awaitable<std::vector<TerminateOutcome>> TerminateBackends(ControlConnect
       }
     }
     outcomes.push_back(std::move(outcome));
-  }
-  co_return outcomes;
-}
-
-proxy::Awaitable<absl::StatusOr<std::vector<TerminateOutcome>>> TerminateDirectBackends(
-    ControlConnection& control, const std::string& database, const std::vector<int32_t>& excluded) {
-  if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
-  // The classic query's filter, run on the control connection itself so
-  // that pg_backend_pid() is the control backend. Each pid is then signalled
-  // on its own, so one refusal (a superuser's backend) spares the others.
-  std::string sql =
-      "SELECT pid, usename, application_name FROM pg_stat_activity "
-      "WHERE datname = $1 AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int[]))";
-  if (control.server_version() >= kLeaderPidVersion) sql += " AND leader_pid IS NULL";
-  std::vector<std::optional<std::string>> params = {database, IntArrayLiteral(excluded)};
-  absl::StatusOr<QueryResult> found = co_await control.Query(sql + " ORDER BY pid", std::move(params));
-  if (!found.ok()) co_return found.status();
-  std::vector<int32_t> pids;
-  for (const auto& row : found->rows) pids.push_back(ParsePid(row[0]));
-  std::vector<TerminateOutcome> outcomes = co_await TerminateBackends(control, pids);
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    outcomes[i].user = TextOrEmpty(found->rows[i][1]);
-    outcomes[i].application_name = TextOrEmpty(found->rows[i][2]);
   }
   co_return outcomes;
 }

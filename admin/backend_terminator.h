@@ -1,8 +1,9 @@
 #pragma once
-// pg_terminate_backend through an upstream's control connection, with the
-// safety rules of the classic query: never pgvalve's own control backend,
-// never a parallel worker (leader_pid IS NULL, PostgreSQL 13 and later),
-// and a check that each pid really left pg_stat_activity.
+// pg_terminate_backend and pg_cancel_backend through an upstream's control
+// connection: never pgvalve's own control backend, and a check that each
+// terminated pid really left pg_stat_activity. Which pids to signal is
+// found by activity_queries.h, which keeps the other rules of the classic
+// query (no parallel workers, no background processes).
 
 #include <chrono>
 #include <optional>
@@ -27,15 +28,19 @@ struct TerminateOutcome {
   std::optional<double> gone_after;
 };
 
-// Signals each pid. Refuses the control connection's own pid.
-proxy::Awaitable<std::vector<TerminateOutcome>> TerminateBackends(ControlConnection& control,
-                                                                  const std::vector<int32_t>& pids);
+enum class BackendSignal { kCancel, kTerminate };
 
-// Signals every backend on `database` that is not in `excluded` (pgvalve's
-// own sessions, handled separately), not the control connection and not a
-// parallel worker.
-proxy::Awaitable<absl::StatusOr<std::vector<TerminateOutcome>>> TerminateDirectBackends(
-    ControlConnection& control, const std::string& database, const std::vector<int32_t>& excluded);
+// pg_cancel_backend or pg_terminate_backend on each pid, one statement each
+// so that one refusal (a superuser's backend) spares the others. Refuses
+// the control connection's own pid.
+proxy::Awaitable<std::vector<TerminateOutcome>> SignalBackends(ControlConnection& control,
+                                                               const std::vector<int32_t>& pids,
+                                                               BackendSignal signal);
+
+inline proxy::Awaitable<std::vector<TerminateOutcome>> TerminateBackends(
+    ControlConnection& control, const std::vector<int32_t>& pids) {
+  return SignalBackends(control, pids, BackendSignal::kTerminate);
+}
 
 // Waits up to `wait` for the signalled pids to leave pg_stat_activity and
 // fills in gone_after.

@@ -1,0 +1,51 @@
+#pragma once
+// What the admin commands read from an upstream's pg_stat_activity about
+// client backends, through its control connection. The safety rules of the
+// classic hand-written query hold in every one: never the control
+// connection's own backend, never a parallel worker, never a background
+// process (autovacuum workers, WAL senders and the like carry a datname too).
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "admin/control_connection.h"
+#include "admin/session_filter.h"
+#include "proxy/asio.h"
+
+namespace pgvalve::admin {
+
+// One client backend as pg_stat_activity shows it.
+struct ClientBackendRow {
+  int32_t pid = 0;
+  std::string user;
+  std::string application_name;
+  std::string client_addr;  // "unix" for a unix-socket client
+  std::string state;
+  double state_seconds = 0;  // see kActivityStateAgeSql
+  std::optional<std::string> query;  // the first query_text_length characters
+};
+
+// Client backends on `database` that are not in `excluded` (pgvalve's own
+// sessions, handled through their records) and match `filter`.
+proxy::Awaitable<absl::StatusOr<std::vector<ClientBackendRow>>> FindDirectClientBackends(
+    ControlConnection& control, const std::string& database, const std::vector<int32_t>& excluded,
+    const SessionFilter& filter, uint32_t query_text_length);
+
+// The start of the current (or last) query of each pid still present.
+proxy::Awaitable<absl::StatusOr<std::map<int32_t, std::string>>> QueryTexts(
+    ControlConnection& control, const std::vector<int32_t>& pids, uint32_t query_text_length);
+
+// For each pid, the moment its current query began and whether it is still
+// running it ('active'); a pid missing from the map has ended. Used to see
+// whether a cancel took effect.
+struct RunningQuery {
+  std::string query_start;  // as text: compared, never computed with
+  bool active = false;
+};
+proxy::Awaitable<absl::StatusOr<std::map<int32_t, RunningQuery>>> RunningQueries(
+    ControlConnection& control, const std::vector<int32_t>& pids);
+
+}  // namespace pgvalve::admin

@@ -92,6 +92,9 @@ struct AdminSettings {
   std::optional<std::string> unix_socket_dir;
   std::vector<AdminUser> users;  // names are unique
   std::optional<std::string> state_file;
+  // How much of a query's text the DRY RUN and results of CANCEL,
+  // TERMINATE and KILL show (read from pg_stat_activity).
+  uint32_t query_text_length = 60;
 };
 
 struct Config {

@@ -44,10 +44,11 @@ void ReadProxy(const toml::value* value, FirstError& errors,
 void ReadAdmin(const toml::value* value, FirstError& errors,
                AdminSettings& admin) {
   TomlTable table(value, "admin", errors,
-                  {"listen", "unix_socket_dir", "state_file", "users"});
+                  {"listen", "unix_socket_dir", "state_file", "users", "query_text_length"});
   table.Addresses("listen", admin.listen);
   table.String("unix_socket_dir", admin.unix_socket_dir);
   table.String("state_file", admin.state_file);
+  table.Integer("query_text_length", kQueryTextLengthRange, admin.query_text_length);
   const std::vector<const toml::value*> users = table.TableArray("users");
   for (size_t i = 0; i < users.size(); ++i) {
     TomlTable entry(users[i], IndexKey(table.PathOf("users"), i), errors,

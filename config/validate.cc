@@ -122,6 +122,7 @@ void CheckAdmin(Checker& check, const AdminSettings& admin,
     check.NonEmpty("admin.unix_socket_dir", *admin.unix_socket_dir);
   }
   if (admin.state_file) check.NonEmpty("admin.state_file", *admin.state_file);
+  check.Range("admin.query_text_length", kQueryTextLengthRange, admin.query_text_length);
   for (size_t i = 0; i < admin.users.size(); ++i) {
     CheckAdminUser(check, admin.users, i);
   }

@@ -22,6 +22,8 @@ inline constexpr IntegerRange kPortRange{1, 65535};
 // Beyond a million a typo is likelier than intent; the fd limit binds first.
 inline constexpr IntegerRange kMaxClientConnectionsRange{1, 1'000'000};
 inline constexpr IntegerRange kMaxStartupConnectionsRange{1, 1'000'000};
+// PostgreSQL keeps at most track_activity_query_size (up to 1 MB) of it.
+inline constexpr IntegerRange kQueryTextLengthRange{0, 1'048'576};
 inline constexpr IntegerRange kWorkersRange{0, 1024};
 // Below 8 KiB ordinary sessions would trip on ParameterStatus bursts and
 // error texts; above 2^31-1 the protocol's Int32 length cannot go.

@@ -21,9 +21,13 @@ using config::AdminRole;
 // Aliases that mean the same in PgBouncer are separate rows pointing at the
 // same handler, so SHOW HELP lists them too.
 constexpr CommandSpec kCommands[] = {
-    {"SHOW CLIENTS", "", "every client session and the backend it sits on", AdminRole::kMonitor,
+    {"SHOW CLIENTS", "[DATABASE db | ALL] [filter]",
+     "client sessions and the backends they sit on; filter: [STATE s [, ...]] [RUNNING | IDLE | "
+     "IN TRANSACTION | CONNECTED LONGER THAN 'd'] [USER u [, ...]] [APPLICATION 'pattern'] "
+     "[CLIENT 'cidr'] [EXCEPT USER u [, ...]]",
+     AdminRole::kMonitor, ShowClients},
+    {"SHOW SESSIONS", "[DATABASE db | ALL] [filter]", "alias of SHOW CLIENTS", AdminRole::kMonitor,
      ShowClients},
-    {"SHOW SESSIONS", "", "alias of SHOW CLIENTS", AdminRole::kMonitor, ShowClients},
     {"SHOW DATABASES", "", "databases, their upstream, state and session counts",
      AdminRole::kMonitor, ShowDatabases},
     {"SHOW POOLS", "", "alias of SHOW DATABASES", AdminRole::kMonitor, ShowDatabases},
@@ -51,12 +55,14 @@ constexpr CommandSpec kCommands[] = {
      "hold new sessions and requests at transaction boundaries; returns when db is quiet",
      AdminRole::kAdmin, Pause},
     {"RESUME", "db", "release everything held on db, in order", AdminRole::kAdmin, Resume},
-    {"CANCEL", "id | BACKEND pid | DATABASE db", "send a CancelRequest to running queries",
+    {"CANCEL", "id | BACKEND pid | DATABASE db | ALL [filter] [INCLUDING DIRECT] [DRY RUN]",
+     "send a CancelRequest to running queries and report whether each ended",
      AdminRole::kAdmin, Cancel},
-    {"TERMINATE", "id | BACKEND pid | DATABASE db [INCLUDING DIRECT]",
-     "pg_terminate_backend through the control connection", AdminRole::kAdmin, Terminate},
-    {"KILL", "id | BACKEND pid | DATABASE db", "terminate the backend and close the client now",
-     AdminRole::kAdmin, Kill},
+    {"TERMINATE", "id | BACKEND pid | DATABASE db | ALL [filter] [INCLUDING DIRECT] [DRY RUN]",
+     "pg_terminate_backend through the control connection, verified against pg_stat_activity",
+     AdminRole::kAdmin, Terminate},
+    {"KILL", "id | BACKEND pid | DATABASE db | ALL [filter] [DRY RUN]",
+     "terminate the backend and close the client now", AdminRole::kAdmin, Kill},
     {"KILL_CLIENT", "id", "alias of KILL id", AdminRole::kAdmin, KillClient},
     {"DRAIN",
      "db [GRACE d] [THEN CANCEL | TERMINATE | WAIT] [TIMEOUT d] [INCLUDING DIRECT] "

@@ -1,8 +1,13 @@
 #pragma once
 // CANCEL, TERMINATE, KILL: acting on sessions and their backends.
 //
-// Targets: a client id, BACKEND pid (a pgvalve session's backend), or
-// DATABASE db (every session on it).
+// Targets: a client id, BACKEND pid (a pgvalve session's backend),
+// DATABASE db or ALL, narrowed by a filter (session_filter.h); CANCEL and
+// TERMINATE of a DATABASE also reach backends connected to PostgreSQL
+// directly with INCLUDING DIRECT. DRY RUN lists what the command would hit
+// and does nothing; the real command reports the same columns with the
+// outcome of each: cancelled (the query was seen to end), terminated and
+// verified gone from pg_stat_activity, already gone, skipped or failed.
 
 #include "admin/argument_cursor.h"
 #include "admin/command_context.h"

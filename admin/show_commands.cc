@@ -7,6 +7,7 @@
 #include "admin/command_support.h"
 #include "admin/command_table.h"
 #include "admin/control_connections.h"
+#include "admin/session_selection.h"
 #include "config/value_text.h"
 #include "fmt/format.h"
 #include "pgvalve_version.h"
@@ -48,7 +49,9 @@ struct StateCounts {
 }  // namespace
 
 Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, ArgumentCursor& arguments) {
-  if (absl::Status end = NoArguments(arguments); !end.ok()) co_return end;
+  absl::StatusOr<SessionSelection> selection = ParseSessionSelection(
+      context.services.server.sessions(), arguments, {.target_optional = true});
+  if (!selection.ok()) co_return selection.status();
   ResultSet rows({{"id", ColumnType::kInt8},
                   {"database", ColumnType::kText},
                   {"user", ColumnType::kText},
@@ -61,10 +64,13 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
                   {"upstream", ColumnType::kText},
                   {"connected_since", ColumnType::kText},
                   {"state_since", ColumnType::kText},
+                  {"xact_start", ColumnType::kText},
+                  {"query_start", ColumnType::kText},
+                  {"state_seconds", ColumnType::kFloat8},
                   {"bytes_in", ColumnType::kInt8},
                   {"bytes_out", ColumnType::kInt8}});
-  for (const auto& record : context.services.server.sessions().All()) {
-    const proxy::SessionSnapshot session = record->Snapshot();
+  for (const SelectedSession& selected : selection->sessions) {
+    const proxy::SessionSnapshot& session = selected.snapshot;
     auto& row = rows.AddRow();
     row.Int(static_cast<int64_t>(session.identity.id))
         .Text(session.identity.database)
@@ -84,7 +90,23 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
     }
     row.Text(session.identity.upstream)
         .Time(session.identity.connected_at)
-        .Time(session.state_since)
+        .Time(session.state_since);
+    // As pg_stat_activity: xact_start while in a transaction (or running a
+    // statement), query_start while running one.
+    const bool in_transaction = session.state == SessionState::kActive ||
+                                session.state == SessionState::kIdleInTransaction ||
+                                session.state == SessionState::kIdleInFailedTransaction;
+    if (in_transaction) {
+      row.Time(session.transaction_start);
+    } else {
+      row.Null();
+    }
+    if (session.state == SessionState::kActive) {
+      row.Time(session.query_start);
+    } else {
+      row.Null();
+    }
+    row.Double(StateAge(session, selection->now).count())
         .Int(static_cast<int64_t>(session.counters.bytes_from_client))
         .Int(static_cast<int64_t>(session.counters.bytes_to_client));
   }
@@ -269,6 +291,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   add("admin.listen", addresses(config->admin.listen));
   add("admin.unix_socket_dir", config->admin.unix_socket_dir.value_or(""));
   add("admin.state_file", config->admin.state_file.value_or(""));
+  add("admin.query_text_length", std::to_string(config->admin.query_text_length));
   for (const auto& user : config->admin.users) {
     add(fmt::format("admin.users.{}", user.name), std::string(config::AdminRoleName(user.role)));
   }

@@ -9,11 +9,12 @@ target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_test_support GTes
 
 # gate: DISABLE/ENABLE, PAUSE/RESUME. hold_timeout: its own pgvalve with a
 # 1 s hold_timeout. held_client: clients that leave while held, with a
-# 10 min hold_timeout. session_commands: CANCEL, TERMINATE, KILL. console:
+# 10 min hold_timeout. session_commands: CANCEL, TERMINATE, KILL. filters:
+# STATE, ... LONGER THAN, USER, APPLICATION, CLIENT on them, DRY RUN. console:
 # login, protocol, SHOW, roles, audit log. lifecycle: state file across a
 # restart, RELOAD, SHUTDOWN. fd_limit: silent connections under a low
 # file-descriptor limit, the startup bounds.
-foreach(name gate hold_timeout held_client session_commands console lifecycle fd_limit)
+foreach(name gate hold_timeout held_client session_commands filters console lifecycle fd_limit)
   add_executable(admin_e2e_${name} "${pgvalve_admin_e2e_dir}/admin_${name}_test.cc")
   target_link_libraries(admin_e2e_${name} PRIVATE pgvalve_admin_e2e_support pgvalve_test_support
                         GTest::gtest_main)

@@ -12,9 +12,13 @@
 //   - FindCommand returns the longest verb of the table that the statement
 //     starts with, or nullptr when none does;
 //   - the arguments either parse to the end or fail with 42601 (syntax) or
-//     22023 (a value out of range), never anything else.
+//     22023 (a value out of range), never anything else; the commands that
+//     pick sessions are read by their real parser (ParseSessionSelection,
+//     against an empty registry), which may also answer 22P02 (a malformed
+//     client network) and 42704 (no such session).
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
@@ -27,6 +31,7 @@
 #include "admin/argument_cursor.h"
 #include "admin/command_table.h"
 #include "admin/command_tokenizer.h"
+#include "admin/session_selection.h"
 #include "protocol/protocol_error.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -180,25 +185,10 @@ absl::Status Duration(ArgumentCursor& cursor) {
 
 absl::Status Integer(ArgumentCursor& cursor) { return cursor.ExpectInteger("a number").status(); }
 
-absl::Status InvalidValue() {
-  return protocol::ErrorWithSqlState("22023", "value out of range");
-}
-
 #define RETURN_IF_ERROR(expression)                   \
   do {                                                \
     if (absl::Status s = (expression); !s.ok()) return s; \
   } while (false)
-
-// id | BACKEND pid | DATABASE db, as session_commands.cc reads them.
-absl::Status Targets(ArgumentCursor& cursor, bool& by_database) {
-  by_database = cursor.AcceptKeyword("DATABASE");
-  if (by_database) return Name(cursor);
-  const bool by_backend = cursor.AcceptKeyword("BACKEND");
-  absl::StatusOr<int64_t> number = cursor.ExpectInteger("a client id or pid");
-  if (!number.ok()) return number.status();
-  if (*number <= 0 || (by_backend && *number > INT32_MAX)) return InvalidValue();
-  return absl::OkStatus();
-}
 
 // ParseDrain in drain_commands.cc: options in any order, each at most once.
 absl::Status DrainOptions(ArgumentCursor& cursor) {
@@ -251,8 +241,25 @@ absl::Status AnyArguments(ArgumentCursor& cursor) {
   return absl::OkStatus();
 }
 
+// The commands whose arguments ParseSessionSelection reads.
+std::optional<admin::SelectionSyntax> SelectionSyntaxOf(std::string_view verb) {
+  if (verb == "SHOW CLIENTS" || verb == "SHOW SESSIONS") return admin::SelectionSyntax{.target_optional = true};
+  if (verb == "CANCEL" || verb == "TERMINATE") {
+    return admin::SelectionSyntax{.including_direct = true, .dry_run = true};
+  }
+  if (verb == "KILL") return admin::SelectionSyntax{.dry_run = true};
+  return std::nullopt;
+}
+
 // The arguments of `verb`, read in the order its handler reads them.
 absl::Status WalkArguments(std::string_view verb, ArgumentCursor& cursor) {
+  if (std::optional<admin::SelectionSyntax> syntax = SelectionSyntaxOf(verb)) {
+    static const proxy::SessionRegistry kNoSessions;
+    absl::StatusOr<admin::SessionSelection> selection =
+        admin::ParseSessionSelection(kNoSessions, cursor, *syntax);
+    if (selection.ok()) PGVALVE_FUZZ_CHECK(selection->sessions.empty());
+    return selection.status();
+  }
   if (verb == "SHOW BACKENDS" || verb == "ENABLE" || verb == "RESUME") {
     RETURN_IF_ERROR(Name(cursor));
   } else if (verb.starts_with("SHOW ") && verb != "SHOW DRAIN") {
@@ -269,16 +276,6 @@ absl::Status WalkArguments(std::string_view verb, ArgumentCursor& cursor) {
   } else if (verb == "PAUSE") {
     RETURN_IF_ERROR(Name(cursor));
     if (cursor.AcceptKeyword("TIMEOUT")) RETURN_IF_ERROR(Duration(cursor));
-  } else if (verb == "CANCEL" || verb == "KILL") {
-    bool by_database = false;
-    RETURN_IF_ERROR(Targets(cursor, by_database));
-  } else if (verb == "TERMINATE") {
-    bool by_database = false;
-    RETURN_IF_ERROR(Targets(cursor, by_database));
-    if (cursor.AcceptKeyword("INCLUDING")) {
-      RETURN_IF_ERROR(cursor.ExpectKeyword("DIRECT"));
-      if (!by_database) return protocol::ErrorWithSqlState("42601", "INCLUDING DIRECT needs DATABASE");
-    }
   } else if (verb == "KILL_CLIENT" || verb == "SHOW DRAIN" || verb == "CANCEL DRAIN") {
     RETURN_IF_ERROR(Integer(cursor));
   } else if (verb == "DRAIN") {
@@ -309,7 +306,12 @@ void CheckStatement(std::span<const Token> statement, std::string_view query) {
     PGVALVE_FUZZ_CHECK(cursor.AtEnd());
   } else {
     const std::string sqlstate = protocol::SqlStateOf(parsed);
-    PGVALVE_FUZZ_CHECK(sqlstate == "42601" || sqlstate == "22023");
+    if (SelectionSyntaxOf(spec->verb)) {
+      PGVALVE_FUZZ_CHECK(sqlstate == "42601" || sqlstate == "22023" || sqlstate == "22P02" ||
+                         sqlstate == "42704");
+    } else {
+      PGVALVE_FUZZ_CHECK(sqlstate == "42601" || sqlstate == "22023");
+    }
   }
 }
 

@@ -71,6 +71,13 @@ std::vector<Input> AdminStatementSeeds() {
            "CANCEL BACKEND 99999999999999999999",
            "DROP TABLE x",
            "SHOW CLIENTS $1",
+           "SHOW CLIENTS DATABASE orders STATE active, 'idle in transaction' RUNNING LONGER THAN '10min'",
+           "CANCEL DATABASE app STATE active RUNNING LONGER THAN '10min' INCLUDING DIRECT DRY RUN",
+           "TERMINATE ALL STATE 'idle in transaction' IN TRANSACTION LONGER THAN '5min' EXCEPT USER "
+           "replicator",
+           "KILL ALL USER a, \"B\" APPLICATION 'batch\\_%' CLIENT '10.0.0.0/8' CONNECTED LONGER THAN 1h",
+           "SHOW CLIENTS CLIENT '::ffff:10.0.0.1/128' IDLE LONGER THAN '0s' CLIENT 'unix'",
+           "SHOW CLIENTS APPLICATION '%%%%%%%%%%_' STATE held EXCEPT USER",
        }) {
     seeds.push_back(Text(statement));
   }

@@ -49,6 +49,12 @@ absl::StatusOr<DrainRequest> ParseDrain(ArgumentCursor& arguments) {
   request.options.database = *std::move(database);
   bool grace = false, then = false, timeout = false, except = false;
   while (!arguments.AtEnd()) {
+    // Filter clauses first: EXCEPT USER is theirs, EXCEPT ROLE the drain's.
+    const size_t before = arguments.position();
+    if (absl::Status filter = ParseSessionFilter(arguments, request.options.filter); !filter.ok()) {
+      return filter;
+    }
+    if (arguments.position() != before) continue;
     if (arguments.AcceptKeyword("GRACE")) {
       if (grace) return Repeated("GRACE");
       grace = true;
@@ -91,7 +97,8 @@ absl::StatusOr<DrainRequest> ParseDrain(ArgumentCursor& arguments) {
       if (absl::Status run = arguments.ExpectKeyword("RUN"); !run.ok()) return run;
       request.dry_run = true;
     } else {
-      return arguments.ExpectKeyword("GRACE, THEN, TIMEOUT, INCLUDING DIRECT, EXCEPT ROLE, NOWAIT or DRY RUN");
+      return arguments.ExpectKeyword(
+          "GRACE, THEN, TIMEOUT, INCLUDING DIRECT, EXCEPT ROLE, NOWAIT, DRY RUN or a filter clause");
     }
   }
   if (request.options.EffectiveTimeout() < request.options.grace &&

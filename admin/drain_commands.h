@@ -4,6 +4,7 @@
 //
 //   DRAIN db [GRACE d] [THEN CANCEL | THEN TERMINATE | THEN WAIT] [TIMEOUT d]
 //            [INCLUDING DIRECT] [EXCEPT ROLE r [, ...]] [NOWAIT] [DRY RUN]
+//            [filter clauses, see session_filter.h]
 
 #include "admin/argument_cursor.h"
 #include "admin/command_context.h"

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
+#include "admin/activity_queries.h"
 #include "admin/command_support.h"
 #include "admin/control_connections.h"
 #include "fmt/format.h"
@@ -36,6 +38,8 @@ struct ServerFacts {
   std::map<int32_t, Backend> backends;        // on the database, by pid
   std::map<int32_t, int64_t> advisory_locks;  // count by pid
   std::vector<std::vector<std::optional<std::string>>> prepared;  // gid, owner, prepared
+  // With a filter: the client backends on the database that match it.
+  std::optional<std::set<int32_t>> matching;
   std::string unavailable;                    // why facts are missing, if they are
 };
 
@@ -47,7 +51,8 @@ struct SessionFacts {
 
 std::string Text(const std::optional<std::string>& value) { return value ? *value : std::string(); }
 
-Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::string& database) {
+Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::string& database,
+                                       const SessionFilter& filter) {
   ServerFacts facts;
   auto config = context.services.server.config().Current();
   const config::UpstreamConfig* upstream = config->UpstreamFor(database);
@@ -70,6 +75,14 @@ Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::strin
     ServerFacts::Backend backend{Text(row[1]), Text(row[2]), Text(row[3]), Text(row[5]), std::nullopt};
     if (row[4]) backend.transaction_seconds = std::stod(*row[4]);
     facts.backends.emplace(std::stoi(Text(row[0])), std::move(backend));
+  }
+  if (!filter.empty()) {
+    absl::StatusOr<std::vector<ClientBackendRow>> matching =
+        co_await FindDirectClientBackends(*control, database, {}, filter, 0);
+    if (matching.ok()) {
+      facts.matching.emplace();
+      for (const ClientBackendRow& row : *matching) facts.matching->insert(row.pid);
+    }
   }
   absl::StatusOr<QueryResult> locks = co_await control->Query(
       "SELECT l.pid, count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
@@ -144,7 +157,8 @@ std::string Holds(std::optional<double> transaction_seconds, int64_t advisory_lo
 }  // namespace
 
 Awaitable<absl::StatusOr<ResultSet>> DrainDryRun(CommandContext& context, const DrainOptions& options) {
-  ServerFacts server = co_await ReadServerFacts(context, options.database);
+  ServerFacts server = co_await ReadServerFacts(context, options.database, options.filter);
+  const auto now = proxy::WallClock::now();
   std::vector<std::shared_ptr<proxy::SessionRecord>> sessions =
       SessionsOf(context.services.server.sessions(), options.database);
   std::map<uint64_t, SessionFacts> probed = co_await ProbeSessions(sessions);
@@ -171,6 +185,8 @@ Awaitable<absl::StatusOr<ResultSet>> DrainDryRun(CommandContext& context, const 
     std::string would;
     if (exempt) {
       would = "left alone (EXCEPT ROLE)";
+    } else if (!Matches(options.filter, session, now)) {
+      would = "left alone (does not match the filter)";
     } else if (session.state == SessionState::kIdle || session.state == SessionState::kHeld) {
       would = "close now";
     } else {
@@ -201,8 +217,11 @@ Awaitable<absl::StatusOr<ResultSet>> DrainDryRun(CommandContext& context, const 
         .Text(backend.user)
         .Text(backend.application_name)
         .Text(backend.state)
-        .Text(options.including_direct ? "pg_terminate_backend at GRACE (direct connection)"
-                                       : "left alone (direct connection; add INCLUDING DIRECT)")
+        .Text(!options.including_direct
+                  ? "left alone (direct connection; add INCLUDING DIRECT)"
+              : server.matching && !server.matching->contains(pid)
+                  ? "left alone (direct connection that does not match the filter)"
+                  : "pg_terminate_backend at GRACE (direct connection)")
         .Text(Holds(backend.transaction_seconds,
                     locks == server.advisory_locks.end() ? 0 : locks->second, nullptr,
                     backend.last_query));

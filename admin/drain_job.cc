@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "admin/activity_queries.h"
 #include "admin/backend_terminator.h"
 #include "admin/control_connections.h"
 #include "admin/state_store.h"
@@ -170,11 +171,13 @@ Awaitable<absl::Status> DrainJob::Start() {
   watcher_ = std::make_unique<GateWatcher>(co_await proxy::asio::this_coro::executor, gate);
 
   const auto& excepted = options_.except_roles;
+  const auto now = proxy::WallClock::now();
   for (auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
     if (std::find(excepted.begin(), excepted.end(), record->identity().user) != excepted.end()) {
       continue;
     }
     const proxy::SessionSnapshot session = record->Snapshot();
+    if (!Matches(options_.filter, session, now)) continue;
     if (auto control = record->control()) {
       control->Close(proxy::CloseWhen::kTransactionBoundary, std::string(sqlstate::kAdminShutdown),
                      std::string(kDrainedMessage));
@@ -196,16 +199,17 @@ Awaitable<absl::Status> DrainJob::Start() {
         fmt::format("INCLUDING DIRECT needs control_user on the upstream of \"{}\"", options_.database));
   }
   std::shared_ptr<ControlConnection> control = services_.control.For(*upstream);
-  absl::StatusOr<std::vector<ActivityRow>> activity = co_await ReadActivity(*control, options_.database);
-  if (!activity.ok()) co_return activity.status();
   // pgvalve's own backends: those being drained (some may have left the
   // registry already while their backend is still exiting) and every other
   // live session.
-  std::set<int32_t> pgvalve_pids;
-  for (const DrainedBackend& backend : backends_) pgvalve_pids.insert(backend.backend_pid);
-  for (const auto& record : services_.server.sessions().All()) pgvalve_pids.insert(record->backend_pid());
-  for (const ActivityRow& row : *activity) {
-    if (pgvalve_pids.contains(row.pid)) continue;
+  std::vector<int32_t> pgvalve_pids;
+  for (const DrainedBackend& backend : backends_) pgvalve_pids.push_back(backend.backend_pid);
+  for (const auto& record : services_.server.sessions().All()) pgvalve_pids.push_back(record->backend_pid());
+  absl::StatusOr<std::vector<ClientBackendRow>> direct = co_await FindDirectClientBackends(
+      *control, options_.database, pgvalve_pids, options_.filter,
+      services_.server.config().Current()->admin.query_text_length);
+  if (!direct.ok()) co_return direct.status();
+  for (const ClientBackendRow& row : *direct) {
     backends_.push_back({.backend_pid = row.pid,
                          .user = row.user,
                          .application_name = row.application_name,
@@ -345,7 +349,10 @@ Awaitable<bool> DrainJob::Verify() {
     std::map<int32_t, const ActivityRow*> present;
     for (const ActivityRow& row : *activity) present.emplace(row.pid, &row);
 
-    const bool all_backends = options_.including_direct && routed && routed->name == name;
+    // Whatever else is on the database must be gone too, unless a filter
+    // chose what to drain: then only the chosen are checked.
+    const bool all_backends =
+        options_.including_direct && options_.filter.empty() && routed && routed->name == name;
     for (DrainedBackend& backend : backends_) {
       if (backend.upstream != name) continue;
       const bool gone = !present.contains(backend.backend_pid);

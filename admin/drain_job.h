@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "admin/command_context.h"
 #include "admin/command_support.h"
+#include "admin/session_filter.h"
 #include "proxy/session_record.h"
 
 namespace pgvalve::admin {
@@ -42,6 +43,10 @@ struct DrainOptions {
   std::optional<std::chrono::milliseconds> timeout;
   bool including_direct = false;
   std::vector<std::string> except_roles;
+  // Drains only the sessions (and, with INCLUDING DIRECT, direct backends)
+  // matching it when the drain starts; the others are left alone as EXCEPT
+  // ROLE's are, though new sessions are still refused.
+  SessionFilter filter;
 
   std::chrono::milliseconds EffectiveTimeout() const {
     return timeout.value_or(grace + std::chrono::seconds(30));

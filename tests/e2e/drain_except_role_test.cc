@@ -1,5 +1,5 @@
-// DRAIN ... EXCEPT ROLE: sessions of the excepted roles are neither
-// refused nor drained.
+// Which sessions a DRAIN takes: EXCEPT ROLE (neither refused nor drained)
+// and filter clauses (only the matching sessions are drained).
 
 #include <gtest/gtest.h>
 
@@ -75,6 +75,41 @@ TEST_F(DrainExceptRoleTest, ExceptedRoleConnectingDuringADrainIncludingDirectIsL
   EXPECT_FALSE(ReportRowOf(outcome.table, newcomer.backend_pid)) << outcome.table.ToString();
   const QueryOutcome still = RunQuery(newcomer.get(), "SELECT current_user");
   EXPECT_TRUE(still.ok()) << still.Describe() << "\n" << newcomer.DescribeNotices();
+}
+
+TEST_F(DrainExceptRoleTest, FilterDrainsOnlyTheMatchingSessions) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  DrainedSession batch = OpenIdle(db, kAppUser);
+  DrainedSession web = OpenIdle(db);
+  PgConn direct_batch = ConnectDirect(db, kAppUser);
+  const int32_t direct_batch_pid = BackendPid(direct_batch.get());
+  PgConn direct_other = ConnectDirect(db);
+  const int32_t direct_other_pid = BackendPid(direct_other.get());
+
+  const std::string drain = "DRAIN " + db + " USER app_user INCLUDING DIRECT GRACE '1s'";
+  const ResultTable plan = QueryTable(admin.get(), drain + " DRY RUN");
+  EXPECT_EQ(plan.Text(*plan.FindRow("backend_pid", std::to_string(web.backend_pid)), "would"),
+            "left alone (does not match the filter)")
+      << plan.ToString();
+  EXPECT_EQ(plan.Text(*plan.FindRow("backend_pid", std::to_string(direct_other_pid)), "would"),
+            "left alone (direct connection that does not match the filter)")
+      << plan.ToString();
+  EXPECT_EQ(plan.Text(*plan.FindRow("backend_pid", std::to_string(batch.backend_pid)), "would"),
+            "close now")
+      << plan.ToString();
+
+  const QueryOutcome outcome = RunQuery(admin.get(), drain);
+  ASSERT_TRUE(outcome.ok()) << outcome.Describe();
+  EXPECT_EQ(outcome.table.size(), 2u) << outcome.table.ToString();
+  EXPECT_EQ(OutcomeOf(outcome.table, batch.backend_pid), "closed idle") << outcome.table.ToString();
+  EXPECT_EQ(OutcomeOf(outcome.table, direct_batch_pid), "terminated") << outcome.table.ToString();
+  EXPECT_TRUE(AwaitClosed(batch.get(), kHangGuard));
+
+  // The others go on; new sessions are refused all the same.
+  EXPECT_EQ(ScalarString(web.get(), "SELECT 'web'"), "web");
+  EXPECT_EQ(ScalarString(direct_other.get(), "SELECT 'direct'"), "direct");
+  EXPECT_EQ(TryConnect(pgvalve().ClientConnString(db)).sqlstate, "55000");
 }
 
 }  // namespace

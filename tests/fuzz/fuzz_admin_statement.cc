@@ -15,7 +15,8 @@
 //     22023 (a value out of range), never anything else; the commands that
 //     pick sessions are read by their real parser (ParseSessionSelection,
 //     against an empty registry), which may also answer 22P02 (a malformed
-//     client network) and 42704 (no such session).
+//     client network) and 42704 (no such session); DRAIN's filter clauses
+//     may answer 22P02 too.
 
 #include <algorithm>
 #include <optional>
@@ -199,7 +200,11 @@ absl::Status DrainOptions(ArgumentCursor& cursor) {
     seen = true;
     return absl::OkStatus();
   };
+  admin::SessionFilter filter;
   while (!cursor.AtEnd()) {
+    const size_t before = cursor.position();
+    RETURN_IF_ERROR(admin::ParseSessionFilter(cursor, filter));
+    if (cursor.position() != before) continue;
     if (cursor.AcceptKeyword("GRACE")) {
       RETURN_IF_ERROR(once(grace));
       RETURN_IF_ERROR(Duration(cursor));
@@ -306,7 +311,7 @@ void CheckStatement(std::span<const Token> statement, std::string_view query) {
     PGVALVE_FUZZ_CHECK(cursor.AtEnd());
   } else {
     const std::string sqlstate = protocol::SqlStateOf(parsed);
-    if (SelectionSyntaxOf(spec->verb)) {
+    if (SelectionSyntaxOf(spec->verb) || spec->verb == "DRAIN") {
       PGVALVE_FUZZ_CHECK(sqlstate == "42601" || sqlstate == "22023" || sqlstate == "22P02" ||
                          sqlstate == "42704");
     } else {

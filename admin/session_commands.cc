@@ -284,6 +284,15 @@ Awaitable<absl::StatusOr<CommandResult>> Cancel(CommandContext& context, Argumen
     if (!direct.ok()) co_return direct.status();
     for (ActionRow& row : *direct) rows.push_back(std::move(row));
   }
+  // What a dry run can already tell about one named session.
+  for (ActionRow& row : rows) {
+    if (!row.record) continue;
+    if (row.backend_pid == 0) {
+      row.result = "skipped: still starting";
+    } else if (row.seen.state != SessionState::kActive) {
+      row.result = "skipped: not running a query";
+    }
+  }
   co_await FillQueryTexts(context, rows);
   if (selection->dry_run) co_return Finish(rows, "cancel", true, false);
 
@@ -294,13 +303,12 @@ Awaitable<absl::StatusOr<CommandResult>> Cancel(CommandContext& context, Argumen
       direct_by_upstream[row.upstream].push_back(&row);
       continue;
     }
+    if (!row.result.empty()) continue;  // skipped above
     std::optional<proxy::BackendKey> key = row.record->backend();
     if (row.record->end()) {
       row.result = "already gone";
     } else if (!key) {
       row.result = "skipped: still starting";
-    } else if (row.seen.state != SessionState::kActive) {
-      row.result = "skipped: not running a query";
     } else if (QueryEnded(row)) {
       row.result = "skipped: the query ended before the cancel";
     } else {
@@ -315,7 +323,10 @@ Awaitable<absl::StatusOr<CommandResult>> Cancel(CommandContext& context, Argumen
   std::map<int32_t, RunningQuery> direct_before;
   for (auto& [upstream_name, group] : direct_by_upstream) {
     std::optional<config::UpstreamConfig> upstream = UpstreamOf(context, upstream_name);
-    if (!upstream) continue;
+    if (!upstream) {  // removed by a RELOAD meanwhile
+      for (ActionRow* row : group) row->result = "failed: upstream no longer configured";
+      continue;
+    }
     std::shared_ptr<ControlConnection> control = context.services.control.For(*upstream);
     std::vector<int32_t> pids;
     for (const ActionRow* row : group) pids.push_back(row->backend_pid);
@@ -350,19 +361,26 @@ Awaitable<absl::StatusOr<CommandResult>> Terminate(CommandContext& context, Argu
     if (!direct.ok()) co_return direct.status();
     for (ActionRow& row : *direct) rows.push_back(std::move(row));
   }
+  // Without a control connection nothing can be terminated; a dry run
+  // says so too.
+  std::set<std::string> unreachable;
+  for (auto& [upstream_name, group] : ByUpstream(rows)) {
+    std::optional<config::UpstreamConfig> upstream = UpstreamOf(context, upstream_name);
+    if (upstream && upstream->control_user) continue;
+    unreachable.insert(upstream_name);
+    for (ActionRow* row : group) {
+      row->result = upstream ? fmt::format("failed: upstream \"{}\" has no control_user", upstream_name)
+                             : fmt::format("failed: upstream \"{}\" is no longer configured", upstream_name);
+    }
+  }
   co_await FillQueryTexts(context, rows);
   if (selection->dry_run) co_return Finish(rows, "terminate", true, true);
 
   auto config = context.services.server.config().Current();
   for (auto& [upstream_name, group] : ByUpstream(rows)) {
+    if (unreachable.contains(upstream_name)) continue;
     std::optional<config::UpstreamConfig> upstream = UpstreamOf(context, upstream_name);
-    if (!upstream || !upstream->control_user) {
-      for (ActionRow* row : group) {
-        row->result = upstream ? fmt::format("failed: upstream \"{}\" has no control_user", upstream_name)
-                               : fmt::format("failed: upstream \"{}\" is no longer configured", upstream_name);
-      }
-      continue;
-    }
+    if (!upstream) continue;
     std::vector<ActionRow*> to_signal;
     for (ActionRow* row : group) {
       if (row->record && row->record->end()) {

@@ -176,6 +176,10 @@ TEST_F(FiltersTest, UserApplicationClientAndExceptUserSelect) {
   EXPECT_EQ(Ids(admin.get(), "KILL DATABASE " + db + " APPLICATION 'web' DRY RUN"), (IdSet{web_id}));
   EXPECT_EQ(Ids(admin.get(), "TERMINATE ALL USER app_user EXCEPT USER app_user DRY RUN"), IdSet{});
   EXPECT_EQ(ScalarString(web.get(), "SELECT 'web'"), "web");
+  // A dry run already tells what the real command would skip.
+  const ResultTable idle_cancel = QueryTable(admin.get(), "CANCEL " + web_id + " DRY RUN");
+  ASSERT_EQ(idle_cancel.size(), 1u) << idle_cancel.ToString();
+  EXPECT_EQ(idle_cancel.Text(0, "result"), "skipped: not running a query");
 
   // INCLUDING DIRECT applies the same filter to pg_stat_activity.
   PgConn direct_app = ConnectDirect(db, kAppUser);

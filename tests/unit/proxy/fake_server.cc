@@ -147,6 +147,7 @@ void FakeServer::AcceptLoop() {
     std::lock_guard lock(mutex_);
     all_.push_back(connection);
     threads_.emplace_back([this, connection] { Serve(connection); });
+    changed_.notify_all();
   }
 }
 
@@ -210,6 +211,12 @@ std::shared_ptr<FakeConnection> FakeServer::WaitForSession(size_t index, Millis 
   std::unique_lock lock(mutex_);
   if (!changed_.wait_for(lock, timeout, [&] { return sessions_.size() > index; })) return nullptr;
   return sessions_[index];
+}
+
+std::shared_ptr<FakeConnection> FakeServer::WaitForConnection(size_t index, Millis timeout) {
+  std::unique_lock lock(mutex_);
+  if (!changed_.wait_for(lock, timeout, [&] { return all_.size() > index; })) return nullptr;
+  return all_[index];
 }
 
 std::vector<ReceivedCancel> FakeServer::cancel_requests() const {

@@ -99,6 +99,10 @@ class FakeServer {
   size_t accepted_count() const;
   // The index-th session, once it has arrived; nullptr on timeout.
   std::shared_ptr<FakeConnection> WaitForSession(size_t index, Millis timeout = kIoTimeout);
+  // The index-th connection accepted, whatever it opened with (or none);
+  // nullptr on timeout. Its WaitUntilDone() returns once it has ended,
+  // e.g. closed by the peer before any opening packet.
+  std::shared_ptr<FakeConnection> WaitForConnection(size_t index, Millis timeout = kIoTimeout);
 
   std::vector<ReceivedCancel> cancel_requests() const;
   std::optional<ReceivedCancel> WaitForCancelRequest(Millis timeout = kIoTimeout);

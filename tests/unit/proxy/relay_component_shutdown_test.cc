@@ -2,7 +2,11 @@
 // client FATAL 57P01 and each server Terminate; a smart one lets sessions
 // finish; neither accepts new connections.
 
-#include <thread>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,6 +19,50 @@ namespace {
 
 using namespace testutil;
 using ::testing::HasSubstr;
+
+// Whether some IPv4 socket on this host is in SYN_SENT towards 127.0.0.1
+// `port`, i.e. a connect to it is waiting for an answer (Linux's
+// /proc/net/tcp: addresses as hex "IP:PORT", state 02 is SYN_SENT).
+bool ConnectPendingTo(uint16_t port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  char wanted[16];
+  std::snprintf(wanted, sizeof wanted, "0100007F:%04X", port);
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (remote == wanted && state == "02") return true;
+  }
+  return false;
+}
+
+// Waits until every close request queued for `record`'s session before
+// this call has been handled there, and returns how the session answers a
+// probe queued behind them. ProxyServer::Shutdown queues its work on the
+// control thread, which queues a close request on the session's worker;
+// each of those is a single-threaded io_context, which runs handlers in
+// the order they were posted. So a probe asked for from the control
+// thread, after Shutdown's handler, reaches the session after its close
+// request.
+std::optional<SessionControl::ProbeResult> ProbeAfterQueuedRequests(
+    ProxyServer& server, const std::shared_ptr<SessionRecord>& record) {
+  auto answer = std::make_shared<std::promise<SessionControl::ProbeResult>>();
+  std::future<SessionControl::ProbeResult> answered = answer->get_future();
+  asio::post(server.control_context(), [record, answer] {
+    std::shared_ptr<SessionControl> control = record->control();
+    if (!control) {
+      answer->set_value(absl::FailedPreconditionError("the session has ended"));
+      return;
+    }
+    control->Probe("SELECT 1", [answer](SessionControl::ProbeResult result) {
+      answer->set_value(std::move(result));
+    });
+  });
+  if (answered.wait_for(kIoTimeout) != std::future_status::ready) return std::nullopt;
+  return answered.get();
+}
 
 TEST(RelayShutdownTest, FastShutdownSends57P01ToClientsAndTerminateToServers) {
   FakeServer upstream(AnsweringServer());
@@ -108,9 +156,19 @@ TEST(RelayShutdownTest, FastShutdownDuringUpstreamConnectTellsClientAndOpensNoSe
   ASSERT_TRUE(client.Send(StartupPacket(ClientParameters())));
   // The session is registered just before it connects upstream.
   ASSERT_TRUE(WaitFor([&] { return proxy.server().sessions().size() == 1; }));
-  std::this_thread::sleep_for(Millis(200));
+  std::shared_ptr<SessionRecord> record = proxy.server().sessions().All().front();
+  ASSERT_TRUE(WaitFor([&] { return ConnectPendingTo(upstream.port()); }))
+      << "pgvalve's connect to the upstream never started";
+
   proxy.server().Shutdown(ShutdownMode::kFast);
-  std::this_thread::sleep_for(Millis(200));  // the close request reaches the session
+  std::optional<SessionControl::ProbeResult> probe =
+      ProbeAfterQueuedRequests(proxy.server(), record);
+  ASSERT_TRUE(probe.has_value()) << "the session's worker did not get to the close request";
+  // Still connecting: the close request came first.
+  ASSERT_FALSE(probe->ok());
+  EXPECT_THAT(probe->status().message(), HasSubstr("not relaying"));
+  EXPECT_TRUE(ConnectPendingTo(upstream.port()));
+
   filler.Close();
   upstream.StartAccepting();
 
@@ -119,9 +177,16 @@ TEST(RelayShutdownTest, FastShutdownDuringUpstreamConnectTellsClientAndOpensNoSe
     EXPECT_EQ(error->sqlstate, "57P01");
   }
   // The connect completes, but no startup packet follows: the backend
-  // never had a session to end.
-  ASSERT_TRUE(WaitFor([&] { return upstream.accepted_count() >= 2; }, Millis(10000)));
-  std::this_thread::sleep_for(Millis(300));
+  // never had a session to end. The filler is accepted first, then
+  // pgvalve's connection once its SYN is sent again (after about a second);
+  // each ends when its peer closes it without an opening packet.
+  for (size_t i = 0; i < 2; ++i) {
+    std::shared_ptr<FakeConnection> connection = upstream.WaitForConnection(i, Millis(10000));
+    ASSERT_NE(connection, nullptr) << "connection " << i << " was never accepted";
+    ASSERT_TRUE(connection->WaitUntilDone()) << "connection " << i << " was left open";
+    EXPECT_TRUE(connection->startup_packet().empty())
+        << "connection " << i << " opened with " << Hex(connection->startup_packet());
+  }
   EXPECT_EQ(upstream.session_count(), 0u) << "a startup packet was sent after the close request";
 }
 

@@ -211,6 +211,9 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
 
     if (discard_) {
       client_buffer_.Consume(scanned.forward);
+      // What is dropped must still be framed: past a bad header nothing can
+      // say where the request ends.
+      if (scanned.stop == ScanStop::kInvalid) co_return co_await EndForClientViolation(scanned.error);
       if (discard_->last_message_started && client_scanner_.AtMessageBoundary()) {
         // The held request is gone; the client gets the ReadyForQuery that
         // ends it, as after any failed request.
@@ -243,14 +246,7 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
       server_write_cut_ = false;
       client_buffer_.Consume(scanned.forward);
     }
-    if (scanned.stop == ScanStop::kInvalid) {
-      // PostgreSQL answers every request it read before the bad message;
-      // so does pgvalve, by letting the server pump finish first (unless
-      // the server is waiting for COPY data, the answer to which never comes).
-      if (tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in()) co_await WaitForAnswers();
-      co_return RelayEnd{RelayEndReason::kClientProtocolError,
-                         std::string(StatusText(scanned.error)), protocol::SqlStateOf(scanned.error)};
-    }
+    if (scanned.stop == ScanStop::kInvalid) co_return co_await EndForClientViolation(scanned.error);
     if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
       co_return RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}};
     }
@@ -279,6 +275,15 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
       rescan = true;
     }
   }
+}
+
+Awaitable<RelayEnd> Relay::EndForClientViolation(const absl::Status& error) {
+  // PostgreSQL answers every request it read before the bad message; so
+  // does pgvalve, by letting the server pump finish first (unless the
+  // server is waiting for COPY data, the answer to which never comes).
+  if (tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in()) co_await WaitForAnswers();
+  co_return RelayEnd{RelayEndReason::kClientProtocolError, std::string(StatusText(error)),
+                     protocol::SqlStateOf(error)};
 }
 
 Awaitable<RelayEnd> Relay::PumpServerToClient() {

@@ -103,6 +103,8 @@ class Relay {
 
   Awaitable<RelayEnd> PumpClientToServer();
   Awaitable<RelayEnd> PumpServerToClient();
+  // How the relay ends when the client broke framing (`error`).
+  Awaitable<RelayEnd> EndForClientViolation(const absl::Status& error);
   Awaitable<RelayEnd> WatchControl();
   Awaitable<HoldOutcome> HoldUntilResumed();
   // The wait inside HoldUntilResumed, watching the client meanwhile.

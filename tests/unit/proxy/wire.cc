@@ -88,6 +88,31 @@ Bytes QueryMessage(std::string_view sql) {
   return ToBytes(writer);
 }
 
+Bytes ParseMessage(std::string_view statement, std::string_view sql) {
+  MessageWriter writer;
+  writer.Begin(FrontendTag::kParse).CString(statement).CString(sql).Int16(0).End();
+  return ToBytes(writer);
+}
+
+Bytes BindMessage(std::string_view portal, std::string_view statement) {
+  // No parameter formats, no parameters, no result formats (all text).
+  MessageWriter writer;
+  writer.Begin(FrontendTag::kBind).CString(portal).CString(statement).Int16(0).Int16(0).Int16(0).End();
+  return ToBytes(writer);
+}
+
+Bytes ExecuteMessage(std::string_view portal) {
+  MessageWriter writer;
+  writer.Begin(FrontendTag::kExecute).CString(portal).Int32(0).End();
+  return ToBytes(writer);
+}
+
+Bytes SyncMessage() {
+  MessageWriter writer;
+  writer.Begin(FrontendTag::kSync).End();
+  return ToBytes(writer);
+}
+
 Bytes PasswordMessage(std::string_view password) {
   MessageWriter writer;
   writer.Begin(FrontendTag::kPassword).CString(password).End();
@@ -198,6 +223,13 @@ std::optional<ErrorReport> ParseError(const Message& message) {
   return ErrorReport{std::string(fields->severity), std::string(fields->sqlstate),
                      std::string(fields->message), std::string(fields->detail),
                      std::string(fields->hint)};
+}
+
+std::string QueryText(const Message& message) {
+  if (message.tag != 'Q') return {};
+  protocol::MessageReader reader(message.body, "Query");
+  auto sql = reader.ReadCString();
+  return sql.ok() ? std::string(*sql) : std::string();
 }
 
 std::optional<KeyData> ParseKeyData(const Message& message) {

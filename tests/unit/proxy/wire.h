@@ -38,6 +38,11 @@ Bytes SslRequestPacket();
 Bytes GssEncRequestPacket();
 Bytes CancelRequestPacket(int32_t pid, std::span<const std::byte> secret);
 Bytes QueryMessage(std::string_view sql);
+// The extended protocol, without parameters and in text format.
+Bytes ParseMessage(std::string_view statement, std::string_view sql);
+Bytes BindMessage(std::string_view portal, std::string_view statement);
+Bytes ExecuteMessage(std::string_view portal);
+Bytes SyncMessage();
 Bytes PasswordMessage(std::string_view password);
 Bytes CopyDataMessage(std::span<const std::byte> data);
 Bytes CopyDoneMessage();
@@ -72,6 +77,9 @@ struct ErrorReport {
   std::string hint;
 };
 std::optional<ErrorReport> ParseError(const Message& message);
+
+// The SQL of a Query message; empty for any other message.
+std::string QueryText(const Message& message);
 
 struct KeyData {
   int32_t pid = 0;

@@ -180,6 +180,13 @@ Bytes CopyInResponseMessage() {
   return ToBytes(writer);
 }
 
+Bytes RowDescriptionMessage(std::string_view column) {
+  MessageWriter writer;
+  const protocol::ColumnSpec columns[] = {{.name = column}};
+  protocol::AppendRowDescription(writer, columns);
+  return ToBytes(writer);
+}
+
 Bytes DataRowMessage(std::span<const std::byte> column) {
   MessageWriter writer;
   writer.Begin(BackendTag::kDataRow).Int16(1).Int32(static_cast<int32_t>(column.size()));
@@ -190,6 +197,12 @@ Bytes DataRowMessage(std::span<const std::byte> column) {
 Bytes NotificationResponseMessage(int32_t pid, std::string_view channel, std::string_view payload) {
   MessageWriter writer;
   writer.Begin(BackendTag::kNotificationResponse).Int32(pid).CString(channel).CString(payload).End();
+  return ToBytes(writer);
+}
+
+Bytes ErrorMessage(std::string_view sqlstate, std::string_view message) {
+  MessageWriter writer;
+  protocol::AppendErrorResponse(writer, {protocol::Severity::kError, sqlstate, message, {}, {}});
   return ToBytes(writer);
 }
 

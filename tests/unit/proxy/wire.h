@@ -56,7 +56,10 @@ Bytes BackendKeyDataMessage(int32_t pid, std::span<const std::byte> secret);
 Bytes ReadyForQueryMessage(char status = 'I');
 Bytes CommandCompleteMessage(std::string_view tag);
 Bytes CopyInResponseMessage();
+// One text column.
+Bytes RowDescriptionMessage(std::string_view column);
 Bytes DataRowMessage(std::span<const std::byte> column);
+Bytes ErrorMessage(std::string_view sqlstate, std::string_view message);
 Bytes FatalMessage(std::string_view sqlstate, std::string_view message);
 Bytes NotificationResponseMessage(int32_t pid, std::string_view channel, std::string_view payload);
 // AuthenticationOk, ParameterStatus server_version, BackendKeyData, ReadyForQuery 'I'.

@@ -7,8 +7,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <toml.hpp>
 
+#include "config/toml_utf8.h"
 #include "fmt/format.h"
 #include "proxy/status_text.h"
 
@@ -111,8 +113,24 @@ absl::Status StateStore::Save(const proxy::DatabaseRegistry& databases) const {
 
 absl::Status StateStore::Load(proxy::DatabaseRegistry& databases) const {
   if (!path_ || !std::filesystem::exists(*path_)) return absl::OkStatus();
+  auto unreadable = [this](std::string_view why) {
+    return UnavailableError(fmt::format("state file {} is unreadable: {}", *path_, why));
+  };
+  if (std::filesystem::is_directory(*path_)) return unreadable("it is a directory");
+  errno = 0;
+  std::ifstream file(*path_, std::ios::binary);
+  if (!file) return unreadable(errno != 0 ? std::strerror(errno) : "cannot open");
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  if (file.bad()) return unreadable("read error");
+  const std::string text = std::move(contents).str();
+  // toml11 must not see invalid UTF-8 (see config/toml_utf8.h).
+  if (absl::Status utf8 = config::CheckTomlUtf8(text, *path_); !utf8.ok()) {
+    return unreadable(proxy::StatusText(utf8));
+  }
   try {
-    const toml::value root = toml::parse(*path_);
+    std::istringstream stream(text);
+    const toml::value root = toml::parse(stream, *path_);
     if (root.contains("disable_all")) {
       const toml::value& all = toml::find(root, "disable_all");
       using Names = std::vector<std::string>;
@@ -135,7 +153,7 @@ absl::Status StateStore::Load(proxy::DatabaseRegistry& databases) const {
       if (toml::find_or<bool>(state, "paused", false)) gate->Pause(proxy::StateOrigin::kStateFile);
     }
   } catch (const std::exception& error) {
-    return UnavailableError(fmt::format("state file {} is unreadable: {}", *path_, error.what()));
+    return unreadable(error.what());
   }
   return absl::OkStatus();
 }

@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <toml.hpp>
 
@@ -11,6 +10,7 @@
 #include "config/config_error.h"
 #include "config/string_views.h"
 #include "config/toml_reader.h"
+#include "config/toml_utf8.h"
 #include "config/validate.h"
 
 namespace pgvalve::config {
@@ -97,39 +97,12 @@ void ReadDatabases(const toml::value* value, FirstError& errors,
   }
 }
 
-// The line of the first byte that does not start or continue a UTF-8
-// sequence (overlong forms and surrogates are not looked for), if any.
-std::optional<size_t> LineOfInvalidUtf8(std::string_view text) {
-  size_t line = 1;
-  for (size_t i = 0; i < text.size();) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    if (lead == '\n') ++line;
-    const size_t length = lead < 0x80           ? 1
-                          : (lead >> 5) == 0x6  ? 2
-                          : (lead >> 4) == 0xe  ? 3
-                          : (lead >> 3) == 0x1e ? 4
-                                                : 0;
-    if (length == 0 || length > text.size() - i) return line;
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return line;
-    }
-    i += length;
-  }
-  return std::nullopt;
-}
-
 // toml11 reports syntax errors by exception with a caret diagram; keep its
-// text (it shows the offending line) and put "file:line" in front.
+// text (it shows the offending line) and put "file:line" in front. The
+// text's UTF-8 is checked first, as toml11 must not see it otherwise.
 absl::StatusOr<toml::value> ParseToml(std::string_view text,
                                       const std::string& source) {
-  // Checked before toml11 sees the text: toml11 3.7 reads past the end of
-  // its buffer (ASan: heap-buffer-overflow in location::reset) when a
-  // 'literal string' holds an incomplete UTF-8 sequence, e.g. a password
-  // saved in Latin-1. TOML must be UTF-8: say where it is not.
-  if (const std::optional<size_t> line = LineOfInvalidUtf8(text)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", *line, ": syntax error: invalid UTF-8; TOML files must be UTF-8"));
-  }
+  if (absl::Status utf8 = CheckTomlUtf8(text, source); !utf8.ok()) return utf8;
   std::istringstream stream{std::string(text)};
   try {
     return toml::parse(stream, source);

@@ -82,6 +82,23 @@ TEST_F(StateStoreTest, AMalformedFileIsAnErrorNamingIt) {
   }
 }
 
+// toml11 reads past its buffer on an incomplete UTF-8 sequence in a
+// 'literal string' (ASan: heap-buffer-overflow), so such a file must be
+// refused before toml11 sees it, as pgvalve.toml is.
+TEST_F(StateStoreTest, AFileThatIsNotUtf8IsRefusedNamingTheLine) {
+  for (const std::string text : {"version = 1\n[databases.app]\ndisabled = true\nreason = 'caf\xe9'\n",
+                                 "version = 1\n[databases.app]\ndisabled = true\nreason = 'trunc\xe2\x82'"}) {
+    std::ofstream(path_, std::ios::trunc | std::ios::binary) << text;
+    proxy::DatabaseRegistry registry;
+    const absl::Status loaded = StateStore(path_).Load(registry);
+    EXPECT_FALSE(loaded.ok());
+    EXPECT_NE(std::string(loaded.message()).find(path_ + ":4: syntax error: invalid UTF-8"),
+              std::string::npos)
+        << loaded;
+    EXPECT_EQ(registry.size(), 0u) << "state applied from a file that was refused";
+  }
+}
+
 TEST_F(StateStoreTest, SavingReplacesTheFileWhole) {
   proxy::DatabaseRegistry registry;
   auto gate = registry.Gate("app");

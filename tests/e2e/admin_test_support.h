@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e/libpq_waits.h"
 #include "tests/support/libpq_helpers.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/pgvalve_process.h"
@@ -35,10 +36,6 @@ inline constexpr std::string_view kAdminUser = "admin";
 inline constexpr std::string_view kAdminPassword = "admin-pw";
 inline constexpr std::string_view kMonitorUser = "watcher";
 inline constexpr std::string_view kMonitorPassword = "watcher-pw";
-
-// How long one step may take before a test calls it a hang: far above what
-// any step needs, even in a sanitizer build on a busy two-core machine.
-inline constexpr std::chrono::seconds kHangGuard{30};
 
 // What varies between the pgvalves of the test binaries.
 struct AdminPgvalveOptions {

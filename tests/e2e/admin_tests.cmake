@@ -4,8 +4,9 @@
 set(pgvalve_admin_e2e_dir "${CMAKE_CURRENT_LIST_DIR}")
 
 add_library(pgvalve_admin_e2e_support STATIC "${pgvalve_admin_e2e_dir}/admin_test_support.cc")
-target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_test_support GTest::gtest
-                      Threads::Threads)
+# pgvalve_e2e_support: the libpq waits and the hang guard every e2e test shares.
+target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_e2e_support pgvalve_test_support
+                      GTest::gtest Threads::Threads)
 
 # gate: DISABLE/ENABLE, PAUSE/RESUME. hold_timeout: its own pgvalve with a
 # 1 s hold_timeout. held_client: clients that leave while held, with a

@@ -1,7 +1,5 @@
 #include "tests/e2e/drain_test_support.h"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <sstream>
 
@@ -14,20 +12,6 @@ using std::chrono::steady_clock;
 std::string ErrorField(const PGresult* result, int field) {
   const char* value = PQresultErrorField(result, field);
   return value ? value : "";
-}
-
-// Waits until the connection's socket has something to read (or is
-// closed); false when the deadline passes first.
-bool WaitReadable(PGconn* conn, steady_clock::time_point deadline) {
-  const int fd = PQsocket(conn);
-  if (fd < 0) return true;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd waiting{.fd = fd, .events = POLLIN, .revents = 0};
-    const int ready = ::poll(&waiting, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
-    if (ready > 0) return true;
-  }
 }
 
 std::string SqlLiteral(std::string_view text) {

@@ -7,8 +7,8 @@ set(pgvalve_drain_e2e_dir "${CMAKE_CURRENT_LIST_DIR}")
 # that is included first; built here otherwise.
 if(NOT TARGET pgvalve_admin_e2e_support)
   add_library(pgvalve_admin_e2e_support STATIC "${pgvalve_drain_e2e_dir}/admin_test_support.cc")
-  target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_test_support GTest::gtest
-                        Threads::Threads)
+  target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_e2e_support pgvalve_test_support
+                        GTest::gtest Threads::Threads)
 endif()
 
 add_library(pgvalve_drain_e2e_support STATIC "${pgvalve_drain_e2e_dir}/drain_test_support.cc")

@@ -1,8 +1,5 @@
 #include "tests/e2e/fault_test_support.h"
 
-#include <poll.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -11,22 +8,6 @@
 #include "tests/support/free_port.h"
 
 namespace pgvalve::test {
-namespace {
-
-// Waits until `conn`'s socket has something to read; false at the deadline.
-bool WaitReadable(PGconn* conn, Deadline deadline) {
-  while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd fd{PQsocket(conn), POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
-    if (ready > 0) return true;
-    if (ready < 0 && errno != EINTR) return false;
-  }
-}
-
-}  // namespace
 
 FaultPgvalve::FaultPgvalve(const PgServer& pg, FaultPgvalveOptions options)
     : pg_(pg), dir_("pgvalve-fault"), listen_port_(FreeTcpPort()), admin_port_(FreeTcpPort()) {

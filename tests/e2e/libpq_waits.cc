@@ -9,21 +9,6 @@
 namespace pgvalve::test {
 namespace {
 
-// Waits until the connection's socket is readable; false on timeout.
-bool WaitReadable(PGconn* conn, Deadline deadline) {
-  while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd fd{PQsocket(conn), POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
-    if (ready > 0) return true;
-    if (ready < 0 && errno != EINTR) {
-      throw PgError("poll on the libpq socket failed: errno " + std::to_string(errno), "");
-    }
-  }
-}
-
 void ConsumeInput(PGconn* conn) {
   if (PQconsumeInput(conn) == 0) {
     throw PgError("connection broke while reading: " + ErrorText(conn), "");
@@ -31,6 +16,22 @@ void ConsumeInput(PGconn* conn) {
 }
 
 }  // namespace
+
+bool WaitReadable(PGconn* conn, Deadline deadline) {
+  const int socket = PQsocket(conn);
+  if (socket < 0) return true;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd fd{socket, POLLIN, 0};
+    const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+    if (ready > 0) return true;
+    if (ready < 0 && errno != EINTR) {
+      throw PgError("poll on the libpq socket failed: errno " + std::to_string(errno), "");
+    }
+  }
+}
 
 PgResult NextResult(PGconn* conn, Deadline deadline, const std::string& what) {
   // In blocking mode PQgetResult flushes what is still queued; a pipeline

@@ -22,14 +22,23 @@ inline Deadline DeadlineAfter(std::chrono::milliseconds timeout) {
   return std::chrono::steady_clock::now() + timeout;
 }
 
-// Generous bound on a single step (one result, one notification) that
-// normally takes milliseconds; it only decides how a hang is reported.
+// How long one step (one result, one notification, one admin command)
+// may take before a test calls it a hang: far above what any step needs,
+// even in a sanitizer build on a busy two-core machine. It only decides
+// when a hang is reported, never what a test expects. Every end-to-end
+// test uses this one value.
 inline constexpr std::chrono::seconds kHangGuard{60};
 
 struct PgNotifyFreer {
   void operator()(PGnotify* notify) const noexcept { PQfreemem(notify); }
 };
 using PgNotify = std::unique_ptr<PGnotify, PgNotifyFreer>;
+
+// Waits until `conn`'s socket has something to read or was closed: true
+// then, false once the deadline passes. A connection without a socket
+// (after it broke) counts as readable, so that the caller's
+// PQconsumeInput reports why at once. Throws PgError if poll fails.
+bool WaitReadable(PGconn* conn, Deadline deadline);
 
 // Waits until PQgetResult would not block, then returns its result: null
 // once the current query (or pipeline item) has no more results. Throws

@@ -262,7 +262,12 @@ Awaitable<void> DrainJob::Escalate() {
     if (options_.escalation == DrainEscalation::kCancel) {
       if (backend.record->state() == SessionState::kActive) {
         if (std::optional<proxy::BackendKey> key = backend.record->backend()) {
-          co_await proxy::ForwardCancelRequest(*key, kCancelTimeout);
+          // The close below still ends the session once its request is
+          // answered; the report says why that may take a while.
+          if (absl::Status sent = co_await proxy::ForwardCancelRequest(*key, kCancelTimeout);
+              !sent.ok()) {
+            backend.note = fmt::format("cancel request failed: {}", proxy::StatusText(sent));
+          }
         }
       }
       backend.cancel_sent = true;
@@ -280,15 +285,19 @@ Awaitable<void> DrainJob::Escalate() {
     if (upstream == config->upstreams.end() || !upstream->second.control_user) {
       // Without a control connection: what KILL does without one.
       for (DrainedBackend* backend : backends) {
+        std::string cancel = "cancel request";
         if (std::optional<proxy::BackendKey> key = backend->record->backend()) {
-          co_await proxy::ForwardCancelRequest(*key, kCancelTimeout);
+          if (absl::Status sent = co_await proxy::ForwardCancelRequest(*key, kCancelTimeout);
+              !sent.ok()) {
+            cancel = fmt::format("cancel request failed ({})", proxy::StatusText(sent));
+          }
         }
         if (auto control = backend->record->control()) {
           control->Close(proxy::CloseWhen::kNow, std::string(sqlstate::kAdminShutdown),
                          std::string(kDrainedMessage));
         }
         backend->terminate_sent = true;
-        backend->note = "no control_user: cancel request and backend socket closed";
+        backend->note = fmt::format("no control_user: {} and backend socket closed", cancel);
       }
       continue;
     }

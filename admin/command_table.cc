@@ -51,10 +51,14 @@ constexpr CommandSpec kCommands[] = {
      Enable},
     {"ENABLE ALL", "", "lift DISABLE ALL; databases disabled one by one stay disabled",
      AdminRole::kAdmin, EnableAll},
-    {"PAUSE", "db [TIMEOUT duration]",
-     "hold new sessions and requests at transaction boundaries; returns when db is quiet",
+    {"PAUSE", "db [FORCE] [TIMEOUT duration]",
+     "hold new sessions and requests at transaction boundaries; returns when db is quiet. A db "
+     "pgvalve does not know is refused with 3D000 unless FORCE",
      AdminRole::kAdmin, Pause},
-    {"RESUME", "db", "release everything held on db, in order", AdminRole::kAdmin, Resume},
+    {"RESUME", "db [FORCE]",
+     "release everything held on db, in order. A db pgvalve does not know is refused with 3D000 "
+     "unless FORCE",
+     AdminRole::kAdmin, Resume},
     {"CANCEL", "id | BACKEND pid | DATABASE db | ALL [filter] [INCLUDING DIRECT] [DRY RUN]",
      "send a CancelRequest to running queries and report whether each ended",
      AdminRole::kAdmin, Cancel},

@@ -117,6 +117,14 @@ absl::Status UnknownDatabase(CommandContext& context, const std::string& databas
       detail);
 }
 
+// What DISABLE, PAUSE and RESUME do with the database they name: refuse it
+// with UnknownDatabase unless pgvalve knows it or the operator said FORCE.
+absl::Status RequireKnownDatabase(CommandContext& context, const std::string& database, bool force,
+                                  std::string_view override_hint) {
+  if (force || IsKnownDatabase(context, database)) return absl::OkStatus();
+  return UnknownDatabase(context, database, override_hint);
+}
+
 bool Settled(proxy::SessionState state) {
   return state == proxy::SessionState::kIdle || state == proxy::SessionState::kHeld;
 }
@@ -148,8 +156,10 @@ Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, Argume
   absl::StatusOr<DisableOptions> options = ParseDisableOptions(arguments, /*all=*/false);
   if (!options.ok()) co_return options.status();
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
-  if (!options->force && !IsKnownDatabase(context, *database)) {
-    co_return UnknownDatabase(context, *database, "DISABLE " + *database + " FORCE refuses it anyway");
+  if (absl::Status known = RequireKnownDatabase(context, *database, options->force,
+                                                     "DISABLE " + *database + " FORCE refuses it anyway");
+      !known.ok()) {
+    co_return known;
   }
 
   context.services.server.databases().Gate(*database)->Disable(
@@ -209,6 +219,8 @@ Awaitable<absl::StatusOr<CommandResult>> EnableAll(CommandContext& context, Argu
 Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<std::string> database = arguments.ExpectName("a database name");
   if (!database.ok()) co_return database.status();
+  if (*database == "*") co_return NotADatabase("PAUSE with each database's own name");
+  const bool force = arguments.AcceptKeyword("FORCE");
   std::optional<std::chrono::milliseconds> timeout;
   if (arguments.AcceptKeyword("TIMEOUT")) {
     absl::StatusOr<std::chrono::milliseconds> parsed =
@@ -217,6 +229,11 @@ Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, Argument
     timeout = *parsed;
   }
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  if (absl::Status known = RequireKnownDatabase(context, *database, force,
+                                                 "PAUSE " + *database + " FORCE holds it anyway");
+      !known.ok()) {
+    co_return known;
+  }
 
   auto gate = context.services.server.databases().Gate(*database);
   GateWatcher watcher(co_await proxy::asio::this_coro::executor, gate);
@@ -264,7 +281,14 @@ Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, Argument
 Awaitable<absl::StatusOr<CommandResult>> Resume(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<std::string> database = arguments.ExpectName("a database name");
   if (!database.ok()) co_return database.status();
+  if (*database == "*") co_return NotADatabase("RESUME with each database's own name");
+  const bool force = arguments.AcceptKeyword("FORCE");
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  if (absl::Status known = RequireKnownDatabase(context, *database, force,
+                                                 "RESUME " + *database + " FORCE accepts the name anyway");
+      !known.ok()) {
+    co_return known;
+  }
   context.services.server.databases().Gate(*database)->Resume();
   co_await PersistState(context);
   co_return CommandResult{std::nullopt, "RESUME"};

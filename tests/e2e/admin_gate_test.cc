@@ -109,6 +109,47 @@ TEST_F(GateTest, DisableOfANameNobodyKnowsIsRefusedUnlessForced) {
   ExecOk(admin.get(), "ENABLE " + live);
 }
 
+// PAUSE and RESUME treat names as DISABLE does: a typo must not report a
+// pause (or a resume) while the database meant goes on (or stays held).
+TEST_F(GateTest, PauseAndResumeOfANameNobodyKnowsAreRefusedUnlessForced) {
+  PgConn admin = ConnectAdmin();
+  const std::string misspelled = "no_such_database_for_pause";
+  for (const std::string command : {"PAUSE ", "RESUME "}) {
+    const QueryOutcome refused = RunQuery(admin.get(), command + misspelled);
+    EXPECT_EQ(refused.sqlstate, "3D000") << command << refused.Describe();
+    EXPECT_NE(refused.message.find("database \"" + misspelled + "\" is not known to pgvalve"),
+              std::string::npos)
+        << refused.Describe();
+    EXPECT_NE(refused.detail.find(command + misspelled + " FORCE"), std::string::npos)
+        << refused.Describe();
+    // Refused by name, whatever else the statement says.
+    EXPECT_EQ(RunQuery(admin.get(), command + "\"*\"").sqlstate, "3D000") << command;
+  }
+  EXPECT_EQ(RunQuery(admin.get(), "PAUSE " + misspelled + " TIMEOUT '1s'").sqlstate, "3D000");
+  EXPECT_EQ(DatabaseColumn(admin.get(), misspelled, "state"), "<none>");
+  EXPECT_EQ(DatabaseColumn(admin.get(), "*", "state"), "enabled");
+
+  // A real database nobody has connected to yet: FORCE pauses it, and
+  // from then on pgvalve knows it, so RESUME needs no FORCE.
+  const std::string future = FreshDatabase("future");
+  EXPECT_EQ(RunQuery(admin.get(), "PAUSE " + future).sqlstate, "3D000");
+  ExecOk(admin.get(), "PAUSE " + future + " FORCE");
+  EXPECT_EQ(DatabaseColumn(admin.get(), future, "state"), "paused");
+  Background<ConnectOutcome> held = ConnectInBackground(pgvalve().ClientConnString(future));
+  ASSERT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), future, "held") == "1"; }))
+      << QueryTable(admin.get(), "SHOW DATABASES").ToString();
+  ExecOk(admin.get(), "RESUME " + future);
+  ASSERT_TRUE(held.WaitFor(kHangGuard)) << "still held after RESUME";
+  EXPECT_TRUE(held.Result().ok()) << held.Result().error;
+
+  // FORCE is accepted with the other options, and by RESUME too.
+  const std::string other = FreshDatabase("other");
+  ExecOk(admin.get(), "PAUSE " + other + " FORCE TIMEOUT '5s'");
+  ExecOk(admin.get(), "RESUME " + other + " FORCE");
+  const ConnectOutcome resumed = TryConnect(pgvalve().ClientConnString(other));
+  EXPECT_TRUE(resumed.ok()) << resumed.error;
+}
+
 TEST_F(GateTest, DisableAllRefusesEveryDatabaseButTheExceptedOnesUntilEnableAll) {
   const std::string first = FreshDatabase("first");
   const std::string second = FreshDatabase("second");

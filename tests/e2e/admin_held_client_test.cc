@@ -35,9 +35,10 @@ enum class Leaving { kSocketShutDown, kPQfinish };
 
 class HeldClientTest : public AdminConsoleTest {
  protected:
-  // PAUSE of a database without transactions returns at once.
-  static void Pause(PGconn* admin, const std::string& db) {
-    Background<QueryOutcome> pause = QueryInBackground(admin, "PAUSE " + db);
+  // PAUSE of a database without transactions returns at once. FORCE for
+  // a database nobody has connected to yet.
+  static void Pause(PGconn* admin, const std::string& db, bool force = false) {
+    Background<QueryOutcome> pause = QueryInBackground(admin, "PAUSE " + db + (force ? " FORCE" : ""));
     ASSERT_TRUE(pause.WaitFor(kHangGuard)) << "PAUSE of a quiet database did not return";
     ASSERT_TRUE(pause.Result().ok()) << pause.Result().Describe();
   }
@@ -120,7 +121,7 @@ PgConn StartConnecting(const std::string& conninfo) {
 TEST_F(HeldClientTest, NewSessionWhoseClientGivesUpWhileHeldEndsAtOnce) {
   const std::string db = FreshDatabase();
   PgConn admin = ConnectAdmin();
-  ASSERT_NO_FATAL_FAILURE(Pause(admin.get(), db));
+  ASSERT_NO_FATAL_FAILURE(Pause(admin.get(), db, /*force=*/true));
 
   PgConn client =
       StartConnecting(pgvalve().ClientConnString(db, kSuperuser, "sslmode=disable gssencmode=disable"));

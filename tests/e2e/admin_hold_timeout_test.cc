@@ -24,9 +24,10 @@ using std::chrono::steady_clock;
 
 class HoldTimeoutTest : public AdminConsoleTest {
  protected:
-  // PAUSE of a database without transactions returns at once.
-  static void Pause(PGconn* admin, const std::string& db) {
-    Background<QueryOutcome> pause = QueryInBackground(admin, "PAUSE " + db);
+  // PAUSE of a database without transactions returns at once. FORCE for
+  // a database nobody has connected to yet.
+  static void Pause(PGconn* admin, const std::string& db, bool force = false) {
+    Background<QueryOutcome> pause = QueryInBackground(admin, "PAUSE " + db + (force ? " FORCE" : ""));
     ASSERT_TRUE(pause.WaitFor(kHangGuard)) << "PAUSE of a quiet database did not return";
     ASSERT_TRUE(pause.Result().ok()) << pause.Result().Describe();
   }
@@ -78,7 +79,7 @@ TEST_F(HoldTimeoutTest, ExtendedQueryHeldTooLongGets57P03AndTheSessionGoesOn) {
 TEST_F(HoldTimeoutTest, NewSessionHeldTooLongIsRefusedWith57P03) {
   const std::string db = FreshDatabase();
   PgConn admin = ConnectAdmin();
-  ASSERT_NO_FATAL_FAILURE(Pause(admin.get(), db));
+  ASSERT_NO_FATAL_FAILURE(Pause(admin.get(), db, /*force=*/true));
 
   Background<ConnectOutcome> held = ConnectInBackground(pgvalve().ClientConnString(db));
   ASSERT_TRUE(held.WaitFor(kHangGuard));

@@ -123,7 +123,8 @@ TEST_F(LifecycleTest, PauseSurvivesARestart) {
   AdminPgvalve& pgvalve = StartOwn();
   {
     PgConn admin = Admin(pgvalve);
-    ExecOk(admin.get(), "PAUSE " + db);
+    // This pgvalve has not seen db yet: FORCE.
+    ExecOk(admin.get(), "PAUSE " + db + " FORCE");
   }
   ASSERT_EQ(pgvalve.StopAndCheck(), "");
   pgvalve.Start();

@@ -38,7 +38,9 @@ class MessageSizeTest : public ProxiedPostgresTest {
   }
 
   void TearDown() override {
-    if (limited_) EXPECT_EQ(limited_->StopAndCheck(), "");
+    if (limited_) {
+      EXPECT_EQ(limited_->StopAndCheck(), "");
+    }
     ProxiedPostgresTest::TearDown();
   }
 

@@ -208,7 +208,8 @@ TEST_F(ConsoleTest, ShowClientsDescribesEachSession) {
   const std::vector<std::string> expected_columns = {
       "id",          "database",    "user",          "application_name", "client_addr",
       "client_port", "state",       "virtual_pid",   "backend_pid",      "upstream",
-      "connected_since", "state_since", "bytes_in",  "bytes_out"};
+      "connected_since", "state_since", "xact_start", "query_start", "state_seconds",
+      "bytes_in",    "bytes_out"};
   EXPECT_EQ(clients.columns(), expected_columns);
   const auto row = clients.FindRow("virtual_pid", std::to_string(PQbackendPID(client.get())));
   ASSERT_TRUE(row) << "PQbackendPID " << PQbackendPID(client.get()) << " not listed:\n"
@@ -221,6 +222,10 @@ TEST_F(ConsoleTest, ShowClientsDescribesEachSession) {
   EXPECT_EQ(clients.Text(*row, "client_port"), std::to_string(LocalPort(client.get())));
   EXPECT_EQ(clients.Text(*row, "upstream"), "blue");
   EXPECT_EQ(clients.Text(*row, "state"), "idle");
+  // Idle: no transaction, no query, as pg_stat_activity shows it.
+  EXPECT_EQ(clients.Get(*row, "xact_start"), std::nullopt);
+  EXPECT_EQ(clients.Get(*row, "query_start"), std::nullopt);
+  EXPECT_GE(std::stod(clients.Text(*row, "state_seconds")), 0.0);
   EXPECT_NE(clients.Text(*row, "bytes_in"), "0");
   EXPECT_NE(clients.Text(*row, "bytes_out"), "0");
   EXPECT_EQ(ShowClients(admin.get()).columns(), QueryTable(admin.get(), "SHOW SESSIONS").columns());

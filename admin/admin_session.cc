@@ -14,6 +14,7 @@
 #include "protocol/message_scanner.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "protocol/utf8.h"
 #include "protocol/startup_packet.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
@@ -136,7 +137,14 @@ Awaitable<void> AdminSession::Run() {
 }
 
 Awaitable<void> AdminSession::RunQuery(std::string_view query) {
-  absl::StatusOr<std::vector<Token>> tokens = Tokenize(query);
+  // What an operator types may be kept (a REASON in the state file, which
+  // must load again after a restart): it is UTF-8, as PostgreSQL requires.
+  absl::StatusOr<std::vector<Token>> tokens =
+      protocol::FirstInvalidUtf8(query)
+          ? absl::StatusOr<std::vector<Token>>(protocol::ErrorWithSqlState(
+                sqlstate::kCharacterNotInRepertoire,
+                protocol::InvalidUtf8Message(query, *protocol::FirstInvalidUtf8(query))))
+          : Tokenize(query);
   if (!tokens.ok()) {
     AppendError(out_, tokens.status());
   } else {

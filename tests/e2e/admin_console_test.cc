@@ -138,6 +138,25 @@ TEST_F(ConsoleTest, SyntaxErrorsAre42601AndTheSessionGoesOn) {
   EXPECT_EQ(ScalarString(admin.get(), "SHOW VERSION").rfind("pgvalve ", 0), 0u);
 }
 
+// What an operator types may end up in the state file (a REASON), which
+// must load again after a restart: text that is not UTF-8 is refused as
+// PostgreSQL refuses it, before anything runs.
+TEST_F(ConsoleTest, InvalidUtf8IsRefusedWith22021AndChangesNothing) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  const QueryOutcome refused =
+      RunQuery(admin.get(), "DISABLE " + db + " FORCE REASON 'caf\xe9 closed'");
+  EXPECT_EQ(refused.sqlstate, "22021") << refused.Describe();
+  EXPECT_EQ(refused.message, "invalid byte sequence for encoding \"UTF8\": 0xe9 0x20 0x63")
+      << refused.Describe();
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "state"), "<none>");
+  // Valid multi-byte text is kept as it is.
+  const QueryOutcome accepted = RunQuery(admin.get(), "DISABLE " + db + " FORCE REASON 'caf\xc3\xa9 closed'");
+  EXPECT_TRUE(accepted.ok()) << accepted.Describe();
+  EXPECT_EQ(DatabaseColumn(admin.get(), db, "disable_reason"), "caf\xc3\xa9 closed");
+  ExecOk(admin.get(), "ENABLE " + db);
+}
+
 TEST_F(ConsoleTest, SeveralCommandsInOneQueryRunInOrderAndStopAtAnError) {
   PgConn admin = ConnectAdmin();
   const std::vector<PgResult> results = ExecAll(admin.get(), "SHOW VERSION; SHOW HELP");

@@ -449,10 +449,14 @@ Awaitable<absl::StatusOr<CommandResult>> Kill(CommandContext& context, ArgumentC
     } else {
       // Without a control connection: stop what runs, then close the
       // backend's socket, which makes a backend exit once it is idle.
-      if (std::optional<proxy::BackendKey> key = row.record->backend()) {
-        co_await proxy::ForwardCancelRequest(*key, kCancelTimeout);
-      }
       row.result = "cancel request and backend socket closed (no control_user)";
+      if (std::optional<proxy::BackendKey> key = row.record->backend()) {
+        absl::Status sent = co_await proxy::ForwardCancelRequest(*key, kCancelTimeout);
+        if (!sent.ok()) {
+          row.result = fmt::format("backend socket closed; the cancel request failed: {} (no control_user)",
+                                   proxy::StatusText(sent));
+        }
+      }
     }
     if (auto control = row.record->control()) {
       control->Close(proxy::CloseWhen::kNow, std::string(sqlstate::kAdminShutdown),

@@ -17,7 +17,13 @@ constexpr std::chrono::milliseconds kShutdownCancelTimeout{2000};
 // Takes the key by value: a coroutine's reference parameter would point at
 // the caller's copy, gone by the time the detached coroutine runs.
 Awaitable<void> CancelForShutdown(BackendKey key) {
-  co_await ForwardCancelRequest(key, kShutdownCancelTimeout);
+  absl::Status sent = co_await ForwardCancelRequest(key, kShutdownCancelTimeout);
+  // The session is closed next whatever happened; the line only explains
+  // a backend that lingers.
+  if (!sent.ok()) {
+    spdlog::warn("fast shutdown: cancel request for backend pid {} failed: {}", key.pid,
+                 StatusText(sent));
+  }
 }
 // Floods are logged in full for the first lines of each interval, then
 // counted; the count is logged when the interval is over.

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/limits.h"
+
 namespace pgvalve::config {
 
 using Duration = std::chrono::milliseconds;
@@ -46,6 +48,9 @@ struct UpstreamConfig {
 struct DatabaseRoute {
   std::string name;      // "*" is the route for every database without its own
   std::string upstream;  // key into Config::upstreams
+  // For "*": every database without a value of its own. A runtime SET
+  // (admin console) wins over these; see admin/effective_limits.h.
+  LimitSettings limits;
 };
 
 enum class AdminRole { kAdmin, kMonitor };

@@ -83,16 +83,47 @@ void ReadUpstreams(const toml::value* value, FirstError& errors,
   }
 }
 
+// query_timeout = "10min", query_timeout_except_users = ["replicator"], ...
+// An exception list belongs to the limit in the same table: without it
+// there is nothing for it to except from.
+void ReadLimits(TomlTable& entry, LimitSettings& limits) {
+  for (Limit limit : kAllLimits) {
+    const std::string name(LimitName(limit));
+    if (entry.Get(name) != nullptr) {
+      LimitSetting setting;
+      entry.Timeout(name, setting.value);
+      limits.Set(limit, std::move(setting));
+    }
+    if (!TakesExceptions(limit)) continue;
+    const std::string except_key = absl::StrCat(name, "_except_users");
+    if (entry.Get(except_key) == nullptr) continue;
+    if (!limits.Get(limit)) {
+      entry.Fail(except_key,
+                 absl::StrCat("set without ", name,
+                              " in the same table; an exception list goes "
+                              "with its limit"));
+      continue;
+    }
+    LimitSetting setting = *limits.Get(limit);
+    entry.StringList(except_key, setting.except_users);
+    limits.Set(limit, std::move(setting));
+  }
+}
+
 void ReadDatabases(const toml::value* value, FirstError& errors,
                    std::map<std::string, DatabaseRoute>& databases) {
   for (const auto& [name, entry_value] :
        NamedEntries(value, "databases", errors)) {
     TomlTable entry(entry_value, JoinKey("databases", name), errors,
-                    {"upstream"});
+                    {"upstream", "query_timeout", "query_timeout_except_users",
+                     "query_timeout_grace", "idle_in_transaction_timeout",
+                     "idle_in_transaction_timeout_except_users",
+                     "client_idle_timeout", "client_idle_timeout_except_users"});
     DatabaseRoute route;
     route.name = name;
     entry.Require("upstream");
     entry.String("upstream", route.upstream);
+    ReadLimits(entry, route.limits);
     databases[name] = std::move(route);
   }
 }

@@ -172,6 +172,28 @@ void TomlTable::Timeout(std::string_view key, Duration& out) {
   out = *parsed;
 }
 
+void TomlTable::StringList(std::string_view key,
+                           std::vector<std::string>& out) {
+  const toml::value* value = Get(key);
+  if (value == nullptr) return;
+  if (!value->is_array()) {
+    Fail(key, absl::StrCat("must be an array of strings, got ",
+                           TypeName(*value)));
+    return;
+  }
+  std::vector<std::string> strings;
+  const auto& items = value->as_array();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].is_string()) {
+      errors_.Fail(IndexKey(PathOf(key), i),
+                   absl::StrCat("must be a string, got ", TypeName(items[i])));
+      return;
+    }
+    strings.push_back(items[i].as_string().str);
+  }
+  out = std::move(strings);
+}
+
 void TomlTable::Addresses(std::string_view key,
                           std::vector<ListenAddress>& out) {
   const toml::value* value = Get(key);

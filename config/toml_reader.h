@@ -42,6 +42,8 @@ class TomlTable {
     out = static_cast<T>(value);
   }
   void Timeout(std::string_view key, Duration& out);
+  // An array of strings, e.g. ["replicator", "backup"].
+  void StringList(std::string_view key, std::vector<std::string>& out);
   void Addresses(std::string_view key, std::vector<ListenAddress>& out);
   void Role(std::string_view key, AdminRole& out);
 

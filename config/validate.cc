@@ -154,6 +154,31 @@ void CheckUpstream(Checker& check, const std::string& path,
   check.NonEmpty(JoinKey(path, "control_dbname"), upstream.control_dbname);
 }
 
+// 0 turns a limit off; a grace of 0 would terminate what the cancel had
+// no time to stop, so it must be positive.
+void CheckLimits(Checker& check, const std::string& path,
+                 const LimitSettings& limits) {
+  for (Limit limit : kAllLimits) {
+    const std::optional<LimitSetting>& setting = limits.Get(limit);
+    if (!setting) continue;
+    const std::string key = JoinKey(path, LimitName(limit));
+    if (limit == Limit::kQueryTimeoutGrace) {
+      check.Timeout(key, setting->value);
+    } else if (setting->value.count() < 0) {
+      check.Fail(key, absl::StrCat("must not be negative (0 turns it off), got ",
+                                   FormatDuration(setting->value)));
+    } else if (setting->value > kMaxDuration) {
+      check.Fail(key, absl::StrCat("must be at most ", FormatDuration(kMaxDuration),
+                                   ", got ", FormatDuration(setting->value)));
+    }
+    const std::string except_key =
+        JoinKey(path, absl::StrCat(AbslView(LimitName(limit)), "_except_users"));
+    for (size_t i = 0; i < setting->except_users.size(); ++i) {
+      check.NonEmpty(IndexKey(except_key, i), setting->except_users[i]);
+    }
+  }
+}
+
 void CheckRoutes(Checker& check, Config& config) {
   if (config.databases.empty()) {
     check.Fail("databases", "no route defined; add [databases.\"*\"]");
@@ -173,6 +198,7 @@ void CheckRoutes(Checker& check, Config& config) {
                  absl::StrCat("unknown upstream ", Quoted(route.upstream), "; ",
                               defined));
     }
+    CheckLimits(check, path, route.limits);
   }
 }
 

@@ -21,7 +21,10 @@ struct DurationUnit {
 };
 
 // Longest suffix first so "ms" is not read as "m" followed by garbage.
-constexpr std::array<DurationUnit, 4> kDurationUnits = {{
+// "min" is accepted as the admin console spells minutes ("10min"), but
+// FormatDuration, which tries the units from the end, prints "m".
+constexpr std::array<DurationUnit, 5> kDurationUnits = {{
+    {"min", 60 * 1000},
     {"ms", 1},
     {"s", 1000},
     {"m", 60 * 1000},

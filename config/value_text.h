@@ -15,7 +15,7 @@
 
 namespace pgvalve::config {
 
-// "250ms", "5s", "2m", "1h": a non-negative integer and a unit. Whether the
+// "250ms", "5s", "2m" (or "2min"), "1h": a non-negative integer and a unit. Whether the
 // value is in range is Validate's business.
 absl::StatusOr<Duration> ParseDuration(std::string_view text);
 

@@ -12,6 +12,7 @@ TEST(ParseDurationTest, AcceptsEveryUnit) {
   EXPECT_EQ(*ParseDuration("250ms"), Duration(250));
   EXPECT_EQ(*ParseDuration("5s"), Duration(5000));
   EXPECT_EQ(*ParseDuration("2m"), Duration(120000));
+  EXPECT_EQ(*ParseDuration("2min"), Duration(120000));
   EXPECT_EQ(*ParseDuration("1h"), Duration(3600000));
   EXPECT_EQ(*ParseDuration("0s"), Duration(0));
 }

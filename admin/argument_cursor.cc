@@ -140,6 +140,34 @@ absl::StatusOr<std::chrono::milliseconds> ArgumentCursor::ExpectDuration(std::st
   return duration;
 }
 
+bool ArgumentCursor::AcceptToken(TokenKind kind) {
+  if (AtEnd() || tokens_[position_].kind != kind) return false;
+  ++position_;
+  return true;
+}
+
+absl::StatusOr<ArgumentCursor::QualifiedName> ArgumentCursor::ExpectQualifiedName(
+    std::string_view what) {
+  if (AtEnd()) return Expected(what);
+  const Token& token = tokens_[position_];
+  if (token.kind == TokenKind::kWord) {
+    const size_t period = token.text.rfind('.');
+    if (period == std::string::npos || period == 0 || period + 1 == token.text.size()) {
+      return Expected(what);
+    }
+    ++position_;
+    return QualifiedName{Lowercase(token.text.substr(0, period)),
+                         Lowercase(token.text.substr(period + 1))};
+  }
+  if (token.kind != TokenKind::kQuotedIdentifier || position_ + 2 >= tokens_.size() ||
+      tokens_[position_ + 1].kind != TokenKind::kPeriod ||
+      tokens_[position_ + 2].kind != TokenKind::kWord) {
+    return Expected(what);
+  }
+  position_ += 3;
+  return QualifiedName{token.text, Lowercase(tokens_[position_ - 1].text)};
+}
+
 absl::Status ArgumentCursor::ExpectEnd() {
   if (AtEnd()) return absl::OkStatus();
   return SyntaxError(fmt::format("unexpected \"{}\" at the end of the command",

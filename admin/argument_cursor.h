@@ -46,6 +46,20 @@ class ArgumentCursor {
   absl::StatusOr<std::chrono::milliseconds> ExpectDuration(std::string_view what);
   absl::Status ExpectEnd();
 
+  // Consumes the next token if it is of `kind` (kEquals, kComma, ...).
+  bool AcceptToken(TokenKind kind);
+  // The next token without consuming it; nullptr at the end.
+  const Token* Peek() const { return AtEnd() ? nullptr : &tokens_[position_]; }
+
+  struct QualifiedName {
+    std::string qualifier;
+    std::string name;
+  };
+  // qualifier.name: one word (app.query_timeout, split at its last period,
+  // both parts folded) or a quoted identifier, a period and a word
+  // ("My DB".query_timeout).
+  absl::StatusOr<QualifiedName> ExpectQualifiedName(std::string_view what);
+
  private:
   absl::Status Expected(std::string_view what) const;
 

@@ -59,6 +59,14 @@ absl::StatusOr<std::vector<Token>> Tokenize(std::string_view query) {
     } else if (c == ';') {
       tokens.push_back({TokenKind::kSemicolon, ";", start, start + 1});
       ++pos;
+    } else if (c == '=') {
+      tokens.push_back({TokenKind::kEquals, "=", start, start + 1});
+      ++pos;
+    } else if (c == '.') {
+      // Inside a word a period is part of it (app.query_timeout); here it
+      // follows a quoted identifier or stands alone.
+      tokens.push_back({TokenKind::kPeriod, ".", start, start + 1});
+      ++pos;
     } else if (c == '"' || c == '\'') {
       absl::StatusOr<std::string> text = ReadQuoted(query, pos, c);
       if (!text.ok()) return text.status();

@@ -1,7 +1,9 @@
 #pragma once
 // Splits an admin query into tokens: words (case-insensitive), "quoted
 // identifiers" (case kept, "" for a quote), 'string literals' ('' for a
-// quote), numbers, commas and semicolons. Pure; no knowledge of commands.
+// quote), numbers, commas, semicolons, `=` and a `.` outside a word (after a
+// quoted identifier, as in "My DB".query_timeout). Pure; no knowledge of
+// commands.
 
 #include <span>
 #include <string>
@@ -12,7 +14,16 @@
 
 namespace pgvalve::admin {
 
-enum class TokenKind { kWord, kQuotedIdentifier, kString, kNumber, kComma, kSemicolon };
+enum class TokenKind {
+  kWord,
+  kQuotedIdentifier,
+  kString,
+  kNumber,
+  kComma,
+  kSemicolon,
+  kEquals,
+  kPeriod,
+};
 
 struct Token {
   TokenKind kind;

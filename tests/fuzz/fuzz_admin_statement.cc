@@ -101,6 +101,12 @@ void CheckToken(const Token& token, std::string_view query) {
     case TokenKind::kSemicolon:
       PGVALVE_FUZZ_CHECK(source == ";" && token.text == ";");
       break;
+    case TokenKind::kEquals:
+      PGVALVE_FUZZ_CHECK(source == "=" && token.text == "=");
+      break;
+    case TokenKind::kPeriod:
+      PGVALVE_FUZZ_CHECK(source == "." && token.text == ".");
+      break;
     case TokenKind::kNumber:
       PGVALVE_FUZZ_CHECK(token.text == source && std::all_of(source.begin(), source.end(), IsDigit));
       break;

@@ -31,6 +31,8 @@ std::string KindsOf(const std::vector<Token>& tokens) {
       case TokenKind::kNumber: kinds += 'n'; break;
       case TokenKind::kComma: kinds += ','; break;
       case TokenKind::kSemicolon: kinds += ';'; break;
+      case TokenKind::kEquals: kinds += '='; break;
+      case TokenKind::kPeriod: kinds += '.'; break;
     }
   }
   return kinds;
@@ -43,6 +45,13 @@ TEST(CommandTokenizer, ReadsEachKindOfToken) {
   EXPECT_EQ(tokens[8].text, "it's late");
   EXPECT_EQ(tokens[10].text, "30s") << "a unit glued to a number makes a word";
   EXPECT_EQ(tokens[11].text, "42");
+}
+
+TEST(CommandTokenizer, EqualsAndAPeriodOutsideAWord) {
+  const auto tokens = TokensOf("SET app.query_timeout='1s'; SET \"My DB\".client_idle_timeout = 0");
+  EXPECT_EQ(KindsOf(tokens), "ww=s;wi.w=n");
+  EXPECT_EQ(tokens[1].text, "app.query_timeout") << "inside a word a period is part of it";
+  EXPECT_EQ(tokens[7].text, ".");
 }
 
 TEST(CommandTokenizer, DoubledQuotesAndOffsets) {
@@ -135,6 +144,36 @@ TEST(ArgumentCursor, DurationsAsWordsOrStrings) {
   ASSERT_FALSE(unknown_unit.ok());
   EXPECT_EQ(protocol::SqlStateOf(unknown_unit.status()), "22023");
   EXPECT_FALSE(arguments.ExpectDuration("a duration").ok()) << "a unit is required";
+}
+
+TEST(ArgumentCursor, QualifiedNames) {
+  const auto tokens = TokensOf("App.Query_Timeout \"My DB\".Limit my.db.x \"a\" = .x app.");
+  ArgumentCursor arguments(tokens);
+  auto name = arguments.ExpectQualifiedName("db.limit");
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(name->qualifier, "app");
+  EXPECT_EQ(name->name, "query_timeout");
+  name = arguments.ExpectQualifiedName("db.limit");
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(name->qualifier, "My DB") << "quoted: kept as written";
+  EXPECT_EQ(name->name, "limit");
+  name = arguments.ExpectQualifiedName("db.limit");
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(name->qualifier, "my.db") << "split at the last period";
+  EXPECT_EQ(name->name, "x");
+  for (int bad = 0; bad < 3; ++bad) {
+    const absl::StatusOr<ArgumentCursor::QualifiedName> rejected = arguments.ExpectQualifiedName("db.limit");
+    ASSERT_FALSE(rejected.ok());
+    EXPECT_EQ(protocol::SqlStateOf(rejected.status()), "42601");
+    // Skip what was refused: "a" =, then .x, then app.
+    if (bad == 0) {
+      ASSERT_TRUE(arguments.ExpectName("a").ok());
+      EXPECT_TRUE(arguments.AcceptToken(TokenKind::kEquals));
+    } else if (bad == 1) {
+      EXPECT_TRUE(arguments.AcceptToken(TokenKind::kPeriod));
+      ASSERT_TRUE(arguments.ExpectName("x").ok());
+    }
+  }
 }
 
 TEST(ParseAdminDuration, RejectsWhatIsNotADuration) {

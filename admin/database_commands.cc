@@ -1,9 +1,7 @@
 #include "admin/database_commands.h"
 
-#include <cctype>
-#include <set>
-
 #include "admin/command_support.h"
+#include "admin/database_names.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -68,61 +66,6 @@ absl::Status NotADatabase(std::string_view instead) {
                                   "\"*\" is not a database: it routes every database without a route "
                                   "of its own"),
       fmt::format("Use {}.", instead));
-}
-
-// Every name the operator may mean: routes, live sessions, gates.
-std::set<std::string> KnownDatabases(CommandContext& context) {
-  std::set<std::string> names;
-  for (const auto& [name, route] : context.services.server.config().Current()->databases) {
-    if (name != "*") names.insert(name);
-  }
-  for (const auto& record : context.services.server.sessions().All()) {
-    names.insert(record->identity().database);
-  }
-  for (const auto& gate : context.services.server.databases().All()) names.insert(gate->name());
-  return names;
-}
-
-// A database pgvalve knows: it has a [databases."name"] route, a live
-// session, or a gate (pgvalve admitted a session for it, or an operator
-// acted on it). Anything else is most likely a typo, and acting on it would
-// report success while nothing the operator meant changes.
-bool IsKnownDatabase(CommandContext& context, const std::string& database) {
-  if (database == "*") return false;
-  if (context.services.server.config().Current()->databases.contains(database)) return true;
-  if (!SessionsOf(context.services.server.sessions(), database).empty()) return true;
-  return context.services.server.databases().Contains(database);
-}
-
-std::string Lowercase(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower;
-}
-
-// 3D000, as PostgreSQL says of a database that does not exist.
-absl::Status UnknownDatabase(CommandContext& context, const std::string& database,
-                             std::string_view override_hint) {
-  std::string detail = "It has no route of its own, no session and no state set by an operator.";
-  for (const std::string& known : KnownDatabases(context)) {
-    if (known != database && Lowercase(known) == Lowercase(database)) {
-      detail += fmt::format(" Did you mean \"{}\"? Names without double quotes fold to lower case.", known);
-      break;
-    }
-  }
-  if (!override_hint.empty()) detail += fmt::format(" {}.", override_hint);
-  return protocol::WithDetail(
-      protocol::ErrorWithSqlState(sqlstate::kInvalidCatalogName,
-                                  fmt::format("database \"{}\" is not known to pgvalve", database)),
-      detail);
-}
-
-// What DISABLE, PAUSE and RESUME do with the database they name: refuse it
-// with UnknownDatabase unless pgvalve knows it or the operator said FORCE.
-absl::Status RequireKnownDatabase(CommandContext& context, const std::string& database, bool force,
-                                  std::string_view override_hint) {
-  if (force || IsKnownDatabase(context, database)) return absl::OkStatus();
-  return UnknownDatabase(context, database, override_hint);
 }
 
 bool Settled(proxy::SessionState state) {

@@ -10,7 +10,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
     : server_(server),
       control_(server.control_context().get_executor()),
       state_(server.config().Current()->admin.state_file),
-      services_{server_, control_, state_, credentials_, drains_},
+      services_{server_, control_, state_, credentials_, drains_, limits_, limit_counters_},
       listener_(
           server.control_context(),
           [&context = server.control_context()]() -> proxy::asio::io_context& { return context; },
@@ -23,10 +23,11 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
 
 absl::Status AdminServer::RestoreState() {
   if (!state_.path()) {
-    spdlog::warn("admin.state_file is not set: DISABLE and PAUSE will not survive a restart");
+    spdlog::warn(
+        "admin.state_file is not set: DISABLE, PAUSE and SET limits will not survive a restart");
     return absl::OkStatus();
   }
-  absl::Status loaded = state_.Load(server_.databases());
+  absl::Status loaded = state_.Load(server_.databases(), limits_);
   if (loaded.ok()) spdlog::info("runtime state restored from {}", *state_.path());
   return loaded;
 }

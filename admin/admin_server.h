@@ -8,6 +8,8 @@
 #include "admin/command_context.h"
 #include "admin/control_connections.h"
 #include "admin/drain_registry.h"
+#include "admin/limit_counters.h"
+#include "admin/runtime_limits.h"
 #include "admin/state_store.h"
 #include "proxy/listener.h"
 #include "proxy/proxy_server.h"
@@ -21,8 +23,8 @@ class AdminServer {
 
   explicit AdminServer(proxy::ProxyServer& server);
 
-  // Re-applies DISABLE/PAUSE from the state file; call before the proxy
-  // starts accepting clients.
+  // Re-applies DISABLE/PAUSE and limits set with SET from the state file;
+  // call before the proxy starts accepting clients.
   absl::Status RestoreState();
   // Binds the admin listeners.
   absl::Status Start();
@@ -37,6 +39,8 @@ class AdminServer {
   StateStore state_;
   AdminCredentials credentials_;
   DrainRegistry drains_;
+  RuntimeLimits limits_;
+  LimitCounters limit_counters_;
   AdminServices services_;
   // Kept for the admin listener: the operator must get in even when the
   // process has run out of descriptors.

@@ -18,6 +18,8 @@ using proxy::Awaitable;
 class AdminCredentials;
 class ControlConnections;
 class DrainRegistry;
+class LimitCounters;
+class RuntimeLimits;
 class StateStore;
 
 struct AdminCaller {
@@ -40,6 +42,8 @@ struct AdminServices {
   StateStore& state;
   AdminCredentials& credentials;
   DrainRegistry& drains;
+  RuntimeLimits& limits;
+  const LimitCounters& limit_counters;
 };
 
 struct CommandContext {

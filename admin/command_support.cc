@@ -9,7 +9,8 @@
 namespace pgvalve::admin {
 
 Awaitable<void> PersistState(CommandContext& context) {
-  absl::Status saved = context.services.state.Save(context.services.server.databases());
+  absl::Status saved =
+      context.services.state.Save(context.services.server.databases(), context.services.limits);
   if (saved.ok()) co_return;
   spdlog::error("state file not written: {}", proxy::StatusText(saved));
   co_await context.notices.Notice(

@@ -4,6 +4,7 @@
 
 #include "admin/database_commands.h"
 #include "admin/drain_commands.h"
+#include "admin/limit_commands.h"
 #include "admin/server_commands.h"
 #include "admin/session_commands.h"
 #include "admin/show_commands.h"
@@ -78,6 +79,18 @@ constexpr CommandSpec kCommands[] = {
     {"SHOW DRAIN", "job_id", "the per-session report of one drain", AdminRole::kMonitor, ShowDrain},
     {"CANCEL DRAIN", "job_id", "stop a drain; the database stays disabled", AdminRole::kAdmin,
      CancelDrain},
+    {"SET", "db.limit = 'duration' [EXCEPT USER u [, ...]] [FORCE]",
+     "set a limit of db (\"*\": every database without its own value): query_timeout, "
+     "query_timeout_grace, idle_in_transaction_timeout or client_idle_timeout; 0 turns it off. "
+     "Wins over the config file; kept in the state file",
+     AdminRole::kAdmin, SetLimit},
+    {"RESET", "db.limit | db.ALL",
+     "drop limits set with SET; the config file's values (or \"*\"'s) apply again",
+     AdminRole::kAdmin, ResetLimit},
+    {"SHOW LIMITS", "",
+     "limits set per database, their exceptions, where each was set, and the cancels, "
+     "terminations and closes each has done",
+     AdminRole::kMonitor, ShowLimits},
     {"RELOAD", "", "re-read the configuration; running sessions keep their upstream",
      AdminRole::kAdmin, Reload},
     {"SHUTDOWN", "[SMART | FAST]",

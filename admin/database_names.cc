@@ -4,6 +4,7 @@
 #include <set>
 
 #include "admin/command_support.h"
+#include "admin/runtime_limits.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -11,7 +12,7 @@
 namespace pgvalve::admin {
 namespace {
 
-// Every name the operator may mean: routes, live sessions, gates.
+// Every name the operator may mean: routes, live sessions, gates, limits.
 std::set<std::string> KnownDatabases(CommandContext& context) {
   std::set<std::string> names;
   for (const auto& [name, route] : context.services.server.config().Current()->databases) {
@@ -21,6 +22,9 @@ std::set<std::string> KnownDatabases(CommandContext& context) {
     names.insert(record->identity().database);
   }
   for (const auto& gate : context.services.server.databases().All()) names.insert(gate->name());
+  for (const auto& [name, settings] : context.services.limits.all()) {
+    if (name != "*") names.insert(name);
+  }
   return names;
 }
 
@@ -36,6 +40,7 @@ bool IsKnownDatabase(CommandContext& context, const std::string& database) {
   if (database == "*") return false;
   if (context.services.server.config().Current()->databases.contains(database)) return true;
   if (!SessionsOf(context.services.server.sessions(), database).empty()) return true;
+  if (context.services.limits.Find(database) != nullptr) return true;
   return context.services.server.databases().Contains(database);
 }
 

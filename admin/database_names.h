@@ -1,6 +1,6 @@
 #pragma once
 // Which database names pgvalve knows, for commands that act on a database
-// by name (DISABLE, PAUSE, RESUME, SET): a name it does not know is most
+// by name (DISABLE, PAUSE, RESUME, SET db.limit): a name it does not know is most
 // likely a typo, and acting on it would report success while nothing the
 // operator meant changes.
 
@@ -12,8 +12,9 @@
 
 namespace pgvalve::admin {
 
-// A [databases."name"] route, a live session or a gate (pgvalve admitted a
-// session for it, or an operator acted on it). "*" is not a database name.
+// A [databases."name"] route, a live session, a gate (pgvalve admitted a
+// session for it, or an operator acted on it) or a limit set with SET.
+// "*" is not a database name.
 bool IsKnownDatabase(CommandContext& context, const std::string& database);
 
 // 3D000, as PostgreSQL says of a database that does not exist, with a

@@ -165,7 +165,8 @@ Awaitable<absl::Status> DrainJob::Start() {
   auto gate = services_.server.databases().Gate(options_.database);
   gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
   // The drain does not depend on the file; a failure to write it is logged.
-  if (absl::Status saved = services_.state.Save(services_.server.databases()); !saved.ok()) {
+  if (absl::Status saved = services_.state.Save(services_.server.databases(), services_.limits);
+      !saved.ok()) {
     spdlog::error("state file not written: {}", proxy::StatusText(saved));
   }
   watcher_ = std::make_unique<GateWatcher>(co_await proxy::asio::this_coro::executor, gate);

@@ -11,6 +11,7 @@
 #include <toml.hpp>
 
 #include "config/toml_utf8.h"
+#include "config/value_text.h"
 #include "fmt/format.h"
 #include "proxy/status_text.h"
 
@@ -18,6 +19,9 @@ namespace pgvalve::admin {
 namespace {
 
 using proxy::UnavailableError;
+
+// As in the config file: query_timeout_except_users = [...].
+constexpr std::string_view kExceptSuffix = "_except_users";
 
 // A TOML basic string.
 std::string Quote(std::string_view text) {
@@ -47,10 +51,30 @@ std::string QuoteList(const std::vector<std::string>& items) {
   return "[" + list + "]";
 }
 
-std::string Render(const proxy::DatabaseRegistry& databases) {
+// [limits."db"] with the keys of the config file's [databases."db"]:
+// query_timeout = "1s", query_timeout_except_users = [...], ...
+std::string RenderLimits(const RuntimeLimits& limits) {
+  std::string text;
+  for (const auto& [database, settings] : limits.all()) {
+    text += fmt::format("\n[limits.{}]\n", Quote(database));
+    for (config::Limit limit : config::kAllLimits) {
+      const std::optional<config::LimitSetting>& setting = settings.Get(limit);
+      if (!setting) continue;
+      text += fmt::format("{} = {}\n", config::LimitName(limit),
+                          Quote(config::FormatDuration(setting->value)));
+      if (config::TakesExceptions(limit)) {
+        text += fmt::format("{}{} = {}\n", config::LimitName(limit), kExceptSuffix,
+                            QuoteList(setting->except_users));
+      }
+    }
+  }
+  return text;
+}
+
+std::string Render(const proxy::DatabaseRegistry& databases, const RuntimeLimits& limits) {
   std::string text =
       "# pgvalve runtime state, re-applied at start. Written by pgvalve after each\n"
-      "# DISABLE/ENABLE/PAUSE/RESUME; edit only while pgvalve is stopped.\n"
+      "# DISABLE/ENABLE/PAUSE/RESUME/SET/RESET; edit only while pgvalve is stopped.\n"
       "version = 1\n";
   // Before any [databases.*] table: a table's keys run to the next header.
   if (std::optional<proxy::DisableAllState> all = databases.disable_all().state()) {
@@ -68,7 +92,43 @@ std::string Render(const proxy::DatabaseRegistry& databases) {
     }
     if (state.paused) text += "paused = true\n";
   }
-  return text;
+  return text + RenderLimits(limits);
+}
+
+// A key of a [limits."db"] table: a limit's name, or its exception list
+// next to it.
+bool IsLimitKey(const toml::value& table, std::string_view key) {
+  if (config::ParseLimitName(key)) return true;
+  if (!key.ends_with(kExceptSuffix)) return false;
+  const std::string_view limit_name = key.substr(0, key.size() - kExceptSuffix.size());
+  const std::optional<config::Limit> limit = config::ParseLimitName(limit_name);
+  return limit && config::TakesExceptions(*limit) && table.contains(std::string(limit_name));
+}
+
+// Reads one [limits."db"] table; throws, as toml11 does, on what pgvalve
+// would not have written.
+config::LimitSettings LoadLimits(const std::string& database, const toml::value& table) {
+  for (const auto& [key, unused] : table.as_table()) {
+    if (!IsLimitKey(table, key)) {
+      throw std::runtime_error(fmt::format("limits.{}: unknown key {}", Quote(database), key));
+    }
+  }
+  config::LimitSettings settings;
+  for (config::Limit limit : config::kAllLimits) {
+    const std::string name(config::LimitName(limit));
+    if (!table.contains(name)) continue;
+    absl::StatusOr<config::Duration> value =
+        config::ParseDuration(toml::find<std::string>(table, name));
+    if (!value.ok()) {
+      throw std::runtime_error(fmt::format("limits.{}.{}: {}", Quote(database), name,
+                                           proxy::StatusText(value.status())));
+    }
+    using Names = std::vector<std::string>;
+    settings.Set(limit, {.value = *value,
+                         .except_users = toml::find_or<Names>(
+                             table, name + std::string(kExceptSuffix), Names{})});
+  }
+  return settings;
 }
 
 absl::Status SystemError(std::string_view what, const std::string& path) {
@@ -77,9 +137,10 @@ absl::Status SystemError(std::string_view what, const std::string& path) {
 
 }  // namespace
 
-absl::Status StateStore::Save(const proxy::DatabaseRegistry& databases) const {
+absl::Status StateStore::Save(const proxy::DatabaseRegistry& databases,
+                              const RuntimeLimits& limits) const {
   if (!path_) return absl::OkStatus();
-  const std::string text = Render(databases);
+  const std::string text = Render(databases, limits);
   const std::string temporary = *path_ + ".tmp";
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return SystemError("could not create", temporary);
@@ -111,7 +172,7 @@ absl::Status StateStore::Save(const proxy::DatabaseRegistry& databases) const {
   return absl::OkStatus();
 }
 
-absl::Status StateStore::Load(proxy::DatabaseRegistry& databases) const {
+absl::Status StateStore::Load(proxy::DatabaseRegistry& databases, RuntimeLimits& limits) const {
   if (!path_ || !std::filesystem::exists(*path_)) return absl::OkStatus();
   auto unreadable = [this](std::string_view why) {
     return UnavailableError(fmt::format("state file {} is unreadable: {}", *path_, why));
@@ -139,6 +200,14 @@ absl::Status StateStore::Load(proxy::DatabaseRegistry& databases) const {
            .except_databases = toml::find_or<Names>(all, "except_databases", Names{}),
            .except_roles = toml::find_or<Names>(all, "except_roles", Names{}),
            .origin = proxy::StateOrigin::kStateFile});
+    }
+    if (root.contains("limits")) {
+      for (const auto& [name, entry] : toml::find<toml::table>(root, "limits")) {
+        const config::LimitSettings settings = LoadLimits(name, entry);
+        for (config::Limit limit : config::kAllLimits) {
+          if (settings.Get(limit)) limits.Set(name, limit, *settings.Get(limit));
+        }
+      }
     }
     if (!root.contains("databases")) return absl::OkStatus();
     for (const auto& [name, entry] : toml::find<toml::table>(root, "databases")) {

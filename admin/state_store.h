@@ -1,12 +1,14 @@
 #pragma once
 // The lasting part of runtime state (DISABLE and PAUSE per database, DISABLE
-// ALL; later, upstream switches), written to a file after every change and re-applied
-// at start, so an operator's decision survives a restart of pgvalve.
+// ALL, limits set with SET; later, upstream switches), written to a file
+// after every change and re-applied at start, so an operator's decision
+// survives a restart of pgvalve.
 
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "admin/runtime_limits.h"
 #include "proxy/database_registry.h"
 
 namespace pgvalve::admin {
@@ -18,14 +20,15 @@ class StateStore {
 
   const std::optional<std::string>& path() const { return path_; }
 
-  // Applies the saved state to `databases`, marked as coming from the state
-  // file. A missing file is an empty state; a malformed one is an error
-  // naming the file.
-  absl::Status Load(proxy::DatabaseRegistry& databases) const;
+  // Applies the saved state to `databases` (marked as coming from the state
+  // file) and `limits`. A missing file is an empty state; a malformed one
+  // is an error naming the file.
+  absl::Status Load(proxy::DatabaseRegistry& databases, RuntimeLimits& limits) const;
 
-  // Writes the state of every database atomically: a temporary file,
-  // fsync, rename over the old one, fsync of the directory.
-  absl::Status Save(const proxy::DatabaseRegistry& databases) const;
+  // Writes the state of every database and every runtime limit
+  // atomically: a temporary file, fsync, rename over the old one, fsync of
+  // the directory.
+  absl::Status Save(const proxy::DatabaseRegistry& databases, const RuntimeLimits& limits) const;
 
  private:
   std::optional<std::string> path_;

@@ -60,6 +60,10 @@ std::vector<Input> AdminStatementSeeds() {
            "DRAIN orders GRACE 10s GRACE 20s",
            "DRAIN orders THEN WAIT TIMEOUT 250ms",
            "SHOW DRAINS; SHOW DRAIN 3; CANCEL DRAIN 3",
+           "SET app.query_timeout = '10min' EXCEPT USER replicator, \"Backup\" FORCE",
+           "SET \"My DB\".client_idle_timeout TO 0; SET \"*\".query_timeout_grace = 2s",
+           "SET app.statement_timeout = '1s'; SET app = 1",
+           "RESET app.ALL; RESET \"*\".idle_in_transaction_timeout; SHOW LIMITS",
            "RELOAD",
            "SHUTDOWN FAST",
            "SHUTDOWN SMART;;",
@@ -117,8 +121,13 @@ control_dbname = "postgres"
 host = "/var/run/postgresql"
 [databases."*"]
 upstream = "blue"
+query_timeout = "10min"
+query_timeout_except_users = ["replicator"]
+query_timeout_grace = "5s"
 [databases.orders]
 upstream = "green"
+idle_in_transaction_timeout = "5m"
+client_idle_timeout = 0
 )";
   seeds.push_back(Text(full));
   for (std::string_view text : {
@@ -134,6 +143,8 @@ upstream = "green"
            "[upstreams.pg]\n[databases.\"*\"]\nupstream = \"pg\"\n",
            "[upstreams.pg]\ncontrol_password = \"x\"\n[databases.\"*\"]\nupstream = \"pg\"\n",
            "[proxy]\nstartup_timeout = \"0s\"\nhold_timeout = \"2d\"\n",
+           "[upstreams.pg]\n[databases.\"*\"]\nupstream = \"pg\"\nquery_timeout = -1\n"
+           "client_idle_timeout_except_users = [\"x\"]\n",
            // Errors at a line: syntax, a duplicate table, a multi-line
            // string left open.
            "[proxy\nlisten = 1\n",

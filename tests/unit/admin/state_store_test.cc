@@ -26,6 +26,8 @@ class StateStoreTest : public ::testing::Test {
 
   std::string dir_;
   std::string path_;
+  // For the tests about databases: no limits set.
+  RuntimeLimits no_limits_;
 };
 
 TEST_F(StateStoreTest, WhatWasSavedIsLoadedAgain) {
@@ -38,10 +40,10 @@ TEST_F(StateStoreTest, WhatWasSavedIsLoadedAgain) {
       .reason = "all", .except_databases = {"Reports DB"}, .except_roles = {"dba"}});
   saved.Gate("plain");  // nothing set: nothing saved
   StateStore store(path_);
-  ASSERT_TRUE(store.Save(saved).ok());
+  ASSERT_TRUE(store.Save(saved, no_limits_).ok());
 
   proxy::DatabaseRegistry loaded;
-  ASSERT_TRUE(store.Load(loaded).ok());
+  ASSERT_TRUE(store.Load(loaded, no_limits_).ok());
   const auto app = loaded.Gate("app")->Snapshot();
   ASSERT_TRUE(app.disabled.has_value());
   EXPECT_EQ(app.disabled->reason, reason);
@@ -62,11 +64,11 @@ TEST_F(StateStoreTest, WhatWasSavedIsLoadedAgain) {
 TEST_F(StateStoreTest, NoPathPersistsNothingAndAMissingFileIsAnEmptyState) {
   proxy::DatabaseRegistry registry;
   registry.Gate("app")->Disable(proxy::DisableState{.reason = "r"});
-  EXPECT_TRUE(StateStore(std::nullopt).Save(registry).ok());
-  EXPECT_TRUE(StateStore(std::nullopt).Load(registry).ok());
+  EXPECT_TRUE(StateStore(std::nullopt).Save(registry, no_limits_).ok());
+  EXPECT_TRUE(StateStore(std::nullopt).Load(registry, no_limits_).ok());
 
   proxy::DatabaseRegistry fresh;
-  EXPECT_TRUE(StateStore(path_).Load(fresh).ok());
+  EXPECT_TRUE(StateStore(path_).Load(fresh, no_limits_).ok());
   EXPECT_EQ(fresh.size(), 0u);
 }
 
@@ -76,7 +78,7 @@ TEST_F(StateStoreTest, AMalformedFileIsAnErrorNamingIt) {
                                  "version = 1\n[disable_all]\nexcept_roles = [\"a\", \n"}) {
     std::ofstream(path_, std::ios::trunc) << text;
     proxy::DatabaseRegistry registry;
-    const absl::Status loaded = StateStore(path_).Load(registry);
+    const absl::Status loaded = StateStore(path_).Load(registry, no_limits_);
     EXPECT_FALSE(loaded.ok()) << text;
     EXPECT_NE(std::string(loaded.message()).find(path_), std::string::npos) << loaded;
   }
@@ -104,17 +106,53 @@ TEST_F(StateStoreTest, SavingReplacesTheFileWhole) {
   auto gate = registry.Gate("app");
   gate->Disable(proxy::DisableState{.reason = "first"});
   StateStore store(path_);
-  ASSERT_TRUE(store.Save(registry).ok());
+  ASSERT_TRUE(store.Save(registry, no_limits_).ok());
   gate->Enable();
-  ASSERT_TRUE(store.Save(registry).ok());
+  ASSERT_TRUE(store.Save(registry, no_limits_).ok());
 
   proxy::DatabaseRegistry loaded;
-  ASSERT_TRUE(store.Load(loaded).ok());
+  ASSERT_TRUE(store.Load(loaded, no_limits_).ok());
   EXPECT_EQ(loaded.size(), 0u) << "ENABLE leaves nothing to restore";
   // No temporary file is left beside it.
   size_t files = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir_)) ++files;
   EXPECT_EQ(files, 1u);
+}
+
+TEST_F(StateStoreTest, LimitsSetAtRuntimeAreLoadedAgain) {
+  using config::Limit;
+  RuntimeLimits saved;
+  saved.Set("app", Limit::kQueryTimeout,
+            {.value = std::chrono::minutes(10), .except_users = {"replicator", "Odd \"User\""}});
+  saved.Set("app", Limit::kQueryTimeoutGrace, {.value = std::chrono::seconds(2)});
+  saved.Set("*", Limit::kClientIdleTimeout, {.value = std::chrono::milliseconds(1500)});
+  saved.Set("Reports DB", Limit::kIdleInTransactionTimeout, {.value = std::chrono::milliseconds(0)});
+  proxy::DatabaseRegistry databases;
+  databases.Gate("app")->Pause(proxy::StateOrigin::kAdminCommand);
+  StateStore store(path_);
+  ASSERT_TRUE(store.Save(databases, saved).ok());
+
+  proxy::DatabaseRegistry loaded_databases;
+  RuntimeLimits loaded;
+  ASSERT_TRUE(store.Load(loaded_databases, loaded).ok());
+  EXPECT_EQ(loaded.all(), saved.all());
+  EXPECT_TRUE(loaded_databases.Gate("app")->Snapshot().paused) << "the [databases] part is kept";
+}
+
+TEST_F(StateStoreTest, AMalformedLimitIsAnErrorNamingTheFile) {
+  for (const std::string text : {"version = 1\n[limits.app]\nquery_timeout = \"soon\"\n",
+                                 "version = 1\n[limits.app]\nquery_timeout = 5\n",
+                                 "version = 1\n[limits.app]\nwhatever_timeout = \"5s\"\n",
+                                 "version = 1\n[limits.app]\nclient_idle_timeout_except_users = []\n",
+                                 "version = 1\n[limits.app]\nquery_timeout_grace = \"1s\"\n"
+                                 "query_timeout_grace_except_users = []\n"}) {
+    std::ofstream(path_, std::ios::trunc) << text;
+    proxy::DatabaseRegistry registry;
+    RuntimeLimits limits;
+    const absl::Status loaded = StateStore(path_).Load(registry, limits);
+    EXPECT_FALSE(loaded.ok()) << text;
+    EXPECT_NE(std::string(loaded.message()).find(path_), std::string::npos) << loaded;
+  }
 }
 
 }  // namespace

@@ -10,6 +10,8 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
     : server_(server),
       control_(server.control_context().get_executor()),
       state_(server.config().Current()->admin.state_file),
+      enforcer_(server.control_context().get_executor(), server.config(), server.sessions(),
+                control_, limits_, limit_counters_),
       services_{server_, control_, state_, credentials_, drains_, limits_, limit_counters_},
       listener_(
           server.control_context(),
@@ -18,7 +20,10 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
             StartSession(std::move(stream), std::move(address));
           }) {
   listener_.SetAcceptPolicy({.spare = &spare_fds_});
-  server_.AddStopHook([this] { listener_.Stop(); });
+  server_.AddStopHook([this] {
+    listener_.Stop();
+    enforcer_.Stop();
+  });
 }
 
 absl::Status AdminServer::RestoreState() {
@@ -33,6 +38,7 @@ absl::Status AdminServer::RestoreState() {
 }
 
 absl::Status AdminServer::Start() {
+  enforcer_.Start();
   auto config = server_.config().Current();
   if (config->admin.users.empty()) {
     spdlog::warn("admin console off: no [[admin.users]] configured");

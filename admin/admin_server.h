@@ -9,6 +9,7 @@
 #include "admin/control_connections.h"
 #include "admin/drain_registry.h"
 #include "admin/limit_counters.h"
+#include "admin/limit_enforcer.h"
 #include "admin/runtime_limits.h"
 #include "admin/state_store.h"
 #include "proxy/listener.h"
@@ -26,7 +27,7 @@ class AdminServer {
   // Re-applies DISABLE/PAUSE and limits set with SET from the state file;
   // call before the proxy starts accepting clients.
   absl::Status RestoreState();
-  // Binds the admin listeners.
+  // Starts enforcing limits and binds the admin listeners.
   absl::Status Start();
 
   std::vector<uint16_t> ports() const { return listener_.tcp_ports(); }
@@ -41,6 +42,9 @@ class AdminServer {
   DrainRegistry drains_;
   RuntimeLimits limits_;
   LimitCounters limit_counters_;
+  // Runs whether or not the admin console is served: limits in the config
+  // file hold without it.
+  LimitEnforcer enforcer_;
   AdminServices services_;
   // Kept for the admin listener: the operator must get in even when the
   // process has run out of descriptors.

@@ -19,6 +19,7 @@ inline constexpr std::string_view kUndefinedObject = "42704";
 inline constexpr std::string_view kInvalidParameterValue = "22023";
 inline constexpr std::string_view kInvalidTextRepresentation = "22P02";
 inline constexpr std::string_view kCharacterNotInRepertoire = "22021";
+inline constexpr std::string_view kIdleInTransactionSessionTimeout = "25P03";
 inline constexpr std::string_view kTooManyConnections = "53300";
 inline constexpr std::string_view kObjectNotInPrerequisiteState = "55000";
 inline constexpr std::string_view kObjectInUse = "55006";

@@ -62,10 +62,12 @@ void LimitEnforcer::Sweep() {
   const std::shared_ptr<const config::Config> config = config_.Current();
   LimitResolver limits(*config, runtime_);
   if (!limits.AnyEnforced()) return;
-  const auto sessions = sessions_.All();
-  for (DueAction& action : planner_.Plan(sessions, limits, proxy::WallClock::now())) {
-    CarryOut(std::move(action), *config);
-  }
+  sessions_.CollectUnordered(swept_);
+  std::vector<DueAction> due = planner_.Plan(swept_, limits, proxy::WallClock::now());
+  // Not kept until the next sweep: the records of sessions that end
+  // meanwhile would live on.
+  swept_.clear();
+  for (DueAction& action : due) CarryOut(std::move(action), *config);
 }
 
 void LimitEnforcer::CarryOut(DueAction action, const config::Config& config) {

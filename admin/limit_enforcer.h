@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include "admin/control_connections.h"
 #include "admin/limit_counters.h"
@@ -52,6 +53,8 @@ class LimitEnforcer {
   const RuntimeLimits& runtime_;
   LimitCounters& counters_;
   LimitPlanner planner_;
+  // The sessions of one sweep; a member only to keep its capacity.
+  std::vector<std::shared_ptr<proxy::SessionRecord>> swept_;
   proxy::asio::steady_timer timer_;
   bool running_ = false;
 };

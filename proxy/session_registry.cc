@@ -81,6 +81,13 @@ std::vector<std::shared_ptr<SessionRecord>> SessionRegistry::All() const {
   return all;
 }
 
+void SessionRegistry::CollectUnordered(std::vector<std::shared_ptr<SessionRecord>>& out) const {
+  out.clear();
+  std::lock_guard lock(mutex_);
+  out.reserve(sessions_.size());
+  for (const auto& [id, record] : sessions_) out.push_back(record);
+}
+
 size_t SessionRegistry::size() const {
   std::lock_guard lock(mutex_);
   return sessions_.size();

@@ -34,6 +34,10 @@ class SessionRegistry {
   std::shared_ptr<SessionRecord> FindByBackendPid(int32_t backend_pid) const;
   // Ordered by session id.
   std::vector<std::shared_ptr<SessionRecord>> All() const;
+  // Every session in no particular order, into `out` (cleared first, its
+  // capacity kept): for a periodic walk over all sessions, such as the
+  // limits' sweep, where All()'s sort would cost more than the walk.
+  void CollectUnordered(std::vector<std::shared_ptr<SessionRecord>>& out) const;
   size_t size() const;
 
   // Counters per database: sessions that ended plus those still running.

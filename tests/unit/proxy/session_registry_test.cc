@@ -1,11 +1,14 @@
 // SHOW STATS's rows: one per database that sessions authenticated to, and
-// one bounded row for everything else.
+// one bounded row for everything else; the unordered list the limits'
+// sweep walks.
 
 #include "proxy/session_registry.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 namespace pgvalve::proxy {
 namespace {
@@ -61,6 +64,25 @@ TEST(SessionRegistryCounters, RowsAreBounded) {
   const auto counters = registry.CountersByDatabase();
   EXPECT_EQ(counters.by_name.size(), limit);
   EXPECT_EQ(counters.others.bytes_from_client, 10u);
+}
+
+TEST(SessionRegistryCollect, EveryLiveSessionIntoAReusedList) {
+  SessionRegistry registry;
+  std::vector<uint64_t> live;
+  for (int i = 0; i < 10; ++i) {
+    auto record = AddSession(registry, "app", true, 0);
+    if (i % 3 == 0) {
+      registry.Remove(record->id());
+    } else {
+      live.push_back(record->id());
+    }
+  }
+  std::vector<std::shared_ptr<SessionRecord>> collected(3);  // stale entries are dropped
+  registry.CollectUnordered(collected);
+  std::vector<uint64_t> ids;
+  for (const auto& record : collected) ids.push_back(record->id());
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, live);
 }
 
 }  // namespace

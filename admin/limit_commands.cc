@@ -33,8 +33,7 @@ Awaitable<absl::StatusOr<CommandResult>> SetLimit(CommandContext& context, Argum
   // As DISABLE: a limit on a misspelled name would hold nowhere.
   if (statement->database != "*" && !statement->force &&
       !IsKnownDatabase(context, statement->database)) {
-    co_return UnknownDatabase(context, statement->database,
-                              "SET ... FORCE sets the limit anyway");
+    co_return UnknownDatabase(context, statement->database, "Add FORCE to set the limit anyway");
   }
   context.services.limits.Set(statement->database, statement->limit,
                               std::move(statement->setting));

@@ -356,5 +356,16 @@ TEST_F(LimitsTest, SetNeedsAKnownDatabaseAndTheAdminRole) {
   ExecOk(admin.get(), "RESET no_such_database.query_timeout");
 }
 
+TEST_F(LimitsTest, ShowHelpListsTheLimitCommandsWithTheirRoles) {
+  PgConn monitor = ConnectAdmin(kMonitorUser, kMonitorPassword);
+  const ResultTable help = QueryTable(monitor.get(), "SHOW HELP");
+  for (const auto& [verb, role] : {std::pair{"SET", "admin"}, std::pair{"RESET", "admin"},
+                                   std::pair{"SHOW LIMITS", "monitor"}}) {
+    const auto row = help.FindRow("command", verb);
+    ASSERT_TRUE(row) << verb << " missing from SHOW HELP:\n" << help.ToString();
+    EXPECT_EQ(help.Text(*row, "role"), role) << verb;
+  }
+}
+
 }  // namespace
 }  // namespace pgvalve::test

@@ -21,6 +21,8 @@
 #include "admin/admin_credentials.h"
 #include "admin/control_connections.h"
 #include "admin/drain_registry.h"
+#include "admin/limit_counters.h"
+#include "admin/runtime_limits.h"
 #include "admin/state_store.h"
 #include "tests/unit/admin/status_matchers.h"
 
@@ -148,7 +150,7 @@ class DispatchTest : public ::testing::Test {
         }),
         control_(server_.control_context().get_executor()),
         state_(std::nullopt),
-        services_{server_, control_, state_, credentials_, drains_} {}
+        services_{server_, control_, state_, credentials_, drains_, limits_, limit_counters_} {}
 
   static config::Config Config() {
     config::Config config;
@@ -184,6 +186,8 @@ class DispatchTest : public ::testing::Test {
   StateStore state_;
   AdminCredentials credentials_;
   DrainRegistry drains_;
+  RuntimeLimits limits_;
+  LimitCounters limit_counters_;
   AdminServices services_;
   RecordedNotices notices_;
 };

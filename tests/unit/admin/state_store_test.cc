@@ -92,7 +92,7 @@ TEST_F(StateStoreTest, AFileThatIsNotUtf8IsRefusedNamingTheLine) {
                                  "version = 1\n[databases.app]\ndisabled = true\nreason = 'trunc\xe2\x82'"}) {
     std::ofstream(path_, std::ios::trunc | std::ios::binary) << text;
     proxy::DatabaseRegistry registry;
-    const absl::Status loaded = StateStore(path_).Load(registry);
+    const absl::Status loaded = StateStore(path_).Load(registry, no_limits_);
     EXPECT_FALSE(loaded.ok());
     EXPECT_NE(std::string(loaded.message()).find(path_ + ":4: syntax error: invalid UTF-8"),
               std::string::npos)

@@ -16,15 +16,14 @@ int32_t ParsePid(const std::optional<std::string>& text) {
   return text ? static_cast<int32_t>(std::stol(*text)) : 0;
 }
 
-// The conditions every query for client backends carries.
+}  // namespace
+
 std::string ClientBackendsOnly(const ControlConnection& control) {
   std::string sql = " AND pid <> pg_backend_pid()";
   if (control.server_version() >= kBackendTypeVersion) sql += " AND backend_type = 'client backend'";
   if (control.server_version() >= kLeaderPidVersion) sql += " AND leader_pid IS NULL";
   return sql;
 }
-
-}  // namespace
 
 proxy::Awaitable<absl::StatusOr<std::vector<ClientBackendRow>>> FindDirectClientBackends(
     ControlConnection& control, const std::string& database, const std::vector<int32_t>& excluded,

@@ -17,6 +17,11 @@
 
 namespace pgvalve::admin {
 
+// " AND ..." conditions that keep a pg_stat_activity query to client
+// backends other than the control connection's own, for the server the
+// control connection is on.
+std::string ClientBackendsOnly(const ControlConnection& control);
+
 // One client backend as pg_stat_activity shows it.
 struct ClientBackendRow {
   int32_t pid = 0;

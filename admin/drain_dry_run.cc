@@ -61,11 +61,15 @@ Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::strin
     co_return facts;
   }
   std::shared_ptr<ControlConnection> control = context.services.control.For(*upstream);
+  if (absl::Status connected = co_await control->EnsureConnected(); !connected.ok()) {
+    facts.unavailable = fmt::format("pg_stat_activity not read: {}", proxy::StatusText(connected));
+    co_return facts;
+  }
   std::vector<std::optional<std::string>> params = {database};
   absl::StatusOr<QueryResult> activity = co_await control->Query(
       "SELECT pid, usename, application_name, coalesce(state, backend_type), "
       "extract(epoch FROM now() - xact_start)::float8, left(query, 200) "
-      "FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+      "FROM pg_stat_activity WHERE datname = $1" + ClientBackendsOnly(*control),
       params);
   if (!activity.ok()) {
     facts.unavailable = fmt::format("pg_stat_activity not read: {}", proxy::StatusText(activity.status()));

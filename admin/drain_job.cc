@@ -32,7 +32,6 @@ constexpr std::chrono::milliseconds kCancelTimeout{5000};
 // right after (GRACE 0) they get this long to finish before their backends
 // are signalled, so that they end as "closed idle", not "terminated".
 constexpr std::chrono::milliseconds kIdleCloseAllowance{250};
-constexpr int kLeaderPidVersion = 130000;
 constexpr std::string_view kDrainedMessage = "terminating connection due to administrator command";
 
 struct ActivityRow {
@@ -44,17 +43,17 @@ struct ActivityRow {
 
 std::string TextOrEmpty(const std::optional<std::string>& value) { return value ? *value : std::string(); }
 
-// Backends on `database` as the control connection sees them, itself
-// excluded.
+// Client backends on `database` as the control connection sees them,
+// itself excluded. Parallel workers leave with their leader (counting them
+// would report one session twice), and background processes with a
+// datname (autovacuum, a logical replication walsender) are not sessions
+// to drain.
 Awaitable<absl::StatusOr<std::vector<ActivityRow>>> ReadActivity(ControlConnection& control,
                                                                 const std::string& database) {
   if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
   std::string sql =
       "SELECT pid, usename, application_name, coalesce(state, backend_type) FROM pg_stat_activity "
-      "WHERE datname = $1 AND pid <> pg_backend_pid()";
-  // Parallel workers leave with their leader; counting them would only
-  // report the same session twice.
-  if (control.server_version() >= kLeaderPidVersion) sql += " AND leader_pid IS NULL";
+      "WHERE datname = $1" + ClientBackendsOnly(control);
   std::vector<std::optional<std::string>> params = {database};
   absl::StatusOr<QueryResult> result = co_await control.Query(sql + " ORDER BY pid", std::move(params));
   if (!result.ok()) co_return result.status();

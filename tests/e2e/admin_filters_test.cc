@@ -204,6 +204,33 @@ TEST_F(FiltersTest, UserApplicationClientAndExceptUserSelect) {
   EXPECT_EQ(ScalarString(other.get(), "SELECT 'other'"), "other");
 }
 
+// A logical replication walsender carries its database's name in
+// pg_stat_activity, as autovacuum workers do, but it is no client session:
+// INCLUDING DIRECT must never select it, and DRAIN must neither end it nor
+// wait for it (a cutover drains a database while its changes stream out).
+TEST_F(FiltersTest, BackgroundProcessesOfTheDatabaseAreNeverDirectClients) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn walsender = Connect(pg().ConnString(db) + " replication=database");
+  const std::string walsender_pid = ScalarString(
+      checker_.get(), "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND datname = '" +
+                          db + "'");
+  PgConn direct = ConnectDirect(db);
+  const int32_t direct_pid = BackendPid(direct.get());
+
+  const ResultTable preview =
+      QueryTable(admin.get(), "TERMINATE DATABASE " + db + " INCLUDING DIRECT DRY RUN");
+  EXPECT_TRUE(preview.FindRow("backend_pid", std::to_string(direct_pid))) << preview.ToString();
+  EXPECT_FALSE(preview.FindRow("backend_pid", walsender_pid)) << preview.ToString();
+
+  const QueryOutcome drained = RunQuery(admin.get(), "DRAIN " + db + " GRACE '1s' INCLUDING DIRECT");
+  ASSERT_TRUE(drained.ok()) << drained.Describe() << "\n" << drained.table.ToString();
+  EXPECT_FALSE(drained.table.FindRow("backend_pid", walsender_pid)) << drained.table.ToString();
+  EXPECT_TRUE(WaitUntilGone(direct_pid));
+  EXPECT_TRUE(BackendListed(checker_.get(), std::stoi(walsender_pid)));
+  ExecOk(admin.get(), "ENABLE " + db);
+}
+
 TEST_F(FiltersTest, MalformedFiltersAreRefusedWithTheRightSqlState) {
   PgConn admin = ConnectAdmin();
   const std::vector<std::pair<std::string, std::string>> cases = {

@@ -226,13 +226,16 @@ bool QueryEnded(const ActionRow& row) {
 }
 
 // Watches the cancelled queries until each has ended or the wait is over.
+// Polled: a direct backend's query can only be seen in pg_stat_activity,
+// and the wait is short and bounded.
 Awaitable<void> AwaitCancelled(CommandContext& context, std::vector<ActionRow*> pending,
                                const std::map<int32_t, RunningQuery>& direct_before) {
   const auto deadline = steady_clock::now() + kCancelVerifyWait;
+  std::set<const ActionRow*> ended;
   while (!pending.empty()) {
     std::vector<ActionRow*> direct;
     for (ActionRow* row : pending) {
-      if (row->record && QueryEnded(*row)) row->result = "cancelled";
+      if (row->record && QueryEnded(*row)) ended.insert(row);
       if (!row->record) direct.push_back(row);
     }
     if (!direct.empty()) {
@@ -249,12 +252,16 @@ Awaitable<void> AwaitCancelled(CommandContext& context, std::vector<ActionRow*> 
           auto before = direct_before.find(row->backend_pid);
           if (current == now->end() || !current->second.active ||
               (before != direct_before.end() && current->second.query_start != before->second.query_start)) {
-            row->result = "cancelled";
+            ended.insert(row);
           }
         }
       }
     }
-    std::erase_if(pending, [](const ActionRow* row) { return row->result == "cancelled"; });
+    std::erase_if(pending, [&](ActionRow* row) {
+      if (!ended.contains(row)) return false;
+      row->result = "cancelled";
+      return true;
+    });
     if (pending.empty() || steady_clock::now() >= deadline) break;
     co_await proxy::SleepFor(kCancelPollInterval);
   }

@@ -55,10 +55,6 @@ class FiltersTest : public AdminConsoleTest {
     return WaitUntil([&] { return ScalarString(checker_.get(), sql) == std::to_string(pids.size()); });
   }
 
-  bool WaitUntilGone(int32_t pid) {
-    return WaitUntil([&] { return !BackendListed(checker_.get(), pid); });
-  }
-
   PgConn checker_;
 };
 
@@ -128,7 +124,7 @@ TEST_F(FiltersTest, CancelLongRunningThenTerminateLongTransactions) {
   EXPECT_EQ(terminated.Text(0, "backend_pid"), std::to_string(in_transaction_pid));
   EXPECT_EQ(terminated.Text(0, "result"), "terminated, verified gone");
   EXPECT_EQ(terminated.Text(0, "gone"), "t");
-  EXPECT_TRUE(WaitUntilGone(in_transaction_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), in_transaction_pid));
   EXPECT_EQ(RunQuery(in_transaction.get(), "SELECT 1").sqlstate, "57P01");
 
   // Everyone else goes on.
@@ -226,7 +222,7 @@ TEST_F(FiltersTest, BackgroundProcessesOfTheDatabaseAreNeverDirectClients) {
   const QueryOutcome drained = RunQuery(admin.get(), "DRAIN " + db + " GRACE '1s' INCLUDING DIRECT");
   ASSERT_TRUE(drained.ok()) << drained.Describe() << "\n" << drained.table.ToString();
   EXPECT_FALSE(drained.table.FindRow("backend_pid", walsender_pid)) << drained.table.ToString();
-  EXPECT_TRUE(WaitUntilGone(direct_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), direct_pid));
   EXPECT_TRUE(BackendListed(checker_.get(), std::stoi(walsender_pid)));
   ExecOk(admin.get(), "ENABLE " + db);
 }

@@ -75,17 +75,6 @@ class LimitsTest : public AdminConsoleTest {
     return row ? std::stoll(limits.Text(*row, column)) : 0;
   }
 
-  static void EnsureDatabase(std::string_view name) {
-    if (pg().QueryScalar("SELECT count(*) FROM pg_database WHERE datname = '" +
-                         std::string(name) + "'") == "0") {
-      pg().CreateDatabase(name);
-    }
-  }
-
-  bool WaitUntilGone(int32_t pid) {
-    return WaitUntil([&] { return !BackendListed(checker_.get(), pid); });
-  }
-
   // The message of the FATAL `sqlstate` that `conn` was told: in the answer
   // to its next query, or between requests (libpq hands those to the
   // notice receiver). "" when it got none; `seen` says what it got.
@@ -132,7 +121,8 @@ TEST_F(LimitsTest, QueryTimeoutCancelsThenTerminatesWhatIgnoresTheCancel) {
 
   NoticeLog notices(client.get());
   Background<QueryOutcome> stubborn = QueryInBackground(client.get(), std::string(kIgnoresCancels));
-  EXPECT_TRUE(WaitUntilGone(pid)) << "backend " << pid << " outlived query_timeout and its grace";
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), pid))
+      << "backend " << pid << " outlived query_timeout and its grace";
   ASSERT_TRUE(stubborn.WaitFor(kHangGuard)) << "the client was not told its backend ended";
   const QueryOutcome& ended = stubborn.Result();
   EXPECT_FALSE(ended.ok());
@@ -186,7 +176,7 @@ TEST_F(LimitsTest, QueryTimeoutWithoutControlUserRepeatsTheCancelAndSaysWhy) {
 
   ExecOk(admin.get(), "RESET " + db + ".ALL");
   ScalarString(checker_.get(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
-  EXPECT_TRUE(WaitUntilGone(pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), pid));
   ASSERT_TRUE(stubborn.WaitFor(kHangGuard));
 }
 
@@ -211,8 +201,9 @@ TEST_F(LimitsTest, IdleInTransactionTimeoutEndsTheSessionWith25P03AndRollsBack) 
   EXPECT_FALSE(RunQuery(failed.get(), "SELECT 1/0").ok());
   PgConn idle = ConnectClient(db);
 
-  EXPECT_TRUE(WaitUntilGone(in_transaction_pid));
-  EXPECT_TRUE(WaitUntilGone(failed_pid)) << "an aborted transaction is idle in a transaction too";
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), in_transaction_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), failed_pid))
+      << "an aborted transaction is idle in a transaction too";
   std::string seen;
   EXPECT_NE(FatalMessage(in_transaction.get(), in_transaction_notices, "25P03", seen)
                 .find("pgvalve idle_in_transaction_timeout = 1s"),
@@ -234,7 +225,7 @@ TEST_F(LimitsTest, ClientIdleTimeoutClosesIdleSessionsAndLeavesRunningOnesAlone)
   NoticeLog notices(idle.get());
   const int32_t idle_pid = BackendPid(idle.get());
 
-  EXPECT_TRUE(WaitUntilGone(idle_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), idle_pid));
   std::string seen;
   EXPECT_NE(FatalMessage(idle.get(), notices, "57P01", seen).find("pgvalve client_idle_timeout = 1s"),
             std::string::npos)
@@ -256,7 +247,7 @@ TEST_F(LimitsTest, ExceptUserSparesThatUser) {
   PgConn closed = ConnectClient(db);
   const int32_t closed_pid = BackendPid(closed.get());
 
-  EXPECT_TRUE(WaitUntilGone(closed_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), closed_pid));
   EXPECT_TRUE(BackendListed(checker_.get(), spared_pid));
   EXPECT_EQ(ScalarString(spared.get(), "SELECT 'spared'"), "spared");
 
@@ -317,7 +308,7 @@ TEST_F(LimitsTest, RuntimeLimitsSurviveARestartAndResetRemovesThem) {
 
   // And enforced again, not only listed.
   PgConn client = ConnectClient(db);
-  EXPECT_TRUE(WaitUntilGone(BackendPid(client.get())));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), BackendPid(client.get())));
 
   ExecOk(admin.get(), "RESET " + db + ".ALL");
   limits = ShowLimits(admin.get());

@@ -66,18 +66,6 @@ class SessionCommandsTest : public AdminConsoleTest {
     return sleeper;
   }
 
-  // For the databases with routes of their own, whose names are fixed.
-  static void EnsureDatabase(std::string_view name) {
-    if (pg().QueryScalar("SELECT count(*) FROM pg_database WHERE datname = '" +
-                         std::string(name) + "'") == "0") {
-      pg().CreateDatabase(name);
-    }
-  }
-
-  bool WaitUntilGone(int32_t pid) {
-    return WaitUntil([&] { return !BackendListed(checker_.get(), pid); });
-  }
-
   // A direct connection to PostgreSQL's "postgres" database, which none of
   // the commands under test touch.
   PgConn checker_;
@@ -191,8 +179,8 @@ TEST_F(SessionCommandsTest, KillDatabaseEndsEverySessionOfThatDatabase) {
 
   PgResult result = ExecOk(admin.get(), "KILL DATABASE " + db);
   EXPECT_STREQ(PQcmdStatus(result.get()), "KILL 2");
-  EXPECT_TRUE(WaitUntilGone(first_pid));
-  EXPECT_TRUE(WaitUntilGone(second_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), first_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), second_pid));
   EXPECT_EQ(RunQuery(first.get(), "SELECT 1").sqlstate, "57P01");
   EXPECT_EQ(RunQuery(second.get(), "SELECT 1").sqlstate, "57P01");
   EXPECT_EQ(ScalarString(bystander.get(), "SELECT 'untouched'"), "untouched");
@@ -205,7 +193,8 @@ TEST_F(SessionCommandsTest, TerminateClientEndsTheBackendWithinASecond) {
 
   const auto started = steady_clock::now();
   const ResultTable rows = QueryTable(admin.get(), "TERMINATE " + sleeper.id);
-  ASSERT_TRUE(WaitUntilGone(sleeper.pid)) << "backend " << sleeper.pid << " still running";
+  ASSERT_TRUE(WaitUntilGone(checker_.get(), sleeper.pid))
+      << "backend " << sleeper.pid << " still running";
   const auto gone_after = steady_clock::now() - started;
   EXPECT_LE(gone_after, 1s) << "backend left pg_stat_activity only after "
                             << std::chrono::duration<double>(gone_after).count() << " s";
@@ -244,8 +233,8 @@ TEST_F(SessionCommandsTest, TerminateDatabaseIncludingDirectSparesTheControlConn
   EXPECT_EQ(rows.Text(*direct_row, "user"), "app_user");
   EXPECT_EQ(rows.Text(*direct_row, "gone"), "t");
 
-  EXPECT_TRUE(WaitUntilGone(proxied_pid));
-  EXPECT_TRUE(WaitUntilGone(direct_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), proxied_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), direct_pid));
   EXPECT_EQ(RunQuery(proxied.get(), "SELECT 1").sqlstate, "57P01");
   EXPECT_EQ(RunQuery(direct.get(), "SELECT 1").sqlstate, "57P01");
 
@@ -271,8 +260,8 @@ TEST_F(SessionCommandsTest, TerminateDatabaseIncludingDirectExcludesAControlConn
   const ResultTable rows =
       QueryTable(admin.get(), "TERMINATE DATABASE " + std::string(kControlHomeDatabase) +
                                   " INCLUDING DIRECT");
-  EXPECT_TRUE(WaitUntilGone(proxied_pid));
-  EXPECT_TRUE(WaitUntilGone(direct_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), proxied_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), direct_pid));
 
   const ResultTable upstreams = QueryTable(admin.get(), "SHOW UPSTREAMS");
   const auto teal = upstreams.FindRow("name", "teal");
@@ -296,7 +285,7 @@ TEST_F(SessionCommandsTest, TerminateDatabaseIncludingDirectExcludesAControlConn
   const int32_t again_pid = BackendPid(again.get());
   QueryTable(admin.get(),
              "TERMINATE DATABASE " + std::string(kControlHomeDatabase) + " INCLUDING DIRECT");
-  EXPECT_TRUE(WaitUntilGone(again_pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), again_pid));
   EXPECT_EQ(QueryTable(admin.get(), "SHOW UPSTREAMS").Text(*teal, "control_pid"), *control_pid);
 }
 
@@ -313,7 +302,8 @@ TEST_F(SessionCommandsTest, KillWithoutControlCredentialsStillEndsTheBackend) {
   EXPECT_NE(method.find("cancel request"), std::string::npos) << method;
   EXPECT_NE(method.find("socket closed"), std::string::npos) << method;
 
-  EXPECT_TRUE(WaitUntilGone(sleeper.pid)) << "backend " << sleeper.pid << " survived KILL";
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), sleeper.pid))
+      << "backend " << sleeper.pid << " survived KILL";
   ASSERT_TRUE(sleeper.query->WaitFor(kHangGuard)) << "client's query never ended";
   // The running query is cut off; the client then learns that its
   // connection was closed by the administrator.
@@ -342,7 +332,7 @@ TEST_F(SessionCommandsTest, KillWithControlCredentialsUsesPgTerminateBackend) {
   const ResultTable rows = QueryTable(admin.get(), "KILL " + id);
   ASSERT_EQ(rows.size(), 1u) << rows.ToString();
   EXPECT_EQ(rows.Text(0, "result").rfind("pg_terminate_backend", 0), 0u) << rows.ToString();
-  EXPECT_TRUE(WaitUntilGone(pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), pid));
   const QueryOutcome next = RunQuery(idle.get(), "SELECT 1");
   EXPECT_EQ(next.sqlstate, "57P01") << next.Describe();
   EXPECT_EQ(PQstatus(idle.get()), CONNECTION_BAD);
@@ -356,7 +346,7 @@ TEST_F(SessionCommandsTest, KillClientIsKill) {
   const std::string id = ClientId(admin.get(), idle.get());
   const ResultTable rows = QueryTable(admin.get(), "KILL_CLIENT " + id);
   ASSERT_EQ(rows.size(), 1u) << rows.ToString();
-  EXPECT_TRUE(WaitUntilGone(pid));
+  EXPECT_TRUE(WaitUntilGone(checker_.get(), pid));
   EXPECT_EQ(RunQuery(idle.get(), "SELECT 1").sqlstate, "57P01");
 }
 

@@ -477,6 +477,17 @@ int32_t AdminConsoleTest::BackendPid(PGconn* conn) {
   return std::stoi(ScalarString(conn, "SELECT pg_backend_pid()"));
 }
 
+bool AdminConsoleTest::WaitUntilGone(PGconn* direct, int32_t pid) {
+  return WaitUntil([&] { return !BackendListed(direct, pid); });
+}
+
+void AdminConsoleTest::EnsureDatabase(std::string_view name) {
+  if (pg().QueryScalar("SELECT count(*) FROM pg_database WHERE datname = '" + std::string(name) +
+                       "'") == "0") {
+    pg().CreateDatabase(name);
+  }
+}
+
 bool AdminConsoleTest::BackendListed(PGconn* direct, int32_t pid) {
   return ScalarString(direct, "SELECT count(*) FROM pg_stat_activity WHERE pid = " +
                                   std::to_string(pid)) != "0";

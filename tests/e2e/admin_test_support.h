@@ -287,6 +287,11 @@ class AdminConsoleTest : public ::testing::Test {
   static bool BackendListed(PGconn* direct, int32_t pid);
   // Waits until `pid` runs a statement (state active) on PostgreSQL.
   static bool WaitForBackendActive(PGconn* direct, int32_t pid);
+  // Waits until PostgreSQL, asked on `direct`, no longer lists `pid`.
+  static bool WaitUntilGone(PGconn* direct, int32_t pid);
+  // Creates `name` unless it exists: databases with routes of their own
+  // have fixed names, shared by the tests of a binary.
+  static void EnsureDatabase(std::string_view name);
 
  private:
   int databases_made_ = 0;

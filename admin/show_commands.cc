@@ -8,6 +8,7 @@
 #include "admin/command_table.h"
 #include "admin/control_connections.h"
 #include "admin/session_selection.h"
+#include "config/limits.h"
 #include "config/value_text.h"
 #include "fmt/format.h"
 #include "pgvalve_version.h"
@@ -307,7 +308,19 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
     add(prefix + "control_dbname", upstream.control_dbname);
   }
   for (const auto& [name, route] : config->databases) {
-    add(fmt::format("databases.\"{}\".upstream", name), route.upstream);
+    const std::string prefix = fmt::format("databases.\"{}\".", name);
+    add(prefix + "upstream", route.upstream);
+    // The config file's limits only; SHOW LIMITS also shows runtime values.
+    for (config::Limit limit : config::kAllLimits) {
+      const std::optional<config::LimitSetting>& setting = route.limits.Get(limit);
+      if (!setting) continue;
+      add(prefix + std::string(config::LimitName(limit)), config::FormatDuration(setting->value));
+      if (!setting->except_users.empty()) {
+        std::string users;
+        for (const std::string& user : setting->except_users) users += (users.empty() ? "" : ", ") + user;
+        add(fmt::format("{}{}_except_users", prefix, config::LimitName(limit)), users);
+      }
+    }
   }
   co_return CommandResult{std::move(rows), "SHOW"};
 }

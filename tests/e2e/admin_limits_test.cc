@@ -270,6 +270,15 @@ TEST_F(LimitsTest, ConfigFileLimitsShowAndRuntimeValuesOverrideThemUntilReset) {
   EXPECT_EQ(limits.Text(*query_timeout, "source"), "config");
   EXPECT_EQ(limits.Text(*idle, "value"), "1h");
   EXPECT_FALSE(LimitRow(limits, db, "idle_in_transaction_timeout"));
+  // SHOW CONFIG shows the file's values under their keys.
+  const ResultTable config = QueryTable(admin.get(), "SHOW CONFIG");
+  const std::string prefix = "databases.\"" + db + "\".";
+  const auto config_timeout = config.FindRow("key", prefix + "query_timeout");
+  const auto config_except = config.FindRow("key", prefix + "query_timeout_except_users");
+  ASSERT_TRUE(config_timeout && config_except) << config.ToString();
+  EXPECT_EQ(config.Text(*config_timeout, "value"), "10m");
+  EXPECT_EQ(config.Text(*config_except, "value"), "replicator");
+  EXPECT_FALSE(config.FindRow("key", prefix + "idle_in_transaction_timeout")) << config.ToString();
 
   ExecOk(admin.get(), "SET " + db + ".client_idle_timeout TO 0");
   limits = ShowLimits(admin.get());

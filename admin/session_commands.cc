@@ -390,11 +390,16 @@ Awaitable<absl::StatusOr<CommandResult>> Terminate(CommandContext& context, Argu
     if (!upstream) continue;
     std::vector<ActionRow*> to_signal;
     for (ActionRow* row : group) {
+      // A session selected while starting may have its backend by now.
+      if (row->record) row->backend_pid = row->record->backend_pid();
       if (row->record && row->record->end()) {
         row->result = "already gone";
       } else if (row->record &&
                  !StillMatches(*selection, SelectedSession{row->record, row->seen})) {
         row->result = "skipped: no longer matches";
+      } else if (row->backend_pid == 0) {
+        // pg_terminate_backend(0) would only be refused as "not a backend".
+        row->result = "skipped: still starting";
       } else {
         to_signal.push_back(row);
       }

@@ -7,6 +7,7 @@
 // 57P03, so that the discarding, not the hold, deals with it.
 
 #include <chrono>
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "proxy/database_gate.h"
@@ -58,32 +59,44 @@ void ExpectServerGotOnly(FakeServer& upstream, std::string_view sql) {
   EXPECT_EQ(QueryText(received.front()), sql);
 }
 
+// A session that has started, on database "app" paused since, behind a
+// proxy whose hold_timeout is 100 ms.
+class DiscardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    proxy_ = std::make_unique<ProxyUnderTest>(ShortHoldConfig(upstream_.port()));
+    ASSERT_TRUE(proxy_->ok());
+    client_ = StartSession(*proxy_);
+    ASSERT_TRUE(client_.ready);
+    gate_ = proxy_->server().databases().Gate("app");
+    gate_->Pause(StateOrigin::kAdminCommand);
+  }
+
+  FakeServer upstream_{AnsweringServer()};
+  std::unique_ptr<ProxyUnderTest> proxy_;
+  TestClient client_;
+  std::shared_ptr<DatabaseGate> gate_;
+};
+
 // How much of the held Query is sent before the 57P03: its header only,
 // part of its body, or all of it.
-class DiscardQueryTest : public ::testing::TestWithParam<size_t> {};
+class DiscardQueryTest : public DiscardTest, public ::testing::WithParamInterface<size_t> {};
 
 TEST_P(DiscardQueryTest, QueryHeldTooLongIsAnswered57P03AndTheRestOfItIsDropped) {
-  FakeServer upstream(AnsweringServer());
-  ProxyUnderTest proxy(ShortHoldConfig(upstream.port()));
-  ASSERT_TRUE(proxy.ok());
-  TestClient client = StartSession(proxy);
-  ASSERT_TRUE(client.ready);
-  auto gate = proxy.server().databases().Gate("app");
-  gate->Pause(StateOrigin::kAdminCommand);
 
   const Bytes held = QueryMessage("SELECT 'held too long'");
   const size_t sent_first = std::min(GetParam(), held.size());
-  ASSERT_TRUE(client.socket.Send(std::span(held).first(sent_first)));
-  ASSERT_NO_FATAL_FAILURE(ExpectHoldTimeoutError(client.socket));
+  ASSERT_TRUE(client_.socket.Send(std::span(held).first(sent_first)));
+  ASSERT_NO_FATAL_FAILURE(ExpectHoldTimeoutError(client_.socket));
   // Resumed, so that the Query after the dropped one runs at once.
-  gate->Resume();
-  ASSERT_TRUE(client.socket.Send(
+  gate_->Resume();
+  ASSERT_TRUE(client_.socket.Send(
       Concat({std::span(held).subspan(sent_first), QueryMessage("SELECT 'after'")})));
 
-  ASSERT_NO_FATAL_FAILURE(ExpectEndOfDiscardThenAnswer(client.socket));
-  ExpectServerGotOnly(upstream, "SELECT 'after'");
-  EXPECT_TRUE(QueryRoundTrip(client.socket)) << "the session did not go on normally";
-  EXPECT_EQ(gate->Snapshot().held, 0u);
+  ASSERT_NO_FATAL_FAILURE(ExpectEndOfDiscardThenAnswer(client_.socket));
+  ExpectServerGotOnly(upstream_, "SELECT 'after'");
+  EXPECT_TRUE(QueryRoundTrip(client_.socket)) << "the session did not go on normally";
+  EXPECT_EQ(gate_->Snapshot().held, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(SentBeforeTheTimeout, DiscardQueryTest, ::testing::Values(5, 9, 1000),
@@ -94,16 +107,9 @@ INSTANTIATE_TEST_SUITE_P(SentBeforeTheTimeout, DiscardQueryTest, ::testing::Valu
                          });
 
 // How many of Parse, Bind, Execute, Sync are sent before the 57P03.
-class DiscardBatchTest : public ::testing::TestWithParam<size_t> {};
+class DiscardBatchTest : public DiscardTest, public ::testing::WithParamInterface<size_t> {};
 
 TEST_P(DiscardBatchTest, BatchHeldTooLongIsAnswered57P03AndDroppedThroughItsSync) {
-  FakeServer upstream(AnsweringServer());
-  ProxyUnderTest proxy(ShortHoldConfig(upstream.port()));
-  ASSERT_TRUE(proxy.ok());
-  TestClient client = StartSession(proxy);
-  ASSERT_TRUE(client.ready);
-  auto gate = proxy.server().databases().Gate("app");
-  gate->Pause(StateOrigin::kAdminCommand);
 
   const Bytes batch[] = {ParseMessage("", "SELECT 'held too long'"), BindMessage("", ""),
                          ExecuteMessage(""), SyncMessage()};
@@ -114,15 +120,15 @@ TEST_P(DiscardBatchTest, BatchHeldTooLongIsAnswered57P03AndDroppedThroughItsSync
     Bytes& part = i < sent_first ? first : rest;
     part.insert(part.end(), batch[i].begin(), batch[i].end());
   }
-  ASSERT_TRUE(client.socket.Send(first));
-  ASSERT_NO_FATAL_FAILURE(ExpectHoldTimeoutError(client.socket));
-  gate->Resume();
-  ASSERT_TRUE(client.socket.Send(Concat({rest, QueryMessage("SELECT 'after'")})));
+  ASSERT_TRUE(client_.socket.Send(first));
+  ASSERT_NO_FATAL_FAILURE(ExpectHoldTimeoutError(client_.socket));
+  gate_->Resume();
+  ASSERT_TRUE(client_.socket.Send(Concat({rest, QueryMessage("SELECT 'after'")})));
 
-  ASSERT_NO_FATAL_FAILURE(ExpectEndOfDiscardThenAnswer(client.socket));
-  ExpectServerGotOnly(upstream, "SELECT 'after'");
-  EXPECT_TRUE(QueryRoundTrip(client.socket)) << "the session did not go on normally";
-  EXPECT_EQ(gate->Snapshot().held, 0u);
+  ASSERT_NO_FATAL_FAILURE(ExpectEndOfDiscardThenAnswer(client_.socket));
+  ExpectServerGotOnly(upstream_, "SELECT 'after'");
+  EXPECT_TRUE(QueryRoundTrip(client_.socket)) << "the session did not go on normally";
+  EXPECT_EQ(gate_->Snapshot().held, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(MessagesSentBeforeTheTimeout, DiscardBatchTest, ::testing::Values(1, 2, 3, 4),
@@ -130,28 +136,21 @@ INSTANTIATE_TEST_SUITE_P(MessagesSentBeforeTheTimeout, DiscardBatchTest, ::testi
 
 // The bytes being dropped are still framed messages; a client that breaks
 // the framing meanwhile is told so and its session ends, as anywhere else.
-TEST(DiscardViolationTest, BrokenFramingWhileDroppingAHeldRequestEndsTheSessionWith08P01) {
-  FakeServer upstream(AnsweringServer());
-  ProxyUnderTest proxy(ShortHoldConfig(upstream.port()));
-  ASSERT_TRUE(proxy.ok());
-  TestClient client = StartSession(proxy);
-  ASSERT_TRUE(client.ready);
-  auto gate = proxy.server().databases().Gate("app");
-  gate->Pause(StateOrigin::kAdminCommand);
+TEST_F(DiscardTest, BrokenFramingWhileDroppingAHeldRequestEndsTheSessionWith08P01) {
 
-  ASSERT_TRUE(client.socket.Send(ParseMessage("", "SELECT 'held too long'")));
-  ASSERT_NO_FATAL_FAILURE(ExpectHoldTimeoutError(client.socket));
+  ASSERT_TRUE(client_.socket.Send(ParseMessage("", "SELECT 'held too long'")));
+  ASSERT_NO_FATAL_FAILURE(ExpectHoldTimeoutError(client_.socket));
   // A Bind whose length field (2) is below the minimum of 4.
-  ASSERT_TRUE(client.socket.Send(RawHeader('B', 2)));
+  ASSERT_TRUE(client_.socket.Send(RawHeader('B', 2)));
 
-  std::optional<ErrorReport> error = ReadFatalThenClose(client.socket);
+  std::optional<ErrorReport> error = ReadFatalThenClose(client_.socket);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->sqlstate, "08P01");
-  auto server_side = upstream.WaitForSession(0);
+  auto server_side = upstream_.WaitForSession(0);
   ASSERT_NE(server_side, nullptr);
   ASSERT_TRUE(server_side->WaitUntilDone());
   EXPECT_EQ(TagsOf(server_side->received()), "X") << "only the Terminate reaches the server";
-  gate->Resume();
+  gate_->Resume();
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "admin/admin_server.h"
+#include "admin/console/admin_server.h"
 #include "config/command_line.h"
 #include "config/fd_limit.h"
 #include "pgvalve_version.h"

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "admin/runtime_limits.h"
+#include "admin/limits/runtime_limits.h"
 #include "proxy/database_registry.h"
 
 namespace pgvalve::admin {

@@ -49,7 +49,7 @@ struct DatabaseRoute {
   std::string name;      // "*" is the route for every database without its own
   std::string upstream;  // key into Config::upstreams
   // For "*": every database without a value of its own. A runtime SET
-  // (admin console) wins over these; see admin/effective_limits.h.
+  // (admin console) wins over these; see admin/limits/effective_limits.h.
   LimitSettings limits;
 };
 

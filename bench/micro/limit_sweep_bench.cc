@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "admin/effective_limits.h"
-#include "admin/limit_planner.h"
-#include "admin/runtime_limits.h"
+#include "admin/limits/effective_limits.h"
+#include "admin/limits/limit_planner.h"
+#include "admin/limits/runtime_limits.h"
 #include "config/config.h"
 #include "proxy/session_registry.h"
 

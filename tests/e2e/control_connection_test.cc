@@ -2,7 +2,7 @@
 // pgvalve involved. Each test runs its coroutine on an io_context driven by
 // the test thread, with a hang guard.
 
-#include "admin/control_connection.h"
+#include "upstream/control_connection.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -72,7 +72,7 @@ bool Contains(const absl::Status& status, std::string_view text) {
 }
 
 // The first column of the first row, "<NULL>" for NULL.
-std::string Scalar(const QueryResult& result) {
+std::string Scalar(const upstream::QueryResult& result) {
   if (result.rows.empty() || result.rows[0].empty()) return "<no rows>";
   return result.rows[0][0].value_or("<NULL>");
 }
@@ -138,7 +138,7 @@ class ControlConnectionTest : public ::testing::Test {
   // pid; the first statement afterwards runs on a new connection.
   static void ExpectFirstStatementAfterRestartSucceeds(test::PgServer::StopMode mode) {
     RunOnEventLoop([mode](Executor executor) -> Awaitable<void> {
-      ControlConnection control(executor, Upstream());
+      upstream::ControlConnection control(executor, Upstream());
       CO_ASSERT_OK(co_await control.EnsureConnected());
       const int32_t before = control.backend_pid();
       CO_ASSERT_TRUE(before != 0);
@@ -148,7 +148,7 @@ class ControlConnectionTest : public ::testing::Test {
       EXPECT_EQ(control.backend_pid(), 0) << "a dead control connection still reports pid " << before;
       EXPECT_EQ(control.server_version(), 0);
 
-      absl::StatusOr<QueryResult> result = co_await control.Query("SELECT pg_backend_pid()", {});
+      absl::StatusOr<upstream::QueryResult> result = co_await control.Query("SELECT pg_backend_pid()", {});
       CO_ASSERT_OK(result);
       EXPECT_NE(control.backend_pid(), before);
       EXPECT_EQ(Scalar(*result), std::to_string(control.backend_pid()));
@@ -162,7 +162,7 @@ std::unique_ptr<test::PgServer> ControlConnectionTest::server_;
 
 TEST_F(ControlConnectionTest, ReportsItsBackendPidAndServerVersion) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     EXPECT_TRUE(control.has_credentials());
     EXPECT_EQ(control.backend_pid(), 0);
     EXPECT_EQ(control.server_version(), 0);
@@ -171,7 +171,7 @@ TEST_F(ControlConnectionTest, ReportsItsBackendPidAndServerVersion) {
     CO_ASSERT_OK(connected);
     EXPECT_GE(control.server_version(), 150000);
 
-    absl::StatusOr<QueryResult> result =
+    absl::StatusOr<upstream::QueryResult> result =
         co_await control.Query("SELECT pg_backend_pid(), current_setting('application_name') AS app", {});
     CO_ASSERT_OK(result);
     EXPECT_EQ(result->columns, (std::vector<std::string>{"pg_backend_pid", "app"}));
@@ -185,14 +185,14 @@ TEST_F(ControlConnectionTest, ReportsItsBackendPidAndServerVersion) {
 TEST_F(ControlConnectionTest, BindsParametersInsteadOfSplicingThem) {
   pg().RunSql("CREATE TABLE IF NOT EXISTS t (x int)");
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     const std::string hostile = "x'; DROP TABLE t; --";
-    absl::StatusOr<QueryResult> echoed = co_await control.Query("SELECT $1::text", Bind(hostile));
+    absl::StatusOr<upstream::QueryResult> echoed = co_await control.Query("SELECT $1::text", Bind(hostile));
     CO_ASSERT_OK(echoed);
     EXPECT_EQ(Scalar(*echoed), hostile);
 
     const std::string unicode = "naïve \"quoted\" ✓ $2 \\";
-    absl::StatusOr<QueryResult> several =
+    absl::StatusOr<upstream::QueryResult> several =
         co_await control.Query("SELECT $1::int + $2::int, $3::text", Bind("2", "3", unicode));
     CO_ASSERT_OK(several);
     CO_ASSERT_TRUE(several->rows.size() == 1);
@@ -204,8 +204,8 @@ TEST_F(ControlConnectionTest, BindsParametersInsteadOfSplicingThem) {
 
 TEST_F(ControlConnectionTest, PassesNullBothWays) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
-    absl::StatusOr<QueryResult> result =
+    upstream::ControlConnection control(executor, Upstream());
+    absl::StatusOr<upstream::QueryResult> result =
         co_await control.Query("SELECT $1::text IS NULL, $1::text, NULL::int, ''::text", Bind(std::nullopt));
     CO_ASSERT_OK(result);
     CO_ASSERT_TRUE(result->rows.size() == 1);
@@ -219,9 +219,9 @@ TEST_F(ControlConnectionTest, PassesNullBothWays) {
 
 TEST_F(ControlConnectionTest, ReturnsEveryRowAndTheCommandTag) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     // Some megabytes: the results arrive over many reads.
-    absl::StatusOr<QueryResult> result = co_await control.Query(
+    absl::StatusOr<upstream::QueryResult> result = co_await control.Query(
         "SELECT g, repeat('x', 20) AS filler FROM generate_series(1, $1::int) AS g", Bind("100000"));
     CO_ASSERT_OK(result);
     EXPECT_EQ(result->columns, (std::vector<std::string>{"g", "filler"}));
@@ -230,7 +230,7 @@ TEST_F(ControlConnectionTest, ReturnsEveryRowAndTheCommandTag) {
     EXPECT_EQ(result->rows[99999][0], "100000");
     EXPECT_EQ(result->rows[99999][1], std::string(20, 'x'));
 
-    absl::StatusOr<QueryResult> empty = co_await control.Query("SELECT 1 WHERE false", {});
+    absl::StatusOr<upstream::QueryResult> empty = co_await control.Query("SELECT 1 WHERE false", {});
     CO_ASSERT_OK(empty);
     EXPECT_TRUE(empty->rows.empty());
     EXPECT_EQ(empty->columns.size(), 1u);
@@ -240,9 +240,9 @@ TEST_F(ControlConnectionTest, ReturnsEveryRowAndTheCommandTag) {
 
 TEST_F(ControlConnectionTest, SendsAParameterLargerThanTheSocketBuffer) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     // libpq cannot write it at once; the rest goes out as the socket drains.
-    absl::StatusOr<QueryResult> result =
+    absl::StatusOr<upstream::QueryResult> result =
         co_await control.Query("SELECT length($1::text)", Bind(std::string(16 << 20, 'p')));
     CO_ASSERT_OK(result);
     EXPECT_EQ(Scalar(*result), std::to_string(16 << 20));
@@ -251,23 +251,23 @@ TEST_F(ControlConnectionTest, SendsAParameterLargerThanTheSocketBuffer) {
 
 TEST_F(ControlConnectionTest, ServerErrorsCarryTheirSqlState) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
-    absl::StatusOr<QueryResult> typo = co_await control.Query("SELEC 1", {});
+    upstream::ControlConnection control(executor, Upstream());
+    absl::StatusOr<upstream::QueryResult> typo = co_await control.Query("SELEC 1", {});
     EXPECT_FALSE(typo.ok());
     EXPECT_EQ(protocol::SqlStateOf(typo.status()), "42601");
     EXPECT_TRUE(Contains(typo.status(), "upstream \"main\"")) << StatusOf(typo);
     EXPECT_TRUE(Contains(typo.status(), "syntax error")) << StatusOf(typo);
     const int32_t pid = control.backend_pid();
 
-    absl::StatusOr<QueryResult> division = co_await control.Query("SELECT 1 / $1::int", Bind("0"));
+    absl::StatusOr<upstream::QueryResult> division = co_await control.Query("SELECT 1 / $1::int", Bind("0"));
     EXPECT_EQ(protocol::SqlStateOf(division.status()), "22012") << StatusOf(division);
 
     // One statement per call: the extended protocol refuses two.
-    absl::StatusOr<QueryResult> two = co_await control.Query("SELECT 1; SELECT 2", {});
+    absl::StatusOr<upstream::QueryResult> two = co_await control.Query("SELECT 1; SELECT 2", {});
     EXPECT_EQ(protocol::SqlStateOf(two.status()), "42601") << StatusOf(two);
 
     // An error ends the statement, not the connection.
-    absl::StatusOr<QueryResult> after = co_await control.Query("SELECT 1", {});
+    absl::StatusOr<upstream::QueryResult> after = co_await control.Query("SELECT 1", {});
     CO_ASSERT_OK(after);
     EXPECT_EQ(control.backend_pid(), pid);
   });
@@ -275,15 +275,15 @@ TEST_F(ControlConnectionTest, ServerErrorsCarryTheirSqlState) {
 
 TEST_F(ControlConnectionTest, NoticesComeWithTheResult) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     // PID 1 is init, never a backend: PostgreSQL warns and returns false.
-    absl::StatusOr<QueryResult> result = co_await control.Query("SELECT pg_terminate_backend($1)", Bind("1"));
+    absl::StatusOr<upstream::QueryResult> result = co_await control.Query("SELECT pg_terminate_backend($1)", Bind("1"));
     CO_ASSERT_OK(result);
     EXPECT_EQ(Scalar(*result), "f");
     CO_ASSERT_TRUE(result->notices.size() == 1);
     EXPECT_EQ(result->notices[0], "WARNING: PID 1 is not a PostgreSQL backend process");
 
-    absl::StatusOr<QueryResult> quiet = co_await control.Query("SELECT 1", {});
+    absl::StatusOr<upstream::QueryResult> quiet = co_await control.Query("SELECT 1", {});
     CO_ASSERT_OK(quiet);
     EXPECT_TRUE(quiet->notices.empty());
   });
@@ -293,13 +293,13 @@ TEST_F(ControlConnectionTest, ScramPasswordIsAcceptedAndAWrongOneIsRefused) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
     config::UpstreamConfig upstream = Upstream(std::string(test::kScramUser));
     upstream.control_password = std::string(test::kScramPassword);
-    ControlConnection control(executor, upstream);
-    absl::StatusOr<QueryResult> who = co_await control.Query("SELECT current_user", {});
+    upstream::ControlConnection control(executor, upstream);
+    absl::StatusOr<upstream::QueryResult> who = co_await control.Query("SELECT current_user", {});
     CO_ASSERT_OK(who);
     EXPECT_EQ(Scalar(*who), test::kScramUser);
 
     upstream.control_password = "not the password";
-    ControlConnection refused(executor, upstream);
+    upstream::ControlConnection refused(executor, upstream);
     absl::Status connected = co_await refused.EnsureConnected();
     EXPECT_EQ(connected.code(), absl::StatusCode::kUnavailable);
     EXPECT_TRUE(Contains(connected, "upstream \"main\"")) << StatusOf(connected);
@@ -322,8 +322,8 @@ TEST_F(ControlConnectionTest, PassfileSuppliesThePassword) {
   RunOnEventLoop([&](Executor executor) -> Awaitable<void> {
     config::UpstreamConfig upstream = Upstream(std::string(test::kScramUser));
     upstream.control_passfile = passfile;
-    ControlConnection control(executor, upstream);
-    absl::StatusOr<QueryResult> who = co_await control.Query("SELECT current_user", {});
+    upstream::ControlConnection control(executor, upstream);
+    absl::StatusOr<upstream::QueryResult> who = co_await control.Query("SELECT current_user", {});
     CO_ASSERT_OK(who);
     EXPECT_EQ(Scalar(*who), test::kScramUser);
   });
@@ -333,8 +333,8 @@ TEST_F(ControlConnectionTest, ConnectsThroughAUnixSocketDirectory) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
     config::UpstreamConfig upstream = Upstream();
     upstream.host = pg().socket_dir();
-    ControlConnection control(executor, upstream);
-    absl::StatusOr<QueryResult> address = co_await control.Query("SELECT inet_client_addr() IS NULL", {});
+    upstream::ControlConnection control(executor, upstream);
+    absl::StatusOr<upstream::QueryResult> address = co_await control.Query("SELECT inet_client_addr() IS NULL", {});
     CO_ASSERT_OK(address);
     EXPECT_EQ(Scalar(*address), "t");  // no client address: a unix socket
   });
@@ -346,8 +346,8 @@ TEST_F(ControlConnectionTest, ResolvesAHostName) {
     // May resolve to ::1 first, where nothing listens; libpq moves on to
     // 127.0.0.1.
     upstream.host = "localhost";
-    ControlConnection control(executor, upstream);
-    absl::StatusOr<QueryResult> address = co_await control.Query("SELECT host(inet_client_addr())", {});
+    upstream::ControlConnection control(executor, upstream);
+    absl::StatusOr<upstream::QueryResult> address = co_await control.Query("SELECT host(inet_client_addr())", {});
     CO_ASSERT_OK(address);
     EXPECT_EQ(Scalar(*address), "127.0.0.1");
   });
@@ -358,9 +358,9 @@ TEST_F(ControlConnectionTest, RefusedConnectionNamesTheUpstream) {
     config::UpstreamConfig upstream = Upstream();
     upstream.port = test::FreeTcpPort();
     upstream.connect_timeout = 2000ms;
-    ControlConnection control(executor, upstream);
+    upstream::ControlConnection control(executor, upstream);
     const auto start = Clock::now();
-    absl::StatusOr<QueryResult> result = co_await control.Query("SELECT 1", {});
+    absl::StatusOr<upstream::QueryResult> result = co_await control.Query("SELECT 1", {});
     EXPECT_LT(Clock::now() - start, upstream.connect_timeout);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
     EXPECT_TRUE(Contains(result.status(), fmt::format("upstream \"main\" at 127.0.0.1:{}", upstream.port)))
@@ -374,7 +374,7 @@ TEST_F(ControlConnectionTest, UnknownHostNameFailsNamingTheUpstream) {
     config::UpstreamConfig upstream = Upstream();
     upstream.host = "no-such-host.invalid";
     upstream.connect_timeout = 2000ms;
-    ControlConnection control(executor, upstream);
+    upstream::ControlConnection control(executor, upstream);
     const auto start = Clock::now();
     absl::Status connected = co_await control.EnsureConnected();
     // However slow the resolver, the connect timeout bounds the wait.
@@ -392,7 +392,7 @@ TEST_F(ControlConnectionTest, SilentServerTimesOutWithinConnectTimeout) {
     config::UpstreamConfig upstream = Upstream();
     upstream.port = silent.local_endpoint().port();
     upstream.connect_timeout = 300ms;
-    ControlConnection control(executor, upstream);
+    upstream::ControlConnection control(executor, upstream);
     const auto start = Clock::now();
     absl::Status connected = co_await control.EnsureConnected();
     const auto elapsed = Clock::now() - start;
@@ -406,12 +406,12 @@ TEST_F(ControlConnectionTest, SilentServerTimesOutWithinConnectTimeout) {
 
 TEST_F(ControlConnectionTest, StatementTimeoutCancelsItAndTheNextStatementWorks) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     CO_ASSERT_OK(co_await control.EnsureConnected());
     const int32_t sleeper = control.backend_pid();
 
     const auto start = Clock::now();
-    absl::StatusOr<QueryResult> slow = co_await control.Query("SELECT pg_sleep(30)", {}, 300ms);
+    absl::StatusOr<upstream::QueryResult> slow = co_await control.Query("SELECT pg_sleep(30)", {}, 300ms);
     const auto elapsed = Clock::now() - start;
     EXPECT_EQ(slow.status().code(), absl::StatusCode::kDeadlineExceeded) << StatusOf(slow);
     EXPECT_TRUE(Contains(slow.status(), "upstream \"main\"")) << StatusOf(slow);
@@ -419,7 +419,7 @@ TEST_F(ControlConnectionTest, StatementTimeoutCancelsItAndTheNextStatementWorks)
     EXPECT_LT(elapsed, 2s);
     EXPECT_EQ(control.backend_pid(), 0);  // reset
 
-    absl::StatusOr<QueryResult> next = co_await control.Query("SELECT 42", {});
+    absl::StatusOr<upstream::QueryResult> next = co_await control.Query("SELECT 42", {});
     CO_ASSERT_OK(next);
     EXPECT_EQ(Scalar(*next), "42");
     EXPECT_NE(control.backend_pid(), sleeper);
@@ -432,7 +432,7 @@ TEST_F(ControlConnectionTest, StatementTimeoutCancelsItAndTheNextStatementWorks)
 
 TEST_F(ControlConnectionTest, ConcurrentCallersAreServedOneAtATimeInOrder) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     constexpr int kCallers = 20;
     std::vector<int> finished;
     std::vector<std::string> pids;
@@ -441,7 +441,7 @@ TEST_F(ControlConnectionTest, ConcurrentCallersAreServedOneAtATimeInOrder) {
       asio::co_spawn(
           executor,
           [&control, &finished, &pids, &failures, i]() -> Awaitable<void> {
-            absl::StatusOr<QueryResult> result = co_await control.Query(
+            absl::StatusOr<upstream::QueryResult> result = co_await control.Query(
                 "SELECT $1::int, pg_backend_pid(), pg_sleep(0.01)", Bind(std::to_string(i)));
             if (!result.ok() || Scalar(*result) != std::to_string(i)) {
               ADD_FAILURE() << "caller " << i << ": " << StatusOf(result);
@@ -466,7 +466,7 @@ TEST_F(ControlConnectionTest, ConcurrentCallersAreServedOneAtATimeInOrder) {
 
 TEST_F(ControlConnectionTest, EventLoopKeepsRunningDuringAStatement) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     CO_ASSERT_OK(co_await control.EnsureConnected());
     int ticks = 0;
     bool stop = false;
@@ -479,7 +479,7 @@ TEST_F(ControlConnectionTest, EventLoopKeepsRunningDuringAStatement) {
           }
         },
         asio::detached);
-    absl::StatusOr<QueryResult> slept = co_await control.Query("SELECT pg_sleep(1)", {});
+    absl::StatusOr<upstream::QueryResult> slept = co_await control.Query("SELECT pg_sleep(1)", {});
     stop = true;
     CO_ASSERT_OK(slept);
     EXPECT_GE(ticks, 50) << "the event loop was blocked during the statement";
@@ -491,12 +491,12 @@ TEST_F(ControlConnectionTest, ReportsItsOwnPidSoCallersCanSpareIt) {
   const std::string victim_pid = test::ScalarString(victim.get(), "SELECT pg_backend_pid()");
 
   RunOnEventLoop([&](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     CO_ASSERT_OK(co_await control.EnsureConnected());
     const int32_t own = control.backend_pid();
     EXPECT_NE(std::to_string(own), victim_pid);
 
-    absl::StatusOr<QueryResult> terminated =
+    absl::StatusOr<upstream::QueryResult> terminated =
         co_await control.Query("SELECT pg_terminate_backend($1)", Bind(victim_pid));
     CO_ASSERT_OK(terminated);
     EXPECT_EQ(Scalar(*terminated), "t");
@@ -504,11 +504,11 @@ TEST_F(ControlConnectionTest, ReportsItsOwnPidSoCallersCanSpareIt) {
     // Nothing stops a caller from terminating the control backend itself;
     // that ends the statement with the server's FATAL, and the next
     // statement runs on a new connection.
-    absl::StatusOr<QueryResult> suicide =
+    absl::StatusOr<upstream::QueryResult> suicide =
         co_await control.Query("SELECT pg_terminate_backend($1)", Bind(std::to_string(own)));
     EXPECT_FALSE(suicide.ok());
     EXPECT_EQ(protocol::SqlStateOf(suicide.status()), "57P01") << StatusOf(suicide);
-    absl::StatusOr<QueryResult> next = co_await control.Query("SELECT pg_backend_pid()", {});
+    absl::StatusOr<upstream::QueryResult> next = co_await control.Query("SELECT pg_backend_pid()", {});
     CO_ASSERT_OK(next);
     EXPECT_NE(control.backend_pid(), own);
     EXPECT_EQ(Scalar(*next), std::to_string(control.backend_pid()));
@@ -522,8 +522,8 @@ TEST_F(ControlConnectionTest, RefusedTerminateCarriesInsufficientPrivilege) {
   RunOnEventLoop([&](Executor executor) -> Awaitable<void> {
     config::UpstreamConfig upstream = Upstream(std::string(test::kScramUser));
     upstream.control_password = std::string(test::kScramPassword);
-    ControlConnection control(executor, upstream);
-    absl::StatusOr<QueryResult> refused =
+    upstream::ControlConnection control(executor, upstream);
+    absl::StatusOr<upstream::QueryResult> refused =
         co_await control.Query("SELECT pg_terminate_backend($1)", Bind(superuser_pid));
     EXPECT_FALSE(refused.ok());
     EXPECT_EQ(protocol::SqlStateOf(refused.status()), "42501") << StatusOf(refused);
@@ -532,13 +532,13 @@ TEST_F(ControlConnectionTest, RefusedTerminateCarriesInsufficientPrivilege) {
 
 TEST_F(ControlConnectionTest, IdleConnectionClosedByTheServerIsReplacedBeforeSending) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     CO_ASSERT_OK(co_await control.EnsureConnected());
     const int32_t first = control.backend_pid();
     pg().RunSql("SELECT pg_terminate_backend(" + std::to_string(first) + ")");
     CO_ASSERT_TRUE(co_await BackendGone(first, 10s));
 
-    absl::StatusOr<QueryResult> result = co_await control.Query("SELECT pg_backend_pid()", {});
+    absl::StatusOr<upstream::QueryResult> result = co_await control.Query("SELECT pg_backend_pid()", {});
     CO_ASSERT_OK(result);
     EXPECT_NE(control.backend_pid(), first);
     EXPECT_EQ(Scalar(*result), std::to_string(control.backend_pid()));
@@ -603,7 +603,7 @@ TEST_F(ControlConnectionTest, ServerThatSaidSomethingAndClosedIsReplacedBeforeSe
   RunOnEventLoop([&server, cue](Executor executor) -> Awaitable<void> {
     config::UpstreamConfig upstream = Upstream();
     upstream.port = server.port();
-    ControlConnection control(executor, upstream);
+    upstream::ControlConnection control(executor, upstream);
     CO_ASSERT_OK(co_await control.EnsureConnected());
     EXPECT_EQ(control.backend_pid(), 4000);
     {
@@ -624,7 +624,7 @@ TEST_F(ControlConnectionTest, ServerThatSaidSomethingAndClosedIsReplacedBeforeSe
       co_return true;
     }());
 
-    absl::StatusOr<QueryResult> result = co_await control.Query("DO $$ BEGIN END $$", {});
+    absl::StatusOr<upstream::QueryResult> result = co_await control.Query("DO $$ BEGIN END $$", {});
     CO_ASSERT_OK(result);
     EXPECT_EQ(result->command_tag, "DO");
     EXPECT_EQ(control.backend_pid(), 4001);
@@ -636,11 +636,11 @@ TEST_F(ControlConnectionTest, ServerThatSaidSomethingAndClosedIsReplacedBeforeSe
 
 TEST_F(ControlConnectionTest, StatementsDoNotInheritAnOpenTransaction) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     CO_ASSERT_OK(co_await control.Query("BEGIN", {}));
     const int32_t in_transaction = control.backend_pid();
     // Only outside a transaction block does SET LOCAL warn.
-    absl::StatusOr<QueryResult> set_local = co_await control.Query("SET LOCAL work_mem = '8MB'", {});
+    absl::StatusOr<upstream::QueryResult> set_local = co_await control.Query("SET LOCAL work_mem = '8MB'", {});
     CO_ASSERT_OK(set_local);
     EXPECT_EQ(set_local->notices,
               std::vector<std::string>{"WARNING: SET LOCAL can only be used in transaction blocks"});
@@ -650,10 +650,10 @@ TEST_F(ControlConnectionTest, StatementsDoNotInheritAnOpenTransaction) {
 
 TEST_F(ControlConnectionTest, CopyIsRefusedAndTheConnectionRecovers) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
-    absl::StatusOr<QueryResult> copy = co_await control.Query("COPY (SELECT 1) TO STDOUT", {});
+    upstream::ControlConnection control(executor, Upstream());
+    absl::StatusOr<upstream::QueryResult> copy = co_await control.Query("COPY (SELECT 1) TO STDOUT", {});
     EXPECT_EQ(copy.status().code(), absl::StatusCode::kUnimplemented) << StatusOf(copy);
-    absl::StatusOr<QueryResult> next = co_await control.Query("SELECT 7", {});
+    absl::StatusOr<upstream::QueryResult> next = co_await control.Query("SELECT 7", {});
     CO_ASSERT_OK(next);
     EXPECT_EQ(Scalar(*next), "7");
   });
@@ -661,7 +661,7 @@ TEST_F(ControlConnectionTest, CopyIsRefusedAndTheConnectionRecovers) {
 
 TEST_F(ControlConnectionTest, CallerCancellationLeavesTheConnectionUsable) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
+    upstream::ControlConnection control(executor, Upstream());
     CO_ASSERT_OK(co_await control.EnsureConnected());
     const int32_t sleeper = control.backend_pid();
 
@@ -674,14 +674,14 @@ TEST_F(ControlConnectionTest, CallerCancellationLeavesTheConnectionUsable) {
     asio::co_spawn(
         executor,
         [&control, &first_done]() -> Awaitable<void> {
-          absl::StatusOr<QueryResult> first = co_await control.Query("SELECT pg_sleep(0.5)", {});
+          absl::StatusOr<upstream::QueryResult> first = co_await control.Query("SELECT pg_sleep(0.5)", {});
           EXPECT_TRUE(first.ok()) << StatusOf(first);
           first_done = true;
         },
         asio::detached);
     auto queued = co_await proxy::WithTimeout(control.Query("SELECT 1", {}), 100ms);
     EXPECT_FALSE(queued.has_value());
-    absl::StatusOr<QueryResult> after = co_await control.Query("SELECT 'after'", {});
+    absl::StatusOr<upstream::QueryResult> after = co_await control.Query("SELECT 'after'", {});
     EXPECT_TRUE(first_done);
     CO_ASSERT_OK(after);
     EXPECT_EQ(Scalar(*after), "after");
@@ -691,7 +691,7 @@ TEST_F(ControlConnectionTest, CallerCancellationLeavesTheConnectionUsable) {
 
 TEST_F(ControlConnectionTest, DestructionEndsPendingCallsAndCancelsTheStatement) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    auto control = std::make_unique<ControlConnection>(executor, Upstream());
+    auto control = std::make_unique<upstream::ControlConnection>(executor, Upstream());
     CO_ASSERT_OK(co_await control->EnsureConnected());
     const int32_t sleeper = control->backend_pid();
 
@@ -700,7 +700,7 @@ TEST_F(ControlConnectionTest, DestructionEndsPendingCallsAndCancelsTheStatement)
       asio::co_spawn(
           executor,
           [&outcomes, query = control->Query(sql, {})]() mutable -> Awaitable<void> {
-            absl::StatusOr<QueryResult> result = co_await std::move(query);
+            absl::StatusOr<upstream::QueryResult> result = co_await std::move(query);
             outcomes.push_back(result.status());
           },
           asio::detached);
@@ -723,7 +723,7 @@ TEST_F(ControlConnectionTest, ShutdownWithCallsInFlight) {
   int32_t sleeper = 0;
   {
     asio::io_context io;
-    auto control = std::make_unique<ControlConnection>(io.get_executor(), Upstream());
+    auto control = std::make_unique<upstream::ControlConnection>(io.get_executor(), Upstream());
     for (const char* sql : {"SELECT pg_sleep(30)", "SELECT 1"}) {
       asio::co_spawn(io, control->Query(sql, {}), asio::detached);
     }
@@ -741,11 +741,11 @@ TEST_F(ControlConnectionTest, WithoutControlUserNothingIsAttempted) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
     config::UpstreamConfig upstream = Upstream();
     upstream.control_user.reset();
-    ControlConnection control(executor, upstream);
+    upstream::ControlConnection control(executor, upstream);
     EXPECT_FALSE(control.has_credentials());
     absl::Status connected = co_await control.EnsureConnected();
     EXPECT_EQ(connected.code(), absl::StatusCode::kFailedPrecondition);
-    absl::StatusOr<QueryResult> result = co_await control.Query("SELECT 1", {});
+    absl::StatusOr<upstream::QueryResult> result = co_await control.Query("SELECT 1", {});
     EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_TRUE(Contains(result.status(), "upstream \"main\" has no control_user")) << StatusOf(result);
   });
@@ -753,8 +753,8 @@ TEST_F(ControlConnectionTest, WithoutControlUserNothingIsAttempted) {
 
 TEST_F(ControlConnectionTest, RejectsParametersLibpqWouldCutShort) {
   RunOnEventLoop([](Executor executor) -> Awaitable<void> {
-    ControlConnection control(executor, Upstream());
-    absl::StatusOr<QueryResult> result =
+    upstream::ControlConnection control(executor, Upstream());
+    absl::StatusOr<upstream::QueryResult> result =
         co_await control.Query("SELECT $1::text", Bind(std::string("a\0b", 3)));
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(Contains(result.status(), "parameter $1 contains a NUL byte")) << StatusOf(result);

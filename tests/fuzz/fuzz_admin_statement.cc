@@ -29,11 +29,11 @@
 #include <string_view>
 #include <vector>
 
-#include "admin/argument_cursor.h"
-#include "admin/command_table.h"
-#include "admin/command_tokenizer.h"
-#include "admin/limit_statement.h"
-#include "admin/session_selection.h"
+#include "admin/commands/argument_cursor.h"
+#include "admin/commands/command_table.h"
+#include "admin/commands/command_tokenizer.h"
+#include "admin/commands/session_selection.h"
+#include "admin/limits/limit_statement.h"
 #include "protocol/protocol_error.h"
 #include "tests/fuzz/fuzz_check.h"
 

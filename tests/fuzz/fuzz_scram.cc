@@ -24,8 +24,8 @@
 #include <string_view>
 #include <vector>
 
-#include "admin/scram_authenticator.h"
-#include "admin/scram_crypto.h"
+#include "admin/console/scram_authenticator.h"
+#include "admin/console/scram_crypto.h"
 #include "protocol/protocol_error.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/scram_fuzz_input.h"

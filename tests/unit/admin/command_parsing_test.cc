@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "admin/argument_cursor.h"
-#include "admin/command_tokenizer.h"
+#include "admin/commands/argument_cursor.h"
+#include "admin/commands/command_tokenizer.h"
 #include "protocol/protocol_error.h"
 
 namespace pgvalve::admin {

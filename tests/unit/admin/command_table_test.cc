@@ -4,7 +4,7 @@
 // commands run against a real ProxyServer that is never started: the
 // dispatcher and the handlers used here need its state, not its sockets.
 
-#include "admin/command_table.h"
+#include "admin/commands/command_table.h"
 
 #include <boost/asio/use_future.hpp>
 #include <gmock/gmock.h>
@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "admin/admin_credentials.h"
-#include "admin/control_connections.h"
-#include "admin/drain_registry.h"
-#include "admin/limit_counters.h"
-#include "admin/runtime_limits.h"
+#include "admin/console/admin_credentials.h"
+#include "admin/jobs/drain_registry.h"
+#include "admin/limits/limit_counters.h"
+#include "admin/limits/runtime_limits.h"
 #include "admin/state_store.h"
 #include "tests/unit/admin/status_matchers.h"
+#include "upstream/control_connections.h"
 
 namespace pgvalve::admin {
 namespace {
@@ -182,7 +182,7 @@ class DispatchTest : public ::testing::Test {
   int reloads_ = 0;
   proxy::asio::io_context io_;
   proxy::ProxyServer server_;
-  ControlConnections control_;
+  upstream::ControlConnections control_;
   StateStore state_;
   AdminCredentials credentials_;
   DrainRegistry drains_;

@@ -1,6 +1,6 @@
 // Which value of a limit holds for a database, and what SHOW LIMITS lists.
 
-#include "admin/effective_limits.h"
+#include "admin/limits/effective_limits.h"
 
 #include <gtest/gtest.h>
 

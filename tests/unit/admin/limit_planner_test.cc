@@ -1,7 +1,7 @@
 // The limit planner's decisions, from session records and a clock the test
 // sets: what is due, what is done once, whom a limit spares. No sockets.
 
-#include "admin/limit_planner.h"
+#include "admin/limits/limit_planner.h"
 
 #include <gtest/gtest.h>
 

@@ -2,12 +2,12 @@
 // errors for what it cannot read: 42601 saying what was expected, 42704
 // for a limit that does not exist, 22023 for a value out of range.
 
-#include "admin/limit_statement.h"
+#include "admin/limits/limit_statement.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "admin/command_tokenizer.h"
+#include "admin/commands/command_tokenizer.h"
 #include "tests/unit/admin/status_matchers.h"
 
 namespace pgvalve::admin {

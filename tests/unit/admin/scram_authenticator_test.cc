@@ -1,4 +1,4 @@
-#include "admin/scram_authenticator.h"
+#include "admin/console/scram_authenticator.h"
 
 #include <string>
 #include <string_view>

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "admin/scram_authenticator.h"
+#include "admin/console/scram_authenticator.h"
 #include "config/scram_verifier.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

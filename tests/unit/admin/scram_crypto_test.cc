@@ -1,4 +1,4 @@
-#include "admin/scram_crypto.h"
+#include "admin/console/scram_crypto.h"
 
 #include <string>
 #include <string_view>

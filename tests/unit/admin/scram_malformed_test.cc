@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "admin/scram_authenticator.h"
+#include "admin/console/scram_authenticator.h"
 #include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,11 +1,11 @@
 // Session filters: their grammar, what they match on pgvalve's own
 // sessions, and the pg_stat_activity condition INCLUDING DIRECT runs.
 
-#include "admin/session_filter.h"
+#include "admin/commands/session_filter.h"
 
 #include <gtest/gtest.h>
 
-#include "admin/command_tokenizer.h"
+#include "admin/commands/command_tokenizer.h"
 #include "protocol/protocol_error.h"
 
 namespace pgvalve::admin {

@@ -1,0 +1,63 @@
+#pragma once
+// What an admin command runs with: the proxy's state, the control
+// connections, the state file, who is asking, and a channel for NOTICEs
+// while it runs.
+
+#include <optional>
+#include <string>
+
+#include "admin/commands/result_set.h"
+#include "config/config.h"
+#include "proxy/asio.h"
+#include "proxy/proxy_server.h"
+
+namespace pgvalve::upstream {
+class ControlConnections;
+}
+
+namespace pgvalve::admin {
+
+using proxy::Awaitable;
+
+class AdminCredentials;
+class DrainRegistry;
+class LimitCounters;
+class RuntimeLimits;
+class StateStore;
+
+struct AdminCaller {
+  std::string user;
+  config::AdminRole role = config::AdminRole::kMonitor;
+  std::string address;
+};
+
+// Implemented by the admin session: progress reports of long commands.
+class NoticeChannel {
+ public:
+  virtual ~NoticeChannel() = default;
+  // False when the client is gone; the command may stop early.
+  virtual Awaitable<bool> Notice(std::string message, std::string detail = {}) = 0;
+};
+
+struct AdminServices {
+  proxy::ProxyServer& server;
+  upstream::ControlConnections& control;
+  StateStore& state;
+  AdminCredentials& credentials;
+  DrainRegistry& drains;
+  RuntimeLimits& limits;
+  const LimitCounters& limit_counters;
+};
+
+struct CommandContext {
+  AdminServices& services;
+  const AdminCaller& caller;
+  NoticeChannel& notices;
+};
+
+struct CommandResult {
+  std::optional<ResultSet> rows;
+  std::string command_tag;  // CommandComplete text, e.g. "DISABLE" or "SHOW"
+};
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,75 @@
+#include "admin/console/admin_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "admin/console/admin_session.h"
+
+namespace pgvalve::admin {
+
+AdminServer::AdminServer(proxy::ProxyServer& server)
+    : server_(server),
+      control_(server.control_context().get_executor()),
+      state_(server.config().Current()->admin.state_file),
+      enforcer_(server.control_context().get_executor(), server.config(), server.sessions(),
+                control_, limits_, limit_counters_),
+      services_{server_, control_, state_, credentials_, drains_, limits_, limit_counters_},
+      listener_(
+          server.control_context(),
+          [&context = server.control_context()]() -> proxy::asio::io_context& { return context; },
+          [this](proxy::ByteStream stream, proxy::ClientAddress address) {
+            StartSession(std::move(stream), std::move(address));
+          }) {
+  listener_.SetAcceptPolicy({.spare = &spare_fds_});
+  server_.AddStopHook([this] {
+    listener_.Stop();
+    enforcer_.Stop();
+  });
+}
+
+absl::Status AdminServer::RestoreState() {
+  if (!state_.path()) {
+    spdlog::warn(
+        "admin.state_file is not set: DISABLE, PAUSE and SET limits will not survive a restart");
+    return absl::OkStatus();
+  }
+  absl::Status loaded = state_.Load(server_.databases(), limits_);
+  if (loaded.ok()) spdlog::info("runtime state restored from {}", *state_.path());
+  return loaded;
+}
+
+absl::Status AdminServer::Start() {
+  enforcer_.Start();
+  auto config = server_.config().Current();
+  if (config->admin.users.empty()) {
+    spdlog::warn("admin console off: no [[admin.users]] configured");
+    return absl::OkStatus();
+  }
+  for (const auto& address : config->admin.listen) {
+    if (absl::Status status = listener_.ListenTcp(address); !status.ok()) return status;
+  }
+  if (config->admin.unix_socket_dir && !config->admin.listen.empty()) {
+    if (absl::Status status =
+            listener_.ListenUnix(*config->admin.unix_socket_dir, listener_.tcp_ports().front());
+        !status.ok()) {
+      return status;
+    }
+  }
+  listener_.Start();
+  return absl::OkStatus();
+}
+
+void AdminServer::StartSession(proxy::ByteStream stream, proxy::ClientAddress address) {
+  auto session = std::make_shared<AdminSession>(services_, std::move(stream), std::move(address));
+  proxy::asio::co_spawn(
+      server_.control_context(), [session] { return session->Run(); },
+      [](std::exception_ptr failure) {
+        if (!failure) return;
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& error) {
+          spdlog::error("admin session ended by an unexpected error: {}", error.what());
+        }
+      });
+}
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,55 @@
+#pragma once
+// The admin console: its listeners (TCP and a unix socket, database
+// "pgvalve"), the control connections to upstreams, and the state file. It
+// runs on the proxy's control thread, never on a relay worker.
+
+#include "absl/status/status.h"
+#include "admin/commands/command_context.h"
+#include "admin/console/admin_credentials.h"
+#include "admin/jobs/drain_registry.h"
+#include "admin/jobs/limit_enforcer.h"
+#include "admin/limits/limit_counters.h"
+#include "admin/limits/runtime_limits.h"
+#include "admin/state_store.h"
+#include "proxy/listener.h"
+#include "proxy/proxy_server.h"
+#include "proxy/spare_descriptors.h"
+#include "upstream/control_connections.h"
+
+namespace pgvalve::admin {
+
+class AdminServer {
+ public:
+  static constexpr int kSpareFds = 2;
+
+  explicit AdminServer(proxy::ProxyServer& server);
+
+  // Re-applies DISABLE/PAUSE and limits set with SET from the state file;
+  // call before the proxy starts accepting clients.
+  absl::Status RestoreState();
+  // Starts enforcing limits and binds the admin listeners.
+  absl::Status Start();
+
+  std::vector<uint16_t> ports() const { return listener_.tcp_ports(); }
+
+ private:
+  void StartSession(proxy::ByteStream stream, proxy::ClientAddress address);
+
+  proxy::ProxyServer& server_;
+  upstream::ControlConnections control_;
+  StateStore state_;
+  AdminCredentials credentials_;
+  DrainRegistry drains_;
+  RuntimeLimits limits_;
+  LimitCounters limit_counters_;
+  // Runs whether or not the admin console is served: limits in the config
+  // file hold without it.
+  LimitEnforcer enforcer_;
+  AdminServices services_;
+  // Kept for the admin listener: the operator must get in even when the
+  // process has run out of descriptors.
+  proxy::SpareDescriptors spare_fds_{kSpareFds};
+  proxy::Listener listener_;
+};
+
+}  // namespace pgvalve::admin

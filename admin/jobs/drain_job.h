@@ -1,0 +1,128 @@
+#pragma once
+// DRAIN: getting every session off one database, safely and provably.
+//
+//   1. New sessions are refused at once (DISABLE, reason "draining").
+//   2. Each pgvalve session is asked to close at its next transaction
+//      boundary: idle ones go now, the others when their transaction ends.
+//   3. When GRACE expires, the escalation: THEN CANCEL cancels running
+//      statements and closes each session once its request is answered;
+//      THEN TERMINATE (the default) calls pg_terminate_backend for what is
+//      left, and INCLUDING DIRECT also for backends that did not come
+//      through pgvalve. THEN WAIT does nothing and waits for TIMEOUT.
+//   4. It is done when the upstream's pg_stat_activity shows no backend on
+//      the database (INCLUDING DIRECT) or none of pgvalve's, and fails when
+//      TIMEOUT passes first.
+//
+// A job runs on the admin (control) thread; everything here is used from
+// that thread only.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "admin/commands/command_context.h"
+#include "admin/commands/command_support.h"
+#include "admin/commands/session_filter.h"
+#include "proxy/session_record.h"
+
+namespace pgvalve::admin {
+
+enum class DrainEscalation { kTerminate, kCancel, kWait };
+std::string_view EscalationName(DrainEscalation escalation);
+
+struct DrainOptions {
+  std::string database;
+  std::chrono::milliseconds grace{30000};
+  DrainEscalation escalation = DrainEscalation::kTerminate;
+  // Default: GRACE + 30 s.
+  std::optional<std::chrono::milliseconds> timeout;
+  bool including_direct = false;
+  std::vector<std::string> except_roles;
+  // Drains only the sessions (and, with INCLUDING DIRECT, direct backends)
+  // matching it when the drain starts; the others are left alone as EXCEPT
+  // ROLE's are, though new sessions are still refused.
+  SessionFilter filter;
+
+  std::chrono::milliseconds EffectiveTimeout() const {
+    return timeout.value_or(grace + std::chrono::seconds(30));
+  }
+};
+
+enum class DrainPhase { kGrace, kEscalated, kDone, kTimedOut, kCancelled, kFailed };
+std::string_view PhaseName(DrainPhase phase);
+
+// One row of the report: a pgvalve session or a direct backend.
+struct DrainedBackend {
+  std::optional<uint64_t> client_id;  // nullopt for a direct backend
+  int32_t backend_pid = 0;
+  std::string user;
+  std::string application_name;
+  std::string upstream;
+  std::string state_at_start;
+  // "closed idle", "closed after commit", "cancelled", "terminated",
+  // "client disconnected", "still present", ...; empty while pending.
+  std::string outcome;
+  std::optional<double> seconds;  // from the start of the drain to the outcome
+  std::string note;               // e.g. why a terminate was refused
+
+  // pgvalve sessions only.
+  std::shared_ptr<proxy::SessionRecord> record;
+  bool cancel_sent = false;
+  bool terminate_sent = false;
+};
+
+class DrainJob {
+ public:
+  DrainJob(uint64_t id, DrainOptions options, AdminServices& services);
+
+  // Runs the drain to its end. Progress goes to `notices` once a second.
+  // OK when the database is verified empty; otherwise an error whose DETAIL
+  // lists what is left.
+  Awaitable<absl::Status> Run(NoticeChannel& notices);
+  // Stops a running drain; the database stays refused.
+  void Cancel();
+
+  uint64_t id() const { return id_; }
+  const DrainOptions& options() const { return options_; }
+  DrainPhase phase() const { return phase_; }
+  std::chrono::system_clock::time_point started_at() const { return started_wall_; }
+  std::optional<double> elapsed_seconds() const;
+  const std::vector<DrainedBackend>& report() const { return backends_; }
+  // One line: what is left and what happens next.
+  std::string ProgressText() const;
+
+ private:
+  Awaitable<absl::Status> Start();
+  Awaitable<void> AwaitIdleCloses();
+  Awaitable<void> Escalate();
+  Awaitable<void> TerminateDirect();
+  // True when pg_stat_activity confirms nothing drained is left; also
+  // records direct backends that appeared.
+  Awaitable<bool> Verify();
+  void CollectOutcomes();
+  absl::Status Failure(std::string_view sqlstate, std::string message) const;
+  std::optional<config::UpstreamConfig> RoutedUpstream() const;
+  std::set<int32_t> ExemptPids() const;
+  bool ExemptSessionStarting() const;
+  double SecondsSinceStart() const;
+
+  const uint64_t id_;
+  const DrainOptions options_;
+  AdminServices& services_;
+
+  DrainPhase phase_ = DrainPhase::kGrace;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::system_clock::time_point started_wall_;
+  std::optional<std::chrono::steady_clock::time_point> finished_;
+  std::vector<DrainedBackend> backends_;
+  bool verified_against_server_ = true;
+  std::unique_ptr<GateWatcher> watcher_;
+  bool cancel_requested_ = false;
+};
+
+}  // namespace pgvalve::admin

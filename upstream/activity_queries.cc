@@ -1,0 +1,87 @@
+#include "upstream/activity_queries.h"
+
+#include "fmt/format.h"
+#include "upstream/backend_signals.h"
+
+namespace pgvalve::upstream {
+namespace {
+
+// PostgreSQL 10 added backend_type, 13 leader_pid.
+constexpr int kBackendTypeVersion = 100000;
+constexpr int kLeaderPidVersion = 130000;
+
+std::string TextOrEmpty(const std::optional<std::string>& value) { return value ? *value : std::string(); }
+
+int32_t ParsePid(const std::optional<std::string>& text) {
+  return text ? static_cast<int32_t>(std::stol(*text)) : 0;
+}
+
+}  // namespace
+
+std::string ClientBackendsOnly(const ControlConnection& control) {
+  std::string sql = " AND pid <> pg_backend_pid()";
+  if (control.server_version() >= kBackendTypeVersion) sql += " AND backend_type = 'client backend'";
+  if (control.server_version() >= kLeaderPidVersion) sql += " AND leader_pid IS NULL";
+  return sql;
+}
+
+proxy::Awaitable<absl::StatusOr<std::vector<ClientBackendRow>>> FindDirectClientBackends(
+    ControlConnection& control, const std::string& database, const std::vector<int32_t>& excluded,
+    ActivityCondition condition, uint32_t query_text_length) {
+  if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
+  std::vector<std::optional<std::string>> params = {database, IntArrayLiteral(excluded),
+                                                    std::to_string(query_text_length)};
+  std::string sql = fmt::format(
+      "SELECT pid, usename, application_name, "
+      "CASE WHEN client_port = -1 THEN 'unix' ELSE host(client_addr) END, state, {}, left(query, $3::int) "
+      "FROM pg_stat_activity WHERE datname = $1 AND NOT (pid = ANY($2::int[])){}",
+      kActivityStateAgeSql, ClientBackendsOnly(control));
+  if (!condition(sql, params)) co_return std::vector<ClientBackendRow>{};
+  absl::StatusOr<QueryResult> found = co_await control.Query(sql + " ORDER BY pid", std::move(params));
+  if (!found.ok()) co_return found.status();
+  std::vector<ClientBackendRow> rows;
+  for (const auto& row : found->rows) {
+    rows.push_back(ClientBackendRow{.pid = ParsePid(row[0]),
+                                    .user = TextOrEmpty(row[1]),
+                                    .application_name = TextOrEmpty(row[2]),
+                                    .client_addr = TextOrEmpty(row[3]),
+                                    .state = TextOrEmpty(row[4]),
+                                    .state_seconds = row[5] ? std::stod(*row[5]) : 0,
+                                    .query = row[6]});
+  }
+  co_return rows;
+}
+
+proxy::Awaitable<absl::StatusOr<std::map<int32_t, std::string>>> QueryTexts(
+    ControlConnection& control, const std::vector<int32_t>& pids, uint32_t query_text_length) {
+  std::map<int32_t, std::string> texts;
+  if (pids.empty()) co_return texts;
+  if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
+  std::vector<std::optional<std::string>> params = {IntArrayLiteral(pids),
+                                                    std::to_string(query_text_length)};
+  absl::StatusOr<QueryResult> found = co_await control.Query(
+      "SELECT pid, left(query, $2::int) FROM pg_stat_activity WHERE pid = ANY($1::int[])",
+      std::move(params));
+  if (!found.ok()) co_return found.status();
+  for (const auto& row : found->rows) texts[ParsePid(row[0])] = TextOrEmpty(row[1]);
+  co_return texts;
+}
+
+proxy::Awaitable<absl::StatusOr<std::map<int32_t, RunningQuery>>> RunningQueries(
+    ControlConnection& control, const std::vector<int32_t>& pids) {
+  std::map<int32_t, RunningQuery> running;
+  if (pids.empty()) co_return running;
+  if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
+  std::vector<std::optional<std::string>> params = {IntArrayLiteral(pids)};
+  absl::StatusOr<QueryResult> found = co_await control.Query(
+      "SELECT pid, query_start::text, state = 'active' FROM pg_stat_activity "
+      "WHERE pid = ANY($1::int[])",
+      std::move(params));
+  if (!found.ok()) co_return found.status();
+  for (const auto& row : found->rows) {
+    running[ParsePid(row[0])] = RunningQuery{TextOrEmpty(row[1]), row[2] && *row[2] == "t"};
+  }
+  co_return running;
+}
+
+}  // namespace pgvalve::upstream

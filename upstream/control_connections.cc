@@ -1,0 +1,41 @@
+#include "upstream/control_connections.h"
+
+namespace pgvalve::upstream {
+namespace {
+
+bool SameTarget(const config::UpstreamConfig& a, const config::UpstreamConfig& b) {
+  return a.host == b.host && a.port == b.port && a.control_user == b.control_user &&
+         a.control_password == b.control_password && a.control_passfile == b.control_passfile &&
+         a.control_dbname == b.control_dbname && a.connect_timeout == b.connect_timeout;
+}
+
+}  // namespace
+
+std::shared_ptr<ControlConnection> ControlConnections::For(const config::UpstreamConfig& upstream) {
+  return Slot(upstream.name, upstream);
+}
+
+std::shared_ptr<ControlConnection> ControlConnections::ForDatabase(
+    const config::UpstreamConfig& upstream, const std::string& database) {
+  if (database == upstream.control_dbname) return For(upstream);
+  config::UpstreamConfig target = upstream;
+  target.control_dbname = database;
+  // Keyed apart from the upstream's own, which SHOW UPSTREAMS reports.
+  return Slot(upstream.name + '\0' + database, target);
+}
+
+std::shared_ptr<ControlConnection> ControlConnections::Slot(const std::string& key,
+                                                            const config::UpstreamConfig& upstream) {
+  auto& slot = connections_[key];
+  if (!slot || !SameTarget(slot->upstream(), upstream)) {
+    slot = std::make_shared<ControlConnection>(executor_, upstream);
+  }
+  return slot;
+}
+
+const ControlConnection* ControlConnections::Existing(const std::string& upstream_name) const {
+  auto found = connections_.find(upstream_name);
+  return found == connections_.end() ? nullptr : found->second.get();
+}
+
+}  // namespace pgvalve::upstream

@@ -17,6 +17,7 @@
 #include "proxy/listener.h"
 #include "proxy/log_rate_limiter.h"
 #include "proxy/proxy_context.h"
+#include "proxy/process_control.h"
 #include "proxy/session_record.h"
 #include "proxy/session_registry.h"
 #include "proxy/startup_limiter.h"
@@ -24,15 +25,7 @@
 
 namespace pgvalve::proxy {
 
-enum class ShutdownMode {
-  // Stop accepting; exit when the last client has left, or once
-  // shutdown_timeout has passed: then the rest are closed at their
-  // transaction boundary and, terminate_wait later, as in kFast.
-  kSmart,
-  kFast,  // stop accepting; end every session now (FATAL 57P01)
-};
-
-class ProxyServer {
+class ProxyServer final : public ProcessControl {
  public:
   // `reload` rebuilds the configuration from its sources (SIGHUP, RELOAD).
   using ConfigLoader = std::function<absl::StatusOr<config::Config>()>;
@@ -45,8 +38,8 @@ class ProxyServer {
   // Runs the control thread (accepting, signals) until shutdown completes.
   void Run();
   // Thread-safe.
-  void Shutdown(ShutdownMode mode);
-  absl::Status Reload();
+  void Shutdown(ShutdownMode mode) override;
+  absl::Status Reload() override;
   // Runs on the control thread when pgvalve stops, at the end of a
   // shutdown: the admin console stays open until then, so that an operator
   // can see and end what holds a smart shutdown open.

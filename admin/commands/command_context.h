@@ -9,7 +9,10 @@
 #include "admin/commands/result_set.h"
 #include "config/config.h"
 #include "proxy/asio.h"
-#include "proxy/proxy_server.h"
+#include "proxy/database_registry.h"
+#include "proxy/process_control.h"
+#include "proxy/proxy_context.h"
+#include "proxy/session_registry.h"
 
 namespace pgvalve::upstream {
 class ControlConnections;
@@ -39,8 +42,14 @@ class NoticeChannel {
   virtual Awaitable<bool> Notice(std::string message, std::string detail = {}) = 0;
 };
 
+// The narrow services a command uses, each owned elsewhere: the relay's
+// registries and configuration, the process's reload and shutdown, and the
+// console's own parts.
 struct AdminServices {
-  proxy::ProxyServer& server;
+  proxy::SessionRegistry& sessions;
+  proxy::DatabaseRegistry& databases;
+  const proxy::ConfigHolder& config;
+  proxy::ProcessControl& process;
   upstream::ControlConnections& control;
   StateStore& state;
   AdminCredentials& credentials;

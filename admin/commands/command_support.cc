@@ -10,7 +10,7 @@ namespace pgvalve::admin {
 
 Awaitable<void> PersistState(CommandContext& context) {
   absl::Status saved =
-      context.services.state.Save(context.services.server.databases(), context.services.limits);
+      context.services.state.Save(context.services.databases, context.services.limits);
   if (saved.ok()) co_return;
   spdlog::error("state file not written: {}", proxy::StatusText(saved));
   co_await context.notices.Notice(

@@ -15,13 +15,13 @@ namespace {
 // Every name the operator may mean: routes, live sessions, gates, limits.
 std::set<std::string> KnownDatabases(CommandContext& context) {
   std::set<std::string> names;
-  for (const auto& [name, route] : context.services.server.config().Current()->databases) {
+  for (const auto& [name, route] : context.services.config.Current()->databases) {
     if (name != "*") names.insert(name);
   }
-  for (const auto& record : context.services.server.sessions().All()) {
+  for (const auto& record : context.services.sessions.All()) {
     names.insert(record->identity().database);
   }
-  for (const auto& gate : context.services.server.databases().All()) names.insert(gate->name());
+  for (const auto& gate : context.services.databases.All()) names.insert(gate->name());
   for (const auto& [name, settings] : context.services.limits.all()) {
     if (name != "*") names.insert(name);
   }
@@ -38,10 +38,10 @@ std::string Lowercase(std::string_view text) {
 
 bool IsKnownDatabase(CommandContext& context, const std::string& database) {
   if (database == "*") return false;
-  if (context.services.server.config().Current()->databases.contains(database)) return true;
-  if (!SessionsOf(context.services.server.sessions(), database).empty()) return true;
+  if (context.services.config.Current()->databases.contains(database)) return true;
+  if (!SessionsOf(context.services.sessions, database).empty()) return true;
   if (context.services.limits.Find(database) != nullptr) return true;
-  return context.services.server.databases().Contains(database);
+  return context.services.databases.Contains(database);
 }
 
 absl::Status UnknownDatabase(CommandContext& context, const std::string& database,

@@ -202,7 +202,7 @@ Awaitable<std::optional<AdminCaller>> AdminSession::Start() {
     co_return std::nullopt;
   }
 
-  auto config = services_.server.config().Current();
+  auto config = services_.config.Current();
   auto authenticated =
       co_await proxy::WithTimeout(Authenticate(config, user), deadline - std::chrono::steady_clock::now());
   if (!authenticated || !*authenticated) {

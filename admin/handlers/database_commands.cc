@@ -75,7 +75,7 @@ bool Settled(proxy::SessionState state) {
 std::vector<std::shared_ptr<proxy::SessionRecord>> Unsettled(CommandContext& context,
                                                              std::string_view database) {
   std::vector<std::shared_ptr<proxy::SessionRecord>> unsettled;
-  for (auto& record : SessionsOf(context.services.server.sessions(), database)) {
+  for (auto& record : SessionsOf(context.services.sessions, database)) {
     if (!Settled(record->state())) unsettled.push_back(std::move(record));
   }
   return unsettled;
@@ -105,7 +105,7 @@ Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, Argume
     co_return known;
   }
 
-  context.services.server.databases().Gate(*database)->Disable(
+  context.services.databases.Gate(*database)->Disable(
       {.reason = std::move(options->reason), .except_roles = std::move(options->except_roles)});
   co_await PersistState(context);
   co_return CommandResult{std::nullopt, "DISABLE"};
@@ -122,7 +122,7 @@ Awaitable<absl::StatusOr<CommandResult>> DisableAll(CommandContext& context, Arg
       co_return UnknownDatabase(context, database, "DISABLE ALL FORCE EXCEPT ... accepts it anyway");
     }
   }
-  context.services.server.databases().disable_all().Set(
+  context.services.databases.disable_all().Set(
       {.reason = std::move(options->reason),
        .except_databases = std::move(options->except_databases),
        .except_roles = std::move(options->except_roles),
@@ -137,7 +137,7 @@ Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, Argumen
   if (*database == "*") co_return NotADatabase("ENABLE ALL");
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
   if (!IsKnownDatabase(context, *database)) co_return UnknownDatabase(context, *database, "");
-  proxy::DatabaseRegistry& databases = context.services.server.databases();
+  proxy::DatabaseRegistry& databases = context.services.databases;
   databases.Gate(*database)->Enable();
   co_await PersistState(context);
   if (databases.disable_all().Covers(*database)) {
@@ -150,7 +150,7 @@ Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, Argumen
 
 Awaitable<absl::StatusOr<CommandResult>> EnableAll(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
-  proxy::DatabaseRegistry& databases = context.services.server.databases();
+  proxy::DatabaseRegistry& databases = context.services.databases;
   if (!databases.disable_all().state()) {
     co_await context.notices.Notice("DISABLE ALL was not in effect");
   }
@@ -178,7 +178,7 @@ Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, Argument
     co_return known;
   }
 
-  auto gate = context.services.server.databases().Gate(*database);
+  auto gate = context.services.databases.Gate(*database);
   GateWatcher watcher(co_await proxy::asio::this_coro::executor, gate);
   gate->Pause(proxy::StateOrigin::kAdminCommand);
   co_await PersistState(context);
@@ -232,7 +232,7 @@ Awaitable<absl::StatusOr<CommandResult>> Resume(CommandContext& context, Argumen
       !known.ok()) {
     co_return known;
   }
-  context.services.server.databases().Gate(*database)->Resume();
+  context.services.databases.Gate(*database)->Resume();
   co_await PersistState(context);
   co_return CommandResult{std::nullopt, "RESUME"};
 }

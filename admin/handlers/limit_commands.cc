@@ -70,7 +70,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowLimits(CommandContext& context,
                   {"cancels", ColumnType::kInt8},
                   {"terminations", ColumnType::kInt8},
                   {"closes", ColumnType::kInt8}});
-  const auto config = context.services.server.config().Current();
+  const auto config = context.services.config.Current();
   const LimitCounters& counters = context.services.limit_counters;
   for (const LimitEntry& entry : ListLimits(*config, context.services.limits)) {
     auto& row = rows.AddRow();

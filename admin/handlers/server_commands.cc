@@ -10,9 +10,9 @@ namespace pgvalve::admin {
 namespace {
 constexpr std::chrono::milliseconds kReplyGrace{200};
 
-Awaitable<void> ShutdownSoon(proxy::ProxyServer& server, proxy::ShutdownMode mode) {
+Awaitable<void> ShutdownSoon(proxy::ProcessControl& process, proxy::ShutdownMode mode) {
   co_await proxy::SleepFor(kReplyGrace);
-  server.Shutdown(mode);
+  process.Shutdown(mode);
 }
 }  // namespace
 
@@ -20,7 +20,7 @@ Awaitable<absl::StatusOr<CommandResult>> Reload(CommandContext& context, Argumen
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
   // Whatever stops a reload is in the configuration (a file that cannot be
   // read, parsed or validated): F0000, as PostgreSQL reports its own.
-  if (absl::Status reloaded = context.services.server.Reload(); !reloaded.ok()) {
+  if (absl::Status reloaded = context.services.process.Reload(); !reloaded.ok()) {
     co_return protocol::ErrorWithSqlState(
         protocol::sqlstate::kConfigFileError,
         fmt::format("configuration not reloaded, the one in effect stays: {}", proxy::StatusText(reloaded)));
@@ -39,7 +39,7 @@ Awaitable<absl::StatusOr<CommandResult>> Shutdown(CommandContext& context, Argum
   // Started a moment later so that this reply reaches the operator before
   // the control thread stops.
   proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor,
-                        ShutdownSoon(context.services.server, mode), proxy::asio::detached);
+                        ShutdownSoon(context.services.process, mode), proxy::asio::detached);
   co_return CommandResult{std::nullopt, "SHUTDOWN"};
 }
 

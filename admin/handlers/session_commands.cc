@@ -79,7 +79,7 @@ ActionRow FromDirect(upstream::ClientBackendRow backend, const std::string& data
 
 // The current configuration's entry for the upstream a session runs on.
 std::optional<config::UpstreamConfig> UpstreamOf(CommandContext& context, const std::string& name) {
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   auto found = config->upstreams.find(name);
   if (found == config->upstreams.end()) return std::nullopt;
   return found->second;
@@ -95,7 +95,7 @@ std::map<std::string, std::vector<ActionRow*>> ByUpstream(std::vector<ActionRow>
 // The start of each pgvalve session's query, from pg_stat_activity where
 // the upstream has a control connection; left NULL elsewhere.
 Awaitable<void> FillQueryTexts(CommandContext& context, std::vector<ActionRow>& rows) {
-  const uint32_t length = context.services.server.config().Current()->admin.query_text_length;
+  const uint32_t length = context.services.config.Current()->admin.query_text_length;
   for (auto& [upstream_name, group] : ByUpstream(rows)) {
     std::optional<config::UpstreamConfig> upstream = UpstreamOf(context, upstream_name);
     if (!upstream || !upstream->control_user) continue;
@@ -119,7 +119,7 @@ Awaitable<void> FillQueryTexts(CommandContext& context, std::vector<ActionRow>& 
 Awaitable<absl::StatusOr<std::vector<ActionRow>>> DirectRows(CommandContext& context,
                                                              const SessionSelection& selection,
                                                              const SessionFilter& filter) {
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   const config::UpstreamConfig* routed = config->UpstreamFor(*selection.database);
   if (routed == nullptr) {
     co_return protocol::ErrorWithSqlState(
@@ -136,7 +136,7 @@ Awaitable<absl::StatusOr<std::vector<ActionRow>>> DirectRows(CommandContext& con
   // Every pgvalve session's backend, not only the selected ones: an
   // unselected pgvalve session is not a direct backend either.
   std::vector<int32_t> pgvalve_pids;
-  for (const auto& record : context.services.server.sessions().All()) {
+  for (const auto& record : context.services.sessions.All()) {
     if (record->backend_pid() != 0) pgvalve_pids.push_back(record->backend_pid());
   }
   std::shared_ptr<upstream::ControlConnection> control = context.services.control.For(*routed);
@@ -275,7 +275,7 @@ Awaitable<void> AwaitCancelled(CommandContext& context, std::vector<ActionRow*> 
 
 Awaitable<absl::StatusOr<CommandResult>> Cancel(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<SessionSelection> selection = ParseSessionSelection(
-      context.services.server.sessions(), arguments, {.including_direct = true, .dry_run = true});
+      context.services.sessions, arguments, {.including_direct = true, .dry_run = true});
   if (!selection.ok()) co_return selection.status();
   const SessionFilter running = OnlyRunning(selection->filter);
 
@@ -355,7 +355,7 @@ Awaitable<absl::StatusOr<CommandResult>> Cancel(CommandContext& context, Argumen
 
 Awaitable<absl::StatusOr<CommandResult>> Terminate(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<SessionSelection> selection = ParseSessionSelection(
-      context.services.server.sessions(), arguments, {.including_direct = true, .dry_run = true});
+      context.services.sessions, arguments, {.including_direct = true, .dry_run = true});
   if (!selection.ok()) co_return selection.status();
 
   std::vector<ActionRow> rows;
@@ -383,7 +383,7 @@ Awaitable<absl::StatusOr<CommandResult>> Terminate(CommandContext& context, Argu
   co_await FillQueryTexts(context, rows);
   if (selection->dry_run) co_return Finish(rows, "terminate", true, true);
 
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   for (auto& [upstream_name, group] : ByUpstream(rows)) {
     if (unreachable.contains(upstream_name)) continue;
     std::optional<config::UpstreamConfig> upstream = UpstreamOf(context, upstream_name);
@@ -430,7 +430,7 @@ Awaitable<absl::StatusOr<CommandResult>> Terminate(CommandContext& context, Argu
 
 Awaitable<absl::StatusOr<CommandResult>> Kill(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<SessionSelection> selection = ParseSessionSelection(
-      context.services.server.sessions(), arguments, {.dry_run = true});
+      context.services.sessions, arguments, {.dry_run = true});
   if (!selection.ok()) co_return selection.status();
 
   std::vector<ActionRow> rows;

@@ -51,7 +51,7 @@ struct StateCounts {
 
 Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, ArgumentCursor& arguments) {
   absl::StatusOr<SessionSelection> selection = ParseSessionSelection(
-      context.services.server.sessions(), arguments, {.target_optional = true});
+      context.services.sessions, arguments, {.target_optional = true});
   if (!selection.ok()) co_return selection.status();
   ResultSet rows({{"id", ColumnType::kInt8},
                   {"database", ColumnType::kText},
@@ -116,11 +116,10 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
 
 Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = NoArguments(arguments); !end.ok()) co_return end;
-  auto& server = context.services.server;
-  auto config = server.config().Current();
+  auto config = context.services.config.Current();
 
   std::map<std::string, StateCounts> counts;
-  for (const auto& record : server.sessions().All()) {
+  for (const auto& record : context.services.sessions.All()) {
     StateCounts& count = counts[record->identity().database];
     ++count.total;
     switch (record->state()) {
@@ -136,8 +135,8 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
   for (const auto& [name, route] : config->databases) names.insert(name);
   for (const auto& [name, count] : counts) names.insert(name);
   std::map<std::string, proxy::DatabaseGateSnapshot> gates;
-  const std::optional<proxy::DisableAllState> disable_all = server.databases().disable_all().state();
-  for (const auto& gate : server.databases().All()) {
+  const std::optional<proxy::DisableAllState> disable_all = context.services.databases.disable_all().state();
+  for (const auto& gate : context.services.databases.All()) {
     proxy::DatabaseGateSnapshot snapshot = gate->Snapshot();
     if (snapshot.disabled || snapshot.paused) names.insert(snapshot.name);
     gates.emplace(snapshot.name, std::move(snapshot));
@@ -212,9 +211,9 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
 
 Awaitable<absl::StatusOr<CommandResult>> ShowUpstreams(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = NoArguments(arguments); !end.ok()) co_return end;
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   std::map<std::string, int64_t> sessions;
-  for (const auto& record : context.services.server.sessions().All()) {
+  for (const auto& record : context.services.sessions.All()) {
     ++sessions[record->identity().upstream];
   }
   ResultSet rows({{"name", ColumnType::kText},
@@ -259,7 +258,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowStats(CommandContext& context, Argu
         .Int(static_cast<int64_t>(totals.bytes_to_client))
         .Double(average_ms);
   };
-  const auto counters = context.services.server.sessions().CountersByDatabase();
+  const auto counters = context.services.sessions.CountersByDatabase();
   for (const auto& [database, totals] : counters.by_name) add(database, totals);
   if (counters.has_others) add(kOtherDatabasesRow, counters.others);
   co_return CommandResult{std::move(rows), "SHOW"};
@@ -267,7 +266,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowStats(CommandContext& context, Argu
 
 Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = NoArguments(arguments); !end.ok()) co_return end;
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   ResultSet rows({{"key", ColumnType::kText}, {"value", ColumnType::kText}});
   auto add = [&rows](std::string key, std::string value) { rows.AddRow().Text(key).Text(value); };
   auto addresses = [](const std::vector<config::ListenAddress>& list) {
@@ -353,7 +352,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowBackends(CommandContext& context, A
   if (!database.ok()) co_return database.status();
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
 
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   const config::UpstreamConfig* upstream = config->UpstreamFor(*database);
   if (upstream == nullptr) {
     co_return protocol::ErrorWithSqlState(
@@ -382,7 +381,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowBackends(CommandContext& context, A
     auto& row = rows.AddRow();
     // Which pgvalve client sits on this backend, if any; the control
     // connection names itself so nobody mistakes it for an application.
-    auto record = context.services.server.sessions().FindByBackendPid(pid);
+    auto record = context.services.sessions.FindByBackendPid(pid);
     if (record && record->identity().upstream == upstream->name) {
       row.Text(std::to_string(record->id()));
     } else if (pid == control->backend_pid()) {

@@ -54,7 +54,7 @@ std::string Text(const std::optional<std::string>& value) { return value ? *valu
 Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::string& database,
                                        const SessionFilter& filter) {
   ServerFacts facts;
-  auto config = context.services.server.config().Current();
+  auto config = context.services.config.Current();
   const config::UpstreamConfig* upstream = config->UpstreamFor(database);
   if (upstream == nullptr || !upstream->control_user) {
     facts.unavailable = "no control_user: server-side facts not shown";
@@ -164,7 +164,7 @@ Awaitable<absl::StatusOr<ResultSet>> DrainDryRun(CommandContext& context, const 
   ServerFacts server = co_await ReadServerFacts(context, options.database, options.filter);
   const auto now = proxy::WallClock::now();
   std::vector<std::shared_ptr<proxy::SessionRecord>> sessions =
-      SessionsOf(context.services.server.sessions(), options.database);
+      SessionsOf(context.services.sessions, options.database);
   std::map<uint64_t, SessionFacts> probed = co_await ProbeSessions(sessions);
 
   const std::string escalation =

@@ -109,7 +109,7 @@ std::optional<double> DrainJob::elapsed_seconds() const {
 }
 
 std::optional<config::UpstreamConfig> DrainJob::RoutedUpstream() const {
-  auto config = services_.server.config().Current();
+  auto config = services_.config.Current();
   const config::UpstreamConfig* upstream = config->UpstreamFor(options_.database);
   if (upstream == nullptr) return std::nullopt;
   return *upstream;
@@ -124,7 +124,7 @@ std::set<int32_t> DrainJob::ExemptPids() const {
     if (backend.client_id) drained.insert(*backend.client_id);
   }
   std::set<int32_t> pids;
-  for (const auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
+  for (const auto& record : SessionsOf(services_.sessions, options_.database)) {
     if (!drained.contains(record->id()) && record->backend_pid() != 0) pids.insert(record->backend_pid());
   }
   return pids;
@@ -135,7 +135,7 @@ bool DrainJob::ExemptSessionStarting() const {
   for (const DrainedBackend& backend : backends_) {
     if (backend.client_id) drained.insert(*backend.client_id);
   }
-  for (const auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
+  for (const auto& record : SessionsOf(services_.sessions, options_.database)) {
     if (!drained.contains(record->id()) && record->backend_pid() == 0) return true;
   }
   return false;
@@ -160,10 +160,10 @@ absl::Status DrainJob::Failure(std::string_view code, std::string message) const
 }
 
 Awaitable<absl::Status> DrainJob::Start() {
-  auto gate = services_.server.databases().Gate(options_.database);
+  auto gate = services_.databases.Gate(options_.database);
   gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
   // The drain does not depend on the file; a failure to write it is logged.
-  if (absl::Status saved = services_.state.Save(services_.server.databases(), services_.limits);
+  if (absl::Status saved = services_.state.Save(services_.databases, services_.limits);
       !saved.ok()) {
     spdlog::error("state file not written: {}", proxy::StatusText(saved));
   }
@@ -171,7 +171,7 @@ Awaitable<absl::Status> DrainJob::Start() {
 
   const auto& excepted = options_.except_roles;
   const auto now = proxy::WallClock::now();
-  for (auto& record : SessionsOf(services_.server.sessions(), options_.database)) {
+  for (auto& record : SessionsOf(services_.sessions, options_.database)) {
     if (std::find(excepted.begin(), excepted.end(), record->identity().user) != excepted.end()) {
       continue;
     }
@@ -203,10 +203,10 @@ Awaitable<absl::Status> DrainJob::Start() {
   // live session.
   std::vector<int32_t> pgvalve_pids;
   for (const DrainedBackend& backend : backends_) pgvalve_pids.push_back(backend.backend_pid);
-  for (const auto& record : services_.server.sessions().All()) pgvalve_pids.push_back(record->backend_pid());
+  for (const auto& record : services_.sessions.All()) pgvalve_pids.push_back(record->backend_pid());
   absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
       *control, options_.database, pgvalve_pids, ActivityConditionOf(options_.filter),
-      services_.server.config().Current()->admin.query_text_length);
+      services_.config.Current()->admin.query_text_length);
   if (!direct.ok()) co_return direct.status();
   for (const upstream::ClientBackendRow& row : *direct) {
     backends_.push_back({.backend_pid = row.pid,
@@ -253,7 +253,7 @@ Awaitable<void> DrainJob::AwaitIdleCloses() {
 Awaitable<void> DrainJob::Escalate() {
   phase_ = DrainPhase::kEscalated;
   co_await AwaitIdleCloses();
-  auto config = services_.server.config().Current();
+  auto config = services_.config.Current();
   std::map<std::string, std::vector<DrainedBackend*>> to_terminate;
   for (DrainedBackend& backend : backends_) {
     if (!backend.outcome.empty() || !backend.record) continue;
@@ -331,7 +331,7 @@ Awaitable<void> DrainJob::TerminateDirect() {
 }
 
 Awaitable<bool> DrainJob::Verify() {
-  auto config = services_.server.config().Current();
+  auto config = services_.config.Current();
   std::optional<config::UpstreamConfig> routed = RoutedUpstream();
   std::set<std::string> upstreams;
   for (const DrainedBackend& backend : backends_) upstreams.insert(backend.upstream);

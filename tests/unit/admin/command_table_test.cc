@@ -23,6 +23,7 @@
 #include "admin/limits/limit_counters.h"
 #include "admin/limits/runtime_limits.h"
 #include "admin/state_store.h"
+#include "proxy/proxy_server.h"
 #include "tests/unit/admin/status_matchers.h"
 #include "upstream/control_connections.h"
 
@@ -150,7 +151,7 @@ class DispatchTest : public ::testing::Test {
         }),
         control_(server_.control_context().get_executor()),
         state_(std::nullopt),
-        services_{server_, control_, state_, credentials_, drains_, limits_, limit_counters_} {}
+        services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_, credentials_, drains_, limits_, limit_counters_} {}
 
   static config::Config Config() {
     config::Config config;

@@ -84,4 +84,65 @@ proxy::Awaitable<absl::StatusOr<std::map<int32_t, RunningQuery>>> RunningQueries
   co_return running;
 }
 
+proxy::Awaitable<absl::StatusOr<std::vector<DatabaseBackend>>> DatabaseBackends(
+    ControlConnection& control, const std::string& database, uint32_t query_text_length) {
+  if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
+  std::vector<std::optional<std::string>> params = {database, std::to_string(query_text_length)};
+  absl::StatusOr<QueryResult> found = co_await control.Query(
+      "SELECT pid, usename, application_name, coalesce(state, backend_type), "
+      "extract(epoch FROM now() - xact_start)::float8, left(query, $2::int) "
+      "FROM pg_stat_activity WHERE datname = $1" + ClientBackendsOnly(control) + " ORDER BY pid",
+      std::move(params));
+  if (!found.ok()) co_return found.status();
+  std::vector<DatabaseBackend> backends;
+  for (const auto& row : found->rows) {
+    backends.push_back(DatabaseBackend{
+        .pid = ParsePid(row[0]),
+        .user = TextOrEmpty(row[1]),
+        .application_name = TextOrEmpty(row[2]),
+        .state = TextOrEmpty(row[3]),
+        .transaction_seconds = row[4] ? std::optional<double>(std::stod(*row[4])) : std::nullopt,
+        .query = TextOrEmpty(row[5])});
+  }
+  co_return backends;
+}
+
+proxy::Awaitable<absl::StatusOr<QueryResult>> ActivityOfDatabase(ControlConnection& control,
+                                                                 const std::string& database) {
+  std::vector<std::optional<std::string>> params = {database};
+  co_return co_await control.Query(
+      "SELECT pid, usename, application_name, client_addr::text, client_port, backend_type, state, "
+      "backend_start::text, xact_start::text, query_start::text, wait_event_type, wait_event, "
+      "left(query, 200) FROM pg_stat_activity WHERE datname = $1 ORDER BY pid",
+      std::move(params));
+}
+
+proxy::Awaitable<absl::StatusOr<std::map<int32_t, int64_t>>> AdvisoryLocksHeld(
+    ControlConnection& control, const std::string& database) {
+  std::vector<std::optional<std::string>> params = {database};
+  absl::StatusOr<QueryResult> found = co_await control.Query(
+      "SELECT l.pid, count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+      "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1 AND l.pid IS NOT NULL "
+      "GROUP BY l.pid",
+      std::move(params));
+  if (!found.ok()) co_return found.status();
+  std::map<int32_t, int64_t> locks;
+  for (const auto& row : found->rows) locks[ParsePid(row[0])] = row[1] ? std::stoll(*row[1]) : 0;
+  co_return locks;
+}
+
+proxy::Awaitable<absl::StatusOr<std::vector<PreparedTransaction>>> PreparedTransactions(
+    ControlConnection& control, const std::string& database) {
+  std::vector<std::optional<std::string>> params = {database};
+  absl::StatusOr<QueryResult> found = co_await control.Query(
+      "SELECT gid, owner::text, prepared::text FROM pg_prepared_xacts WHERE database = $1 ORDER BY prepared",
+      std::move(params));
+  if (!found.ok()) co_return found.status();
+  std::vector<PreparedTransaction> prepared;
+  for (const auto& row : found->rows) {
+    prepared.push_back({TextOrEmpty(row[0]), TextOrEmpty(row[1]), TextOrEmpty(row[2])});
+  }
+  co_return prepared;
+}
+
 }  // namespace pgvalve::upstream

@@ -67,4 +67,48 @@ struct RunningQuery {
 proxy::Awaitable<absl::StatusOr<std::map<int32_t, RunningQuery>>> RunningQueries(
     ControlConnection& control, const std::vector<int32_t>& pids);
 
+// Every client backend on `database` (the control connection's own,
+// parallel workers and background processes left out), whatever its state:
+// what DRAIN verifies against and its DRY RUN shows.
+struct DatabaseBackend {
+  int32_t pid = 0;
+  std::string user;
+  std::string application_name;
+  std::string state;  // pg_stat_activity.state, else the backend type
+  std::optional<double> transaction_seconds;  // open transaction's age
+  std::string query;  // the first query_text_length characters
+};
+proxy::Awaitable<absl::StatusOr<std::vector<DatabaseBackend>>> DatabaseBackends(
+    ControlConnection& control, const std::string& database, uint32_t query_text_length);
+
+// Every row of pg_stat_activity on `database`, background processes too,
+// with the columns SHOW BACKENDS prints under their own names.
+proxy::Awaitable<absl::StatusOr<QueryResult>> ActivityOfDatabase(ControlConnection& control,
+                                                                 const std::string& database);
+
+// Advisory locks granted on `database`, counted by pid: a session holding
+// one cannot move to another server without losing it.
+proxy::Awaitable<absl::StatusOr<std::map<int32_t, int64_t>>> AdvisoryLocksHeld(
+    ControlConnection& control, const std::string& database);
+
+// Prepared transactions (PREPARE TRANSACTION) waiting on `database`.
+struct PreparedTransaction {
+  std::string gid;
+  std::string owner;
+  std::string prepared;  // when, as text
+};
+proxy::Awaitable<absl::StatusOr<std::vector<PreparedTransaction>>> PreparedTransactions(
+    ControlConnection& control, const std::string& database);
+
+// Asked inside a pgvalve session (through the relay's probe, not the
+// control connection): only the session itself can see its temporary
+// tables and LISTEN channels. Two columns, each a comma-separated list or
+// NULL. Schema-qualified, so the session's search_path cannot change what
+// runs.
+inline constexpr std::string_view kSessionHoldsProbe =
+    "SELECT (SELECT pg_catalog.string_agg(c.relname::text, ', ' ORDER BY c.relname) "
+    "FROM pg_catalog.pg_class c WHERE c.relnamespace = pg_catalog.pg_my_temp_schema()), "
+    "(SELECT pg_catalog.string_agg(l.channel, ', ' ORDER BY l.channel) "
+    "FROM pg_catalog.pg_listening_channels() AS l(channel))";
+
 }  // namespace pgvalve::upstream

@@ -127,7 +127,7 @@ ResultSet ReportOf(const DrainJob& job) {
     }
     row.Int(backend.backend_pid).Text(backend.user).Text(backend.application_name)
         .Text(backend.state_at_start);
-    row.Text(backend.outcome.empty() ? "pending" : backend.outcome);
+    row.Text(DrainOutcomeName(backend.outcome));
     if (backend.seconds) {
       row.Double(*backend.seconds);
     } else {
@@ -209,7 +209,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDrains(CommandContext& context, Arg
   for (const auto& [id, job] : context.services.drains.jobs()) {
     int64_t left = 0;
     for (const DrainedBackend& backend : job->report()) {
-      if (backend.outcome.empty() || backend.outcome == "still present") ++left;
+      if (backend.outcome == DrainOutcome::kPending || backend.outcome == DrainOutcome::kStillPresent) ++left;
     }
     rows.AddRow()
         .Int(static_cast<int64_t>(id))

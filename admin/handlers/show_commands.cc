@@ -13,6 +13,7 @@
 #include "pgvalve_version.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "upstream/activity_queries.h"
 #include "upstream/control_connections.h"
 
 namespace pgvalve::admin {
@@ -364,12 +365,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowBackends(CommandContext& context, A
         fmt::format("upstream \"{}\" has no control_user; SHOW BACKENDS needs one", upstream->name));
   }
   std::shared_ptr<upstream::ControlConnection> control = context.services.control.For(*upstream);
-  std::string sql =
-      "SELECT pid, usename, application_name, client_addr::text, client_port, backend_type, state, "
-      "backend_start::text, xact_start::text, query_start::text, wait_event_type, wait_event, "
-      "left(query, 200) FROM pg_stat_activity WHERE datname = $1 ORDER BY pid";
-  std::vector<std::optional<std::string>> params = {*database};
-  absl::StatusOr<upstream::QueryResult> backends = co_await control->Query(std::move(sql), std::move(params));
+  absl::StatusOr<upstream::QueryResult> backends = co_await upstream::ActivityOfDatabase(*control, *database);
   if (!backends.ok()) co_return backends.status();
 
   std::vector<Column> columns = {{"pgvalve_client", ColumnType::kText}};

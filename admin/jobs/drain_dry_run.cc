@@ -5,6 +5,7 @@
 #include <set>
 
 #include "admin/commands/command_support.h"
+#include "admin/jobs/session_holds.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -19,37 +20,17 @@ namespace sqlstate = protocol::sqlstate;
 using protocol::ColumnType;
 using proxy::SessionState;
 
-constexpr std::chrono::seconds kProbeWait{2};
-
-// Asked inside each idle pgvalve session: only the session itself can see
-// its temporary tables and LISTEN channels. Schema-qualified, so the
-// session's search_path cannot change what runs.
-constexpr std::string_view kSessionProbe =
-    "SELECT (SELECT pg_catalog.string_agg(c.relname::text, ', ' ORDER BY c.relname) "
-    "FROM pg_catalog.pg_class c WHERE c.relnamespace = pg_catalog.pg_my_temp_schema()), "
-    "(SELECT pg_catalog.string_agg(l.channel, ', ' ORDER BY l.channel) "
-    "FROM pg_catalog.pg_listening_channels() AS l(channel))";
+// How much of a direct backend's last statement the report shows.
+constexpr uint32_t kLastQueryLength = 200;
 
 struct ServerFacts {
-  struct Backend {
-    std::string user, application_name, state, last_query;
-    std::optional<double> transaction_seconds;
-  };
-  std::map<int32_t, Backend> backends;        // on the database, by pid
-  std::map<int32_t, int64_t> advisory_locks;  // count by pid
-  std::vector<std::vector<std::optional<std::string>>> prepared;  // gid, owner, prepared
+  std::map<int32_t, upstream::DatabaseBackend> backends;  // on the database, by pid
+  std::map<int32_t, int64_t> advisory_locks;               // count by pid
+  std::vector<upstream::PreparedTransaction> prepared;
   // With a filter: the client backends on the database that match it.
   std::optional<std::set<int32_t>> matching;
-  std::string unavailable;                    // why facts are missing, if they are
+  std::string unavailable;  // why facts are missing, if they are
 };
-
-struct SessionFacts {
-  std::optional<std::string> temp_tables;
-  std::optional<std::string> listening;
-  std::string unavailable;
-};
-
-std::string Text(const std::optional<std::string>& value) { return value ? *value : std::string(); }
 
 Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::string& database,
                                        const SessionFilter& filter) {
@@ -65,21 +46,13 @@ Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::strin
     facts.unavailable = fmt::format("pg_stat_activity not read: {}", proxy::StatusText(connected));
     co_return facts;
   }
-  std::vector<std::optional<std::string>> params = {database};
-  absl::StatusOr<upstream::QueryResult> activity = co_await control->Query(
-      "SELECT pid, usename, application_name, coalesce(state, backend_type), "
-      "extract(epoch FROM now() - xact_start)::float8, left(query, 200) "
-      "FROM pg_stat_activity WHERE datname = $1" + upstream::ClientBackendsOnly(*control),
-      params);
-  if (!activity.ok()) {
-    facts.unavailable = fmt::format("pg_stat_activity not read: {}", proxy::StatusText(activity.status()));
+  absl::StatusOr<std::vector<upstream::DatabaseBackend>> backends =
+      co_await upstream::DatabaseBackends(*control, database, kLastQueryLength);
+  if (!backends.ok()) {
+    facts.unavailable = fmt::format("pg_stat_activity not read: {}", proxy::StatusText(backends.status()));
     co_return facts;
   }
-  for (const auto& row : activity->rows) {
-    ServerFacts::Backend backend{Text(row[1]), Text(row[2]), Text(row[3]), Text(row[5]), std::nullopt};
-    if (row[4]) backend.transaction_seconds = std::stod(*row[4]);
-    facts.backends.emplace(std::stoi(Text(row[0])), std::move(backend));
-  }
+  for (upstream::DatabaseBackend& backend : *backends) facts.backends.emplace(backend.pid, std::move(backend));
   if (!filter.empty()) {
     absl::StatusOr<std::vector<upstream::ClientBackendRow>> matching =
         co_await upstream::FindDirectClientBackends(*control, database, {}, ActivityConditionOf(filter), 0);
@@ -88,59 +61,17 @@ Awaitable<ServerFacts> ReadServerFacts(CommandContext& context, const std::strin
       for (const upstream::ClientBackendRow& row : *matching) facts.matching->insert(row.pid);
     }
   }
-  absl::StatusOr<upstream::QueryResult> locks = co_await control->Query(
-      "SELECT l.pid, count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-      "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1 AND l.pid IS NOT NULL "
-      "GROUP BY l.pid",
-      params);
-  if (locks.ok()) {
-    for (const auto& row : locks->rows) facts.advisory_locks[std::stoi(Text(row[0]))] = std::stoll(Text(row[1]));
-  }
-  absl::StatusOr<upstream::QueryResult> prepared = co_await control->Query(
-      "SELECT gid, owner::text, prepared::text FROM pg_prepared_xacts WHERE database = $1 ORDER BY prepared",
-      params);
-  if (prepared.ok()) facts.prepared = prepared->rows;
+  // Lesser facts: the report goes on without them.
+  absl::StatusOr<std::map<int32_t, int64_t>> locks = co_await upstream::AdvisoryLocksHeld(*control, database);
+  if (locks.ok()) facts.advisory_locks = std::move(*locks);
+  absl::StatusOr<std::vector<upstream::PreparedTransaction>> prepared =
+      co_await upstream::PreparedTransactions(*control, database);
+  if (prepared.ok()) facts.prepared = std::move(*prepared);
   co_return facts;
 }
 
-// Runs the probe in every idle session at once and waits for the answers
-// (bounded), keyed by client id.
-Awaitable<std::map<uint64_t, SessionFacts>> ProbeSessions(
-    const std::vector<std::shared_ptr<proxy::SessionRecord>>& sessions) {
-  struct Pending {
-    explicit Pending(proxy::asio::any_io_executor executor)
-        : timer(executor, std::chrono::steady_clock::now() + kProbeWait) {}
-    proxy::asio::steady_timer timer;
-    std::map<uint64_t, SessionFacts> facts;
-    size_t outstanding = 0;
-  };
-  auto executor = co_await proxy::asio::this_coro::executor;
-  auto pending = std::make_shared<Pending>(executor);
-  for (const auto& record : sessions) {
-    auto control = record->control();
-    if (!control || record->state() != SessionState::kIdle) continue;
-    ++pending->outstanding;
-    const uint64_t id = record->id();
-    control->Probe(std::string(kSessionProbe), [executor, pending, id](proxy::SessionControl::ProbeResult result) {
-      // Back to the admin thread, where `pending` is used.
-      proxy::asio::post(executor, [pending, id, result = std::move(result)] {
-        SessionFacts& facts = pending->facts[id];
-        if (!result.ok()) {
-          facts.unavailable = std::string(proxy::StatusText(result.status()));
-        } else if (result->size() == 2) {
-          facts.temp_tables = (*result)[0];
-          facts.listening = (*result)[1];
-        }
-        if (--pending->outstanding == 0) pending->timer.cancel();
-      });
-    });
-  }
-  if (pending->outstanding > 0) co_await pending->timer.async_wait(proxy::kUseTuple);
-  co_return pending->facts;
-}
-
 std::string Holds(std::optional<double> transaction_seconds, int64_t advisory_locks,
-                  const SessionFacts* session, const std::string& last_query) {
+                  const SessionHolds* session, const std::string& last_query) {
   std::vector<std::string> holds;
   if (transaction_seconds) holds.push_back(fmt::format("open transaction {:.1f} s", *transaction_seconds));
   if (session && session->temp_tables) holds.push_back("temporary tables: " + *session->temp_tables);
@@ -165,7 +96,7 @@ Awaitable<absl::StatusOr<ResultSet>> DrainDryRun(CommandContext& context, const 
   const auto now = proxy::WallClock::now();
   std::vector<std::shared_ptr<proxy::SessionRecord>> sessions =
       SessionsOf(context.services.sessions, options.database);
-  std::map<uint64_t, SessionFacts> probed = co_await ProbeSessions(sessions);
+  std::map<uint64_t, SessionHolds> probed = co_await ProbeSessionHolds(sessions);
 
   const std::string escalation =
       options.escalation == DrainEscalation::kWait
@@ -228,17 +159,17 @@ Awaitable<absl::StatusOr<ResultSet>> DrainDryRun(CommandContext& context, const 
                   : "pg_terminate_backend at GRACE (direct connection)")
         .Text(Holds(backend.transaction_seconds,
                     locks == server.advisory_locks.end() ? 0 : locks->second, nullptr,
-                    backend.last_query));
+                    backend.query));
   }
   for (const auto& prepared : server.prepared) {
     rows.AddRow()
         .Null()
         .Null()
-        .Text(Text(prepared[1]))
+        .Text(prepared.owner)
         .Null()
-        .Text(fmt::format("prepared transaction '{}'", Text(prepared[0])))
+        .Text(fmt::format("prepared transaction '{}'", prepared.gid))
         .Text("blocks DROP DATABASE until COMMIT PREPARED or ROLLBACK PREPARED")
-        .Text(fmt::format("prepared at {}", Text(prepared[2])));
+        .Text(fmt::format("prepared at {}", prepared.prepared));
   }
   if (!server.unavailable.empty()) {
     co_await context.notices.Notice(server.unavailable);

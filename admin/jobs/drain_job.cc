@@ -33,37 +33,6 @@ constexpr std::chrono::milliseconds kCancelTimeout{5000};
 constexpr std::chrono::milliseconds kIdleCloseAllowance{250};
 constexpr std::string_view kDrainedMessage = "terminating connection due to administrator command";
 
-struct ActivityRow {
-  int32_t pid = 0;
-  std::string user;
-  std::string application_name;
-  std::string state;
-};
-
-std::string TextOrEmpty(const std::optional<std::string>& value) { return value ? *value : std::string(); }
-
-// Client backends on `database` as the control connection sees them,
-// itself excluded. Parallel workers leave with their leader (counting them
-// would report one session twice), and background processes with a
-// datname (autovacuum, a logical replication walsender) are not sessions
-// to drain.
-Awaitable<absl::StatusOr<std::vector<ActivityRow>>> ReadActivity(upstream::ControlConnection& control,
-                                                                const std::string& database) {
-  if (absl::Status connected = co_await control.EnsureConnected(); !connected.ok()) co_return connected;
-  std::string sql =
-      "SELECT pid, usename, application_name, coalesce(state, backend_type) FROM pg_stat_activity "
-      "WHERE datname = $1" + upstream::ClientBackendsOnly(control);
-  std::vector<std::optional<std::string>> params = {database};
-  absl::StatusOr<upstream::QueryResult> result = co_await control.Query(sql + " ORDER BY pid", std::move(params));
-  if (!result.ok()) co_return result.status();
-  std::vector<ActivityRow> rows;
-  for (const auto& row : result->rows) {
-    rows.push_back({row[0] ? std::stoi(*row[0]) : 0, TextOrEmpty(row[1]), TextOrEmpty(row[2]),
-                    TextOrEmpty(row[3])});
-  }
-  co_return rows;
-}
-
 bool InTransaction(SessionState state) {
   return state == SessionState::kActive || state == SessionState::kIdleInTransaction ||
          state == SessionState::kIdleInFailedTransaction;
@@ -76,6 +45,22 @@ std::string_view EscalationName(DrainEscalation escalation) {
     case DrainEscalation::kTerminate: return "TERMINATE";
     case DrainEscalation::kCancel: return "CANCEL";
     case DrainEscalation::kWait: return "WAIT";
+  }
+  return "";
+}
+
+std::string_view DrainOutcomeName(DrainOutcome outcome) {
+  switch (outcome) {
+    case DrainOutcome::kPending: return "pending";
+    case DrainOutcome::kClosedIdle: return "closed idle";
+    case DrainOutcome::kClosedAfterCommit: return "closed after commit";
+    case DrainOutcome::kCancelled: return "cancelled";
+    case DrainOutcome::kTerminated: return "terminated";
+    case DrainOutcome::kClientDisconnected: return "client disconnected";
+    case DrainOutcome::kServerClosed: return "server closed";
+    case DrainOutcome::kDisconnected: return "disconnected";
+    case DrainOutcome::kLeftRunning: return "left running (drain cancelled)";
+    case DrainOutcome::kStillPresent: return "still present";
   }
   return "";
 }
@@ -149,7 +134,7 @@ void DrainJob::Cancel() {
 absl::Status DrainJob::Failure(std::string_view code, std::string message) const {
   std::string detail;
   for (const DrainedBackend& backend : backends_) {
-    if (backend.outcome != "still present") continue;
+    if (backend.outcome != DrainOutcome::kStillPresent) continue;
     detail += fmt::format("{}{} (backend pid {}, user {}, {}){}", detail.empty() ? "" : "\n",
                           backend.client_id ? fmt::format("client {}", *backend.client_id)
                                             : std::string("direct backend"),
@@ -220,20 +205,20 @@ Awaitable<absl::Status> DrainJob::Start() {
 
 void DrainJob::CollectOutcomes() {
   for (DrainedBackend& backend : backends_) {
-    if (!backend.outcome.empty() || !backend.record) continue;
+    if (backend.outcome != DrainOutcome::kPending || !backend.record) continue;
     std::optional<SessionEnd> end = backend.record->end();
     if (!end) continue;
     backend.seconds = SecondsSinceStart();
     if (backend.terminate_sent) {
-      backend.outcome = "terminated";
+      backend.outcome = DrainOutcome::kTerminated;
     } else if (backend.cancel_sent) {
-      backend.outcome = "cancelled";
+      backend.outcome = DrainOutcome::kCancelled;
     } else if (*end == SessionEnd::kClosedByPgvalve) {
-      backend.outcome = backend.state_at_start == "idle" ? "closed idle" : "closed after commit";
+      backend.outcome = backend.state_at_start == "idle" ? DrainOutcome::kClosedIdle : DrainOutcome::kClosedAfterCommit;
     } else if (*end == SessionEnd::kClientClosed) {
-      backend.outcome = "client disconnected";
+      backend.outcome = DrainOutcome::kClientDisconnected;
     } else {
-      backend.outcome = "server closed";
+      backend.outcome = DrainOutcome::kServerClosed;
     }
   }
 }
@@ -243,7 +228,7 @@ Awaitable<void> DrainJob::AwaitIdleCloses() {
   while (true) {
     CollectOutcomes();
     const bool closing = std::any_of(backends_.begin(), backends_.end(), [](const auto& b) {
-      return b.outcome.empty() && b.record && b.record->state() == SessionState::kIdle;
+      return b.outcome == DrainOutcome::kPending && b.record && b.record->state() == SessionState::kIdle;
     });
     if (!closing || steady_clock::now() >= until) co_return;
     co_await watcher_->WaitUntil(until);
@@ -256,7 +241,7 @@ Awaitable<void> DrainJob::Escalate() {
   auto config = services_.config.Current();
   std::map<std::string, std::vector<DrainedBackend*>> to_terminate;
   for (DrainedBackend& backend : backends_) {
-    if (!backend.outcome.empty() || !backend.record) continue;
+    if (backend.outcome != DrainOutcome::kPending || !backend.record) continue;
     auto control = backend.record->control();
     if (options_.escalation == DrainEscalation::kCancel) {
       if (backend.record->state() == SessionState::kActive) {
@@ -316,7 +301,7 @@ Awaitable<void> DrainJob::TerminateDirect() {
   std::vector<DrainedBackend*> direct;
   std::vector<int32_t> pids;
   for (DrainedBackend& backend : backends_) {
-    if (backend.client_id || backend.terminate_sent || !backend.outcome.empty()) continue;
+    if (backend.client_id || backend.terminate_sent || backend.outcome != DrainOutcome::kPending) continue;
     direct.push_back(&backend);
     pids.push_back(backend.backend_pid);
   }
@@ -348,14 +333,14 @@ Awaitable<bool> DrainJob::Verify() {
       continue;
     }
     std::shared_ptr<upstream::ControlConnection> control = services_.control.For(upstream->second);
-    absl::StatusOr<std::vector<ActivityRow>> activity =
-        co_await ReadActivity(*control, options_.database);
+    absl::StatusOr<std::vector<upstream::DatabaseBackend>> activity =
+        co_await upstream::DatabaseBackends(*control, options_.database, 0);
     if (!activity.ok()) {
       clean = false;
       continue;
     }
-    std::map<int32_t, const ActivityRow*> present;
-    for (const ActivityRow& row : *activity) present.emplace(row.pid, &row);
+    std::map<int32_t, const upstream::DatabaseBackend*> present;
+    for (const upstream::DatabaseBackend& row : *activity) present.emplace(row.pid, &row);
 
     // Whatever else is on the database must be gone too, unless a filter
     // chose what to drain: then only the chosen are checked.
@@ -365,8 +350,8 @@ Awaitable<bool> DrainJob::Verify() {
       if (backend.upstream != name) continue;
       const bool gone = !present.contains(backend.backend_pid);
       if (!gone) clean = false;
-      if (!backend.client_id && gone && backend.outcome.empty()) {
-        backend.outcome = backend.terminate_sent ? "terminated" : "disconnected";
+      if (!backend.client_id && gone && backend.outcome == DrainOutcome::kPending) {
+        backend.outcome = backend.terminate_sent ? DrainOutcome::kTerminated : DrainOutcome::kDisconnected;
         backend.seconds = SecondsSinceStart();
       }
       present.erase(backend.backend_pid);
@@ -406,11 +391,11 @@ Awaitable<absl::Status> DrainJob::Run(NoticeChannel& notices) {
     CollectOutcomes();
     if (cancel_requested_) {
       for (DrainedBackend& backend : backends_) {
-        if (!backend.outcome.empty()) continue;
+        if (backend.outcome != DrainOutcome::kPending) continue;
         if (backend.record) {
           if (auto control = backend.record->control()) control->WithdrawClose();
         }
-        backend.outcome = "left running (drain cancelled)";
+        backend.outcome = DrainOutcome::kLeftRunning;
       }
       phase_ = DrainPhase::kCancelled;
       finished_ = steady_clock::now();
@@ -428,7 +413,7 @@ Awaitable<absl::Status> DrainJob::Run(NoticeChannel& notices) {
     }
 
     const bool sessions_done = std::all_of(backends_.begin(), backends_.end(), [](const auto& b) {
-      return !b.record || !b.outcome.empty();
+      return !b.record || b.outcome != DrainOutcome::kPending;
     });
     if (sessions_done && co_await Verify()) {
       phase_ = DrainPhase::kDone;
@@ -442,7 +427,7 @@ Awaitable<absl::Status> DrainJob::Run(NoticeChannel& notices) {
     }
     if (steady_clock::now() >= deadline) {
       for (DrainedBackend& backend : backends_) {
-        if (backend.outcome.empty()) backend.outcome = "still present";
+        if (backend.outcome == DrainOutcome::kPending) backend.outcome = DrainOutcome::kStillPresent;
       }
       phase_ = DrainPhase::kTimedOut;
       finished_ = steady_clock::now();
@@ -472,7 +457,7 @@ std::string DrainJob::ProgressText() const {
   double oldest_transaction = 0;
   const auto now_wall = std::chrono::system_clock::now();
   for (const DrainedBackend& backend : backends_) {
-    if (!backend.outcome.empty()) continue;
+    if (backend.outcome != DrainOutcome::kPending) continue;
     if (!backend.record) {
       ++direct_left;
       continue;

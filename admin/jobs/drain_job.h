@@ -56,6 +56,21 @@ struct DrainOptions {
 enum class DrainPhase { kGrace, kEscalated, kDone, kTimedOut, kCancelled, kFailed };
 std::string_view PhaseName(DrainPhase phase);
 
+// How one session or backend left the drain (or did not).
+enum class DrainOutcome {
+  kPending,             // not yet
+  kClosedIdle,          // closed by pgvalve while idle
+  kClosedAfterCommit,   // closed by pgvalve at its next boundary
+  kCancelled,           // its statement cancelled, then closed
+  kTerminated,          // pg_terminate_backend
+  kClientDisconnected,  // the client left by itself
+  kServerClosed,        // the server ended it
+  kDisconnected,        // a direct backend that left by itself
+  kLeftRunning,         // the drain was cancelled first
+  kStillPresent,        // still on the server when the drain ended
+};
+std::string_view DrainOutcomeName(DrainOutcome outcome);
+
 // One row of the report: a pgvalve session or a direct backend.
 struct DrainedBackend {
   std::optional<uint64_t> client_id;  // nullopt for a direct backend
@@ -64,9 +79,7 @@ struct DrainedBackend {
   std::string application_name;
   std::string upstream;
   std::string state_at_start;
-  // "closed idle", "closed after commit", "cancelled", "terminated",
-  // "client disconnected", "still present", ...; empty while pending.
-  std::string outcome;
+  DrainOutcome outcome = DrainOutcome::kPending;
   std::optional<double> seconds;  // from the start of the drain to the outcome
   std::string note;               // e.g. why a terminate was refused
 

@@ -12,6 +12,7 @@
 
 #include "config/toml_utf8.h"
 #include "config/value_text.h"
+#include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "proxy/status_text.h"
 
@@ -74,7 +75,8 @@ std::string RenderLimits(const RuntimeLimits& limits) {
 std::string Render(const proxy::DatabaseRegistry& databases, const RuntimeLimits& limits) {
   std::string text =
       "# pgvalve runtime state, re-applied at start. Written by pgvalve after each\n"
-      "# DISABLE/ENABLE/PAUSE/RESUME/SET/RESET; edit only while pgvalve is stopped.\n"
+      "# DISABLE/ENABLE/PAUSE/RESUME/SWITCH/SET/RESET; edit only while pgvalve is\n"
+      "# stopped.\n"
       "version = 1\n";
   // Before any [databases.*] table: a table's keys run to the next header.
   if (std::optional<proxy::DisableAllState> all = databases.disable_all().state()) {
@@ -84,13 +86,20 @@ std::string Render(const proxy::DatabaseRegistry& databases, const RuntimeLimits
   }
   for (const auto& gate : databases.All()) {
     proxy::DatabaseGateSnapshot state = gate->Snapshot();
-    if (!state.disabled && !state.paused) continue;
+    if (!state.disabled && !state.paused && !state.route_switch) continue;
     text += fmt::format("\n[databases.{}]\n", Quote(state.name));
     if (state.disabled) {
       text += fmt::format("disabled = true\nreason = {}\n", Quote(state.disabled->reason));
       text += fmt::format("except_roles = {}\n", QuoteList(state.disabled->except_roles));
     }
     if (state.paused) text += "paused = true\n";
+    if (state.route_switch) {
+      // A TOML offset date-time, read back as one.
+      text += fmt::format("switched_to = {}\nswitched_at = {:%Y-%m-%dT%H:%M:%S}Z\nswitched_by = {}\n",
+                          Quote(state.route_switch->upstream),
+                          std::chrono::time_point_cast<std::chrono::seconds>(state.route_switch->at),
+                          Quote(state.route_switch->by));
+    }
   }
   return text + RenderLimits(limits);
 }
@@ -220,6 +229,16 @@ absl::Status StateStore::Load(proxy::DatabaseRegistry& databases, RuntimeLimits&
                        .origin = proxy::StateOrigin::kStateFile});
       }
       if (toml::find_or<bool>(state, "paused", false)) gate->Pause(proxy::StateOrigin::kStateFile);
+      if (state.contains("switched_to")) {
+        gate->SwitchRoute(proxy::RouteSwitch{
+            .upstream = toml::find<std::string>(state, "switched_to"),
+            .at = state.contains("switched_at")
+                      ? static_cast<std::chrono::system_clock::time_point>(
+                            toml::find<toml::offset_datetime>(state, "switched_at"))
+                      : std::chrono::system_clock::time_point(),
+            .by = toml::find_or<std::string>(state, "switched_by", ""),
+            .origin = proxy::StateOrigin::kStateFile});
+      }
     }
   } catch (const std::exception& error) {
     return unreadable(error.what());

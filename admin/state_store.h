@@ -1,6 +1,6 @@
 #pragma once
-// The lasting part of runtime state (DISABLE and PAUSE per database, DISABLE
-// ALL, limits set with SET; later, upstream switches), written to a file
+// The lasting part of runtime state (DISABLE, PAUSE and SWITCH per
+// database, DISABLE ALL, limits set with SET), written to a file
 // after every change and re-applied at start, so an operator's decision
 // survives a restart of pgvalve.
 

@@ -9,8 +9,9 @@
 #include "protocol/sqlstate.h"
 #include "protocol/startup_packet.h"
 #include "proxy/backend_link.h"
-#include "proxy/cancel_forwarder.h"
 #include "proxy/buffered_read.h"
+#include "proxy/cancel_forwarder.h"
+#include "proxy/current_route.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
 #include "proxy/held_client_watch.h"
@@ -246,15 +247,17 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
     co_return;
   }
 
+  // Where the session would go now; a hold below may change it.
+  absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*config_, *gate);
   record_ = std::make_shared<SessionRecord>(
       SessionIdentity{.id = context_.sessions.NextSessionId(),
                       .client_address = address_.address,
                       .client_port = address_.port,
                       .database = database,
                       .user = std::string(message.user()),
-                      .upstream = upstream->name,
                       .connected_at = WallClock::now()},
-      std::string(message.application_name()));
+      std::string(message.application_name()),
+      route.ok() && *route != nullptr ? (*route)->name : upstream->name);
   record_->AttachControl(weak_from_this());
   context_.sessions.Add(record_);
   const auto started = steady_clock::now();
@@ -294,6 +297,25 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
         co_return;
     }
   }
+
+  // Resolved after the hold, with the configuration in effect now: a
+  // CUTOVER switches the database while its new sessions wait, and they
+  // must land on the new server.
+  const std::shared_ptr<const config::Config> routing_config = context_.config.Current();
+  route = CurrentRoute(*routing_config, *gate);
+  if (route.ok() && *route == nullptr) {
+    route = protocol::ErrorWithSqlState(sqlstate::kConnectionFailure,
+                                        fmt::format("pgvalve no longer has a route for database \"{}\"", database));
+  }
+  if (!route.ok()) {
+    spdlog::error("session {}: {}", id, EscapeForLog(StatusText(route.status())));
+    co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(route.status()));
+    record_->MarkEnded(SessionEnd::kStartupFailed);
+    context_.sessions.Remove(id);
+    co_return;
+  }
+  upstream = *route;
+  record_->SetUpstream(upstream->name);
 
   absl::StatusOr<UpstreamConnection> connection = co_await ConnectUpstream(*upstream);
   if (!connection.ok()) {

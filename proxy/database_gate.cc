@@ -28,6 +28,16 @@ std::optional<std::string> DatabaseGate::RefusalFor(std::string_view user) const
   return std::nullopt;
 }
 
+void DatabaseGate::SwitchRoute(std::optional<RouteSwitch> route_switch) {
+  std::lock_guard lock(mutex_);
+  route_switch_ = std::move(route_switch);
+}
+
+std::optional<RouteSwitch> DatabaseGate::route_switch() const {
+  std::lock_guard lock(mutex_);
+  return route_switch_;
+}
+
 void DatabaseGate::Pause(StateOrigin origin) {
   std::lock_guard lock(mutex_);
   pause_origin_ = origin;
@@ -88,14 +98,18 @@ void DatabaseGate::NotifyWatchers() {
 
 DatabaseGateSnapshot DatabaseGate::Snapshot() const {
   std::lock_guard lock(mutex_);
-  return DatabaseGateSnapshot{name_, disabled_, paused_.load(std::memory_order_relaxed),
-                              pause_origin_, holders_.size()};
+  return DatabaseGateSnapshot{.name = name_,
+                              .disabled = disabled_,
+                              .route_switch = route_switch_,
+                              .paused = paused_.load(std::memory_order_relaxed),
+                              .pause_origin = pause_origin_,
+                              .held = holders_.size()};
 }
 
 bool DatabaseGate::AtDefault() const {
   std::lock_guard lock(mutex_);
-  return !disabled_ && !paused_.load(std::memory_order_relaxed) && holders_.empty() &&
-         watchers_.empty();
+  return !disabled_ && !route_switch_ && !paused_.load(std::memory_order_relaxed) &&
+         holders_.empty() && watchers_.empty();
 }
 
 }  // namespace pgvalve::proxy

@@ -2,12 +2,14 @@
 // The runtime controls of one database, shared by its sessions (on any
 // worker) and the admin console: whether new sessions are admitted
 // (DISABLE), whether requests are held at transaction boundaries (PAUSE),
-// and who is waiting for either to change.
+// which upstream new sessions go to when an operator switched it (SWITCH,
+// CUTOVER), and who is waiting for any of these to change.
 //
 // Sessions read `paused()` once per transaction; everything else happens
 // only while an operator is acting, under a mutex.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -30,9 +32,18 @@ struct DisableState {
   StateOrigin origin = StateOrigin::kAdminCommand;
 };
 
+// New sessions go to `upstream` instead of the configured route.
+struct RouteSwitch {
+  std::string upstream;
+  std::chrono::system_clock::time_point at;
+  std::string by;  // who switched: "admin user (address)", or a CUTOVER's name
+  StateOrigin origin = StateOrigin::kAdminCommand;
+};
+
 struct DatabaseGateSnapshot {
   std::string name;
   std::optional<DisableState> disabled;
+  std::optional<RouteSwitch> route_switch;
   bool paused = false;
   StateOrigin pause_origin = StateOrigin::kDefault;
   size_t held = 0;  // requests and new sessions waiting for RESUME
@@ -55,6 +66,11 @@ class DatabaseGate {
   // nullopt when `user` may open a session: neither this database's DISABLE
   // nor DISABLE ALL refuses it. Otherwise the reason to refuse.
   std::optional<std::string> RefusalFor(std::string_view user) const;
+
+  // SWITCH: where new sessions go from now on; nullopt returns to the
+  // configured route. Sessions read it once, when they connect upstream.
+  void SwitchRoute(std::optional<RouteSwitch> route_switch);
+  std::optional<RouteSwitch> route_switch() const;
 
   // PAUSE / RESUME. Resume wakes every holder in the order it started
   // waiting.
@@ -80,8 +96,8 @@ class DatabaseGate {
   bool watched() const { return watched_.load(std::memory_order_relaxed); }
 
   DatabaseGateSnapshot Snapshot() const;
-  // True when the gate is neither disabled nor paused and nobody holds or
-  // watches on it: dropping it loses nothing.
+  // True when the gate is neither disabled, paused nor switched and nobody
+  // holds or watches on it: dropping it loses nothing.
   bool AtDefault() const;
 
  private:
@@ -98,6 +114,7 @@ class DatabaseGate {
 
   mutable std::mutex mutex_;
   std::optional<DisableState> disabled_;
+  std::optional<RouteSwitch> route_switch_;
   StateOrigin pause_origin_ = StateOrigin::kDefault;
   std::list<Holder> holders_;
   std::vector<std::pair<WatchTicket, std::function<void()>>> watchers_;

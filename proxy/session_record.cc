@@ -11,10 +11,11 @@ int64_t NowMicros() {
 
 }  // namespace
 
-SessionRecord::SessionRecord(SessionIdentity identity, std::string application_name)
+SessionRecord::SessionRecord(SessionIdentity identity, std::string application_name, std::string upstream)
     : identity_(std::move(identity)),
       state_since_us_(NowMicros()),
-      application_name_(std::move(application_name)) {}
+      application_name_(std::move(application_name)),
+      upstream_(std::move(upstream)) {}
 
 void SessionRecord::SetBackend(int32_t virtual_pid, BackendKey key) {
   virtual_pid_.store(virtual_pid, std::memory_order_relaxed);
@@ -81,6 +82,16 @@ void SessionRecord::SetApplicationName(std::string_view name) {
   application_name_.assign(name);
 }
 
+std::string SessionRecord::upstream() const {
+  std::lock_guard lock(mutex_);
+  return upstream_;
+}
+
+void SessionRecord::SetUpstream(std::string_view upstream) {
+  std::lock_guard lock(mutex_);
+  upstream_.assign(upstream);
+}
+
 void SessionRecord::MarkEnded(SessionEnd end) {
   std::lock_guard lock(mutex_);
   if (!end_) end_ = end;
@@ -114,6 +125,7 @@ SessionSnapshot SessionRecord::Snapshot() const {
   snapshot.counters = counters_.Load();
   std::lock_guard lock(mutex_);
   snapshot.application_name = application_name_;
+  snapshot.upstream = upstream_;
   return snapshot;
 }
 

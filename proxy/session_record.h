@@ -85,7 +85,6 @@ struct SessionIdentity {
   uint16_t client_port = 0;    // 0 for unix-socket clients
   std::string database;
   std::string user;
-  std::string upstream;
   WallClock::time_point connected_at;
 };
 
@@ -93,6 +92,7 @@ struct SessionIdentity {
 struct SessionSnapshot {
   SessionIdentity identity;
   std::string application_name;
+  std::string upstream;
   SessionState state = SessionState::kStarting;
   WallClock::time_point state_since;
   // Meaningful while active: when the request being answered was sent (the
@@ -107,7 +107,9 @@ struct SessionSnapshot {
 
 class SessionRecord {
  public:
-  SessionRecord(SessionIdentity identity, std::string application_name);
+  // `upstream`: where the session is routed when it arrives; see
+  // SetUpstream.
+  SessionRecord(SessionIdentity identity, std::string application_name, std::string upstream);
 
   const SessionIdentity& identity() const { return identity_; }
   uint64_t id() const { return identity_.id; }
@@ -130,6 +132,12 @@ class SessionRecord {
   WallClock::time_point transaction_start() const;
 
   void SetApplicationName(std::string_view name);
+
+  // The upstream the session is on, or will connect to. A session held
+  // before connecting (PAUSE) learns its route only when it is released:
+  // an operator may have switched the database meanwhile (CUTOVER).
+  std::string upstream() const;
+  void SetUpstream(std::string_view upstream);
 
   SessionCounters& counters() { return counters_; }
   const SessionCounters& counters() const { return counters_; }
@@ -158,6 +166,7 @@ class SessionRecord {
   // Rarely written: guarded by a mutex instead of atomics.
   mutable std::mutex mutex_;
   std::string application_name_;
+  std::string upstream_;
   std::optional<BackendKey> backend_;
   std::weak_ptr<SessionControl> control_;
   std::optional<SessionEnd> end_;

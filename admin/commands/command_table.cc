@@ -8,6 +8,7 @@
 #include "admin/handlers/server_commands.h"
 #include "admin/handlers/session_commands.h"
 #include "admin/handlers/show_commands.h"
+#include "admin/handlers/switch_commands.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -79,6 +80,11 @@ constexpr CommandSpec kCommands[] = {
     {"SHOW DRAIN", "job_id", "the per-session report of one drain", AdminRole::kMonitor, ShowDrain},
     {"CANCEL DRAIN", "job_id", "stop a drain; the database stays disabled", AdminRole::kAdmin,
      CancelDrain},
+    {"SWITCH", "db TO upstream [FORCE] | db TO DEFAULT",
+     "new sessions for db go to upstream from now on; existing sessions stay where they are. "
+     "Refuses an upstream that cannot be reached or is in recovery unless FORCE; kept in the "
+     "state file",
+     AdminRole::kAdmin, Switch},
     {"SET", "db.limit = 'duration' [EXCEPT USER u [, ...]] [FORCE]",
      "set a limit of db (\"*\": every database without its own value): query_timeout, "
      "query_timeout_grace, idle_in_transaction_timeout or client_idle_timeout; 0 turns it off. "

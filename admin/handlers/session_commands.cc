@@ -62,7 +62,7 @@ ActionRow FromSession(const SelectedSession& session, proxy::WallClock::time_poi
                    .client_addr = seen.identity.client_address,
                    .state = std::string(proxy::SessionStateName(seen.state)),
                    .state_seconds = StateAge(seen, now).count(),
-                   .upstream = seen.identity.upstream};
+                   .upstream = seen.upstream};
 }
 
 ActionRow FromDirect(upstream::ClientBackendRow backend, const std::string& database, const std::string& upstream) {

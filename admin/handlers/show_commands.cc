@@ -90,7 +90,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
     } else {
       row.Null().Null();
     }
-    row.Text(session.identity.upstream)
+    row.Text(session.upstream)
         .Time(session.identity.connected_at)
         .Time(session.state_since);
     // As pg_stat_activity: xact_start while in a transaction (or running a
@@ -139,7 +139,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
   const std::optional<proxy::DisableAllState> disable_all = context.services.databases.disable_all().state();
   for (const auto& gate : context.services.databases.All()) {
     proxy::DatabaseGateSnapshot snapshot = gate->Snapshot();
-    if (snapshot.disabled || snapshot.paused) names.insert(snapshot.name);
+    if (snapshot.disabled || snapshot.paused || snapshot.route_switch) names.insert(snapshot.name);
     gates.emplace(snapshot.name, std::move(snapshot));
   }
 
@@ -155,11 +155,22 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
                   {"active", ColumnType::kInt8},
                   {"idle", ColumnType::kInt8},
                   {"idle_in_transaction", ColumnType::kInt8},
-                  {"held", ColumnType::kInt8}});
+                  {"held", ColumnType::kInt8},
+                  {"configured_upstream", ColumnType::kText},
+                  {"switched_at", ColumnType::kText},
+                  {"switched_by", ColumnType::kText}});
   for (const std::string& name : names) {
-    const config::UpstreamConfig* upstream = config->UpstreamFor(name);
+    const config::UpstreamConfig* configured = config->UpstreamFor(name);
     const StateCounts count = counts[name];
     auto gate = gates.find(name);
+    // Where new sessions go now: a switch wins over the configured route.
+    const std::optional<proxy::RouteSwitch> route_switch =
+        gate != gates.end() ? gate->second.route_switch : std::nullopt;
+    const config::UpstreamConfig* upstream = configured;
+    if (route_switch) {
+      auto switched = config->upstreams.find(route_switch->upstream);
+      upstream = switched != config->upstreams.end() ? &switched->second : nullptr;
+    }
     // What the admission check does: the database's own DISABLE first, then
     // DISABLE ALL (which also covers the "*" route: every database it routes).
     const proxy::DisableState* disabled =
@@ -185,6 +196,8 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
     row.Text(name);
     if (upstream != nullptr) {
       row.Text(upstream->name).Text(upstream->host).Int(upstream->port);
+    } else if (route_switch) {
+      row.Text(route_switch->upstream + " (not in the configuration)").Null().Null();
     } else {
       row.Null().Null().Null();
     }
@@ -206,6 +219,16 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
       row.Text(origin);
     }
     row.Int(count.total).Int(count.active).Int(count.idle).Int(count.in_transaction).Int(count.held);
+    if (configured != nullptr) {
+      row.Text(configured->name);
+    } else {
+      row.Null();
+    }
+    if (route_switch) {
+      row.Time(route_switch->at).Text(route_switch->by);
+    } else {
+      row.Null().Null();
+    }
   }
   co_return CommandResult{std::move(rows), "SHOW"};
 }
@@ -215,7 +238,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowUpstreams(CommandContext& context, 
   auto config = context.services.config.Current();
   std::map<std::string, int64_t> sessions;
   for (const auto& record : context.services.sessions.All()) {
-    ++sessions[record->identity().upstream];
+    ++sessions[record->upstream()];
   }
   ResultSet rows({{"name", ColumnType::kText},
                   {"host", ColumnType::kText},
@@ -378,7 +401,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowBackends(CommandContext& context, A
     // Which pgvalve client sits on this backend, if any; the control
     // connection names itself so nobody mistakes it for an application.
     auto record = context.services.sessions.FindByBackendPid(pid);
-    if (record && record->identity().upstream == upstream->name) {
+    if (record && record->upstream() == upstream->name) {
       row.Text(std::to_string(record->id()));
     } else if (pid == control->backend_pid()) {
       row.Text("pgvalve control");

@@ -170,7 +170,7 @@ Awaitable<absl::Status> DrainJob::Start() {
                          .backend_pid = session.backend_pid,
                          .user = session.identity.user,
                          .application_name = session.application_name,
-                         .upstream = session.identity.upstream,
+                         .upstream = session.upstream,
                          .state_at_start = std::string(proxy::SessionStateName(session.state)),
                          .record = std::move(record)});
   }

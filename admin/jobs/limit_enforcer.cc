@@ -76,7 +76,7 @@ void LimitEnforcer::CarryOut(DueAction action, const config::Config& config) {
       proxy::asio::co_spawn(executor_, Cancel(std::move(action)), proxy::asio::detached);
       return;
     case LimitAction::kTerminate: {
-      auto upstream = config.upstreams.find(action.session->identity().upstream);
+      auto upstream = config.upstreams.find(action.session->upstream());
       if (upstream == config.upstreams.end() || !upstream->second.control_user) {
         // Closing the client's socket would leave the query running on;
         // another cancel is all pgvalve can do without a control connection.
@@ -85,7 +85,7 @@ void LimitEnforcer::CarryOut(DueAction action, const config::Config& config) {
             "after a cancel, but upstream {} has {}, so its backend cannot be terminated; "
             "sending another cancel request instead",
             QuoteForLog(action.session->identity().database), action.session->id(),
-            action.session->backend_pid(), QuoteForLog(action.session->identity().upstream),
+            action.session->backend_pid(), QuoteForLog(action.session->upstream()),
             upstream == config.upstreams.end() ? "been removed from the configuration"
                                                : "no control_user");
         proxy::asio::co_spawn(executor_, Cancel(std::move(action)), proxy::asio::detached);

@@ -79,9 +79,8 @@ std::unique_ptr<SweepScene> MakeScene(size_t due) {
         proxy::SessionIdentity{
             .id = i + 1,
             .database = hot ? std::string(kHotDatabase) : "db_" + std::to_string(i % kDatabases),
-            .user = "app_user_" + std::to_string(i % 7),
-            .upstream = "blue"},
-        "bench");
+            .user = "app_user_" + std::to_string(i % 7)},
+        "bench", "blue");
     const SessionState state = hot ? SessionState::kIdle : StateOf(i);
     if (state != SessionState::kStarting) {
       record->SetBackend(static_cast<int32_t>(i + 1),

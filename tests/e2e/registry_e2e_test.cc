@@ -100,7 +100,7 @@ TEST_F(RegistryTest, VirtualPidMapsToTheRealBackendPid) {
     EXPECT_EQ(record->backend_pid(), backend_pid);
     EXPECT_EQ(record->identity().user, PQuser(conn));
     EXPECT_EQ(record->identity().database, "postgres");
-    EXPECT_EQ(record->identity().upstream, "main");
+    EXPECT_EQ(record->upstream(), "main");
 
     std::shared_ptr<SessionRecord> by_backend = registry().FindByBackendPid(backend_pid);
     ASSERT_NE(by_backend, nullptr);

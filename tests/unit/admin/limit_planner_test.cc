@@ -29,7 +29,7 @@ class LimitPlannerTest : public ::testing::Test {
                                          std::string user = "alice") {
     auto record = std::make_shared<SessionRecord>(
         proxy::SessionIdentity{.id = next_id_, .database = std::move(database), .user = std::move(user)},
-        "test");
+        "test", "blue");
     if (state != SessionState::kStarting) {
       record->SetBackend(static_cast<int32_t>(next_id_), proxy::BackendKey{.pid = 1000 + static_cast<int32_t>(next_id_)});
       record->SetState(state);

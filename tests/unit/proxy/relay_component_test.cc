@@ -76,7 +76,7 @@ TEST(RelaySessionTest, StartupIsPassedOnVerbatimAndOnlyTheKeyIsReplaced) {
   SessionSnapshot snapshot = record->Snapshot();
   EXPECT_EQ(snapshot.identity.user, "alice");
   EXPECT_EQ(snapshot.identity.database, "app");
-  EXPECT_EQ(snapshot.identity.upstream, kUpstreamName);
+  EXPECT_EQ(snapshot.upstream, kUpstreamName);
   EXPECT_EQ(snapshot.application_name, "component-test");
 
   // And the session carries requests both ways.

@@ -8,7 +8,7 @@
 namespace pgvalve::proxy {
 namespace {
 
-SessionRecord NewRecord() { return SessionRecord(SessionIdentity{.id = 1}, "app"); }
+SessionRecord NewRecord() { return SessionRecord(SessionIdentity{.id = 1}, "app", "main"); }
 
 TEST(SessionRecordClocks, ActiveStartsTheQueryAndTransactionClocks) {
   SessionRecord record = NewRecord();

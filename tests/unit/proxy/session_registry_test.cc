@@ -16,7 +16,7 @@ namespace {
 std::shared_ptr<SessionRecord> AddSession(SessionRegistry& registry, std::string database,
                                           bool authenticated, uint64_t bytes) {
   auto record = std::make_shared<SessionRecord>(
-      SessionIdentity{.id = registry.NextSessionId(), .database = std::move(database)}, "");
+      SessionIdentity{.id = registry.NextSessionId(), .database = std::move(database)}, "", "main");
   if (authenticated) record->SetBackend(1 << 30, BackendKey{.pid = 4242});
   record->counters().add_bytes_from_client(bytes);
   registry.Add(record);

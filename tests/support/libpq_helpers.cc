@@ -137,4 +137,14 @@ std::string QuoteIdentifier(std::string_view identifier) {
   return quoted;
 }
 
+std::string QuoteLiteral(std::string_view value) {
+  std::string quoted = "'";
+  for (char c : value) {
+    if (c == '\'') quoted.push_back('\'');
+    quoted.push_back(c);
+  }
+  quoted.push_back('\'');
+  return quoted;
+}
+
 }  // namespace pgvalve::test

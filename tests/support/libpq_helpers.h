@@ -84,4 +84,8 @@ std::string QuoteConnInfoValue(std::string_view value);
 // Quotes an SQL identifier: my"db -> "my""db".
 std::string QuoteIdentifier(std::string_view identifier);
 
+// Quotes an SQL string literal: it's -> 'it''s' (standard_conforming_strings
+// is on, so a backslash needs nothing).
+std::string QuoteLiteral(std::string_view value);
+
 }  // namespace pgvalve::test

@@ -209,6 +209,34 @@ void PgServer::CreateDatabase(std::string_view name) const {
   RunSql("CREATE DATABASE " + QuoteIdentifier(name));
 }
 
+bool PgServer::IsInRecovery() const { return QueryScalar("SELECT pg_is_in_recovery()") == "t"; }
+
+void PgServer::WaitUntilTrue(const std::string& sql, milliseconds timeout,
+                             std::string_view database) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // One connection for the whole wait, so that the log tail of a timeout
+  // is not all this loop's connects and disconnects.
+  PgConn conn;
+  std::string last;
+  for (;;) {
+    try {
+      if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+        conn = Connect(SocketConnString(database));
+      }
+      const std::string value = ScalarString(conn.get(), sql);
+      if (value == "t") return;
+      last = value.empty() ? "NULL" : value;
+    } catch (const PgError& error) {
+      last = error.what();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error("PgServer: not true after " + std::to_string(timeout.count()) +
+                               " ms: " + sql + "\nlast: " + last + "\nserver log:\n" + LogTail());
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
 std::string PgServer::LogTail(size_t max_lines) const {
   return TailOfFile(log_path_, max_lines);
 }

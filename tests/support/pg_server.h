@@ -71,6 +71,15 @@ class PgServer {
   // First column of the first row of `sql`, run as the superuser.
   std::string QueryScalar(const std::string& sql, std::string_view database = "postgres") const;
   void CreateDatabase(std::string_view name) const;
+  // pg_is_in_recovery(): a standby not (yet) promoted.
+  bool IsInRecovery() const;
+
+  // Runs `sql`, a query returning one boolean, every 20 ms until it returns
+  // true. An error (a standby not yet accepting connections, a view that
+  // has no row yet) counts as "not yet". Throws std::runtime_error naming
+  // `sql`, what it last returned and the server log once `timeout` passes.
+  void WaitUntilTrue(const std::string& sql, std::chrono::milliseconds timeout,
+                     std::string_view database = "postgres") const;
 
   // The last lines of the server log, for failure messages.
   std::string LogTail(size_t max_lines = 40) const;

@@ -77,6 +77,7 @@ TEST(QuotingTest, ConnInfoValuesAndIdentifiers) {
   EXPECT_EQ(QuoteConnInfoValue("plain"), "'plain'");
   EXPECT_EQ(QuoteConnInfoValue("it's a\\b"), "'it\\'s a\\\\b'");
   EXPECT_EQ(QuoteIdentifier("my\"db"), "\"my\"\"db\"");
+  EXPECT_EQ(QuoteLiteral("it's a\\b"), "'it''s a\\b'");
 }
 
 class PgServerTest : public ::testing::Test {
@@ -162,6 +163,25 @@ TEST_F(PgServerTest, ExecReturnsFailuresForInspection) {
   EXPECT_EQ(PQresultStatus(result.get()), PGRES_FATAL_ERROR);
   EXPECT_EQ(SqlState(result.get()), "22012");
   EXPECT_THROW(ScalarString(conn.get(), "SELECT 1 WHERE false"), PgError);
+}
+
+TEST_F(PgServerTest, WaitUntilTrueReturnsOnceTheQuerySaysSo) {
+  server_.RunSql("CREATE TABLE flag (v bool); INSERT INTO flag VALUES (true)");
+  server_.WaitUntilTrue("SELECT v FROM flag", std::chrono::seconds(5));
+  EXPECT_FALSE(server_.IsInRecovery());
+}
+
+TEST_F(PgServerTest, WaitUntilTrueThrowsWithWhatItLastSaw) {
+  try {
+    server_.WaitUntilTrue("SELECT 1/0 = 1", std::chrono::milliseconds(100));
+    FAIL() << "a failing query was taken as true";
+  } catch (const std::runtime_error& error) {
+    EXPECT_THAT(error.what(), HasSubstr("not true after 100 ms: SELECT 1/0 = 1"));
+    EXPECT_THAT(error.what(), HasSubstr("division by zero"));
+    EXPECT_THAT(error.what(), HasSubstr("server log:"));
+  }
+  EXPECT_THROW(server_.WaitUntilTrue("SELECT NULL::bool", std::chrono::milliseconds(50)),
+               std::runtime_error);
 }
 
 TEST_F(PgServerTest, LogTailShowsTheServerLog) {

@@ -70,10 +70,48 @@ PgServer::PgServer(Options options)
       port_(FreeTcpPort()) {
   InitCluster();
   WriteConfig();
+  StartOnFreePort();
+  CreateRoles();
+}
+
+PgServer::PgServer(StandbyOf standby_of) : PgServer(standby_of, Options{}) {}
+
+PgServer::PgServer(StandbyOf standby_of, Options options)
+    : options_(std::move(options)),
+      run_as_(ServerIdentity()),
+      dir_("pgvalve-pg", OwnerOf(run_as_)),
+      data_dir_(dir_.path() + "/data"),
+      log_path_(dir_.path() + "/postgresql.log"),
+      port_(FreeTcpPort()) {
+  const PgServer& primary = standby_of.primary;
+  if (options_.max_connections < primary.options_.max_connections) {
+    // Hot standby refuses to start with less than the primary has.
+    throw std::invalid_argument("PgServer: a standby needs max_connections >= its primary's (" +
+                                std::to_string(primary.options_.max_connections) + ")");
+  }
+  BaseBackupFrom(primary);
+  WriteConfig();
+  StartOnFreePort();
+  // Ready for queries is not yet following: the WAL receiver connects to
+  // the primary after the standby reached a consistent state.
+  try {
+    WaitUntilTrue(
+        "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')",
+        options_.start_timeout);
+  } catch (const std::runtime_error& error) {
+    StopPostmaster(StopMode::kImmediate);
+    throw std::runtime_error(std::string("PgServer: the standby is not streaming: ") +
+                             error.what() + "\nprimary's log:\n" + primary.LogTail());
+  }
+}
+
+PgServer::~PgServer() { Stop(); }
+
+void PgServer::StartOnFreePort() {
   for (int attempt = 1;; ++attempt) {
     try {
       StartPostmaster();
-      break;
+      return;
     } catch (const std::runtime_error&) {
       // Another process can take the port between FreeTcpPort() and the
       // server's bind; a fresh port is worth a couple more tries.
@@ -82,10 +120,7 @@ PgServer::PgServer(Options options)
       AppendToFile(data_dir_ + "/postgresql.conf", "port = " + std::to_string(port_) + "\n");
     }
   }
-  CreateRoles();
 }
-
-PgServer::~PgServer() { Stop(); }
 
 void PgServer::InitCluster() {
   SpawnOptions spawn;
@@ -100,15 +135,35 @@ void PgServer::InitCluster() {
   }
 }
 
+void PgServer::BaseBackupFrom(const PgServer& primary) {
+  // Over TCP, as a standby on another host would connect; -R writes
+  // standby.signal and primary_conninfo. A fast checkpoint starts the copy
+  // at once instead of after a spread one.
+  SpawnOptions spawn;
+  spawn.run_as = run_as_;
+  spawn.parent_death_signal = SIGTERM;
+  const CommandResult result = RunCommand(
+      {BinPath("pg_basebackup"), "-D", data_dir_, "-R", "-X", "stream", "--checkpoint=fast",
+       "--no-sync", "-h", primary.host(), "-p", std::to_string(primary.port()), "-U",
+       std::string(kSuperuser)},
+      spawn);
+  if (!result.Succeeded()) {
+    throw std::runtime_error("PgServer: pg_basebackup " + DescribeWaitStatus(result.wait_status) +
+                             ":\n" + result.output + "\nprimary's log:\n" + primary.LogTail());
+  }
+}
+
 void PgServer::WriteConfig() {
-  // Appended, so these win over initdb's defaults. Durability is off
-  // because the cluster dies with the test.
+  // Appended, so these win over initdb's defaults and, in a standby, over
+  // the primary's port and socket dir that the base backup copied.
+  // Durability is off because the cluster dies with the test.
   std::ostringstream conf;
   conf << "\n# pgvalve test settings\n"
        << "listen_addresses = '127.0.0.1'\n"
        << "port = " << port_ << "\n"
        << "unix_socket_directories = '" << dir_.path() << "'\n"
        << "max_connections = " << options_.max_connections << "\n"
+       << "wal_level = " << options_.wal_level << "\n"
        << "fsync = off\n"
        << "synchronous_commit = off\n"
        << "full_page_writes = off\n"
@@ -120,9 +175,13 @@ void PgServer::WriteConfig() {
   AppendToFile(data_dir_ + "/postgresql.conf", conf.str());
 
   // First match wins: the two password roles are checked before the
-  // catch-all trust line.
+  // catch-all trust line. "all" does not match physical replication
+  // connections (base backups, standbys), so they have lines of their own;
+  // logical replication connects to a database and matches "all".
   WriteFile(data_dir_ + "/pg_hba.conf",
             "local all all trust\n"
+            "local replication postgres trust\n"
+            "host replication postgres 127.0.0.1/32 trust\n"
             "host all scram_user 127.0.0.1/32 scram-sha-256\n"
             "host all md5_user 127.0.0.1/32 md5\n"
             "host all all 127.0.0.1/32 trust\n");

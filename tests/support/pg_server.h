@@ -32,19 +32,46 @@ inline constexpr std::string_view kSuperuser = "postgres";
 // crashes or is killed by ctest's timeout takes its server down with it.
 // Consequence: create a PgServer on a thread that outlives it, normally
 // the main thread.
+//
+// Replication: the superuser may open replication connections over the
+// unix socket and 127.0.0.1 (trust, like everything else here), and
+// PostgreSQL 15's defaults of 10 WAL senders and 10 replication slots are
+// left as they are. A PgServer made with StandbyOf is a streaming standby
+// of another; replication.h sets up logical replication between two.
 class PgServer {
  public:
   struct Options {
+    // A standby needs at least its primary's value to start.
     int max_connections = 300;
+    // "replica" (PostgreSQL's default) serves physical standbys; a source
+    // of logical replication needs "logical".
+    std::string wal_level = "replica";
     // Lines appended to postgresql.conf, e.g. "log_statement = 'all'".
     std::vector<std::string> extra_settings;
     std::chrono::seconds start_timeout{60};
+  };
+
+  // Names the running server a standby is made from.
+  struct StandbyOf {
+    const PgServer& primary;
   };
 
   // Creates and starts the cluster. Throws std::runtime_error carrying the
   // output of initdb or the server log when that fails.
   PgServer();
   explicit PgServer(Options options);
+
+  // A streaming standby of `standby_of.primary`, made as an operator
+  // would with `pg_basebackup -R`: a base backup over TCP, standby.signal,
+  // primary_conninfo in postgresql.auto.conf, hot standby on. It has its
+  // own port and socket dir; the rest of the primary's postgresql.conf
+  // (its extra_settings too) is copied, and this server's options apply on
+  // top (wal_level included). The roles come with the data. Returns once
+  // the WAL receiver is streaming; throws std::runtime_error with
+  // pg_basebackup's output or the server logs when it does not get there
+  // within options.start_timeout. `SELECT pg_promote()` makes it a primary.
+  explicit PgServer(StandbyOf standby_of);
+  PgServer(StandbyOf standby_of, Options options);
   ~PgServer();
 
   PgServer(const PgServer&) = delete;
@@ -106,7 +133,10 @@ class PgServer {
 
  private:
   void InitCluster();
+  void BaseBackupFrom(const PgServer& primary);
   void WriteConfig();
+  // StartPostmaster, moving to another free port when this one was taken.
+  void StartOnFreePort();
   void CreateRoles();
 
   Options options_;

@@ -1,6 +1,6 @@
 // Tests of the harness's replication: a streaming standby made with
-// PgServer::StandbyOf and its promotion. Each test starts two real
-// clusters.
+// PgServer::StandbyOf, its promotion, and logical replication between two
+// clusters. Each test starts two real clusters.
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +153,51 @@ TEST(StandbyLifetimeTest, DiesWithTheProcessThatStartedIt) {
     std::filesystem::remove_all(dir);
   }
   EXPECT_EQ(servers, 2) << text;
+}
+
+PgServer::Options LogicalSource() {
+  PgServer::Options options;
+  options.wal_level = "logical";
+  return options;
+}
+
+TEST(LogicalReplicationTest, CarriesRowsCommittedBeforeAndAfterSetUp) {
+  PgServer source(LogicalSource());
+  PgServer target;
+  source.CreateDatabase("app");
+  // history has no primary key, like pgbench_history: inserts only.
+  source.RunSql(
+      "CREATE TABLE accounts (id int PRIMARY KEY, balance int);"
+      "CREATE TABLE history (delta int);"
+      "INSERT INTO accounts VALUES (1, 100)",
+      "app");
+
+  SetUpLogicalReplication(source, target, "app");
+  EXPECT_EQ(target.QueryScalar("SELECT balance FROM accounts WHERE id = 1", "app"), "100");
+  EXPECT_EQ(source.QueryScalar("SELECT count(*) FROM pg_replication_slots"
+                               " WHERE slot_name = 'cutover_sub'"),
+            "1");
+
+  source.RunSql(
+      "INSERT INTO accounts VALUES (2, 200);"
+      "UPDATE accounts SET balance = 150 WHERE id = 1;"
+      "INSERT INTO history VALUES (50), (-50)",
+      "app");
+  WaitForSubscriptionCatchUp(source);
+  EXPECT_EQ(target.QueryScalar(
+                "SELECT string_agg(id || ':' || balance, ',' ORDER BY id) FROM accounts", "app"),
+            "1:150,2:200");
+  EXPECT_EQ(target.QueryScalar("SELECT count(*) FROM history", "app"), "2");
+}
+
+TEST(LogicalReplicationTest, NeedsALogicalSource) {
+  PgServer server;
+  try {
+    SetUpLogicalReplication(server, server, "postgres");
+    FAIL() << "a source with wal_level = replica was accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_THAT(error.what(), HasSubstr("wal_level = replica"));
+  }
 }
 
 }  // namespace

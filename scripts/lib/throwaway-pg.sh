@@ -65,9 +65,13 @@ synchronous_commit = off
 full_page_writes = off
 shared_buffers = 128MB
 CONF
+  # "all" does not cover physical replication (pg_basebackup, a standby),
+  # which needs lines of its own.
   cat >"$TPG_DATA/pg_hba.conf" <<HBA
 local all all trust
 host  all all 127.0.0.1/32 trust
+local replication postgres trust
+host  replication postgres 127.0.0.1/32 trust
 HBA
 
   if ! tpg_as_postgres "$PG_BINDIR/pg_ctl" -D "$TPG_DATA" -l "$TPG_LOG" -w -t 60 start \

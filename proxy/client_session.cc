@@ -375,10 +375,13 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
 Awaitable<ClientSession::StartupHold> ClientSession::WaitWhilePaused(DatabaseGate& gate) {
   startup_hold_ = std::make_shared<asio::steady_timer>(executor_, config_->proxy.hold_timeout);
   auto woken = std::make_shared<bool>(false);
-  auto ticket = gate.StartHolding(executor_, [timer = startup_hold_, woken] {
-    *woken = true;
-    timer->cancel();
-  });
+  auto ticket = gate.StartHolding(
+      executor_,
+      [timer = startup_hold_, woken] {
+        *woken = true;
+        timer->cancel();
+      },
+      HoldKind::kNewSession);
   if (!ticket) co_return StartupHold::kResumed;
   record_->SetState(SessionState::kHeld);
   gate.NotifyWatchers();

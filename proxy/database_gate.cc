@@ -44,7 +44,7 @@ void DatabaseGate::Pause(StateOrigin origin) {
   paused_.store(true, std::memory_order_release);
 }
 
-void DatabaseGate::Resume() {
+std::vector<ReleasedHold> DatabaseGate::Resume() {
   std::list<Holder> released;
   {
     std::lock_guard lock(mutex_);
@@ -52,18 +52,27 @@ void DatabaseGate::Resume() {
     pause_origin_ = StateOrigin::kDefault;
     released.swap(holders_);
   }
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<ReleasedHold> waits;
+  waits.reserve(released.size());
   // Posted in arrival order; each executor runs its own in that order.
-  for (Holder& holder : released) asio::post(holder.executor, std::move(holder.wake));
+  for (Holder& holder : released) {
+    waits.push_back({holder.kind, now - holder.since});
+    asio::post(holder.executor, std::move(holder.wake));
+  }
+  return waits;
 }
 
 std::optional<DatabaseGate::HoldTicket> DatabaseGate::StartHolding(asio::any_io_executor executor,
-                                                                   std::function<void()> wake) {
+                                                                   std::function<void()> wake,
+                                                                   HoldKind kind) {
   std::lock_guard lock(mutex_);
   // Checked under the mutex so a RESUME cannot slip in between the
   // caller's look at paused() and its registration.
   if (!paused_.load(std::memory_order_relaxed)) return std::nullopt;
   HoldTicket ticket = next_ticket_++;
-  holders_.push_back(Holder{ticket, std::move(executor), std::move(wake)});
+  holders_.push_back(Holder{ticket, std::move(executor), std::move(wake), kind,
+                            std::chrono::steady_clock::now()});
   return ticket;
 }
 

@@ -40,6 +40,16 @@ struct RouteSwitch {
   StateOrigin origin = StateOrigin::kAdminCommand;
 };
 
+// What a holder waits with: a new session before its upstream connection,
+// or a session's next request.
+enum class HoldKind { kNewSession, kRequest };
+
+// One holder RESUME released, and how long it had waited.
+struct ReleasedHold {
+  HoldKind kind = HoldKind::kRequest;
+  std::chrono::steady_clock::duration waited{};
+};
+
 struct DatabaseGateSnapshot {
   std::string name;
   std::optional<DisableState> disabled;
@@ -76,13 +86,15 @@ class DatabaseGate {
   // waiting.
   bool paused() const { return paused_.load(std::memory_order_acquire); }
   void Pause(StateOrigin origin);
-  void Resume();
+  // Returns whom it released (a CUTOVER reports the hold window).
+  std::vector<ReleasedHold> Resume();
 
   // A holder waits until `wake` is called (posted to its own executor) or
   // gives up by itself. Returns nullopt, without registering, when the gate
   // is no longer paused: the caller must not wait.
   using HoldTicket = uint64_t;
-  std::optional<HoldTicket> StartHolding(asio::any_io_executor executor, std::function<void()> wake);
+  std::optional<HoldTicket> StartHolding(asio::any_io_executor executor, std::function<void()> wake,
+                                         HoldKind kind = HoldKind::kRequest);
   void StopHolding(HoldTicket ticket);
 
   // Watchers (an admin PAUSE or DRAIN waiting for sessions) are called on
@@ -105,6 +117,8 @@ class DatabaseGate {
     HoldTicket ticket;
     asio::any_io_executor executor;
     std::function<void()> wake;
+    HoldKind kind;
+    std::chrono::steady_clock::time_point since;
   };
 
   const std::string name_;

@@ -260,6 +260,10 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
     } else if (scanned.stop == ScanStop::kHeld) {
       switch (co_await HoldUntilResumed()) {
         case HoldOutcome::kResumed:
+          // Asked to close while held (a CUTOVER closes the sessions left
+          // on the old server before it resumes): the held request gets
+          // the FATAL and never reaches that server.
+          if (close_request_) co_return *close_request_;
           break;
         case HoldOutcome::kTimedOut:
           if (!co_await StartDiscardingHeldRequest()) {

@@ -102,6 +102,16 @@ proxy::Awaitable<absl::StatusOr<std::vector<ReplicationClient>>> ReplicationClie
   co_return clients;
 }
 
+proxy::Awaitable<absl::StatusOr<Lsn>> EmitMarker(ControlConnection& control, std::string text) {
+  std::vector<std::optional<std::string>> params = {std::move(text)};
+  absl::StatusOr<std::optional<std::string>> value = Scalar(
+      co_await control.Query("SELECT pg_logical_emit_message(true, 'pgvalve', $1)::text", std::move(params)));
+  if (!value.ok()) co_return value.status();
+  std::optional<Lsn> lsn = LsnOf(*value);
+  if (!lsn) co_return absl::InternalError(fmt::format("unreadable LSN \"{}\"", TextOrEmpty(*value)));
+  co_return *lsn;
+}
+
 proxy::Awaitable<absl::StatusOr<bool>> Promote(ControlConnection& control, int wait_seconds) {
   std::vector<std::optional<std::string>> params = {std::to_string(wait_seconds)};
   absl::StatusOr<std::optional<std::string>> value =

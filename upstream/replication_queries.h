@@ -55,6 +55,12 @@ struct ReplicationClient {
 };
 proxy::Awaitable<absl::StatusOr<std::vector<ReplicationClient>>> ReplicationClients(ControlConnection& control);
 
+// Commits a WAL record (a transactional logical message, whatever the
+// wal_level) with `text` and returns where it starts. With the session's
+// synchronous_commit on, it is flushed, and so is every commit before it:
+// a standby that replayed past it has them all.
+proxy::Awaitable<absl::StatusOr<Lsn>> EmitMarker(ControlConnection& control, std::string text);
+
 // pg_promote(wait => true, wait_seconds): true once the standby left
 // recovery within wait_seconds.
 proxy::Awaitable<absl::StatusOr<bool>> Promote(ControlConnection& control, int wait_seconds);

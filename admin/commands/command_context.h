@@ -23,7 +23,12 @@ namespace pgvalve::admin {
 using proxy::Awaitable;
 
 class AdminCredentials;
-class DrainRegistry;
+template <typename Job>
+class JobRegistry;
+class CutoverJob;
+class DrainJob;
+using CutoverRegistry = JobRegistry<CutoverJob>;
+using DrainRegistry = JobRegistry<DrainJob>;
 class LimitCounters;
 class RuntimeLimits;
 class StateStore;
@@ -54,6 +59,7 @@ struct AdminServices {
   StateStore& state;
   AdminCredentials& credentials;
   DrainRegistry& drains;
+  CutoverRegistry& cutovers;
   RuntimeLimits& limits;
   const LimitCounters& limit_counters;
 };

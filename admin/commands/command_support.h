@@ -15,6 +15,12 @@
 
 namespace pgvalve::admin {
 
+// Progress of a job nobody is watching (NOWAIT) goes nowhere.
+class DiscardedNotices : public NoticeChannel {
+ public:
+  Awaitable<bool> Notice(std::string, std::string) override { co_return true; }
+};
+
 // Writes the state file; a failure is reported to the caller as a NOTICE
 // (the change itself took effect) and logged.
 Awaitable<void> PersistState(CommandContext& context);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/handlers/cutover_commands.h"
 #include "admin/handlers/database_commands.h"
 #include "admin/handlers/drain_commands.h"
 #include "admin/handlers/limit_commands.h"
@@ -80,6 +81,17 @@ constexpr CommandSpec kCommands[] = {
     {"SHOW DRAIN", "job_id", "the per-session report of one drain", AdminRole::kMonitor, ShowDrain},
     {"CANCEL DRAIN", "job_id", "stop a drain; the database stays disabled", AdminRole::kAdmin,
      CancelDrain},
+    {"CUTOVER",
+     "db TO upstream [MODE PHYSICAL | LOGICAL] [PROMOTE] [MAX LAG 'size'] [GRACE d] "
+     "[THEN CANCEL | TERMINATE] [TIMEOUT d] [ON TIMEOUT ABORT | PROCEED] [SYNC SEQUENCES] "
+     "[INCLUDING DIRECT] [NOWAIT] [DRY RUN]",
+     "move db to another server live: preflight, hold at transaction boundaries, catch up, "
+     "promote, switch, resume; rolls back on any failure before the switch",
+     AdminRole::kAdmin, Cutover},
+    {"SHOW CUTOVERS", "", "cutovers, their step, outcome and hold window", AdminRole::kMonitor, ShowCutovers},
+    {"SHOW CUTOVER", "id", "the report of one cutover", AdminRole::kMonitor, ShowCutover},
+    {"CANCEL CUTOVER", "id", "roll a running cutover back (only before its switch)", AdminRole::kAdmin,
+     CancelCutover},
     {"SWITCH", "db TO upstream [FORCE] | db TO DEFAULT",
      "new sessions for db go to upstream from now on; existing sessions stay where they are. "
      "Refuses an upstream that cannot be reached or is in recovery unless FORCE; kept in the "

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "admin/commands/command_context.h"
 #include "admin/console/admin_credentials.h"
+#include "admin/jobs/cutover_registry.h"
 #include "admin/jobs/drain_registry.h"
 #include "admin/jobs/limit_enforcer.h"
 #include "admin/limits/limit_counters.h"
@@ -40,6 +41,7 @@ class AdminServer {
   StateStore state_;
   AdminCredentials credentials_;
   DrainRegistry drains_;
+  CutoverRegistry cutovers_;
   RuntimeLimits limits_;
   LimitCounters limit_counters_;
   // Runs whether or not the admin console is served: limits in the config

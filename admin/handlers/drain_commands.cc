@@ -16,12 +16,6 @@ namespace {
 namespace sqlstate = protocol::sqlstate;
 using protocol::ColumnType;
 
-// Progress of a job nobody is watching goes nowhere.
-class DiscardedNotices : public NoticeChannel {
- public:
-  Awaitable<bool> Notice(std::string, std::string) override { co_return true; }
-};
-
 // A NOWAIT job. The job is a parameter, so the coroutine frame owns it for
 // as long as it runs.
 Awaitable<void> RunUnwatched(std::shared_ptr<DrainJob> job) {

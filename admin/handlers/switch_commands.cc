@@ -43,7 +43,12 @@ Awaitable<absl::StatusOr<CommandResult>> Switch(CommandContext& context, Argumen
       }
     }
   }
-  const size_t staying = SessionsOf(context.services.sessions, *database).size();
+  // A session held before it connected (PAUSE) has no server yet: it
+  // goes wherever the route points when it is released.
+  size_t staying = 0;
+  for (const auto& session : SessionsOf(context.services.sessions, *database)) {
+    if (session->state() != proxy::SessionState::kHeld || session->backend_pid() != 0) ++staying;
+  }
   co_await SwitchRoute(context, *database, target, CallerName(context.caller));
   if (staying > 0) {
     co_await context.notices.Notice(

@@ -103,6 +103,7 @@ class DrainJob {
   uint64_t id() const { return id_; }
   const DrainOptions& options() const { return options_; }
   DrainPhase phase() const { return phase_; }
+  bool running() const { return phase_ == DrainPhase::kGrace || phase_ == DrainPhase::kEscalated; }
   std::chrono::system_clock::time_point started_at() const { return started_wall_; }
   std::optional<double> elapsed_seconds() const;
   const std::vector<DrainedBackend>& report() const { return backends_; }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "admin/console/admin_credentials.h"
+#include "admin/jobs/cutover_registry.h"
 #include "admin/jobs/drain_registry.h"
 #include "admin/limits/limit_counters.h"
 #include "admin/limits/runtime_limits.h"
@@ -151,7 +152,7 @@ class DispatchTest : public ::testing::Test {
         }),
         control_(server_.control_context().get_executor()),
         state_(std::nullopt),
-        services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_, credentials_, drains_, limits_, limit_counters_} {}
+        services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_, credentials_, drains_, cutovers_, limits_, limit_counters_} {}
 
   static config::Config Config() {
     config::Config config;
@@ -187,6 +188,7 @@ class DispatchTest : public ::testing::Test {
   StateStore state_;
   AdminCredentials credentials_;
   DrainRegistry drains_;
+  CutoverRegistry cutovers_;
   RuntimeLimits limits_;
   LimitCounters limit_counters_;
   AdminServices services_;

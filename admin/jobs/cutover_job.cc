@@ -1,0 +1,649 @@
+#include "admin/jobs/cutover_job.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "admin/commands/route_switch.h"
+#include "admin/jobs/session_holds.h"
+#include "admin/state_store.h"
+#include "fmt/format.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
+#include "proxy/cancel_forwarder.h"
+#include "proxy/current_route.h"
+#include "proxy/log_text.h"
+#include "proxy/status_text.h"
+#include "upstream/activity_queries.h"
+#include "upstream/backend_signals.h"
+#include "upstream/control_connections.h"
+
+namespace pgvalve::admin {
+
+namespace sqlstate = protocol::sqlstate;
+using proxy::SessionState;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::chrono::milliseconds kProgressInterval{1000};
+// How often the target's replay position and the lag are read: they are
+// server-side, nothing to be woken by.
+constexpr std::chrono::milliseconds kReplicationPoll{20};
+constexpr std::chrono::milliseconds kLagPoll{200};
+constexpr std::chrono::milliseconds kCancelTimeout{5000};
+constexpr uint32_t kQueryTextLength = 60;
+
+double Seconds(steady_clock::duration duration) { return std::chrono::duration<double>(duration).count(); }
+
+double Milliseconds(steady_clock::duration duration) {
+  return std::chrono::duration<double, std::milli>(duration).count();
+}
+
+bool InTransaction(SessionState state) {
+  return state == SessionState::kActive || state == SessionState::kIdleInTransaction ||
+         state == SessionState::kIdleInFailedTransaction;
+}
+
+}  // namespace
+
+std::string_view CutoverStepName(CutoverStep step) {
+  switch (step) {
+    case CutoverStep::kPreflight: return "preflight";
+    case CutoverStep::kLag: return "lag";
+    case CutoverStep::kHold: return "hold";
+    case CutoverStep::kCatchUp: return "catch up";
+    case CutoverStep::kPromote: return "promote";
+    case CutoverStep::kSwitch: return "switch";
+    case CutoverStep::kResume: return "resume";
+    case CutoverStep::kDone: return "done";
+  }
+  return "";
+}
+
+std::string_view CutoverOutcomeName(CutoverOutcome outcome) {
+  switch (outcome) {
+    case CutoverOutcome::kRunning: return "running";
+    case CutoverOutcome::kCompleted: return "completed";
+    case CutoverOutcome::kRolledBack: return "rolled back";
+    case CutoverOutcome::kPlanned: return "dry run";
+  }
+  return "";
+}
+
+std::string_view CutoverLineStatusName(CutoverLineStatus status) {
+  switch (status) {
+    case CutoverLineStatus::kOk: return "ok";
+    case CutoverLineStatus::kWarning: return "warning";
+    case CutoverLineStatus::kFailed: return "failed";
+  }
+  return "";
+}
+
+struct CutoverJob::Servers {
+  config::UpstreamConfig source;
+  config::UpstreamConfig target;
+  std::shared_ptr<upstream::ControlConnection> source_control;
+  std::shared_ptr<upstream::ControlConnection> target_control;
+};
+
+CutoverJob::CutoverJob(uint64_t id, CutoverOptions options, AdminServices& services)
+    : id_(id),
+      options_(std::move(options)),
+      services_(services),
+      started_(steady_clock::now()),
+      started_wall_(std::chrono::system_clock::now()),
+      step_started_(started_),
+      next_progress_(started_ + kProgressInterval) {}
+
+double CutoverJob::elapsed_seconds() const { return Seconds(finished_.value_or(steady_clock::now()) - started_); }
+
+bool CutoverJob::Cancel() {
+  if (outcome_ != CutoverOutcome::kRunning || step_ >= CutoverStep::kSwitch) return false;
+  cancel_requested_ = true;
+  if (watcher_) watcher_->Wake();
+  return true;
+}
+
+void CutoverJob::BeginStep(CutoverStep step) {
+  step_ = step;
+  step_started_ = steady_clock::now();
+}
+
+void CutoverJob::EndStep(CutoverLineStatus status, std::string detail) {
+  lines_.push_back(CutoverLine{.item = fmt::format("step: {}", CutoverStepName(step_)),
+                               .status = status,
+                               .seconds = Seconds(steady_clock::now() - step_started_),
+                               .detail = std::move(detail)});
+}
+
+void CutoverJob::Line(std::string item, CutoverLineStatus status, std::string detail) {
+  lines_.push_back(CutoverLine{.item = std::move(item), .status = status, .detail = std::move(detail)});
+}
+
+Awaitable<bool> CutoverJob::Progress(NoticeChannel& notices, std::string text) {
+  const auto now = steady_clock::now();
+  if (now < next_progress_) co_return true;
+  next_progress_ = now + kProgressInterval;
+  co_return co_await notices.Notice(fmt::format("cutover {} of {}: {}", id_, options_.database, text));
+}
+
+Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
+  auto config = services_.config.Current();
+  gate_ = services_.databases.Gate(options_.database);
+  struct ReleaseGate {
+    AdminServices& services;
+    std::shared_ptr<proxy::DatabaseGate>& gate;
+    ~ReleaseGate() { services.databases.Release(gate); }
+  } release_gate{services_, gate_};
+
+  Servers servers;
+  absl::StatusOr<const config::UpstreamConfig*> source = proxy::CurrentRoute(*config, *gate_);
+  if (source.ok() && *source == nullptr) {
+    source = protocol::ErrorWithSqlState(
+        sqlstate::kInvalidCatalogName, fmt::format("pgvalve has no route for database \"{}\"", options_.database));
+  }
+  if (!source.ok()) co_return co_await RollBack(source.status());
+  absl::StatusOr<const config::UpstreamConfig*> target = FindUpstream(*config, options_.target);
+  if (!target.ok()) co_return co_await RollBack(target.status());
+  servers.source = **source;
+  servers.target = **target;
+  source_name_ = servers.source.name;
+  if (servers.source.name == servers.target.name) {
+    co_return co_await RollBack(protocol::ErrorWithSqlState(
+        sqlstate::kObjectNotInPrerequisiteState,
+        fmt::format("database \"{}\" is already on upstream \"{}\"", options_.database, servers.target.name)));
+  }
+  for (const config::UpstreamConfig* upstream : {&servers.source, &servers.target}) {
+    if (!upstream->control_user) {
+      co_return co_await RollBack(protocol::ErrorWithSqlState(
+          sqlstate::kObjectNotInPrerequisiteState,
+          fmt::format("upstream \"{}\" has no control_user: a cutover checks both servers through "
+                      "their control connections",
+                      upstream->name)));
+    }
+  }
+  servers.source_control = services_.control.For(servers.source);
+  servers.target_control = services_.control.For(servers.target);
+  watcher_ = std::make_unique<GateWatcher>(co_await proxy::asio::this_coro::executor, gate_);
+
+  co_await notices.Notice(fmt::format("cutover {} of {}: preflight, {} to {}", id_, options_.database,
+                                      servers.source.name, servers.target.name));
+  if (absl::Status ready = co_await Preflight(servers); !ready.ok()) co_return co_await RollBack(ready);
+  if (options_.dry_run) {
+    outcome_ = CutoverOutcome::kPlanned;
+    finished_ = steady_clock::now();
+    co_return absl::OkStatus();
+  }
+  if (absl::Status lag = co_await WaitForLag(servers, notices); !lag.ok()) co_return co_await RollBack(lag);
+  if (absl::Status held = co_await Hold(servers, notices); !held.ok()) co_return co_await RollBack(held);
+  if (absl::Status caught_up = co_await CatchUp(servers, notices); !caught_up.ok()) {
+    co_return co_await RollBack(caught_up);
+  }
+  if (options_.promote) {
+    if (absl::Status promoted = co_await Promote(servers, notices); !promoted.ok()) {
+      co_return co_await RollBack(promoted);
+    }
+  }
+  SwitchAndResume();
+  if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
+    spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
+    Line("state file", CutoverLineStatus::kWarning,
+         fmt::format("not written, the switch will not survive a restart: {}", proxy::StatusText(saved)));
+  }
+  outcome_ = CutoverOutcome::kCompleted;
+  step_ = CutoverStep::kDone;
+  finished_ = steady_clock::now();
+  spdlog::info(
+      "cutover {} of {} completed: {} -> {}, lsn {}, held {} new session(s) and {} request(s) "
+      "(p50 {:.1f} ms, max {:.1f} ms), closed {}, terminated {}, cancelled {}",
+      id_, proxy::QuoteForLog(options_.database), proxy::QuoteForLog(servers.source.name),
+      proxy::QuoteForLog(servers.target.name), lsn_, counts_.held_new_sessions, counts_.held_requests,
+      counts_.held_p50_ms, counts_.held_max_ms, counts_.closed, counts_.terminated, counts_.cancelled);
+  co_await notices.Notice(fmt::format("cutover {} of {}: done, new sessions go to {}", id_, options_.database,
+                                      servers.target.name));
+  co_return absl::OkStatus();
+}
+
+Awaitable<absl::Status> CutoverJob::Preflight(Servers& servers) {
+  BeginStep(CutoverStep::kPreflight);
+  for (auto [role, upstream, control] : {std::tuple{"source", &servers.source, servers.source_control.get()},
+                                         std::tuple{"target", &servers.target, servers.target_control.get()}}) {
+    if (absl::Status connected = co_await control->EnsureConnected(); !connected.ok()) {
+      Line(fmt::format("{} {} reachable", role, upstream->name), CutoverLineStatus::kFailed,
+           std::string(proxy::StatusText(connected)));
+      co_return connected;
+    }
+    Line(fmt::format("{} {} reachable", role, upstream->name), CutoverLineStatus::kOk,
+         fmt::format("control connection backend pid {}", control->backend_pid()));
+  }
+  if (options_.mode == CutoverMode::kLogical) {
+    Line("mode LOGICAL", CutoverLineStatus::kFailed, "not implemented yet");
+    co_return protocol::ErrorWithSqlState(sqlstate::kFeatureNotSupported,
+                                          "CUTOVER ... MODE LOGICAL is not implemented yet; use MODE PHYSICAL "
+                                          "with a streaming standby, or SWITCH once the subscriber caught up");
+  }
+  if (absl::Status physical = co_await PreflightPhysical(servers); !physical.ok()) {
+    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(physical)));
+    co_return physical;
+  }
+  co_await PreflightSessions(servers);
+  EndStep(CutoverLineStatus::kOk, options_.dry_run ? "dry run: nothing changed" : "");
+  co_return absl::OkStatus();
+}
+
+Awaitable<absl::Status> CutoverJob::PreflightPhysical(Servers& servers) {
+  auto fail = [&](std::string item, std::string message) {
+    Line(std::move(item), CutoverLineStatus::kFailed, message);
+    return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
+  };
+  absl::StatusOr<bool> source_recovering = co_await upstream::IsInRecovery(*servers.source_control);
+  if (!source_recovering.ok()) co_return source_recovering.status();
+  if (*source_recovering) {
+    co_return fail("source is a primary",
+                   fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name));
+  }
+  absl::StatusOr<bool> target_recovering = co_await upstream::IsInRecovery(*servers.target_control);
+  if (!target_recovering.ok()) co_return target_recovering.status();
+  if (!*target_recovering) {
+    co_return fail("target is a standby",
+                   fmt::format("target \"{}\" is not in recovery: MODE PHYSICAL moves to a streaming standby "
+                               "of the source (a primary already: use SWITCH)",
+                               servers.target.name));
+  }
+  if (!options_.promote) {
+    co_return fail("PROMOTE", fmt::format("target \"{}\" is a standby and would refuse every write; add PROMOTE",
+                                          servers.target.name));
+  }
+  absl::StatusOr<std::optional<upstream::WalReceiver>> receiver =
+      co_await upstream::ReadWalReceiver(*servers.target_control);
+  if (!receiver.ok()) co_return receiver.status();
+  if (!*receiver || (*receiver)->status != "streaming") {
+    co_return fail("target streams from the source",
+                   fmt::format("target \"{}\" is not streaming WAL (wal receiver: {})", servers.target.name,
+                               *receiver ? (*receiver)->status : std::string("none")));
+  }
+  // The receiver names the primary as it reached it (a host name, an
+  // address or a socket directory); its port is the comparable part.
+  if ((*receiver)->sender_port != servers.source.port) {
+    co_return fail("target streams from the source",
+                   fmt::format("target \"{}\" streams from {}:{}, not from source \"{}\" ({}:{})",
+                               servers.target.name, (*receiver)->sender_host, (*receiver)->sender_port,
+                               servers.source.name, servers.source.host, servers.source.port));
+  }
+  Line("target streams from the source", CutoverLineStatus::kOk,
+       fmt::format("{}:{}, in recovery", (*receiver)->sender_host, (*receiver)->sender_port));
+  absl::StatusOr<uint64_t> lag = co_await Lag(servers);
+  if (!lag.ok()) co_return lag.status();
+  Line("lag", *lag <= options_.max_lag_bytes ? CutoverLineStatus::kOk : CutoverLineStatus::kWarning,
+       fmt::format("{} behind (MAX LAG {})", upstream::FormatBytes(*lag),
+                   upstream::FormatBytes(options_.max_lag_bytes)));
+  co_return absl::OkStatus();
+}
+
+Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
+  std::vector<std::shared_ptr<proxy::SessionRecord>> sessions =
+      SessionsOf(services_.sessions, options_.database);
+  std::map<uint64_t, SessionHolds> holds = co_await ProbeSessionHolds(sessions);
+  absl::StatusOr<std::map<int32_t, int64_t>> locks =
+      co_await upstream::AdvisoryLocksHeld(*servers.source_control, options_.database);
+  std::vector<int32_t> pgvalve_pids;
+  for (const auto& session : sessions) {
+    if (session->backend_pid() != 0) pgvalve_pids.push_back(session->backend_pid());
+    std::vector<std::string> pinned;
+    if (auto held = holds.find(session->id()); held != holds.end()) {
+      if (held->second.temp_tables) pinned.push_back("temporary tables: " + *held->second.temp_tables);
+      if (held->second.listening) pinned.push_back("LISTEN: " + *held->second.listening);
+    }
+    if (locks.ok()) {
+      if (auto lock = locks->find(session->backend_pid()); lock != locks->end()) {
+        pinned.push_back(fmt::format("advisory locks: {}", lock->second));
+      }
+    }
+    if (pinned.empty()) continue;
+    std::string detail;
+    for (const auto& what : pinned) detail += (detail.empty() ? "" : "; ") + what;
+    Line(fmt::format("client {} (backend pid {})", session->id(), session->backend_pid()),
+         CutoverLineStatus::kWarning, detail + "; lost when the session is moved");
+  }
+  absl::StatusOr<std::vector<upstream::PreparedTransaction>> prepared =
+      co_await upstream::PreparedTransactions(*servers.source_control, options_.database);
+  if (prepared.ok()) {
+    for (const upstream::PreparedTransaction& transaction : *prepared) {
+      Line(fmt::format("prepared transaction '{}'", transaction.gid), CutoverLineStatus::kWarning,
+           fmt::format("owner {}, prepared at {}: it stays on the source", transaction.owner,
+                       transaction.prepared));
+    }
+  }
+  absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
+      *servers.source_control, options_.database, pgvalve_pids,
+      [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
+  if (direct.ok()) {
+    for (const upstream::ClientBackendRow& row : *direct) {
+      Line(fmt::format("direct backend pid {}", row.pid), CutoverLineStatus::kWarning,
+           options_.including_direct
+               ? fmt::format("user {}, {}: terminated when the hold begins (INCLUDING DIRECT)", row.user, row.state)
+               : fmt::format("user {}, {}: not through pgvalve, its writes may bypass the cutover; add "
+                             "INCLUDING DIRECT to terminate it",
+                             row.user, row.state));
+    }
+  }
+}
+
+Awaitable<absl::StatusOr<uint64_t>> CutoverJob::Lag(Servers& servers) {
+  absl::StatusOr<upstream::Lsn> current = co_await upstream::CurrentWalLsn(*servers.source_control);
+  if (!current.ok()) co_return current.status();
+  absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await upstream::ReplayLsn(*servers.target_control);
+  if (!replayed.ok()) co_return replayed.status();
+  if (!*replayed) co_return *current;
+  co_return **replayed >= *current ? 0 : *current - **replayed;
+}
+
+Awaitable<absl::Status> CutoverJob::WaitForLag(Servers& servers, NoticeChannel& notices) {
+  BeginStep(CutoverStep::kLag);
+  const auto give_up = started_ + options_.timeout;
+  while (true) {
+    absl::StatusOr<uint64_t> lag = co_await Lag(servers);
+    if (!lag.ok()) co_return lag.status();
+    if (*lag <= options_.max_lag_bytes) {
+      EndStep(CutoverLineStatus::kOk, fmt::format("{} behind", upstream::FormatBytes(*lag)));
+      co_return absl::OkStatus();
+    }
+    if (cancel_requested_) {
+      co_return protocol::ErrorWithSqlState(sqlstate::kQueryCanceled,
+                                            fmt::format("cutover {} cancelled (CANCEL CUTOVER)", id_));
+    }
+    if (steady_clock::now() >= give_up) {
+      const std::string message = fmt::format("target still {} behind after TIMEOUT; nothing was held",
+                                              upstream::FormatBytes(*lag));
+      EndStep(CutoverLineStatus::kFailed, message);
+      co_return protocol::ErrorWithSqlState(sqlstate::kQueryCanceled, message);
+    }
+    co_await Progress(notices, fmt::format("waiting for the target's lag ({}) to fall under MAX LAG",
+                                           upstream::FormatBytes(*lag)));
+    co_await Wait(std::min(give_up, steady_clock::now() + kLagPoll));
+  }
+}
+
+std::vector<std::shared_ptr<proxy::SessionRecord>> CutoverJob::Unsettled() const {
+  std::vector<std::shared_ptr<proxy::SessionRecord>> unsettled;
+  for (auto& session : SessionsOf(services_.sessions, options_.database)) {
+    if (InTransaction(session->state()) && session->upstream() != options_.target) {
+      unsettled.push_back(std::move(session));
+    }
+  }
+  return unsettled;
+}
+
+Awaitable<void> CutoverJob::Wait(steady_clock::time_point until) {
+  if (cancel_requested_) co_return;
+  co_await watcher_->WaitUntil(until);
+}
+
+absl::Status CutoverJob::CheckStillGoing(std::string_view waiting_for) const {
+  if (cancel_requested_) {
+    return protocol::ErrorWithSqlState(sqlstate::kQueryCanceled,
+                                       fmt::format("cutover {} cancelled (CANCEL CUTOVER)", id_));
+  }
+  if (hold_started_ && steady_clock::now() >= *hold_started_ + options_.grace + options_.timeout) {
+    return protocol::ErrorWithSqlState(
+        sqlstate::kQueryCanceled,
+        fmt::format("{} did not happen within GRACE + TIMEOUT ({} ms)", waiting_for,
+                    (options_.grace + options_.timeout).count()));
+  }
+  return absl::OkStatus();
+}
+
+Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notices) {
+  BeginStep(CutoverStep::kHold);
+  hold_started_ = steady_clock::now();
+  gate_->Pause(proxy::StateOrigin::kAdminCommand);
+  paused_by_us_ = true;
+  co_await notices.Notice(fmt::format("cutover {} of {}: holding new sessions and requests", id_,
+                                      options_.database));
+  if (options_.including_direct) co_await TerminateDirect(servers);
+  const auto grace_ends = *hold_started_ + options_.grace;
+  bool escalated = false;
+  while (true) {
+    std::vector<std::shared_ptr<proxy::SessionRecord>> unsettled = Unsettled();
+    if (unsettled.empty()) break;
+    if (absl::Status going = CheckStillGoing("every session at a transaction boundary"); !going.ok()) {
+      if (!cancel_requested_ && options_.proceed_on_timeout) {
+        EndStep(CutoverLineStatus::kWarning,
+                fmt::format("{} session(s) still in a transaction; proceeding (ON TIMEOUT PROCEED), they "
+                            "are closed at their boundary",
+                            unsettled.size()));
+        co_return absl::OkStatus();
+      }
+      EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(going)));
+      co_return going;
+    }
+    if (!escalated && steady_clock::now() >= grace_ends) {
+      escalated = true;
+      co_await Escalate(servers);
+      continue;
+    }
+    co_await Progress(notices, fmt::format("waiting for {} session(s) to leave their transaction{}",
+                                           unsettled.size(), escalated ? " (escalated)" : ""));
+    co_await Wait(std::min(escalated ? *hold_started_ + options_.grace + options_.timeout : grace_ends,
+                           steady_clock::now() + kProgressInterval));
+  }
+  EndStep(CutoverLineStatus::kOk,
+          fmt::format("every session at a transaction boundary{}",
+                      escalated ? fmt::format(" after GRACE: {} terminated, {} cancelled", counts_.terminated,
+                                              counts_.cancelled)
+                                : ""));
+  co_return absl::OkStatus();
+}
+
+Awaitable<void> CutoverJob::Escalate(Servers& servers) {
+  const std::string message = fmt::format(
+      "terminating connection: database \"{}\" is being moved to another server (cutover {})",
+      options_.database, id_);
+  std::vector<int32_t> pids;
+  for (const auto& session : Unsettled()) {
+    if (options_.escalation == CutoverEscalation::kCancel) {
+      if (session->state() == SessionState::kActive) {
+        if (std::optional<proxy::BackendKey> key = session->backend()) {
+          if (absl::Status sent = co_await proxy::ForwardCancelRequest(*key, kCancelTimeout); !sent.ok()) {
+            Line(fmt::format("client {}", session->id()), CutoverLineStatus::kWarning,
+                 fmt::format("cancel request failed: {}", proxy::StatusText(sent)));
+          }
+        }
+      }
+      // Once the cancelled request is answered, even inside a transaction,
+      // which the server then rolls back.
+      if (auto control = session->control()) {
+        control->Close(proxy::CloseWhen::kRequestBoundary, std::string(sqlstate::kAdminShutdown), message);
+      }
+      ++counts_.cancelled;
+    } else if (session->backend_pid() != 0) {
+      pids.push_back(session->backend_pid());
+    }
+  }
+  if (pids.empty()) co_return;
+  std::vector<upstream::TerminateOutcome> outcomes =
+      co_await upstream::TerminateBackends(*servers.source_control, pids);
+  for (const upstream::TerminateOutcome& outcome : outcomes) {
+    if (outcome.signalled) {
+      ++counts_.terminated;
+    } else {
+      Line(fmt::format("backend pid {}", outcome.pid), CutoverLineStatus::kWarning, outcome.result);
+    }
+  }
+}
+
+Awaitable<void> CutoverJob::TerminateDirect(Servers& servers) {
+  std::vector<int32_t> pgvalve_pids;
+  for (const auto& session : services_.sessions.All()) pgvalve_pids.push_back(session->backend_pid());
+  absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
+      *servers.source_control, options_.database, pgvalve_pids,
+      [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
+  if (!direct.ok()) {
+    Line("direct backends", CutoverLineStatus::kWarning,
+         fmt::format("not read: {}", proxy::StatusText(direct.status())));
+    co_return;
+  }
+  std::vector<int32_t> pids;
+  for (const upstream::ClientBackendRow& row : *direct) pids.push_back(row.pid);
+  if (pids.empty()) co_return;
+  std::vector<upstream::TerminateOutcome> outcomes =
+      co_await upstream::TerminateBackends(*servers.source_control, pids);
+  for (const upstream::TerminateOutcome& outcome : outcomes) {
+    if (outcome.signalled) {
+      ++counts_.direct_terminated;
+    } else {
+      Line(fmt::format("direct backend pid {}", outcome.pid), CutoverLineStatus::kWarning, outcome.result);
+    }
+  }
+}
+
+Awaitable<absl::Status> CutoverJob::CatchUp(Servers& servers, NoticeChannel& notices) {
+  BeginStep(CutoverStep::kCatchUp);
+  // Every commit made through pgvalve precedes this marker in the source's
+  // WAL. Committed synchronously, so it is flushed and streamed even where
+  // the source runs with synchronous_commit off: pg_current_wal_lsn() alone
+  // could name WAL that is written but not yet sent.
+  absl::StatusOr<upstream::QueryResult> synchronous =
+      co_await servers.source_control->Query("SET synchronous_commit = on", {});
+  if (!synchronous.ok()) co_return synchronous.status();
+  absl::StatusOr<upstream::Lsn> marker = co_await upstream::EmitMarker(
+      *servers.source_control, fmt::format("cutover {} of {}", id_, options_.database));
+  if (!marker.ok()) {
+    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(marker.status())));
+    co_return marker.status();
+  }
+  lsn_ = upstream::FormatLsn(*marker);
+  while (true) {
+    absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await upstream::ReplayLsn(*servers.target_control);
+    if (!replayed.ok()) {
+      EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(replayed.status())));
+      co_return replayed.status();
+    }
+    if (*replayed && **replayed > *marker) break;
+    if (absl::Status going = CheckStillGoing(fmt::format("the target's replay past {}", lsn_)); !going.ok()) {
+      if (!cancel_requested_ && options_.proceed_on_timeout) {
+        EndStep(CutoverLineStatus::kWarning,
+                fmt::format("target replayed only to {}; proceeding (ON TIMEOUT PROCEED)",
+                            *replayed ? upstream::FormatLsn(**replayed) : "nothing"));
+        co_return absl::OkStatus();
+      }
+      EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(going)));
+      co_return going;
+    }
+    co_await Progress(notices, fmt::format("waiting for the target to replay past {} (at {})", lsn_,
+                                           *replayed ? upstream::FormatLsn(**replayed) : "nothing"));
+    co_await Wait(steady_clock::now() + kReplicationPoll);
+  }
+  EndStep(CutoverLineStatus::kOk, fmt::format("target replayed past {}", lsn_));
+  co_return absl::OkStatus();
+}
+
+Awaitable<absl::Status> CutoverJob::Promote(Servers& servers, NoticeChannel& notices) {
+  if (absl::Status going = CheckStillGoing("promotion"); !going.ok()) co_return going;
+  BeginStep(CutoverStep::kPromote);
+  co_await notices.Notice(fmt::format("cutover {} of {}: promoting {}", id_, options_.database,
+                                      servers.target.name));
+  const auto deadline = *hold_started_ + options_.grace + options_.timeout;
+  const int wait_seconds = std::max<int>(
+      1, static_cast<int>(std::chrono::ceil<std::chrono::seconds>(deadline - steady_clock::now()).count()));
+  absl::StatusOr<bool> promoted = co_await upstream::Promote(*servers.target_control, wait_seconds);
+  if (promoted.ok() && !*promoted) {
+    promoted = protocol::ErrorWithSqlState(
+        sqlstate::kQueryCanceled,
+        fmt::format("target \"{}\" did not leave recovery within {} s; it may still do so and then no "
+                    "longer follow the source",
+                    servers.target.name, wait_seconds));
+  }
+  if (promoted.ok()) {
+    absl::StatusOr<bool> recovering = co_await upstream::IsInRecovery(*servers.target_control);
+    if (!recovering.ok()) {
+      promoted = recovering.status();
+    } else if (*recovering) {
+      promoted = protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState,
+                                             fmt::format("target \"{}\" is still in recovery after pg_promote",
+                                                         servers.target.name));
+    }
+  }
+  if (!promoted.ok()) {
+    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(promoted.status())));
+    co_return promoted.status();
+  }
+  EndStep(CutoverLineStatus::kOk, fmt::format("{} is a primary", servers.target.name));
+  co_return absl::OkStatus();
+}
+
+void CutoverJob::SwitchAndResume() {
+  // No suspension from here to RESUME: nothing can interleave between the
+  // switch, the closes and the release.
+  BeginStep(CutoverStep::kSwitch);
+  gate_->SwitchRoute(proxy::RouteSwitch{.upstream = options_.target,
+                                        .at = std::chrono::system_clock::now(),
+                                        .by = fmt::format("cutover {}", id_),
+                                        .origin = proxy::StateOrigin::kAdminCommand});
+  const std::string message = fmt::format(
+      "terminating connection: database \"{}\" moved to another server (cutover {}); reconnect",
+      options_.database, id_);
+  for (const auto& session : SessionsOf(services_.sessions, options_.database)) {
+    if (session->upstream() == options_.target) continue;
+    // Held before it connected anywhere: released below, to the target.
+    if (session->state() == SessionState::kHeld && session->backend_pid() == 0) continue;
+    if (auto control = session->control()) {
+      // Posted before the release below reaches the session's executor, so
+      // a held request of this session gets the FATAL, not the old server.
+      control->Close(proxy::CloseWhen::kTransactionBoundary, std::string(sqlstate::kAdminShutdown), message);
+      ++counts_.closed;
+    }
+  }
+  EndStep(CutoverLineStatus::kOk, fmt::format("new sessions go to {}; {} session(s) on {} closed at their boundary",
+                                              options_.target, counts_.closed, source_name_));
+  BeginStep(CutoverStep::kResume);
+  std::vector<proxy::ReleasedHold> released = gate_->Resume();
+  paused_by_us_ = false;
+  counts_.hold_seconds = Seconds(steady_clock::now() - *hold_started_);
+  std::vector<double> waits;
+  for (const proxy::ReleasedHold& hold : released) {
+    (hold.kind == proxy::HoldKind::kNewSession ? counts_.held_new_sessions : counts_.held_requests) += 1;
+    waits.push_back(Milliseconds(hold.waited));
+  }
+  if (!waits.empty()) {
+    std::sort(waits.begin(), waits.end());
+    counts_.held_p50_ms = waits[(waits.size() - 1) / 2];
+    counts_.held_max_ms = waits.back();
+  }
+  EndStep(CutoverLineStatus::kOk,
+          fmt::format("released {} new session(s) and {} request(s); held p50 {:.1f} ms, max {:.1f} ms",
+                      counts_.held_new_sessions, counts_.held_requests, counts_.held_p50_ms, counts_.held_max_ms));
+}
+
+Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {
+  if (paused_by_us_) {
+    std::vector<proxy::ReleasedHold> released = gate_->Resume();
+    paused_by_us_ = false;
+    counts_.hold_seconds = Seconds(steady_clock::now() - *hold_started_);
+    for (const proxy::ReleasedHold& hold : released) {
+      (hold.kind == proxy::HoldKind::kNewSession ? counts_.held_new_sessions : counts_.held_requests) += 1;
+      counts_.held_max_ms = std::max(counts_.held_max_ms, Milliseconds(hold.waited));
+    }
+    if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
+      spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
+    }
+  }
+  error_ = fmt::format("{}: {}", CutoverStepName(step_), proxy::StatusText(error));
+  outcome_ = CutoverOutcome::kRolledBack;
+  finished_ = steady_clock::now();
+  spdlog::warn("cutover {} of {} rolled back at {}: {}", id_, proxy::QuoteForLog(options_.database),
+               CutoverStepName(step_), proxy::EscapeForLog(proxy::StatusText(error)));
+  const std::string sqlstate = protocol::SqlStateOf(error);
+  co_return protocol::WithDetail(
+      protocol::ErrorWithSqlState(
+          sqlstate == "XX000" ? sqlstate::kObjectNotInPrerequisiteState : sqlstate,
+          fmt::format("cutover {} of \"{}\" rolled back at step \"{}\": {}", id_, options_.database,
+                      CutoverStepName(step_), proxy::StatusText(error))),
+      fmt::format("Nothing was switched; new sessions still go to \"{}\"{}. SHOW CUTOVER {} has the report.",
+                  source_name_.empty() ? std::string("the configured upstream") : source_name_,
+                  hold_started_ ? ", and what was held was released there" : "", id_));
+}
+
+}  // namespace pgvalve::admin

@@ -128,7 +128,9 @@ void AdminPgvalve::WriteConfig(const AdminPgvalveOptions& options) {
        << "name = " << TomlString(kMonitorUser) << "\n"
        << "password = " << TomlString(kMonitorPassword) << "\n"
        << "role = \"monitor\"\n"
-       << UpstreamToml("blue", pg_) << RouteToml("*", "blue") << options.extra_toml;
+       << UpstreamToml("blue", pg_)
+       << (options.route_every_database ? RouteToml("*", "blue") : std::string())
+       << options.extra_toml;
   // Written aside and renamed, so a reload never reads half a file.
   const std::string temporary = config_path_ + ".tmp";
   {

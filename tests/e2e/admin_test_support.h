@@ -49,6 +49,9 @@ struct AdminPgvalveOptions {
   // Appended to the generated file: more [upstreams.NAME] and
   // [databases."NAME"] tables.
   std::string extra_toml;
+  // Whether the file routes every database ("*") to "blue"; without it
+  // only the databases of extra_toml's routes are served.
+  bool route_every_database = true;
 };
 
 // An [upstreams.NAME] table pointing at `pg`. No control_user when
@@ -60,10 +63,11 @@ std::string UpstreamToml(std::string_view name, const PgServer& pg,
 std::string RouteToml(std::string_view database, std::string_view upstream);
 
 // pgvalve run with `--config FILE` and nothing else. The file routes every
-// database ("*") to upstream "blue" (the given PostgreSQL, control_user
-// postgres), serves the admin console on 127.0.0.1 with users admin (role
-// admin) and watcher (role monitor), and keeps a state file. Ports, config
-// file and state file stay the same across restarts.
+// database ("*", unless the options say otherwise) to upstream "blue" (the
+// given PostgreSQL, control_user postgres), serves the admin console on
+// 127.0.0.1 with users admin (role admin) and watcher (role monitor), and
+// keeps a state file. Ports, config file and state file stay the same
+// across restarts.
 class AdminPgvalve {
  public:
   AdminPgvalve(const PgServer& pg, AdminPgvalveOptions options);

@@ -16,8 +16,9 @@ target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_e2e_support pgval
 # restart, RELOAD, SHUTDOWN. fd_limit: silent connections under a low
 # file-descriptor limit, the startup bounds. limits: query_timeout,
 # idle_in_transaction_timeout, client_idle_timeout, SET/RESET/SHOW LIMITS.
+# switch: SWITCH between a primary and its streaming standby.
 foreach(name gate hold_timeout held_client session_commands filters console lifecycle fd_limit
-        limits)
+        limits switch)
   add_executable(admin_e2e_${name} "${pgvalve_admin_e2e_dir}/admin_${name}_test.cc")
   target_link_libraries(admin_e2e_${name} PRIVATE pgvalve_admin_e2e_support pgvalve_test_support
                         GTest::gtest_main)

@@ -424,10 +424,11 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
       co_await Escalate(servers);
       continue;
     }
+    const std::string_view escalation = escalated ? " (escalated)" : "";
     co_await Progress(notices, fmt::format("waiting for {} session(s) to leave their transaction{}",
-                                           unsettled.size(), escalated ? " (escalated)" : ""));
-    co_await Wait(std::min(escalated ? *hold_started_ + options_.grace + options_.timeout : grace_ends,
-                           steady_clock::now() + kProgressInterval));
+                                           unsettled.size(), escalation));
+    const auto next_look = escalated ? *hold_started_ + options_.grace + options_.timeout : grace_ends;
+    co_await Wait(std::min(next_look, steady_clock::now() + kProgressInterval));
   }
   EndStep(CutoverLineStatus::kOk,
           fmt::format("every session at a transaction boundary{}",
@@ -532,8 +533,10 @@ Awaitable<absl::Status> CutoverJob::CatchUp(Servers& servers, NoticeChannel& not
       EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(going)));
       co_return going;
     }
-    co_await Progress(notices, fmt::format("waiting for the target to replay past {} (at {})", lsn_,
-                                           *replayed ? upstream::FormatLsn(**replayed) : "nothing"));
+    // Built before the co_await: GCC 12 destroys a temporary of a ?:
+    // inside a co_await expression twice.
+    const std::string at = *replayed ? upstream::FormatLsn(**replayed) : "nothing";
+    co_await Progress(notices, fmt::format("waiting for the target to replay past {} (at {})", lsn_, at));
     co_await Wait(steady_clock::now() + kReplicationPoll);
   }
   EndStep(CutoverLineStatus::kOk, fmt::format("target replayed past {}", lsn_));

@@ -48,8 +48,9 @@ ResultSet ReportOf(const CutoverJob& job) {
       .Text("hold window")
       .Text("ok")
       .Double(counts.hold_seconds)
-      .Text(fmt::format("{} new session(s) and {} request(s) held: p50 {:.1f} ms, max {:.1f} ms",
-                        counts.held_new_sessions, counts.held_requests, counts.held_p50_ms, counts.held_max_ms));
+      .Text(fmt::format("{} new session(s) and {} request(s) held: p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms",
+                        counts.held_new_sessions, counts.held_requests, counts.held_p50_ms, counts.held_p99_ms,
+                        counts.held_max_ms));
   rows.AddRow()
       .Text("sessions")
       .Text("ok")
@@ -124,6 +125,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowCutovers(CommandContext& context, A
                   {"held_new_sessions", ColumnType::kInt8},
                   {"held_requests", ColumnType::kInt8},
                   {"held_p50_ms", ColumnType::kFloat8},
+                  {"held_p99_ms", ColumnType::kFloat8},
                   {"held_max_ms", ColumnType::kFloat8},
                   {"hold_seconds", ColumnType::kFloat8},
                   {"closed", ColumnType::kInt8},
@@ -147,6 +149,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowCutovers(CommandContext& context, A
                     .Int(counts.held_new_sessions)
                     .Int(counts.held_requests)
                     .Double(counts.held_p50_ms, 1)
+                    .Double(counts.held_p99_ms, 1)
                     .Double(counts.held_max_ms, 1)
                     .Double(counts.hold_seconds)
                     .Int(counts.closed)

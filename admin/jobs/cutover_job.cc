@@ -613,11 +613,14 @@ void CutoverJob::SwitchAndResume() {
   if (!waits.empty()) {
     std::sort(waits.begin(), waits.end());
     counts_.held_p50_ms = waits[(waits.size() - 1) / 2];
+    counts_.held_p99_ms = waits[(waits.size() - 1) * 99 / 100];
     counts_.held_max_ms = waits.back();
   }
   EndStep(CutoverLineStatus::kOk,
-          fmt::format("released {} new session(s) and {} request(s); held p50 {:.1f} ms, max {:.1f} ms",
-                      counts_.held_new_sessions, counts_.held_requests, counts_.held_p50_ms, counts_.held_max_ms));
+          fmt::format("released {} new session(s) and {} request(s); held p50 {:.1f} ms, p99 {:.1f} ms, "
+                      "max {:.1f} ms",
+                      counts_.held_new_sessions, counts_.held_requests, counts_.held_p50_ms, counts_.held_p99_ms,
+                      counts_.held_max_ms));
 }
 
 Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {

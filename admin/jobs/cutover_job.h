@@ -68,6 +68,7 @@ struct CutoverCounts {
   int64_t held_new_sessions = 0;  // released to the target
   int64_t held_requests = 0;      // released, or closed if on the source
   double held_p50_ms = 0;
+  double held_p99_ms = 0;
   double held_max_ms = 0;
   double hold_seconds = 0;  // how long the database was paused
   int64_t closed = 0;       // sessions on the source closed at their boundary

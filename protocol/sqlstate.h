@@ -19,6 +19,8 @@ inline constexpr std::string_view kUndefinedObject = "42704";
 inline constexpr std::string_view kInvalidParameterValue = "22023";
 inline constexpr std::string_view kInvalidTextRepresentation = "22P02";
 inline constexpr std::string_view kCharacterNotInRepertoire = "22021";
+// A write refused by a standby, or by a former primary made read-only.
+inline constexpr std::string_view kReadOnlySqlTransaction = "25006";
 inline constexpr std::string_view kIdleInTransactionSessionTimeout = "25P03";
 inline constexpr std::string_view kTooManyConnections = "53300";
 inline constexpr std::string_view kObjectNotInPrerequisiteState = "55000";

@@ -30,6 +30,7 @@ std::optional<std::string> DatabaseGate::RefusalFor(std::string_view user) const
 
 void DatabaseGate::SwitchRoute(std::optional<RouteSwitch> route_switch) {
   std::lock_guard lock(mutex_);
+  route_switched_.store(route_switch.has_value(), std::memory_order_relaxed);
   route_switch_ = std::move(route_switch);
 }
 

@@ -81,6 +81,8 @@ class DatabaseGate {
   // configured route. Sessions read it once, when they connect upstream.
   void SwitchRoute(std::optional<RouteSwitch> route_switch);
   std::optional<RouteSwitch> route_switch() const;
+  // One relaxed load: whether route_switch() is worth taking the mutex for.
+  bool route_switched() const { return route_switched_.load(std::memory_order_relaxed); }
 
   // PAUSE / RESUME. Resume wakes every holder in the order it started
   // waiting.
@@ -125,6 +127,7 @@ class DatabaseGate {
   const std::shared_ptr<const DisableAll> disable_all_;
   std::atomic<bool> paused_{false};
   std::atomic<bool> watched_{false};
+  std::atomic<bool> route_switched_{false};
 
   mutable std::mutex mutex_;
   std::optional<DisableState> disabled_;

@@ -3,13 +3,16 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 
+#include "fmt/format.h"
 #include "protocol/backend_messages.h"
 #include "protocol/backend_writer.h"
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
 #include "proxy/buffered_read.h"
+#include "proxy/log_text.h"
 #include "proxy/status_text.h"
+#include "spdlog/spdlog.h"
 
 namespace pgvalve::proxy {
 
@@ -96,6 +99,10 @@ class Relay::ServerVisitor {
         // displays parameters, it never depends on them.
         return length < relay_.server_buffer_.capacity() ? MessageAction::kInspect
                                                          : MessageAction::kStream;
+      case BackendTag::kErrorResponse:
+        return relay_.gate_.route_switched() && length < relay_.server_buffer_.capacity()
+                   ? MessageAction::kInspect
+                   : MessageAction::kStream;
       case BackendTag::kNotificationResponse:
         // PostgreSQL keeps a payload under 8000 bytes (BLCKSZ less some), so
         // this always fits; one that did not would pass on untranslated
@@ -113,6 +120,7 @@ class Relay::ServerVisitor {
       case BackendTag::kReadyForQuery: return relay_.OnReadyForQuery(body);
       case BackendTag::kParameterStatus: return relay_.OnParameterStatus(body);
       case BackendTag::kNotificationResponse: return relay_.OnNotificationResponse(body);
+      case BackendTag::kErrorResponse: return relay_.OnErrorResponse(body);
       default: return absl::OkStatus();
     }
   }
@@ -464,6 +472,25 @@ absl::Status Relay::OnNotificationResponse(std::span<std::byte> body) {
       cancel_keys_.VirtualPidOf(backend_.upstream_name, notification->pid);
   if (!virtual_pid) return absl::OkStatus();
   return protocol::RewriteNotificationPid(body, *virtual_pid);
+}
+
+absl::Status Relay::OnErrorResponse(std::span<const std::byte> body) {
+  absl::StatusOr<protocol::ErrorFields> error = protocol::ParseErrorOrNotice(body);
+  if (!error.ok()) return error.status();
+  if (error->sqlstate != protocol::sqlstate::kReadOnlySqlTransaction) return absl::OkStatus();
+  std::optional<RouteSwitch> route_switch = gate_.route_switch();
+  if (!route_switch || route_switch->upstream == backend_.upstream_name) return absl::OkStatus();
+  // PgBouncer #1311: clients kept writing to a demoted primary for days.
+  spdlog::warn(
+      "session {}: upstream {} refused a write as read-only (25006) and database {} has been switched "
+      "to {}: a stale primary; closing the session at its transaction boundary",
+      record_.id(), QuoteForLog(backend_.upstream_name), QuoteForLog(gate_.name()),
+      QuoteForLog(route_switch->upstream));
+  RequestClose(CloseWhen::kTransactionBoundary, std::string(protocol::sqlstate::kAdminShutdown),
+               fmt::format("terminating connection: upstream \"{}\" is read-only and database \"{}\" has "
+                           "moved to \"{}\"; reconnect",
+                           backend_.upstream_name, gate_.name(), route_switch->upstream));
+  return absl::OkStatus();
 }
 
 absl::Status Relay::OnParameterStatus(std::span<const std::byte> body) {

@@ -124,6 +124,10 @@ class Relay {
   absl::Status OnBackendKeyData(std::span<std::byte> body);
   absl::Status OnReadyForQuery(std::span<const std::byte> body);
   absl::Status OnParameterStatus(std::span<const std::byte> body);
+  // Read only once the database was switched to another upstream: a
+  // read-only refusal (25006) from this one means it is a former primary,
+  // and the session is closed at its boundary rather than left failing.
+  absl::Status OnErrorResponse(std::span<const std::byte> body);
   absl::Status OnNotificationResponse(std::span<std::byte> body);
   void PublishState() { record_.SetState(tracker_.State()); }
   bool Reached(CloseWhen when) const;

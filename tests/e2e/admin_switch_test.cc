@@ -373,4 +373,27 @@ TEST_F(SwitchTest, HeldSessionsAreNotCountedAsStaying) {
 }
 
 }  // namespace
+// PgBouncer #1311: after a switchover, clients kept writing to the old,
+// now read-only primary for days. Once app is switched away from blue, a
+// 25006 from blue closes the session at its boundary. The session makes
+// its own transactions read-only, which is what blue says once demoted.
+TEST_F(SwitchTest, AReadOnlyRefusalFromTheOldUpstreamClosesTheSession) {
+  PgConn admin = ConnectAdmin();
+  PgConn before = ConnectClient(kApp);
+  ASSERT_EQ(ServerPort(before.get()), blue().port());
+  ExecOk(before.get(), "SET default_transaction_read_only = on");
+  // Before any switch a read-only refusal is the application's business.
+  QueryOutcome refused = RunQuery(before.get(), "CREATE TABLE stale_primary_probe (x int)");
+  ASSERT_EQ(refused.sqlstate, "25006") << refused.Describe();
+  ASSERT_EQ(ServerPort(before.get()), blue().port()) << "the session must go on before a switch";
+
+  ExecOk(admin.get(), "SWITCH app TO green FORCE");
+  refused = RunQuery(before.get(), "CREATE TABLE stale_primary_probe (x int)");
+  EXPECT_EQ(refused.sqlstate, "25006") << refused.Describe();
+  const QueryOutcome closed = RunQuery(before.get(), "SELECT 1");
+  EXPECT_EQ(closed.sqlstate, "57P01") << closed.Describe();
+  EXPECT_NE(closed.message.find("read-only"), std::string::npos) << closed.Describe();
+  EXPECT_NE(closed.message.find("green"), std::string::npos) << closed.Describe();
+}
+
 }  // namespace pgvalve::test

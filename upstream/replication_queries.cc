@@ -82,26 +82,6 @@ proxy::Awaitable<absl::StatusOr<std::optional<WalReceiver>>> ReadWalReceiver(Con
                         .flushed_lsn = LsnOf(row[3])};
 }
 
-proxy::Awaitable<absl::StatusOr<std::vector<ReplicationClient>>> ReplicationClients(ControlConnection& control) {
-  absl::StatusOr<QueryResult> result = co_await control.Query(
-      "SELECT pid, application_name, CASE WHEN client_port = -1 THEN 'unix' ELSE host(client_addr) END, "
-      "state, replay_lsn::text, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint "
-      "FROM pg_stat_replication ORDER BY pid",
-      {});
-  if (!result.ok()) co_return result.status();
-  std::vector<ReplicationClient> clients;
-  for (const auto& row : result->rows) {
-    clients.push_back(ReplicationClient{
-        .pid = row[0] ? std::stoi(*row[0]) : 0,
-        .application_name = TextOrEmpty(row[1]),
-        .client_addr = TextOrEmpty(row[2]),
-        .state = TextOrEmpty(row[3]),
-        .replay_lsn = LsnOf(row[4]),
-        .replay_lag_bytes = row[5] ? std::optional<uint64_t>(std::stoull(*row[5])) : std::nullopt});
-  }
-  co_return clients;
-}
-
 proxy::Awaitable<absl::StatusOr<Lsn>> EmitMarker(ControlConnection& control, std::string text) {
   std::vector<std::optional<std::string>> params = {std::move(text)};
   absl::StatusOr<std::optional<std::string>> value = Scalar(

@@ -43,18 +43,6 @@ struct WalReceiver {
 };
 proxy::Awaitable<absl::StatusOr<std::optional<WalReceiver>>> ReadWalReceiver(ControlConnection& control);
 
-// The primary's WAL senders to physical standbys (pg_stat_replication),
-// with how far each is behind pg_current_wal_lsn().
-struct ReplicationClient {
-  int32_t pid = 0;
-  std::string application_name;
-  std::string client_addr;  // "unix" for a unix-socket standby
-  std::string state;        // "streaming", "catchup", ...
-  std::optional<Lsn> replay_lsn;
-  std::optional<uint64_t> replay_lag_bytes;
-};
-proxy::Awaitable<absl::StatusOr<std::vector<ReplicationClient>>> ReplicationClients(ControlConnection& control);
-
 // Commits a WAL record (a transactional logical message, whatever the
 // wal_level) with `text` and returns where it starts. With the session's
 // synchronous_commit on, it is flushed, and so is every commit before it:

@@ -186,6 +186,9 @@ Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
       co_return co_await RollBack(promoted);
     }
   }
+  // Writes that went to the source after the marker would be lost on the
+  // target: an operator's RESUME meanwhile forbids the switch.
+  if (!gate_->paused()) co_return co_await RollBack(ResumedMeanwhile());
   SwitchAndResume();
   if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
     spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
@@ -386,6 +389,7 @@ absl::Status CutoverJob::CheckStillGoing(std::string_view waiting_for) const {
     return protocol::ErrorWithSqlState(sqlstate::kQueryCanceled,
                                        fmt::format("cutover {} cancelled (CANCEL CUTOVER)", id_));
   }
+  if (paused_by_us_ && !gate_->paused()) return ResumedMeanwhile();
   if (hold_started_ && steady_clock::now() >= *hold_started_ + options_.grace + options_.timeout) {
     return protocol::ErrorWithSqlState(
         sqlstate::kQueryCanceled,
@@ -393,6 +397,14 @@ absl::Status CutoverJob::CheckStillGoing(std::string_view waiting_for) const {
                     (options_.grace + options_.timeout).count()));
   }
   return absl::OkStatus();
+}
+
+absl::Status CutoverJob::ResumedMeanwhile() const {
+  return protocol::ErrorWithSqlState(
+      sqlstate::kObjectNotInPrerequisiteState,
+      fmt::format("database \"{}\" was resumed while the cutover held it: writes may have reached the "
+                  "source after the catch-up point",
+                  options_.database));
 }
 
 Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notices) {
@@ -573,6 +585,7 @@ Awaitable<absl::Status> CutoverJob::Promote(Servers& servers, NoticeChannel& not
     EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(promoted.status())));
     co_return promoted.status();
   }
+  promoted_ = true;
   EndStep(CutoverLineStatus::kOk, fmt::format("{} is a primary", servers.target.name));
   co_return absl::OkStatus();
 }
@@ -602,6 +615,15 @@ void CutoverJob::SwitchAndResume() {
   EndStep(CutoverLineStatus::kOk, fmt::format("new sessions go to {}; {} session(s) on {} closed at their boundary",
                                               options_.target, counts_.closed, source_name_));
   BeginStep(CutoverStep::kResume);
+  ReleaseHeld();
+  EndStep(CutoverLineStatus::kOk,
+          fmt::format("released {} new session(s) and {} request(s); held p50 {:.1f} ms, p99 {:.1f} ms, "
+                      "max {:.1f} ms",
+                      counts_.held_new_sessions, counts_.held_requests, counts_.held_p50_ms, counts_.held_p99_ms,
+                      counts_.held_max_ms));
+}
+
+void CutoverJob::ReleaseHeld() {
   std::vector<proxy::ReleasedHold> released = gate_->Resume();
   paused_by_us_ = false;
   counts_.hold_seconds = Seconds(steady_clock::now() - *hold_started_);
@@ -610,28 +632,19 @@ void CutoverJob::SwitchAndResume() {
     (hold.kind == proxy::HoldKind::kNewSession ? counts_.held_new_sessions : counts_.held_requests) += 1;
     waits.push_back(Milliseconds(hold.waited));
   }
-  if (!waits.empty()) {
-    std::sort(waits.begin(), waits.end());
-    counts_.held_p50_ms = waits[(waits.size() - 1) / 2];
-    counts_.held_p99_ms = waits[(waits.size() - 1) * 99 / 100];
-    counts_.held_max_ms = waits.back();
-  }
-  EndStep(CutoverLineStatus::kOk,
-          fmt::format("released {} new session(s) and {} request(s); held p50 {:.1f} ms, p99 {:.1f} ms, "
-                      "max {:.1f} ms",
-                      counts_.held_new_sessions, counts_.held_requests, counts_.held_p50_ms, counts_.held_p99_ms,
-                      counts_.held_max_ms));
+  if (waits.empty()) return;
+  std::sort(waits.begin(), waits.end());
+  // Nearest rank: the smallest wait that at least p% of the waits do not
+  // exceed (with 16 waits, p99 is the longest).
+  auto percentile = [&waits](size_t p) { return waits[(waits.size() * p + 99) / 100 - 1]; };
+  counts_.held_p50_ms = percentile(50);
+  counts_.held_p99_ms = percentile(99);
+  counts_.held_max_ms = waits.back();
 }
 
 Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {
   if (paused_by_us_) {
-    std::vector<proxy::ReleasedHold> released = gate_->Resume();
-    paused_by_us_ = false;
-    counts_.hold_seconds = Seconds(steady_clock::now() - *hold_started_);
-    for (const proxy::ReleasedHold& hold : released) {
-      (hold.kind == proxy::HoldKind::kNewSession ? counts_.held_new_sessions : counts_.held_requests) += 1;
-      counts_.held_max_ms = std::max(counts_.held_max_ms, Milliseconds(hold.waited));
-    }
+    ReleaseHeld();
     if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
       spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
     }
@@ -641,15 +654,18 @@ Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {
   finished_ = steady_clock::now();
   spdlog::warn("cutover {} of {} rolled back at {}: {}", id_, proxy::QuoteForLog(options_.database),
                CutoverStepName(step_), proxy::EscapeForLog(proxy::StatusText(error)));
-  const std::string sqlstate = protocol::SqlStateOf(error);
+  const std::string code = protocol::SqlStateOf(error);
+  const std::string source = source_name_.empty() ? std::string("the configured upstream") : source_name_;
+  const std::string released = hold_started_ ? ", and what was held was released there" : "";
+  const std::string promoted =
+      promoted_ ? fmt::format(" \"{}\" was promoted and no longer follows the source.", options_.target) : "";
   co_return protocol::WithDetail(
       protocol::ErrorWithSqlState(
-          sqlstate == "XX000" ? sqlstate::kObjectNotInPrerequisiteState : sqlstate,
+          code == sqlstate::kInternalError ? sqlstate::kObjectNotInPrerequisiteState : std::string_view(code),
           fmt::format("cutover {} of \"{}\" rolled back at step \"{}\": {}", id_, options_.database,
                       CutoverStepName(step_), proxy::StatusText(error))),
-      fmt::format("Nothing was switched; new sessions still go to \"{}\"{}. SHOW CUTOVER {} has the report.",
-                  source_name_.empty() ? std::string("the configured upstream") : source_name_,
-                  hold_started_ ? ", and what was held was released there" : "", id_));
+      fmt::format("Nothing was switched; new sessions still go to \"{}\"{}.{} SHOW CUTOVER {} has the report.",
+                  source, released, promoted, id_));
 }
 
 }  // namespace pgvalve::admin

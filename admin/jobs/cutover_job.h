@@ -116,12 +116,15 @@ class CutoverJob {
   Awaitable<absl::Status> CatchUp(Servers& servers, NoticeChannel& notices);
   Awaitable<absl::Status> Promote(Servers& servers, NoticeChannel& notices);
   void SwitchAndResume();
+  // RESUME, with the hold window's figures.
+  void ReleaseHeld();
   // Sessions of the database still in a transaction on the source.
   std::vector<std::shared_ptr<proxy::SessionRecord>> Unsettled() const;
   // Waits for a change of the database's sessions, a CANCEL, or `until`.
   Awaitable<void> Wait(std::chrono::steady_clock::time_point until);
   // Errors when cancelled or when the hold outlives GRACE + TIMEOUT.
   absl::Status CheckStillGoing(std::string_view waiting_for) const;
+  absl::Status ResumedMeanwhile() const;
   Awaitable<absl::Status> RollBack(absl::Status error);
   void BeginStep(CutoverStep step);
   void EndStep(CutoverLineStatus status, std::string detail);
@@ -148,6 +151,7 @@ class CutoverJob {
   std::shared_ptr<proxy::DatabaseGate> gate_;
   std::unique_ptr<GateWatcher> watcher_;
   bool paused_by_us_ = false;
+  bool promoted_ = false;
   bool cancel_requested_ = false;
 };
 

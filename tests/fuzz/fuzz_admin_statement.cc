@@ -16,7 +16,8 @@
 //     pick sessions are read by their real parser (ParseSessionSelection,
 //     against an empty registry), which may also answer 22P02 (a malformed
 //     client network) and 42704 (no such session); DRAIN's filter clauses
-//     may answer 22P02 too.
+//     may answer 22P02 too; CUTOVER is read by its real parser
+//     (ParseCutover), which answers 3D000 for "*".
 
 #include <algorithm>
 #include <optional>
@@ -33,6 +34,7 @@
 #include "admin/commands/command_table.h"
 #include "admin/commands/command_tokenizer.h"
 #include "admin/commands/session_selection.h"
+#include "admin/jobs/cutover_options.h"
 #include "admin/limits/limit_statement.h"
 #include "protocol/protocol_error.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -274,7 +276,7 @@ absl::Status WalkArguments(std::string_view verb, ArgumentCursor& cursor) {
   }
   if (verb == "SHOW BACKENDS" || verb == "ENABLE" || verb == "RESUME") {
     RETURN_IF_ERROR(Name(cursor));
-  } else if (verb.starts_with("SHOW ") && verb != "SHOW DRAIN") {
+  } else if (verb.starts_with("SHOW ") && verb != "SHOW DRAIN" && verb != "SHOW CUTOVER") {
     // No arguments.
   } else if (verb == "RELOAD") {
     // No arguments.
@@ -288,10 +290,18 @@ absl::Status WalkArguments(std::string_view verb, ArgumentCursor& cursor) {
   } else if (verb == "PAUSE") {
     RETURN_IF_ERROR(Name(cursor));
     if (cursor.AcceptKeyword("TIMEOUT")) RETURN_IF_ERROR(Duration(cursor));
-  } else if (verb == "KILL_CLIENT" || verb == "SHOW DRAIN" || verb == "CANCEL DRAIN") {
+  } else if (verb == "KILL_CLIENT" || verb == "SHOW DRAIN" || verb == "CANCEL DRAIN" ||
+             verb == "SHOW CUTOVER" || verb == "CANCEL CUTOVER") {
     RETURN_IF_ERROR(Integer(cursor));
   } else if (verb == "DRAIN") {
     RETURN_IF_ERROR(DrainOptions(cursor));
+  } else if (verb == "CUTOVER") {
+    RETURN_IF_ERROR(admin::ParseCutover(cursor).status());
+  } else if (verb == "SWITCH") {
+    RETURN_IF_ERROR(Name(cursor));
+    RETURN_IF_ERROR(cursor.ExpectKeyword("TO"));
+    if (!cursor.AcceptKeyword("DEFAULT")) RETURN_IF_ERROR(Name(cursor));
+    cursor.AcceptKeyword("FORCE");
   } else if (verb == "SET") {
     // Its own parser: it reads tokens no getter above reads (= and .).
     RETURN_IF_ERROR(admin::ParseSetLimit(cursor).status());
@@ -327,9 +337,11 @@ void CheckStatement(std::span<const Token> statement, std::string_view query) {
       PGVALVE_FUZZ_CHECK(sqlstate == "42601" || sqlstate == "22023" || sqlstate == "22P02" ||
                          sqlstate == "42704");
     } else {
-      // 42704: SET or RESET of a limit that does not exist.
+      // 42704: SET or RESET of a limit that does not exist. 3D000:
+      // CUTOVER of "*".
       PGVALVE_FUZZ_CHECK(sqlstate == "42601" || sqlstate == "22023" ||
-                         (sqlstate == "42704" && (spec->verb == "SET" || spec->verb == "RESET")));
+                         (sqlstate == "42704" && (spec->verb == "SET" || spec->verb == "RESET")) ||
+                         (sqlstate == "3D000" && spec->verb == "CUTOVER"));
     }
   }
 }

@@ -60,6 +60,11 @@ std::vector<Input> AdminStatementSeeds() {
            "DRAIN orders GRACE 10s GRACE 20s",
            "DRAIN orders THEN WAIT TIMEOUT 250ms",
            "SHOW DRAINS; SHOW DRAIN 3; CANCEL DRAIN 3",
+           "CUTOVER app TO green MODE PHYSICAL PROMOTE MAX LAG '16MB' GRACE '5s' THEN TERMINATE "
+           "TIMEOUT '60s' ON TIMEOUT ABORT INCLUDING DIRECT NOWAIT DRY RUN",
+           "CUTOVER app TO green MODE LOGICAL SYNC SEQUENCES ON TIMEOUT PROCEED MAX LAG '1 GB'",
+           "CUTOVER \"*\" TO green PROMOTE PROMOTE; SHOW CUTOVERS; SHOW CUTOVER 2; CANCEL CUTOVER 2",
+           "SWITCH app TO green FORCE; SWITCH app TO DEFAULT; SWITCH \"*\" TO \"Blue\"",
            "SET app.query_timeout = '10min' EXCEPT USER replicator, \"Backup\" FORCE",
            "SET \"My DB\".client_idle_timeout TO 0; SET \"*\".query_timeout_grace = 2s",
            "SET app.statement_timeout = '1s'; SET app = 1",

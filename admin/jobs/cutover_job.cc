@@ -322,9 +322,18 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
   absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
       *servers.source_control, options_.database, pgvalve_pids,
       [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
+  // A pgvalve session still authenticating has a backend whose pid it does
+  // not know yet: pg_stat_activity cannot tell it from a direct one.
+  const auto starting = std::count_if(sessions.begin(), sessions.end(), [](const auto& session) {
+    return session->backend_pid() == 0 && session->state() == SessionState::kStarting;
+  });
+  const std::string maybe_ours =
+      starting == 0 ? ""
+                    : fmt::format(" ({} pgvalve session(s) were still authenticating; some of these may be theirs)",
+                                  starting);
   if (direct.ok()) {
     for (const upstream::ClientBackendRow& row : *direct) {
-      Line(fmt::format("direct backend pid {}", row.pid), CutoverLineStatus::kWarning,
+      Line(fmt::format("direct backend pid {}{}", row.pid, maybe_ours), CutoverLineStatus::kWarning,
            options_.including_direct
                ? fmt::format("user {}, {}: terminated when the hold begins (INCLUDING DIRECT)", row.user, row.state)
                : fmt::format("user {}, {}: not through pgvalve, its writes may bypass the cutover; add "

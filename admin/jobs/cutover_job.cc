@@ -310,6 +310,13 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
     Line(fmt::format("client {} (backend pid {})", session->id(), session->backend_pid()),
          CutoverLineStatus::kWarning, detail + "; lost when the session is moved");
   }
+  // Read again: sessions that authenticated while the probes ran have
+  // backends of their own by now, and must not be taken for direct ones.
+  pgvalve_pids.clear();
+  sessions = SessionsOf(services_.sessions, options_.database);
+  for (const auto& session : sessions) {
+    if (session->backend_pid() != 0) pgvalve_pids.push_back(session->backend_pid());
+  }
   absl::StatusOr<std::vector<upstream::PreparedTransaction>> prepared =
       co_await upstream::PreparedTransactions(*servers.source_control, options_.database);
   if (prepared.ok()) {
@@ -324,9 +331,7 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
       [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
   // A pgvalve session still authenticating has a backend whose pid it does
   // not know yet: pg_stat_activity cannot tell it from a direct one.
-  const auto starting = std::count_if(sessions.begin(), sessions.end(), [](const auto& session) {
-    return session->backend_pid() == 0 && session->state() == SessionState::kStarting;
-  });
+  const size_t starting = StillAuthenticating();
   const std::string maybe_ours =
       starting == 0 ? ""
                     : fmt::format(" ({} pgvalve session(s) were still authenticating; some of these may be theirs)",
@@ -388,6 +393,14 @@ std::vector<std::shared_ptr<proxy::SessionRecord>> CutoverJob::Unsettled() const
   return unsettled;
 }
 
+size_t CutoverJob::StillAuthenticating() const {
+  size_t starting = 0;
+  for (const auto& session : SessionsOf(services_.sessions, options_.database)) {
+    if (session->backend_pid() == 0 && session->state() == SessionState::kStarting) ++starting;
+  }
+  return starting;
+}
+
 Awaitable<void> CutoverJob::Wait(steady_clock::time_point until) {
   if (cancel_requested_) co_return;
   co_await watcher_->WaitUntil(until);
@@ -423,8 +436,16 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
   paused_by_us_ = true;
   co_await notices.Notice(fmt::format("cutover {} of {}: holding new sessions and requests", id_,
                                       options_.database));
-  if (options_.including_direct) co_await TerminateDirect(servers);
   const auto grace_ends = *hold_started_ + options_.grace;
+  if (options_.including_direct) {
+    // A pgvalve session still authenticating has a backend whose pid it
+    // does not know yet; it would be taken for a direct one. New sessions
+    // are held before they connect now, so these finish soon.
+    while (StillAuthenticating() > 0 && steady_clock::now() < grace_ends && !cancel_requested_) {
+      co_await Wait(std::min(grace_ends, steady_clock::now() + kReplicationPoll));
+    }
+    co_await TerminateDirect(servers);
+  }
   bool escalated = false;
   while (true) {
     std::vector<std::shared_ptr<proxy::SessionRecord>> unsettled = Unsettled();

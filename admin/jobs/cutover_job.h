@@ -120,6 +120,8 @@ class CutoverJob {
   void ReleaseHeld();
   // Sessions of the database still in a transaction on the source.
   std::vector<std::shared_ptr<proxy::SessionRecord>> Unsettled() const;
+  // Sessions of the database still authenticating on the source.
+  size_t StillAuthenticating() const;
   // Waits for a change of the database's sessions, a CANCEL, or `until`.
   Awaitable<void> Wait(std::chrono::steady_clock::time_point until);
   // Errors when cancelled or when the hold outlives GRACE + TIMEOUT.

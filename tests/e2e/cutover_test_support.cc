@@ -1,0 +1,175 @@
+#include "tests/e2e/cutover_test_support.h"
+
+#include <iostream>
+#include <regex>
+#include <sstream>
+
+#include "tests/support/replication.h"
+
+namespace pgvalve::test {
+
+// The admin console's support wants each binary's shared pgvalve; the
+// cutover tests start none (every test runs servers of its own).
+AdminPgvalveOptions SharedPgvalveOptions(const PgServer&) { return {}; }
+
+namespace {
+
+CutoverRow RowOf(const ResultTable& table, size_t row) {
+  CutoverRow values;
+  for (const std::string& column : table.columns()) values[column] = table.Text(row, column);
+  return values;
+}
+
+// The lines of pgvalve's log about the cutover, its holds, and the
+// sessions it closed, at most the first 150.
+std::string CutoverLogLines(const std::string& log) {
+  std::istringstream lines(log);
+  std::string text;
+  int kept = 0;
+  for (std::string line; std::getline(lines, line) && kept < 150;) {
+    for (std::string_view word :
+         {"cutover", "moved to another server", "held", "hold", "PAUSE", "RESUME"}) {
+      if (line.find(word) != std::string::npos) {
+        text += line + "\n";
+        ++kept;
+        break;
+      }
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+void CutoverTest::StartServers(const std::function<void(const PgServer&)>& prepare) {
+  blue_ = std::make_unique<PgServer>();
+  blue_->CreateDatabase(kApp);
+  blue_->RunSql(std::string(kTableT), kApp);
+  if (prepare) prepare(*blue_);
+  green_ = std::make_unique<PgServer>(PgServer::StandbyOf{*blue_});
+  AdminPgvalveOptions options;
+  options.route_every_database = false;
+  options.extra_toml = UpstreamToml("green", *green_) + RouteToml(kApp, "blue");
+  pgvalve_ = std::make_unique<AdminPgvalve>(*blue_, options);
+}
+
+void CutoverTest::TearDown() {
+  if (pgvalve_) {
+    if (HasFailure() && pgvalve_->IsRunning()) {
+      std::cout << "pgvalve's log, what concerns the cutover:\n"
+                << CutoverLogLines(pgvalve_->process().Log()) << "pgvalve's log tail:\n"
+                << pgvalve_->process().LogTail(30) << "\n";
+    }
+    EXPECT_EQ(pgvalve_->StopAndCheck(), "");
+  }
+  pgvalve_.reset();
+  green_.reset();
+  blue_.reset();
+}
+
+std::string CutoverTest::ClientConnString() const { return pgvalve_->ClientConnString(kApp); }
+
+PgConn CutoverTest::ConnectClient() const { return Connect(ClientConnString()); }
+
+PgConn CutoverTest::ConnectAdmin() const { return Connect(pgvalve_->AdminConnString()); }
+
+DrainedSession CutoverTest::OpenClient() const { return OpenSession(ClientConnString()); }
+
+void CutoverTest::PauseReplay() {
+  green_->QueryScalar("SELECT pg_wal_replay_pause()");
+  // Committed synchronously, so green receives it at once and pauses
+  // before replaying it, if it has not paused already.
+  blue_->RunSql("SET synchronous_commit = on; INSERT INTO t (client, n) VALUES (-1, 0)", kApp);
+  green_->WaitUntilTrue("SELECT pg_get_wal_replay_pause_state() = 'paused'", kHangGuard);
+}
+
+void CutoverTest::ResumeReplay() {
+  green_->QueryScalar("SELECT pg_wal_replay_resume()");
+  WaitForReplayCatchUp(*blue_, *green_);
+}
+
+int ServerPort(PGconn* conn) { return std::stoi(ScalarString(conn, "SELECT inet_server_port()")); }
+
+std::string AppColumn(PGconn* admin, std::string_view column) {
+  const ResultTable databases = QueryTable(admin, "SHOW DATABASES");
+  const std::optional<size_t> row = databases.FindRow("name", kApp);
+  return row ? databases.Text(*row, column) : "<no row>";
+}
+
+std::string ClientId(PGconn* admin, PGconn* client) {
+  const ResultTable clients = QueryTable(admin, "SHOW CLIENTS");
+  const std::optional<size_t> row =
+      clients.FindRow("virtual_pid", std::to_string(PQbackendPID(client)));
+  if (!row) {
+    throw std::runtime_error("no SHOW CLIENTS row with virtual_pid " +
+                             std::to_string(PQbackendPID(client)) + ":\n" + clients.ToString());
+  }
+  return clients.Text(*row, "id");
+}
+
+std::string ClientState(PGconn* admin, std::string_view client_id) {
+  const ResultTable clients = QueryTable(admin, "SHOW CLIENTS");
+  const std::optional<size_t> row = clients.FindRow("id", client_id);
+  return row ? clients.Text(*row, "state") : "<no such client>";
+}
+
+std::optional<CutoverRow> CutoverById(PGconn* admin, std::string_view id) {
+  const ResultTable cutovers = QueryTable(admin, "SHOW CUTOVERS");
+  const std::optional<size_t> row = cutovers.FindRow("id", id);
+  if (!row) return std::nullopt;
+  return RowOf(cutovers, *row);
+}
+
+std::optional<CutoverRow> LatestCutover(PGconn* admin) {
+  const ResultTable cutovers = QueryTable(admin, "SHOW CUTOVERS");
+  std::optional<size_t> latest;
+  int64_t latest_id = -1;
+  for (size_t row = 0; row < cutovers.size(); ++row) {
+    const int64_t id = std::stoll(cutovers.Text(row, "id"));
+    if (id > latest_id) {
+      latest_id = id;
+      latest = row;
+    }
+  }
+  if (!latest) return std::nullopt;
+  return RowOf(cutovers, *latest);
+}
+
+std::optional<CutoverRow> WaitForCutover(PGconn* admin, std::string_view id,
+                                         const std::function<bool(const CutoverRow&)>& done) {
+  std::optional<CutoverRow> row;
+  WaitUntil([&] {
+    row = CutoverById(admin, id);
+    return row && done(*row);
+  });
+  return row;
+}
+
+std::string CutoverIdIn(std::string_view message) {
+  std::match_results<std::string_view::const_iterator> match;
+  if (!std::regex_search(message.begin(), message.end(), match, std::regex(R"(cutover (\d+))"))) {
+    return "";
+  }
+  return match[1].str();
+}
+
+std::optional<size_t> ReportRow(const ResultTable& report, std::string_view item) {
+  return report.FindRow("item", item);
+}
+
+int SessionsCount(const ResultTable& report, std::string_view word) {
+  const std::optional<size_t> row = ReportRow(report, "sessions");
+  if (!row) return -1;
+  const std::string detail = report.Text(*row, "detail");
+  std::smatch match;
+  if (!std::regex_search(detail, match, std::regex("(\\d+) " + std::string(word)))) return -1;
+  return std::stoi(match[1].str());
+}
+
+AdminCommand::AdminCommand(const std::string& conninfo, std::string sql)
+    : conn_(Connect(conninfo)) {
+  running_ =
+      std::make_unique<Background<QueryOutcome>>(QueryInBackground(conn_.get(), std::move(sql)));
+}
+
+}  // namespace pgvalve::test

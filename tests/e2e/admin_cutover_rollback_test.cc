@@ -176,16 +176,19 @@ TEST_F(CutoverRollbackTest, ASessionInATransactionPastGraceIsTerminated) {
 
   // Its next statement fails: the FATAL of the termination, or the
   // connection already gone.
-  bool sent = PQsendQuery(open.get(), "INSERT INTO t (client, n) VALUES (7, 2)") == 1;
-  if (sent) {
+  std::string next_statement;
+  if (PQsendQuery(open.get(), "INSERT INTO t (client, n) VALUES (7, 2)") != 1) {
+    next_statement = "could not be sent: " + ErrorText(open.get());
+  } else {
     const std::optional<QueryOutcome> next = AwaitOutcome(open.get(), kHangGuard);
     ASSERT_TRUE(next) << "no answer within the hang guard";
     EXPECT_FALSE(next->ok());
     EXPECT_TRUE(next->sqlstate == "57P01" || PQstatus(open.get()) == CONNECTION_BAD)
         << next->Describe();
+    next_statement = next->Describe();
   }
-  std::cout << "the terminated session: " << (sent ? "" : "could not send; ")
-            << open.DescribeNotices();
+  std::cout << "the terminated session's next statement: " << next_statement
+            << "\nits notices: " << open.DescribeNotices() << "\n";
 
   EXPECT_EQ(blue().QueryScalar("SELECT count(*) FROM t WHERE client = 7", kApp), "0");
   EXPECT_EQ(green().QueryScalar("SELECT count(*) FROM t WHERE client = 7", kApp), "0");

@@ -334,16 +334,18 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
   const size_t starting = StillAuthenticating();
   const std::string maybe_ours =
       starting == 0 ? ""
-                    : fmt::format(" ({} pgvalve session(s) were still authenticating; some of these may be theirs)",
+                    : fmt::format("; or one of the {} pgvalve session(s) still authenticating, which "
+                                  "pg_stat_activity cannot tell apart",
                                   starting);
   if (direct.ok()) {
     for (const upstream::ClientBackendRow& row : *direct) {
-      Line(fmt::format("direct backend pid {}{}", row.pid, maybe_ours), CutoverLineStatus::kWarning,
+      Line(fmt::format("direct backend pid {}", row.pid), CutoverLineStatus::kWarning,
            options_.including_direct
-               ? fmt::format("user {}, {}: terminated when the hold begins (INCLUDING DIRECT)", row.user, row.state)
+               ? fmt::format("user {}, {}: terminated when the hold begins (INCLUDING DIRECT){}", row.user,
+                             row.state, maybe_ours)
                : fmt::format("user {}, {}: not through pgvalve, its writes may bypass the cutover; add "
-                             "INCLUDING DIRECT to terminate it",
-                             row.user, row.state));
+                             "INCLUDING DIRECT to terminate it{}",
+                             row.user, row.state, maybe_ours));
     }
   }
 }

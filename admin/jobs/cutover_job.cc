@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
+#include <array>
+#include <map>
+#include <tuple>
 
 #include "admin/commands/route_switch.h"
 #include "admin/jobs/session_holds.h"
@@ -211,8 +213,12 @@ Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
 
 Awaitable<absl::Status> CutoverJob::Preflight(Servers& servers) {
   BeginStep(CutoverStep::kPreflight);
-  for (auto [role, upstream, control] : {std::tuple{"source", &servers.source, servers.source_control.get()},
-                                         std::tuple{"target", &servers.target, servers.target_control.get()}}) {
+  // A named array: a range-for over a braced list keeps the list in a
+  // temporary across the co_awaits below, which GCC 12 handles badly.
+  const std::array<std::tuple<std::string_view, const config::UpstreamConfig*, upstream::ControlConnection*>, 2>
+      ends = {{{"source", &servers.source, servers.source_control.get()},
+               {"target", &servers.target, servers.target_control.get()}}};
+  for (const auto& [role, upstream, control] : ends) {
     if (absl::Status connected = co_await control->EnsureConnected(); !connected.ok()) {
       Line(fmt::format("{} {} reachable", role, upstream->name), CutoverLineStatus::kFailed,
            std::string(proxy::StatusText(connected)));

@@ -116,6 +116,44 @@ TEST_F(CutoverRollbackTest, CatchUpTimeoutRollsBackAndTheHeldQueryIsAnsweredByBl
 }
 
 // CANCEL CUTOVER during the catch-up: rolled back as by a timeout.
+// The replica goes away while the cutover waits for it to catch up: the
+// job rolls back at once (its control connection fails; it does not wait
+// for TIMEOUT), the held request is answered by blue, nothing moved.
+TEST_F(CutoverRollbackTest, AReplicaStoppedDuringCatchUpRollsBack) {
+  StartServers();
+  PauseReplay();
+  DrainedSession asker = OpenClient();
+  PgConn admin = ConnectAdmin();
+
+  const ResultTable started = QueryTable(
+      admin.get(), "CUTOVER app TO green MODE PHYSICAL PROMOTE GRACE '1s' TIMEOUT '60s' NOWAIT");
+  ASSERT_EQ(started.size(), 1u) << started.ToString();
+  const std::string id = started.Text(0, "cutover_id");
+  std::optional<CutoverRow> row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
+    return cutover.at("step") == "catch up" || cutover.at("outcome") != "running";
+  });
+  ASSERT_TRUE(row);
+  ASSERT_EQ(row->at("step"), "catch up") << row->at("outcome") << ": " << row->at("error");
+  ASSERT_TRUE(SendHeldQuery(admin.get(), asker))
+      << QueryTable(admin.get(), "SHOW CLIENTS").ToString();
+
+  green().StopPostmaster(PgServer::StopMode::kImmediate);
+  row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
+    return cutover.at("outcome") != "running";
+  });
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->at("outcome"), "rolled back");
+  EXPECT_EQ(row->at("error").rfind("catch up", 0), 0u) << row->at("error");
+
+  EXPECT_EQ(HeldQueryAnswer(asker), std::to_string(blue().port()));
+  EXPECT_EQ(asker.DescribeNotices(), "(no notices)");
+  EXPECT_EQ(AppColumn(admin.get(), "upstream"), "blue");
+  EXPECT_EQ(AppColumn(admin.get(), "state"), "enabled");
+  EXPECT_EQ(AppColumn(admin.get(), "switched_at"), "<NULL>");
+  PgConn fresh = ConnectClient();
+  EXPECT_EQ(ServerPort(fresh.get()), blue().port());
+}
+
 TEST_F(CutoverRollbackTest, CancelCutoverDuringCatchUpRollsBack) {
   StartServers();
   PauseReplay();

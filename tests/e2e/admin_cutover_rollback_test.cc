@@ -27,6 +27,33 @@ class CutoverRollbackTest : public CutoverTest {
     return WaitUntil([&] { return ClientState(admin, id) == "held"; });
   }
 
+  // Starts CUTOVER app TO green ... NOWAIT (green's replay paused), waits
+  // until it waits for the catch-up, then sends a query on `asker` that
+  // pgvalve holds. The cutover's id; "" (and a failure) if it got
+  // elsewhere.
+  std::string StartCutoverHeldAtCatchUp(PGconn* admin, DrainedSession& asker) {
+    const ResultTable started = QueryTable(
+        admin, "CUTOVER app TO green MODE PHYSICAL PROMOTE GRACE '1s' TIMEOUT '60s' NOWAIT");
+    if (started.size() != 1 || started.Text(0, "database") != "app") {
+      ADD_FAILURE() << started.ToString();
+      return "";
+    }
+    const std::string id = started.Text(0, "cutover_id");
+    const std::optional<CutoverRow> row = WaitForCutover(admin, id, [](const CutoverRow& cutover) {
+      return cutover.at("step") == "catch up" || cutover.at("outcome") != "running";
+    });
+    if (!row || row->at("step") != "catch up") {
+      ADD_FAILURE() << "cutover " << id << " never waited for the catch-up: "
+                    << (row ? row->at("outcome") + ": " + row->at("error") : std::string("no row"));
+      return "";
+    }
+    if (!SendHeldQuery(admin, asker)) {
+      ADD_FAILURE() << "the query was never held\n" << QueryTable(admin, "SHOW CLIENTS").ToString();
+      return "";
+    }
+    return id;
+  }
+
   // The answer to the query SendHeldQuery sent: the port of the server
   // that ran it, or a description of the error.
   static std::string HeldQueryAnswer(DrainedSession& session) {
@@ -115,7 +142,6 @@ TEST_F(CutoverRollbackTest, CatchUpTimeoutRollsBackAndTheHeldQueryIsAnsweredByBl
   EXPECT_TRUE(green().IsInRecovery());
 }
 
-// CANCEL CUTOVER during the catch-up: rolled back as by a timeout.
 // The replica goes away while the cutover waits for it to catch up: the
 // job rolls back at once (its control connection fails; it does not wait
 // for TIMEOUT), the held request is answered by blue, nothing moved.
@@ -125,20 +151,11 @@ TEST_F(CutoverRollbackTest, AReplicaStoppedDuringCatchUpRollsBack) {
   DrainedSession asker = OpenClient();
   PgConn admin = ConnectAdmin();
 
-  const ResultTable started = QueryTable(
-      admin.get(), "CUTOVER app TO green MODE PHYSICAL PROMOTE GRACE '1s' TIMEOUT '60s' NOWAIT");
-  ASSERT_EQ(started.size(), 1u) << started.ToString();
-  const std::string id = started.Text(0, "cutover_id");
-  std::optional<CutoverRow> row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
-    return cutover.at("step") == "catch up" || cutover.at("outcome") != "running";
-  });
-  ASSERT_TRUE(row);
-  ASSERT_EQ(row->at("step"), "catch up") << row->at("outcome") << ": " << row->at("error");
-  ASSERT_TRUE(SendHeldQuery(admin.get(), asker))
-      << QueryTable(admin.get(), "SHOW CLIENTS").ToString();
+  const std::string id = StartCutoverHeldAtCatchUp(admin.get(), asker);
+  ASSERT_FALSE(id.empty());
 
   green().StopPostmaster(PgServer::StopMode::kImmediate);
-  row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
+  const std::optional<CutoverRow> row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
     return cutover.at("outcome") != "running";
   });
   ASSERT_TRUE(row);
@@ -154,28 +171,19 @@ TEST_F(CutoverRollbackTest, AReplicaStoppedDuringCatchUpRollsBack) {
   EXPECT_EQ(ServerPort(fresh.get()), blue().port());
 }
 
+// CANCEL CUTOVER during the catch-up: rolled back as by a timeout.
 TEST_F(CutoverRollbackTest, CancelCutoverDuringCatchUpRollsBack) {
   StartServers();
   PauseReplay();
   DrainedSession asker = OpenClient();
   PgConn admin = ConnectAdmin();
 
-  const ResultTable started = QueryTable(
-      admin.get(), "CUTOVER app TO green MODE PHYSICAL PROMOTE GRACE '1s' TIMEOUT '60s' NOWAIT");
-  ASSERT_EQ(started.size(), 1u) << started.ToString();
-  const std::string id = started.Text(0, "cutover_id");
-  EXPECT_EQ(started.Text(0, "database"), "app");
-  std::optional<CutoverRow> row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
-    return cutover.at("step") == "catch up" || cutover.at("outcome") != "running";
-  });
-  ASSERT_TRUE(row);
-  ASSERT_EQ(row->at("step"), "catch up") << row->at("outcome") << ": " << row->at("error");
-  ASSERT_TRUE(SendHeldQuery(admin.get(), asker))
-      << QueryTable(admin.get(), "SHOW CLIENTS").ToString();
+  const std::string id = StartCutoverHeldAtCatchUp(admin.get(), asker);
+  ASSERT_FALSE(id.empty());
 
   PgResult cancelled = ExecOk(admin.get(), "CANCEL CUTOVER " + id);
   EXPECT_STREQ(PQcmdStatus(cancelled.get()), "CANCEL CUTOVER");
-  row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
+  const std::optional<CutoverRow> row = WaitForCutover(admin.get(), id, [](const CutoverRow& cutover) {
     return cutover.at("outcome") != "running";
   });
   ASSERT_TRUE(row);

@@ -444,10 +444,8 @@ PgConn AdminConsoleTest::ConnectAdmin(std::string_view user, std::string_view pa
   return Connect(pgvalve().AdminConnString(user, password));
 }
 
-ResultTable AdminConsoleTest::ShowClients(PGconn* admin) { return QueryTable(admin, "SHOW CLIENTS"); }
-
-std::string AdminConsoleTest::ClientId(PGconn* admin, PGconn* client) {
-  const ResultTable clients = ShowClients(admin);
+std::string ClientId(PGconn* admin, PGconn* client) {
+  const ResultTable clients = QueryTable(admin, "SHOW CLIENTS");
   const std::optional<size_t> row =
       clients.FindRow("virtual_pid", std::to_string(PQbackendPID(client)));
   if (!row) {
@@ -457,10 +455,20 @@ std::string AdminConsoleTest::ClientId(PGconn* admin, PGconn* client) {
   return clients.Text(*row, "id");
 }
 
-std::string AdminConsoleTest::ClientState(PGconn* admin, std::string_view client_id) {
-  const ResultTable clients = ShowClients(admin);
+std::string ClientState(PGconn* admin, std::string_view client_id) {
+  const ResultTable clients = QueryTable(admin, "SHOW CLIENTS");
   const std::optional<size_t> row = clients.FindRow("id", client_id);
   return row ? clients.Text(*row, "state") : "<no such client>";
+}
+
+ResultTable AdminConsoleTest::ShowClients(PGconn* admin) { return QueryTable(admin, "SHOW CLIENTS"); }
+
+std::string AdminConsoleTest::ClientId(PGconn* admin, PGconn* client) {
+  return test::ClientId(admin, client);
+}
+
+std::string AdminConsoleTest::ClientState(PGconn* admin, std::string_view client_id) {
+  return test::ClientState(admin, client_id);
 }
 
 bool AdminConsoleTest::WaitForClientState(PGconn* admin, std::string_view client_id,

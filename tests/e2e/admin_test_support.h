@@ -246,6 +246,13 @@ class NoticeLog {
 bool WaitUntil(const std::function<bool()>& condition,
                std::chrono::milliseconds timeout = kHangGuard);
 
+// SHOW CLIENTS' id of the session `client` (matched on its virtual pid);
+// throws std::runtime_error without one.
+std::string ClientId(PGconn* admin, PGconn* client);
+// SHOW CLIENTS' state of the session with id `client_id`, or
+// "<no such client>".
+std::string ClientState(PGconn* admin, std::string_view client_id);
+
 // Number of occurrences of `needle` in `text`.
 size_t CountOccurrences(std::string_view text, std::string_view needle);
 

@@ -96,23 +96,6 @@ std::string AppColumn(PGconn* admin, std::string_view column) {
   return row ? databases.Text(*row, column) : "<no row>";
 }
 
-std::string ClientId(PGconn* admin, PGconn* client) {
-  const ResultTable clients = QueryTable(admin, "SHOW CLIENTS");
-  const std::optional<size_t> row =
-      clients.FindRow("virtual_pid", std::to_string(PQbackendPID(client)));
-  if (!row) {
-    throw std::runtime_error("no SHOW CLIENTS row with virtual_pid " +
-                             std::to_string(PQbackendPID(client)) + ":\n" + clients.ToString());
-  }
-  return clients.Text(*row, "id");
-}
-
-std::string ClientState(PGconn* admin, std::string_view client_id) {
-  const ResultTable clients = QueryTable(admin, "SHOW CLIENTS");
-  const std::optional<size_t> row = clients.FindRow("id", client_id);
-  return row ? clients.Text(*row, "state") : "<no such client>";
-}
-
 std::optional<CutoverRow> CutoverById(PGconn* admin, std::string_view id) {
   const ResultTable cutovers = QueryTable(admin, "SHOW CUTOVERS");
   const std::optional<size_t> row = cutovers.FindRow("id", id);

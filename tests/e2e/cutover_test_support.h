@@ -73,10 +73,6 @@ class CutoverTest : public ::testing::Test {
 int ServerPort(PGconn* conn);
 // SHOW DATABASES' `column` for app.
 std::string AppColumn(PGconn* admin, std::string_view column);
-// SHOW CLIENTS' id of the session `client` (matched on its virtual pid).
-std::string ClientId(PGconn* admin, PGconn* client);
-// SHOW CLIENTS' state of the session with id `client_id`.
-std::string ClientState(PGconn* admin, std::string_view client_id);
 
 // SHOW CUTOVERS' row of cutover `id`, if any.
 std::optional<CutoverRow> CutoverById(PGconn* admin, std::string_view id);

@@ -12,21 +12,7 @@ bool SameTarget(const config::UpstreamConfig& a, const config::UpstreamConfig& b
 }  // namespace
 
 std::shared_ptr<ControlConnection> ControlConnections::For(const config::UpstreamConfig& upstream) {
-  return Slot(upstream.name, upstream);
-}
-
-std::shared_ptr<ControlConnection> ControlConnections::ForDatabase(
-    const config::UpstreamConfig& upstream, const std::string& database) {
-  if (database == upstream.control_dbname) return For(upstream);
-  config::UpstreamConfig target = upstream;
-  target.control_dbname = database;
-  // Keyed apart from the upstream's own, which SHOW UPSTREAMS reports.
-  return Slot(upstream.name + '\0' + database, target);
-}
-
-std::shared_ptr<ControlConnection> ControlConnections::Slot(const std::string& key,
-                                                            const config::UpstreamConfig& upstream) {
-  auto& slot = connections_[key];
+  auto& slot = connections_[upstream.name];
   if (!slot || !SameTarget(slot->upstream(), upstream)) {
     slot = std::make_shared<ControlConnection>(executor_, upstream);
   }

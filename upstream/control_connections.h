@@ -20,17 +20,10 @@ class ControlConnections {
   // The connection for `upstream` as currently configured. Shared, so a
   // command still using it when a reload replaces it keeps it alive.
   std::shared_ptr<ControlConnection> For(const config::UpstreamConfig& upstream);
-  // The same credentials, connected to `database` instead of control_dbname
-  // (catalogs such as pg_class are per database).
-  std::shared_ptr<ControlConnection> ForDatabase(const config::UpstreamConfig& upstream,
-                                                 const std::string& database);
   // The connection of that name if one was opened; nullptr otherwise.
   const ControlConnection* Existing(const std::string& upstream_name) const;
 
  private:
-  std::shared_ptr<ControlConnection> Slot(const std::string& key,
-                                          const config::UpstreamConfig& upstream);
-
   proxy::asio::any_io_executor executor_;
   std::map<std::string, std::shared_ptr<ControlConnection>> connections_;
 };

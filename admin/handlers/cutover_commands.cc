@@ -132,6 +132,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowCutovers(CommandContext& context, A
                   {"terminated", ColumnType::kInt8},
                   {"cancelled", ColumnType::kInt8},
                   {"direct_terminated", ColumnType::kInt8},
+                  {"sequences_synced", ColumnType::kInt8},
                   {"lsn", ColumnType::kText},
                   {"error", ColumnType::kText}});
   for (const auto& [id, job] : context.services.cutovers.jobs()) {
@@ -155,7 +156,8 @@ Awaitable<absl::StatusOr<CommandResult>> ShowCutovers(CommandContext& context, A
                     .Int(counts.closed)
                     .Int(counts.terminated)
                     .Int(counts.cancelled)
-                    .Int(counts.direct_terminated);
+                    .Int(counts.direct_terminated)
+                    .Int(counts.sequences_synced);
     row.OptionalText(job->lsn().empty() ? std::nullopt : std::optional<std::string>(job->lsn()));
     row.OptionalText(job->error().empty() ? std::nullopt : std::optional<std::string>(job->error()));
   }

@@ -20,6 +20,7 @@
 #include "upstream/activity_queries.h"
 #include "upstream/backend_signals.h"
 #include "upstream/control_connections.h"
+#include "upstream/logical_replication_queries.h"
 
 namespace pgvalve::admin {
 
@@ -36,6 +37,17 @@ constexpr std::chrono::milliseconds kReplicationPoll{20};
 constexpr std::chrono::milliseconds kLagPoll{200};
 constexpr std::chrono::milliseconds kCancelTimeout{5000};
 constexpr uint32_t kQueryTextLength = 60;
+
+// A control connection of the job's own to `database` itself, where
+// subscriptions' table states and sequences are. Not shared: it closes when
+// the job ends, so it never counts among the database's backends for a
+// later DRAIN or TERMINATE ... INCLUDING DIRECT.
+std::shared_ptr<upstream::ControlConnection> DatabaseControl(const proxy::asio::any_io_executor& executor,
+                                                             config::UpstreamConfig upstream,
+                                                             const std::string& database) {
+  upstream.control_dbname = database;
+  return std::make_shared<upstream::ControlConnection>(executor, std::move(upstream));
+}
 
 double Seconds(steady_clock::duration duration) { return std::chrono::duration<double>(duration).count(); }
 
@@ -57,6 +69,7 @@ std::string_view CutoverStepName(CutoverStep step) {
     case CutoverStep::kHold: return "hold";
     case CutoverStep::kCatchUp: return "catch up";
     case CutoverStep::kPromote: return "promote";
+    case CutoverStep::kSequences: return "sync sequences";
     case CutoverStep::kSwitch: return "switch";
     case CutoverStep::kResume: return "resume";
     case CutoverStep::kDone: return "done";
@@ -88,6 +101,12 @@ struct CutoverJob::Servers {
   config::UpstreamConfig target;
   std::shared_ptr<upstream::ControlConnection> source_control;
   std::shared_ptr<upstream::ControlConnection> target_control;
+  // LOGICAL: connections to the moved database itself, where the
+  // subscriptions' table states and the sequences are; and the
+  // subscriptions that replicate it from the source.
+  std::shared_ptr<upstream::ControlConnection> source_database;
+  std::shared_ptr<upstream::ControlConnection> target_database;
+  std::vector<upstream::Subscription> subscriptions;
 };
 
 CutoverJob::CutoverJob(uint64_t id, CutoverOptions options, AdminServices& services)
@@ -168,7 +187,12 @@ Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
   }
   servers.source_control = services_.control.For(servers.source);
   servers.target_control = services_.control.For(servers.target);
-  watcher_ = std::make_unique<GateWatcher>(co_await proxy::asio::this_coro::executor, gate_);
+  const proxy::asio::any_io_executor executor = co_await proxy::asio::this_coro::executor;
+  if (options_.mode == CutoverMode::kLogical) {
+    servers.source_database = DatabaseControl(executor, servers.source, options_.database);
+    servers.target_database = DatabaseControl(executor, servers.target, options_.database);
+  }
+  watcher_ = std::make_unique<GateWatcher>(executor, gate_);
 
   co_await notices.Notice(fmt::format("cutover {} of {}: preflight, {} to {}", id_, options_.database,
                                       servers.source.name, servers.target.name));
@@ -188,10 +212,21 @@ Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
       co_return co_await RollBack(promoted);
     }
   }
+  if (options_.sync_sequences) {
+    if (absl::Status synced = co_await SyncSequences(servers, notices); !synced.ok()) {
+      co_return co_await RollBack(synced);
+    }
+  }
   // Writes that went to the source after the marker would be lost on the
   // target: an operator's RESUME meanwhile forbids the switch.
   if (!gate_->paused()) co_return co_await RollBack(ResumedMeanwhile());
   SwitchAndResume();
+  for (const upstream::Subscription& subscription : servers.subscriptions) {
+    Line(fmt::format("subscription {}", subscription.name), CutoverLineStatus::kOk,
+         fmt::format("still enabled on {}: nothing more reaches the source through pgvalve; drop it "
+                     "(DROP SUBSCRIPTION) before writing to the source again",
+                     servers.target.name));
+  }
   if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
     spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
     Line("state file", CutoverLineStatus::kWarning,
@@ -227,15 +262,15 @@ Awaitable<absl::Status> CutoverJob::Preflight(Servers& servers) {
     Line(fmt::format("{} {} reachable", role, upstream->name), CutoverLineStatus::kOk,
          fmt::format("control connection backend pid {}", control->backend_pid()));
   }
+  absl::Status replicating;
   if (options_.mode == CutoverMode::kLogical) {
-    Line("mode LOGICAL", CutoverLineStatus::kFailed, "not implemented yet");
-    co_return protocol::ErrorWithSqlState(sqlstate::kFeatureNotSupported,
-                                          "CUTOVER ... MODE LOGICAL is not implemented yet; use MODE PHYSICAL "
-                                          "with a streaming standby, or SWITCH once the subscriber caught up");
+    replicating = co_await PreflightLogical(servers);
+  } else {
+    replicating = co_await PreflightPhysical(servers);
   }
-  if (absl::Status physical = co_await PreflightPhysical(servers); !physical.ok()) {
-    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(physical)));
-    co_return physical;
+  if (!replicating.ok()) {
+    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(replicating)));
+    co_return replicating;
   }
   co_await PreflightSessions(servers);
   EndStep(CutoverLineStatus::kOk, options_.dry_run ? "dry run: nothing changed" : "");
@@ -283,12 +318,114 @@ Awaitable<absl::Status> CutoverJob::PreflightPhysical(Servers& servers) {
   }
   Line("target streams from the source", CutoverLineStatus::kOk,
        fmt::format("{}:{}, in recovery", (*receiver)->sender_host, (*receiver)->sender_port));
-  absl::StatusOr<uint64_t> lag = co_await Lag(servers);
+  absl::StatusOr<uint64_t> lag = co_await PhysicalLag(servers);
   if (!lag.ok()) co_return lag.status();
   Line("lag", *lag <= options_.max_lag_bytes ? CutoverLineStatus::kOk : CutoverLineStatus::kWarning,
        fmt::format("{} behind (MAX LAG {})", upstream::FormatBytes(*lag),
                    upstream::FormatBytes(options_.max_lag_bytes)));
   co_return absl::OkStatus();
+}
+
+Awaitable<absl::Status> CutoverJob::PreflightLogical(Servers& servers) {
+  auto fail = [&](std::string item, std::string message) {
+    Line(std::move(item), CutoverLineStatus::kFailed, message);
+    return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
+  };
+  absl::StatusOr<bool> source_recovering = co_await upstream::IsInRecovery(*servers.source_control);
+  if (!source_recovering.ok()) co_return source_recovering.status();
+  if (*source_recovering) {
+    co_return fail("source is a primary",
+                   fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name));
+  }
+  absl::StatusOr<bool> target_recovering = co_await upstream::IsInRecovery(*servers.target_control);
+  if (!target_recovering.ok()) co_return target_recovering.status();
+  if (*target_recovering) {
+    co_return fail("target is a primary",
+                   fmt::format("target \"{}\" is in recovery: MODE LOGICAL moves to a subscriber, which is a "
+                               "primary (to a streaming standby: MODE PHYSICAL PROMOTE)",
+                               servers.target.name));
+  }
+  absl::StatusOr<std::vector<upstream::Subscription>> subscriptions =
+      co_await upstream::SubscriptionsOf(*servers.target_control, options_.database);
+  if (!subscriptions.ok()) co_return subscriptions.status();
+  // A subscription replicates this database from the source when its slot
+  // is a logical slot of the database on the source: that links the two
+  // servers whatever host name the subscription's conninfo uses.
+  for (upstream::Subscription& subscription : *subscriptions) {
+    const std::string item = fmt::format("subscription {}", subscription.name);
+    if (!subscription.enabled) {
+      Line(item, CutoverLineStatus::kWarning, "disabled: not followed");
+      continue;
+    }
+    absl::StatusOr<std::optional<upstream::LogicalSlot>> slot =
+        co_await upstream::ReadLogicalSlot(*servers.source_control, subscription.slot);
+    if (!slot.ok()) co_return slot.status();
+    if (!*slot || (*slot)->database != options_.database) {
+      Line(item, CutoverLineStatus::kWarning,
+           fmt::format("its slot \"{}\" is not a slot of \"{}\" on source \"{}\": it replicates from "
+                       "elsewhere",
+                       subscription.slot, options_.database, servers.source.name));
+      continue;
+    }
+    if (!(*slot)->active) {
+      co_return fail(item, fmt::format("subscription \"{}\" on target \"{}\" is enabled but its slot \"{}\" "
+                                       "on source \"{}\" is not active: it does not stream",
+                                       subscription.name, servers.target.name, subscription.slot,
+                                       servers.source.name));
+    }
+    const std::string confirmed =
+        (*slot)->confirmed_flush ? upstream::FormatLsn(*(*slot)->confirmed_flush) : std::string("nothing");
+    Line(item, CutoverLineStatus::kOk,
+         fmt::format("streams from the source through slot {}, confirmed to {}", subscription.slot, confirmed));
+    servers.subscriptions.push_back(std::move(subscription));
+  }
+  if (servers.subscriptions.empty()) {
+    co_return fail("target subscribes to the source",
+                   fmt::format("no enabled subscription on target \"{}\" replicates database \"{}\" from "
+                               "source \"{}\" (none has an active slot of it there)",
+                               servers.target.name, options_.database, servers.source.name));
+  }
+  std::string copying;
+  absl::StatusOr<std::optional<uint64_t>> lag = co_await LogicalLag(servers, copying);
+  if (!lag.ok()) co_return lag.status();
+  if (!*lag) {
+    Line("lag", CutoverLineStatus::kWarning, copying);
+  } else {
+    Line("lag", **lag <= options_.max_lag_bytes ? CutoverLineStatus::kOk : CutoverLineStatus::kWarning,
+         fmt::format("{} behind (MAX LAG {})", upstream::FormatBytes(**lag),
+                     upstream::FormatBytes(options_.max_lag_bytes)));
+  }
+  co_await PreflightSequences(servers);
+  co_return absl::OkStatus();
+}
+
+Awaitable<void> CutoverJob::PreflightSequences(Servers& servers) {
+  absl::StatusOr<std::vector<upstream::SequenceState>> sequences =
+      co_await upstream::ReadSequences(*servers.source_database);
+  if (!sequences.ok()) {
+    Line("sequences", CutoverLineStatus::kWarning,
+         fmt::format("not read on the source: {}", proxy::StatusText(sequences.status())));
+    co_return;
+  }
+  size_t used = 0;
+  for (const upstream::SequenceState& sequence : *sequences) {
+    if (!sequence.readable) {
+      Line(fmt::format("sequence {}.{}", sequence.schema, sequence.name), CutoverLineStatus::kWarning,
+           "the source's control user may not read it: not copied");
+    } else if (sequence.last_value) {
+      ++used;
+    }
+  }
+  if (used == 0) co_return;
+  if (options_.sync_sequences) {
+    Line("sequences", CutoverLineStatus::kOk,
+         fmt::format("{} in use on the source, copied to the target during the hold (SYNC SEQUENCES)", used));
+  } else {
+    Line("sequences", CutoverLineStatus::kWarning,
+         fmt::format("{} in use on the source; logical replication does not carry them, so inserts on the "
+                     "target may reuse replicated ids: add SYNC SEQUENCES",
+                     used));
+  }
 }
 
 Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
@@ -297,9 +434,7 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
   std::map<uint64_t, SessionHolds> holds = co_await ProbeSessionHolds(sessions);
   absl::StatusOr<std::map<int32_t, int64_t>> locks =
       co_await upstream::AdvisoryLocksHeld(*servers.source_control, options_.database);
-  std::vector<int32_t> pgvalve_pids;
   for (const auto& session : sessions) {
-    if (session->backend_pid() != 0) pgvalve_pids.push_back(session->backend_pid());
     std::vector<std::string> pinned;
     if (auto held = holds.find(session->id()); held != holds.end()) {
       if (held->second.temp_tables) pinned.push_back("temporary tables: " + *held->second.temp_tables);
@@ -316,13 +451,9 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
     Line(fmt::format("client {} (backend pid {})", session->id(), session->backend_pid()),
          CutoverLineStatus::kWarning, detail + "; lost when the session is moved");
   }
-  // Read again: sessions that authenticated while the probes ran have
-  // backends of their own by now, and must not be taken for direct ones.
-  pgvalve_pids.clear();
-  sessions = SessionsOf(services_.sessions, options_.database);
-  for (const auto& session : sessions) {
-    if (session->backend_pid() != 0) pgvalve_pids.push_back(session->backend_pid());
-  }
+  // Read now, not before the probes: sessions that authenticated meanwhile
+  // have backends of their own, which must not be taken for direct ones.
+  const std::vector<int32_t> pgvalve_pids = OwnBackends(servers);
   absl::StatusOr<std::vector<upstream::PreparedTransaction>> prepared =
       co_await upstream::PreparedTransactions(*servers.source_control, options_.database);
   if (prepared.ok()) {
@@ -356,39 +487,107 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
   }
 }
 
-Awaitable<absl::StatusOr<uint64_t>> CutoverJob::Lag(Servers& servers) {
+Awaitable<absl::StatusOr<std::optional<uint64_t>>> CutoverJob::Lag(Servers& servers, std::string& waiting_for) {
+  if (options_.mode == CutoverMode::kLogical) co_return co_await LogicalLag(servers, waiting_for);
+  absl::StatusOr<uint64_t> lag = co_await PhysicalLag(servers);
+  if (!lag.ok()) co_return lag.status();
+  co_return std::optional<uint64_t>(*lag);
+}
+
+Awaitable<absl::StatusOr<uint64_t>> CutoverJob::PhysicalLag(Servers& servers) {
   absl::StatusOr<upstream::Lsn> current = co_await upstream::CurrentWalLsn(*servers.source_control);
   if (!current.ok()) co_return current.status();
-  absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await upstream::ReplayLsn(*servers.target_control);
+  absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await TargetPosition(servers);
   if (!replayed.ok()) co_return replayed.status();
   if (!*replayed) co_return *current;
   co_return **replayed >= *current ? 0 : *current - **replayed;
+}
+
+Awaitable<absl::StatusOr<std::optional<uint64_t>>> CutoverJob::LogicalLag(Servers& servers,
+                                                                         std::string& waiting_for) {
+  // A table still in its initial copy has rows the slot's position does
+  // not account for: no lag is meaningful until every copy is done.
+  std::vector<std::string> copying;
+  for (const upstream::Subscription& subscription : servers.subscriptions) {
+    absl::StatusOr<std::vector<std::string>> tables =
+        co_await upstream::TablesNotReady(*servers.target_database, subscription.name);
+    if (!tables.ok()) co_return tables.status();
+    copying.insert(copying.end(), tables->begin(), tables->end());
+  }
+  if (!copying.empty()) {
+    waiting_for = fmt::format("{} table(s) still in their initial copy: {}", copying.size(),
+                              fmt::join(copying.begin(), copying.begin() + std::min<size_t>(copying.size(), 5),
+                                        ", "));
+    co_return std::optional<uint64_t>();
+  }
+  absl::StatusOr<upstream::Lsn> current = co_await upstream::CurrentWalLsn(*servers.source_control);
+  if (!current.ok()) co_return current.status();
+  absl::StatusOr<std::optional<upstream::Lsn>> confirmed = co_await TargetPosition(servers);
+  if (!confirmed.ok()) co_return confirmed.status();
+  if (!*confirmed) co_return std::optional<uint64_t>(*current);
+  co_return std::optional<uint64_t>(**confirmed >= *current ? 0 : *current - **confirmed);
+}
+
+Awaitable<absl::StatusOr<std::optional<upstream::Lsn>>> CutoverJob::TargetPosition(Servers& servers) {
+  if (options_.mode == CutoverMode::kPhysical) co_return co_await upstream::ReplayLsn(*servers.target_control);
+  std::optional<upstream::Lsn> slowest;
+  for (const upstream::Subscription& subscription : servers.subscriptions) {
+    absl::StatusOr<std::optional<upstream::LogicalSlot>> slot =
+        co_await upstream::ReadLogicalSlot(*servers.source_control, subscription.slot);
+    if (!slot.ok()) co_return slot.status();
+    if (!*slot) {
+      co_return protocol::ErrorWithSqlState(
+          sqlstate::kObjectNotInPrerequisiteState,
+          fmt::format("slot \"{}\" of subscription \"{}\" is gone from source \"{}\"", subscription.slot,
+                      subscription.name, source_name_));
+    }
+    if (!(*slot)->confirmed_flush) co_return std::optional<upstream::Lsn>();
+    if (!slowest || *(*slot)->confirmed_flush < *slowest) slowest = (*slot)->confirmed_flush;
+  }
+  co_return slowest;
 }
 
 Awaitable<absl::Status> CutoverJob::WaitForLag(Servers& servers, NoticeChannel& notices) {
   BeginStep(CutoverStep::kLag);
   const auto give_up = started_ + options_.timeout;
   while (true) {
-    absl::StatusOr<uint64_t> lag = co_await Lag(servers);
+    std::string waiting_for;
+    absl::StatusOr<std::optional<uint64_t>> lag = co_await Lag(servers, waiting_for);
     if (!lag.ok()) co_return lag.status();
-    if (*lag <= options_.max_lag_bytes) {
-      EndStep(CutoverLineStatus::kOk, fmt::format("{} behind", upstream::FormatBytes(*lag)));
+    if (*lag && **lag <= options_.max_lag_bytes) {
+      EndStep(CutoverLineStatus::kOk, fmt::format("{} behind", upstream::FormatBytes(**lag)));
       co_return absl::OkStatus();
+    }
+    if (*lag) {
+      waiting_for = fmt::format("the target's lag ({}) to fall under MAX LAG", upstream::FormatBytes(**lag));
     }
     if (cancel_requested_) {
       co_return protocol::ErrorWithSqlState(sqlstate::kQueryCanceled,
                                             fmt::format("cutover {} cancelled (CANCEL CUTOVER)", id_));
     }
     if (steady_clock::now() >= give_up) {
-      const std::string message = fmt::format("target still {} behind after TIMEOUT; nothing was held",
-                                              upstream::FormatBytes(*lag));
+      const std::string message =
+          *lag ? fmt::format("target still {} behind after TIMEOUT; nothing was held", upstream::FormatBytes(**lag))
+               : fmt::format("still waiting after TIMEOUT for {}; nothing was held", waiting_for);
       EndStep(CutoverLineStatus::kFailed, message);
       co_return protocol::ErrorWithSqlState(sqlstate::kQueryCanceled, message);
     }
-    co_await Progress(notices, fmt::format("waiting for the target's lag ({}) to fall under MAX LAG",
-                                           upstream::FormatBytes(*lag)));
+    co_await Progress(notices, fmt::format("waiting for {}", waiting_for));
     co_await Wait(std::min(give_up, steady_clock::now() + kLagPoll));
   }
+}
+
+std::vector<int32_t> CutoverJob::OwnBackends(const Servers& servers) const {
+  std::vector<int32_t> pids;
+  for (const auto& session : services_.sessions.All()) {
+    if (session->backend_pid() != 0) pids.push_back(session->backend_pid());
+  }
+  // The source's control connection excludes itself; this one is another
+  // backend on the moved database.
+  if (servers.source_database && servers.source_database->backend_pid() != 0) {
+    pids.push_back(servers.source_database->backend_pid());
+  }
+  return pids;
 }
 
 std::vector<std::shared_ptr<proxy::SessionRecord>> CutoverJob::Unsettled() const {
@@ -526,8 +725,7 @@ Awaitable<void> CutoverJob::Escalate(Servers& servers) {
 }
 
 Awaitable<void> CutoverJob::TerminateDirect(Servers& servers) {
-  std::vector<int32_t> pgvalve_pids;
-  for (const auto& session : services_.sessions.All()) pgvalve_pids.push_back(session->backend_pid());
+  const std::vector<int32_t> pgvalve_pids = OwnBackends(servers);
   absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
       *servers.source_control, options_.database, pgvalve_pids,
       [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
@@ -555,28 +753,34 @@ Awaitable<absl::Status> CutoverJob::CatchUp(Servers& servers, NoticeChannel& not
   // Every commit made through pgvalve precedes this marker in the source's
   // WAL. Committed synchronously, so it is flushed and streamed even where
   // the source runs with synchronous_commit off: pg_current_wal_lsn() alone
-  // could name WAL that is written but not yet sent.
-  absl::StatusOr<upstream::QueryResult> synchronous =
-      co_await servers.source_control->Query("SET synchronous_commit = on", {});
+  // could name WAL that is written but not yet sent. LOGICAL writes it in
+  // the moved database, whose slots decode it like any transaction there.
+  upstream::ControlConnection& marker_control =
+      options_.mode == CutoverMode::kLogical ? *servers.source_database : *servers.source_control;
+  absl::StatusOr<upstream::QueryResult> synchronous = co_await marker_control.Query("SET synchronous_commit = on", {});
   if (!synchronous.ok()) co_return synchronous.status();
-  absl::StatusOr<upstream::Lsn> marker = co_await upstream::EmitMarker(
-      *servers.source_control, fmt::format("cutover {} of {}", id_, options_.database));
+  absl::StatusOr<upstream::Lsn> marker =
+      co_await upstream::EmitMarker(marker_control, fmt::format("cutover {} of {}", id_, options_.database));
   if (!marker.ok()) {
     EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(marker.status())));
     co_return marker.status();
   }
   lsn_ = upstream::FormatLsn(*marker);
+  // PHYSICAL: replayed past the marker. LOGICAL: every subscription
+  // confirmed past it, which its apply worker does once the commits before
+  // it are applied and flushed on the target.
+  const std::string_view has = options_.mode == CutoverMode::kLogical ? "confirm" : "replay";
   while (true) {
-    absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await upstream::ReplayLsn(*servers.target_control);
+    absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await TargetPosition(servers);
     if (!replayed.ok()) {
       EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(replayed.status())));
       co_return replayed.status();
     }
     if (*replayed && **replayed > *marker) break;
-    if (absl::Status going = CheckStillGoing(fmt::format("the target's replay past {}", lsn_)); !going.ok()) {
+    if (absl::Status going = CheckStillGoing(fmt::format("the target's {} past {}", has, lsn_)); !going.ok()) {
       if (!cancel_requested_ && options_.proceed_on_timeout) {
         EndStep(CutoverLineStatus::kWarning,
-                fmt::format("target replayed only to {}; proceeding (ON TIMEOUT PROCEED)",
+                fmt::format("target {}ed only to {}; proceeding (ON TIMEOUT PROCEED)", has,
                             *replayed ? upstream::FormatLsn(**replayed) : "nothing"));
         co_return absl::OkStatus();
       }
@@ -586,10 +790,10 @@ Awaitable<absl::Status> CutoverJob::CatchUp(Servers& servers, NoticeChannel& not
     // Built before the co_await: GCC 12 destroys a temporary of a ?:
     // inside a co_await expression twice.
     const std::string at = *replayed ? upstream::FormatLsn(**replayed) : "nothing";
-    co_await Progress(notices, fmt::format("waiting for the target to replay past {} (at {})", lsn_, at));
+    co_await Progress(notices, fmt::format("waiting for the target to {} past {} (at {})", has, lsn_, at));
     co_await Wait(steady_clock::now() + kReplicationPoll);
   }
-  EndStep(CutoverLineStatus::kOk, fmt::format("target replayed past {}", lsn_));
+  EndStep(CutoverLineStatus::kOk, fmt::format("target {}ed past {}", has, lsn_));
   co_return absl::OkStatus();
 }
 
@@ -625,6 +829,48 @@ Awaitable<absl::Status> CutoverJob::Promote(Servers& servers, NoticeChannel& not
   }
   promoted_ = true;
   EndStep(CutoverLineStatus::kOk, fmt::format("{} is a primary", servers.target.name));
+  co_return absl::OkStatus();
+}
+
+Awaitable<absl::Status> CutoverJob::SyncSequences(Servers& servers, NoticeChannel& notices) {
+  if (absl::Status going = CheckStillGoing("copying the sequences"); !going.ok()) co_return going;
+  BeginStep(CutoverStep::kSequences);
+  co_await notices.Notice(fmt::format("cutover {} of {}: copying sequences to {}", id_, options_.database,
+                                      servers.target.name));
+  // Read during the hold, after the catch up: no session through pgvalve
+  // can take another value on the source before the switch.
+  absl::StatusOr<std::vector<upstream::SequenceState>> sequences =
+      co_await upstream::ReadSequences(*servers.source_database);
+  if (!sequences.ok()) {
+    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(sequences.status())));
+    co_return sequences.status();
+  }
+  int64_t never_used = 0;
+  for (const upstream::SequenceState& sequence : *sequences) {
+    const std::string name = fmt::format("{}.{}", sequence.schema, sequence.name);
+    absl::Status copied;
+    if (!sequence.readable) {
+      copied = protocol::ErrorWithSqlState(
+          sqlstate::kInsufficientPrivilege,
+          fmt::format("sequence {} is not readable by source \"{}\"'s control user", name, source_name_));
+    } else if (!sequence.last_value) {
+      ++never_used;
+      continue;
+    } else {
+      copied = co_await upstream::CopySequence(*servers.target_database, sequence);
+    }
+    if (!copied.ok()) {
+      const std::string message =
+          fmt::format("sequence {} not copied to \"{}\": {}", name, options_.target, proxy::StatusText(copied));
+      EndStep(CutoverLineStatus::kFailed, message);
+      co_return protocol::ErrorWithSqlState(protocol::SqlStateOf(copied), message);
+    }
+    ++counts_.sequences_synced;
+  }
+  EndStep(CutoverLineStatus::kOk,
+          fmt::format("{} sequence(s) on {} continue after the source's last value{}", counts_.sequences_synced,
+                      options_.target,
+                      never_used == 0 ? std::string() : fmt::format("; {} never used, left as they are", never_used)));
   co_return absl::OkStatus();
 }
 

@@ -4,18 +4,25 @@
 //
 //   1. Preflight (changes nothing; DRY RUN stops here): both servers answer
 //      through their control connections; PHYSICAL: the target is a
-//      standby streaming from the source, and its lag is known. Sessions
-//      that cannot move (temporary tables, LISTEN, advisory locks,
-//      prepared transactions) and direct backends are listed.
-//   2. Lag: waits, holding nothing, until the target is within MAX LAG.
+//      standby streaming from the source; LOGICAL: the target is a primary
+//      with an enabled subscription to the database whose slot on the
+//      source is active. The lag is known. Sessions that cannot move
+//      (temporary tables, LISTEN, advisory locks, prepared transactions)
+//      and direct backends are listed.
+//   2. Lag: waits, holding nothing, until the target is within MAX LAG
+//      (LOGICAL: and every table's initial copy is done).
 //   3. Hold: PAUSE. New sessions and every session's next request wait at
 //      a transaction boundary; after GRACE, sessions still in a transaction
 //      are terminated (or cancelled and closed); INCLUDING DIRECT also
 //      terminates the source's direct backends on the database.
 //   4. Catch up: a marker committed synchronously on the source; the
-//      target must replay past it, and with it every commit before.
-//   5. Promote (PROMOTE): pg_promote on the target, until it leaves
-//      recovery.
+//      target must have it, and with it every commit before (PHYSICAL:
+//      replayed past it; LOGICAL: every subscription's slot confirmed
+//      past it, i.e. applied and flushed on the target).
+//   5. Promote (PHYSICAL with PROMOTE): pg_promote on the target, until it
+//      leaves recovery. Sequences (LOGICAL with SYNC SEQUENCES): each
+//      sequence of the target set to continue where the source's is,
+//      since logical replication does not carry them.
 //   6. Switch and resume: new sessions go to the target; the sessions left
 //      on the source are closed at their boundary (57P01), a held request
 //      of theirs included; RESUME releases the held new sessions, which
@@ -46,7 +53,7 @@ class ControlConnection;
 
 namespace pgvalve::admin {
 
-enum class CutoverStep { kPreflight, kLag, kHold, kCatchUp, kPromote, kSwitch, kResume, kDone };
+enum class CutoverStep { kPreflight, kLag, kHold, kCatchUp, kPromote, kSequences, kSwitch, kResume, kDone };
 std::string_view CutoverStepName(CutoverStep step);
 
 enum class CutoverOutcome { kRunning, kCompleted, kRolledBack, kPlanned };
@@ -75,6 +82,7 @@ struct CutoverCounts {
   int64_t cancelled = 0;
   int64_t terminated = 0;
   int64_t direct_terminated = 0;
+  int64_t sequences_synced = 0;  // LOGICAL with SYNC SEQUENCES
 };
 
 class CutoverJob {
@@ -107,19 +115,32 @@ class CutoverJob {
   struct Servers;
   Awaitable<absl::Status> Preflight(Servers& servers);
   Awaitable<absl::Status> PreflightPhysical(Servers& servers);
+  Awaitable<absl::Status> PreflightLogical(Servers& servers);
+  Awaitable<void> PreflightSequences(Servers& servers);
   Awaitable<void> PreflightSessions(Servers& servers);
   Awaitable<absl::Status> WaitForLag(Servers& servers, NoticeChannel& notices);
-  Awaitable<absl::StatusOr<uint64_t>> Lag(Servers& servers);
+  // How far behind the target is; nullopt while (LOGICAL) a table's
+  // initial copy runs, `waiting_for` then says which.
+  Awaitable<absl::StatusOr<std::optional<uint64_t>>> Lag(Servers& servers, std::string& waiting_for);
+  Awaitable<absl::StatusOr<uint64_t>> PhysicalLag(Servers& servers);
+  Awaitable<absl::StatusOr<std::optional<uint64_t>>> LogicalLag(Servers& servers, std::string& waiting_for);
+  // Where the target is, in the source's WAL: replayed (PHYSICAL), or
+  // confirmed by the slowest subscription (LOGICAL).
+  Awaitable<absl::StatusOr<std::optional<upstream::Lsn>>> TargetPosition(Servers& servers);
   Awaitable<absl::Status> Hold(Servers& servers, NoticeChannel& notices);
   Awaitable<void> Escalate(Servers& servers);
   Awaitable<void> TerminateDirect(Servers& servers);
   Awaitable<absl::Status> CatchUp(Servers& servers, NoticeChannel& notices);
   Awaitable<absl::Status> Promote(Servers& servers, NoticeChannel& notices);
+  Awaitable<absl::Status> SyncSequences(Servers& servers, NoticeChannel& notices);
   void SwitchAndResume();
   // RESUME, with the hold window's figures.
   void ReleaseHeld();
   // Sessions of the database still in a transaction on the source.
   std::vector<std::shared_ptr<proxy::SessionRecord>> Unsettled() const;
+  // Backends on the source that are pgvalve's: its sessions' (all
+  // databases: a pid is per server) and the job's own connection.
+  std::vector<int32_t> OwnBackends(const Servers& servers) const;
   // Sessions of the database still authenticating on the source.
   size_t StillAuthenticating() const;
   // Waits for a change of the database's sessions, a CANCEL, or `until`.

@@ -259,8 +259,10 @@ TEST_F(CutoverRollbackTest, PreflightRefusalsChangeNothing) {
   EXPECT_EQ(nosuch.sqlstate, "42704") << nosuch.Describe();
   EXPECT_NE(nosuch.message.find("nosuch"), std::string::npos) << nosuch.Describe();
 
+  // A logical cutover moves to a subscriber, a primary; green is a standby.
   const QueryOutcome logical = RunQuery(admin.get(), "CUTOVER app TO green MODE LOGICAL");
-  EXPECT_EQ(logical.sqlstate, "0A000") << logical.Describe();
+  EXPECT_EQ(logical.sqlstate, "55000") << logical.Describe();
+  EXPECT_NE(logical.message.find("MODE LOGICAL moves to a subscriber"), std::string::npos) << logical.Describe();
 
   ExpectNothingMoved(admin.get());
   const ResultTable cutovers = QueryTable(admin.get(), "SHOW CUTOVERS");

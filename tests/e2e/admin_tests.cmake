@@ -27,13 +27,14 @@ foreach(name gate hold_timeout held_client session_commands filters console life
 endforeach()
 
 # cutover: CUTOVER from a primary to its promoted streaming standby under
-# load, DRY RUN, a restart after. cutover_rollback: timeout, CANCEL CUTOVER,
+# load, DRY RUN, a restart after. cutover_logical: to a logical subscriber,
+# with and without SYNC SEQUENCES. cutover_rollback: timeout, CANCEL CUTOVER,
 # GRACE's termination, the preflight's refusals. Each test starts a primary,
 # its standby and a pgvalve of its own, since a completed cutover promotes
 # the standby. DRAIN's support watches sessions without blocking on libpq.
 add_library(pgvalve_cutover_e2e_support STATIC "${pgvalve_admin_e2e_dir}/cutover_test_support.cc")
 target_link_libraries(pgvalve_cutover_e2e_support PUBLIC pgvalve_drain_e2e_support)
-foreach(name cutover cutover_rollback)
+foreach(name cutover cutover_logical cutover_rollback)
   add_executable(admin_e2e_${name} "${pgvalve_admin_e2e_dir}/admin_${name}_test.cc")
   target_link_libraries(admin_e2e_${name} PRIVATE pgvalve_cutover_e2e_support GTest::gtest_main)
   add_test(NAME e2e.admin_${name} COMMAND admin_e2e_${name})

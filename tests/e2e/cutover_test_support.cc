@@ -67,6 +67,21 @@ void CutoverTest::TearDown() {
   blue_.reset();
 }
 
+void CutoverTest::StartLogicalServers(const std::function<void(const PgServer&)>& prepare) {
+  PgServer::Options logical;
+  logical.wal_level = "logical";
+  blue_ = std::make_unique<PgServer>(logical);
+  blue_->CreateDatabase(kApp);
+  blue_->RunSql(std::string(kTableT), kApp);
+  if (prepare) prepare(*blue_);
+  green_ = std::make_unique<PgServer>();
+  SetUpLogicalReplication(*blue_, *green_, kApp);
+  AdminPgvalveOptions options;
+  options.route_every_database = false;
+  options.extra_toml = UpstreamToml("green", *green_) + RouteToml(kApp, "blue");
+  pgvalve_ = std::make_unique<AdminPgvalve>(*blue_, options);
+}
+
 std::string CutoverTest::ClientConnString() const { return pgvalve_->ClientConnString(kApp); }
 
 PgConn CutoverTest::ConnectClient() const { return Connect(ClientConnString()); }
@@ -147,6 +162,59 @@ int SessionsCount(const ResultTable& report, std::string_view word) {
   std::smatch match;
   if (!std::regex_search(detail, match, std::regex("(\\d+) " + std::string(word)))) return -1;
   return std::stoi(match[1].str());
+}
+
+void Writer::Run(const std::string& conninfo, const std::atomic<bool>& stop) {
+  try {
+    Loop(conninfo, stop);
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  ended = true;
+}
+
+void Writer::Loop(const std::string& conninfo, const std::atomic<bool>& stop) {
+  PgConn conn;
+  std::optional<std::chrono::steady_clock::time_point> error_at;
+  for (int64_t n = 1; !stop; ++n) {
+    if (!conn) {
+      ConnectOutcome connected = TryConnect(conninfo);
+      if (!connected.ok()) {
+        failure = "reconnect failed: " + connected.error;
+        return;
+      }
+      conn = std::move(connected.conn);
+    }
+    const std::string sql = "INSERT INTO " + table + " (client, n) VALUES (" + std::to_string(client) + ", " +
+                            std::to_string(n) + ")";
+    if (!PQsendQuery(conn.get(), sql.c_str())) {
+      errors.push_back("cannot send: " + ErrorText(conn.get()));
+      if (!error_at) error_at = std::chrono::steady_clock::now();
+      conn.reset();
+      continue;
+    }
+    const std::optional<QueryOutcome> outcome = AwaitOutcome(conn.get(), kHangGuard);
+    if (!outcome) {
+      failure = "no answer to \"" + sql + "\" within the hang guard";
+      return;
+    }
+    if (outcome->ok()) {
+      committed.push_back(n);
+      ++commits;
+      if (error_at && !back_after_seconds) {
+        back_after_seconds = SecondsBetween(*error_at, std::chrono::steady_clock::now());
+      }
+      continue;
+    }
+    if (outcome->sqlstate == "57P01" || PQstatus(conn.get()) == CONNECTION_BAD) {
+      errors.push_back(outcome->Describe());
+      if (!error_at) error_at = outcome->finished;
+      conn.reset();
+      continue;
+    }
+    failure = "\"" + sql + "\": " + outcome->Describe();
+    return;
+  }
 }
 
 AdminCommand::AdminCommand(const std::string& conninfo, std::string sql)

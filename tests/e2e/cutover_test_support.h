@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tests/e2e/admin_test_support.h"
 #include "tests/e2e/drain_test_support.h"
@@ -42,6 +44,10 @@ class CutoverTest : public ::testing::Test {
   // (green gets what it made through its base backup), then green and
   // pgvalve. Throws when one of them does not start.
   void StartServers(const std::function<void(const PgServer&)>& prepare = {});
+  // The same for MODE LOGICAL: blue with wal_level = logical, then green a
+  // primary of its own subscribed to app on blue (publication cutover_pub,
+  // subscription cutover_sub), with every table's initial copy done.
+  void StartLogicalServers(const std::function<void(const PgServer&)>& prepare = {});
   // Stops pgvalve: a crash, an unclean exit or a sanitizer report fails
   // the test. A failed test gets pgvalve's log.
   void TearDown() override;
@@ -90,6 +96,27 @@ std::optional<size_t> ReportRow(const ResultTable& report, std::string_view item
 // The number before `word` in the report's "sessions" line ("12 closed at
 // ...", "1 terminated"); -1 without one.
 int SessionsCount(const ResultTable& report, std::string_view word);
+
+// One client thread of the kept-connection tests: autocommit INSERTs of
+// (client, n) into `table`, n numbered from 1, on one connection; after a
+// 57P01 or a broken connection it reconnects and goes on. Any other error
+// ends it (`failure`).
+struct Writer {
+  int client = 0;
+  std::string table = "t";
+  std::vector<int64_t> committed;   // every n whose INSERT succeeded
+  std::vector<std::string> errors;  // the errors that ended a connection
+  std::string failure;              // anything else; the thread stopped there
+  // From the first error to the first commit after it.
+  std::optional<double> back_after_seconds;
+  std::atomic<int64_t> commits{0};
+  std::atomic<bool> ended{false};
+
+  void Run(const std::string& conninfo, const std::atomic<bool>& stop);
+
+ private:
+  void Loop(const std::string& conninfo, const std::atomic<bool>& stop);
+};
 
 // An admin command that may run for seconds, on a connection of its own
 // and a thread of its own; the outcome within the hang guard.

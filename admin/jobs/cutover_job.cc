@@ -395,28 +395,39 @@ Awaitable<absl::Status> CutoverJob::PreflightLogical(Servers& servers) {
          fmt::format("{} behind (MAX LAG {})", upstream::FormatBytes(**lag),
                      upstream::FormatBytes(options_.max_lag_bytes)));
   }
-  co_await PreflightSequences(servers);
-  co_return absl::OkStatus();
+  co_return co_await PreflightSequences(servers);
 }
 
-Awaitable<void> CutoverJob::PreflightSequences(Servers& servers) {
+Awaitable<absl::Status> CutoverJob::PreflightSequences(Servers& servers) {
+  // With SYNC SEQUENCES, a sequence that cannot be copied fails the
+  // preflight rather than the hold, when clients would already wait.
+  const CutoverLineStatus unusable =
+      options_.sync_sequences ? CutoverLineStatus::kFailed : CutoverLineStatus::kWarning;
   absl::StatusOr<std::vector<upstream::SequenceState>> sequences =
       co_await upstream::ReadSequences(*servers.source_database);
   if (!sequences.ok()) {
-    Line("sequences", CutoverLineStatus::kWarning,
-         fmt::format("not read on the source: {}", proxy::StatusText(sequences.status())));
-    co_return;
+    Line("sequences", unusable, fmt::format("not read on the source: {}", proxy::StatusText(sequences.status())));
+    if (options_.sync_sequences) co_return sequences.status();
+    co_return absl::OkStatus();
   }
   size_t used = 0;
+  size_t unreadable = 0;
   for (const upstream::SequenceState& sequence : *sequences) {
     if (!sequence.readable) {
-      Line(fmt::format("sequence {}.{}", sequence.schema, sequence.name), CutoverLineStatus::kWarning,
-           "the source's control user may not read it: not copied");
+      ++unreadable;
+      Line(fmt::format("sequence {}.{}", sequence.schema, sequence.name), unusable,
+           "the source's control user may not read it");
     } else if (sequence.last_value) {
       ++used;
     }
   }
-  if (used == 0) co_return;
+  if (unreadable > 0 && options_.sync_sequences) {
+    co_return protocol::ErrorWithSqlState(
+        sqlstate::kInsufficientPrivilege,
+        fmt::format("SYNC SEQUENCES cannot read {} sequence(s) of \"{}\" on source \"{}\" as its control user",
+                    unreadable, options_.database, servers.source.name));
+  }
+  if (used == 0) co_return absl::OkStatus();
   if (options_.sync_sequences) {
     Line("sequences", CutoverLineStatus::kOk,
          fmt::format("{} in use on the source, copied to the target during the hold (SYNC SEQUENCES)", used));
@@ -426,6 +437,7 @@ Awaitable<void> CutoverJob::PreflightSequences(Servers& servers) {
                      "target may reuse replicated ids: add SYNC SEQUENCES",
                      used));
   }
+  co_return absl::OkStatus();
 }
 
 Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
@@ -497,7 +509,7 @@ Awaitable<absl::StatusOr<std::optional<uint64_t>>> CutoverJob::Lag(Servers& serv
 Awaitable<absl::StatusOr<uint64_t>> CutoverJob::PhysicalLag(Servers& servers) {
   absl::StatusOr<upstream::Lsn> current = co_await upstream::CurrentWalLsn(*servers.source_control);
   if (!current.ok()) co_return current.status();
-  absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await TargetPosition(servers);
+  absl::StatusOr<std::optional<upstream::Lsn>> replayed = co_await upstream::ReplayLsn(*servers.target_control);
   if (!replayed.ok()) co_return replayed.status();
   if (!*replayed) co_return *current;
   co_return **replayed >= *current ? 0 : *current - **replayed;
@@ -757,7 +769,8 @@ Awaitable<absl::Status> CutoverJob::CatchUp(Servers& servers, NoticeChannel& not
   // the moved database, whose slots decode it like any transaction there.
   upstream::ControlConnection& marker_control =
       options_.mode == CutoverMode::kLogical ? *servers.source_database : *servers.source_control;
-  absl::StatusOr<upstream::QueryResult> synchronous = co_await marker_control.Query("SET synchronous_commit = on", {});
+  absl::StatusOr<upstream::QueryResult> synchronous =
+      co_await marker_control.Query("SET synchronous_commit = on", {});
   if (!synchronous.ok()) co_return synchronous.status();
   absl::StatusOr<upstream::Lsn> marker =
       co_await upstream::EmitMarker(marker_control, fmt::format("cutover {} of {}", id_, options_.database));
@@ -867,10 +880,10 @@ Awaitable<absl::Status> CutoverJob::SyncSequences(Servers& servers, NoticeChanne
     }
     ++counts_.sequences_synced;
   }
-  EndStep(CutoverLineStatus::kOk,
-          fmt::format("{} sequence(s) on {} continue after the source's last value{}", counts_.sequences_synced,
-                      options_.target,
-                      never_used == 0 ? std::string() : fmt::format("; {} never used, left as they are", never_used)));
+  const std::string untouched =
+      never_used == 0 ? std::string() : fmt::format("; {} never used, left as they are", never_used);
+  EndStep(CutoverLineStatus::kOk, fmt::format("{} sequence(s) on {} continue after the source's last value{}",
+                                              counts_.sequences_synced, options_.target, untouched));
   co_return absl::OkStatus();
 }
 

@@ -116,7 +116,7 @@ class CutoverJob {
   Awaitable<absl::Status> Preflight(Servers& servers);
   Awaitable<absl::Status> PreflightPhysical(Servers& servers);
   Awaitable<absl::Status> PreflightLogical(Servers& servers);
-  Awaitable<void> PreflightSequences(Servers& servers);
+  Awaitable<absl::Status> PreflightSequences(Servers& servers);
   Awaitable<void> PreflightSessions(Servers& servers);
   Awaitable<absl::Status> WaitForLag(Servers& servers, NoticeChannel& notices);
   // How far behind the target is; nullopt while (LOGICAL) a table's

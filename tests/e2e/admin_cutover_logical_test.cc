@@ -150,7 +150,9 @@ TEST_F(CutoverLogicalTest, WithoutSyncSequencesTheFirstInsertOnGreenCollides) {
   PgConn admin = ConnectAdmin();
   {
     PgConn client = ConnectClient();
-    for (int n = 1; n <= 3; ++n) ExecOk(client.get(), "INSERT INTO items (client, n) VALUES (1, " + std::to_string(n) + ")");
+    for (int n = 1; n <= 3; ++n) {
+      ExecOk(client.get(), "INSERT INTO items (client, n) VALUES (1, " + std::to_string(n) + ")");
+    }
   }
   const QueryOutcome cutover = RunQuery(admin.get(), "CUTOVER app TO green MODE LOGICAL TIMEOUT '30s'");
   ASSERT_TRUE(cutover.ok()) << cutover.Describe();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ double Median(std::vector<double> values) {
 }
 
 // Why a round counts as failed; empty when it did not.
+// A step's column: as wide as its name, at least 9 ("promote", 0.000).
+int StepWidth(const char* step) { return std::max(9, static_cast<int>(std::strlen(step))); }
+
 std::string RoundProblem(const Record& round) {
   std::string problem;
   auto add = [&problem](const std::string& what) { problem += (problem.empty() ? "" : "; ") + what; };
@@ -122,18 +126,19 @@ int PrintCutoverTables(std::istream& in) {
   }
 
   std::printf("\nsteps of each CUTOVER (s, from its report)\n");
-  constexpr const char* kSteps[] = {"preflight", "lag", "hold", "catch_up", "promote", "switch", "resume"};
+  constexpr const char* kSteps[] = {"preflight", "lag",            "hold",   "catch_up",
+                                    "promote",   "sync_sequences", "switch", "resume"};
   std::printf("%-10s %5s", "mode", "round");
-  for (const char* step : kSteps) std::printf(" %9s", step);
+  for (const char* step : kSteps) std::printf(" %*s", StepWidth(step), step);
   std::printf("\n");
   for (const Record& round : rounds) {
     std::printf("%-10s %5s", round.Get("mode").c_str(), round.Get("round").c_str());
     for (const char* step : kSteps) {
       const std::string key = std::string("step_") + step + "_s";
       if (round.Has(key)) {
-        std::printf(" %9.3f", round.Number(key));
+        std::printf(" %*.3f", StepWidth(step), round.Number(key));
       } else {
-        std::printf(" %9s", "-");
+        std::printf(" %*s", StepWidth(step), "-");
       }
     }
     std::printf("\n");

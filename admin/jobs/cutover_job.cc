@@ -262,11 +262,13 @@ Awaitable<absl::Status> CutoverJob::Preflight(Servers& servers) {
     Line(fmt::format("{} {} reachable", role, upstream->name), CutoverLineStatus::kOk,
          fmt::format("control connection backend pid {}", control->backend_pid()));
   }
-  absl::Status replicating;
-  if (options_.mode == CutoverMode::kLogical) {
-    replicating = co_await PreflightLogical(servers);
-  } else {
-    replicating = co_await PreflightPhysical(servers);
+  absl::Status replicating = co_await CheckSourceIsPrimary(servers);
+  if (replicating.ok()) {
+    if (options_.mode == CutoverMode::kLogical) {
+      replicating = co_await PreflightLogical(servers);
+    } else {
+      replicating = co_await PreflightPhysical(servers);
+    }
   }
   if (!replicating.ok()) {
     EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(replicating)));
@@ -277,17 +279,22 @@ Awaitable<absl::Status> CutoverJob::Preflight(Servers& servers) {
   co_return absl::OkStatus();
 }
 
+// Both modes move away from a primary.
+Awaitable<absl::Status> CutoverJob::CheckSourceIsPrimary(Servers& servers) {
+  absl::StatusOr<bool> recovering = co_await upstream::IsInRecovery(*servers.source_control);
+  if (!recovering.ok()) co_return recovering.status();
+  if (!*recovering) co_return absl::OkStatus();
+  const std::string message =
+      fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name);
+  Line("source is a primary", CutoverLineStatus::kFailed, message);
+  co_return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
+}
+
 Awaitable<absl::Status> CutoverJob::PreflightPhysical(Servers& servers) {
   auto fail = [&](std::string item, std::string message) {
     Line(std::move(item), CutoverLineStatus::kFailed, message);
     return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
   };
-  absl::StatusOr<bool> source_recovering = co_await upstream::IsInRecovery(*servers.source_control);
-  if (!source_recovering.ok()) co_return source_recovering.status();
-  if (*source_recovering) {
-    co_return fail("source is a primary",
-                   fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name));
-  }
   absl::StatusOr<bool> target_recovering = co_await upstream::IsInRecovery(*servers.target_control);
   if (!target_recovering.ok()) co_return target_recovering.status();
   if (!*target_recovering) {
@@ -331,12 +338,6 @@ Awaitable<absl::Status> CutoverJob::PreflightLogical(Servers& servers) {
     Line(std::move(item), CutoverLineStatus::kFailed, message);
     return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
   };
-  absl::StatusOr<bool> source_recovering = co_await upstream::IsInRecovery(*servers.source_control);
-  if (!source_recovering.ok()) co_return source_recovering.status();
-  if (*source_recovering) {
-    co_return fail("source is a primary",
-                   fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name));
-  }
   absl::StatusOr<bool> target_recovering = co_await upstream::IsInRecovery(*servers.target_control);
   if (!target_recovering.ok()) co_return target_recovering.status();
   if (*target_recovering) {

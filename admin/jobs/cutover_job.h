@@ -114,6 +114,7 @@ class CutoverJob {
  private:
   struct Servers;
   Awaitable<absl::Status> Preflight(Servers& servers);
+  Awaitable<absl::Status> CheckSourceIsPrimary(Servers& servers);
   Awaitable<absl::Status> PreflightPhysical(Servers& servers);
   Awaitable<absl::Status> PreflightLogical(Servers& servers);
   Awaitable<absl::Status> PreflightSequences(Servers& servers);

@@ -7,14 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
-#include <atomic>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "tests/e2e/cutover_test_support.h"
 
@@ -53,35 +48,8 @@ TEST_F(CutoverLogicalTest, SyncSequencesLetsInsertsAfterTheSwitchGoOnWithoutColl
   constexpr int64_t kCommitsAround = 20;  // before the cutover, and after it
   StartLogicalServers(CreateItems);
   PgConn admin = ConnectAdmin();
-  std::array<Writer, kWriters> writers;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  struct StopAndJoin {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~StopAndJoin() {
-      stop = true;
-      for (std::thread& thread : threads) thread.join();
-    }
-  } stop_and_join{stop, threads};
-  const std::string conninfo = ClientConnString();
-  for (int i = 0; i < kWriters; ++i) {
-    writers[i].client = i + 1;
-    writers[i].table = "items";
-    threads.emplace_back([&, i] { writers[i].Run(conninfo, stop); });
-  }
-  auto each_wrote = [&](const std::array<int64_t, kWriters>& at_least) {
-    return WaitUntil([&] {
-      for (int i = 0; i < kWriters; ++i) {
-        if (writers[i].ended) return true;
-        if (writers[i].commits < at_least[i]) return false;
-      }
-      return true;
-    });
-  };
-  std::array<int64_t, kWriters> before;
-  before.fill(kCommitsAround);
-  ASSERT_TRUE(each_wrote(before)) << "the writers never all got going";
+  WriterPool pool(kWriters, ClientConnString(), "items");
+  ASSERT_TRUE(pool.EachCommits(kCommitsAround)) << "the writers never all got going";
 
   AdminCommand cutover(pgvalve().AdminConnString(),
                        "CUTOVER app TO green MODE LOGICAL SYNC SEQUENCES TIMEOUT '30s'");
@@ -90,39 +58,14 @@ TEST_F(CutoverLogicalTest, SyncSequencesLetsInsertsAfterTheSwitchGoOnWithoutColl
   std::cout << "CUTOVER's report:\n" << outcome.table.ToString();
   // Nothing reaches blue through pgvalve once the cutover has switched.
   const std::string blue_rows_at_switch = blue().QueryScalar("SELECT count(*) FROM items", kApp);
-  std::array<int64_t, kWriters> after;
-  for (int i = 0; i < kWriters; ++i) after[i] = writers[i].commits + kCommitsAround;
-  EXPECT_TRUE(each_wrote(after)) << "the writers did not all go on writing after the cutover";
-  stop = true;
-  for (std::thread& thread : threads) thread.join();
-  threads.clear();
+  EXPECT_TRUE(pool.EachCommits(kCommitsAround))
+      << "the writers did not all go on writing after the cutover";
+  pool.Stop();
 
-  for (const Writer& writer : writers) {
-    // A duplicate key (23505) on green would end a writer here.
-    EXPECT_EQ(writer.failure, "") << "client " << writer.client;
-    EXPECT_LE(writer.errors.size(), 1u) << "client " << writer.client << " saw:\n"
-                                        << ::testing::PrintToString(writer.errors);
-  }
-  EXPECT_EQ(blue().QueryScalar("SELECT count(*) FROM items", kApp), blue_rows_at_switch);
-
+  // A duplicate key (23505) on green would have ended a writer.
   PgConn on_green = Connect(green().ConnString(kApp));
-  for (const Writer& writer : writers) {
-    const ResultTable rows =
-        QueryTable(on_green.get(), "SELECT n, count(*) AS copies FROM items WHERE client = " +
-                                       std::to_string(writer.client) + " GROUP BY n");
-    std::map<int64_t, int64_t> copies;
-    for (size_t row = 0; row < rows.size(); ++row) {
-      copies[std::stoll(rows.Text(row, "n"))] = std::stoll(rows.Text(row, "copies"));
-    }
-    int missing = 0;
-    for (int64_t n : writer.committed) {
-      if (!copies.contains(n) && ++missing <= 5) {
-        ADD_FAILURE() << "client " << writer.client << "'s committed row " << n << " is not on green";
-      }
-    }
-    EXPECT_EQ(missing, 0) << "client " << writer.client << ": committed rows missing on green";
-    for (const auto& [n, count] : copies) EXPECT_EQ(count, 1) << "client " << writer.client << " row " << n;
-  }
+  ExpectEveryCommitOnceOn(on_green.get(), pool);
+  EXPECT_EQ(blue().QueryScalar("SELECT count(*) FROM items", kApp), blue_rows_at_switch);
   // Green's own inserts took ids above every replicated one.
   const std::string port = std::to_string(green().port());
   EXPECT_NE(ScalarString(on_green.get(), "SELECT count(*) FROM items WHERE server_port = " + port), "0");

@@ -9,8 +9,6 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <array>
-#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -18,8 +16,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "tests/e2e/cutover_test_support.h"
 #include "tests/support/subprocess.h"
@@ -215,87 +211,26 @@ TEST_F(CutoverCompletesTest, KeptConnectionsSeeAtMostOneErrorAndEveryCommitIsOnG
   constexpr int64_t kCommitsAround = 20;  // before the cutover, and after it
   StartServers();
   PgConn admin = ConnectAdmin();
-  std::array<Writer, kWriters> writers;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  struct StopAndJoin {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~StopAndJoin() {
-      stop = true;
-      for (std::thread& thread : threads) thread.join();
-    }
-  } stop_and_join{stop, threads};
-  const std::string conninfo = ClientConnString();
-  for (int i = 0; i < kWriters; ++i) {
-    writers[i].client = i + 1;
-    threads.emplace_back([&, i] { writers[i].Run(conninfo, stop); });
-  }
-  auto each_wrote = [&](const std::array<int64_t, kWriters>& at_least) {
-    return WaitUntil([&] {
-      for (int i = 0; i < kWriters; ++i) {
-        if (writers[i].ended) return true;
-        if (writers[i].commits < at_least[i]) return false;
-      }
-      return true;
-    });
-  };
-  std::array<int64_t, kWriters> before;
-  before.fill(kCommitsAround);
-  ASSERT_TRUE(each_wrote(before)) << "the writers never all got going";
+  WriterPool pool(kWriters, ClientConnString(), "t");
+  ASSERT_TRUE(pool.EachCommits(kCommitsAround)) << "the writers never all got going";
 
   AdminCommand cutover(pgvalve().AdminConnString(), kCutover);
   QueryOutcome& outcome = cutover.Result();
   ASSERT_TRUE(outcome.ok()) << outcome.Describe();
   PrintReport("CUTOVER's report", outcome.table);
-  std::array<int64_t, kWriters> after;
-  for (int i = 0; i < kWriters; ++i) after[i] = writers[i].commits + kCommitsAround;
-  EXPECT_TRUE(each_wrote(after)) << "the writers did not all go on writing after the cutover";
-  stop = true;
-  for (std::thread& thread : threads) thread.join();
-  threads.clear();
-
-  for (const Writer& writer : writers) {
-    EXPECT_EQ(writer.failure, "") << "client " << writer.client;
-    EXPECT_LE(writer.errors.size(), 1u) << "client " << writer.client << " saw:\n"
-                                        << ::testing::PrintToString(writer.errors);
-    std::cout << "client " << writer.client << ": " << writer.committed.size() << " commits, "
-              << writer.errors.size() << " error(s)"
-              << (writer.errors.empty() ? "" : ": " + writer.errors[0]);
-    if (writer.back_after_seconds) {
-      std::cout << "; committing again " << *writer.back_after_seconds << " s later";
-    }
-    std::cout << "\n";
-  }
+  EXPECT_TRUE(pool.EachCommits(kCommitsAround))
+      << "the writers did not all go on writing after the cutover";
+  pool.Stop();
 
   // Every commit a client was told of is on green, exactly once; after the
   // cutover, green took the writes itself.
   PgConn on_green = Connect(green().ConnString(kApp));
-  for (const Writer& writer : writers) {
-    const ResultTable rows =
-        QueryTable(on_green.get(), "SELECT n, count(*) AS copies FROM t WHERE client = " +
-                                       std::to_string(writer.client) + " GROUP BY n");
-    std::map<int64_t, int64_t> copies;
-    for (size_t row = 0; row < rows.size(); ++row) {
-      copies[std::stoll(rows.Text(row, "n"))] = std::stoll(rows.Text(row, "copies"));
-    }
-    int missing = 0;
-    for (int64_t n : writer.committed) {
-      const auto found = copies.find(n);
-      if (found == copies.end() && ++missing <= 5) {
-        ADD_FAILURE() << "client " << writer.client << "'s committed row " << n
-                      << " is not on green";
-      }
-    }
-    EXPECT_EQ(missing, 0) << "client " << writer.client << ": committed rows missing on green";
-    for (const auto& [n, count] : copies)
-      EXPECT_EQ(count, 1) << "client " << writer.client << " row " << n;
-    EXPECT_NE(
-        ScalarString(on_green.get(),
-                     "SELECT count(*) FROM t WHERE client = " + std::to_string(writer.client) +
-                         " AND server_port = " + std::to_string(green().port())),
-        "0")
-        << "client " << writer.client << " never wrote to green";
+  ExpectEveryCommitOnceOn(on_green.get(), pool);
+  for (const auto& writer : pool.writers()) {
+    const std::string on_green_itself = "SELECT count(*) FROM t WHERE client = " + std::to_string(writer->client) +
+                                        " AND server_port = " + std::to_string(green().port());
+    EXPECT_NE(ScalarString(on_green.get(), on_green_itself), "0")
+        << "client " << writer->client << " never wrote to green";
   }
   EXPECT_EQ(AppColumn(admin.get(), "upstream"), "green");
   const std::optional<CutoverRow> row = LatestCutover(admin.get());

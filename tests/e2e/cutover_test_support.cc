@@ -1,6 +1,7 @@
 #include "tests/e2e/cutover_test_support.h"
 
 #include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -214,6 +215,67 @@ void Writer::Loop(const std::string& conninfo, const std::atomic<bool>& stop) {
     }
     failure = "\"" + sql + "\": " + outcome->Describe();
     return;
+  }
+}
+
+WriterPool::WriterPool(int count, const std::string& conninfo, const std::string& table) {
+  for (int i = 0; i < count; ++i) {
+    auto writer = std::make_unique<Writer>();
+    writer->client = i + 1;
+    writer->table = table;
+    writers_.push_back(std::move(writer));
+  }
+  for (auto& writer : writers_) {
+    threads_.emplace_back([this, conninfo, writer = writer.get()] { writer->Run(conninfo, stop_); });
+  }
+}
+
+bool WriterPool::EachCommits(int64_t more) {
+  std::vector<int64_t> at_least;
+  for (const auto& writer : writers_) at_least.push_back(writer->commits + more);
+  return WaitUntil([&] {
+    for (size_t i = 0; i < writers_.size(); ++i) {
+      if (writers_[i]->ended) return true;
+      if (writers_[i]->commits < at_least[i]) return false;
+    }
+    return true;
+  });
+}
+
+void WriterPool::Stop() {
+  stop_ = true;
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+void ExpectEveryCommitOnceOn(PGconn* target, const WriterPool& pool) {
+  for (const auto& writer : pool.writers()) {
+    EXPECT_EQ(writer->failure, "") << "client " << writer->client;
+    EXPECT_LE(writer->errors.size(), 1u) << "client " << writer->client << " saw:\n"
+                                         << ::testing::PrintToString(writer->errors);
+    std::cout << "client " << writer->client << ": " << writer->committed.size() << " commits, "
+              << writer->errors.size() << " error(s)"
+              << (writer->errors.empty() ? "" : ": " + writer->errors[0]);
+    if (writer->back_after_seconds) {
+      std::cout << "; committing again " << *writer->back_after_seconds << " s later";
+    }
+    std::cout << "\n";
+
+    const ResultTable rows = QueryTable(target, "SELECT n, count(*) AS copies FROM " + writer->table +
+                                                    " WHERE client = " + std::to_string(writer->client) +
+                                                    " GROUP BY n");
+    std::map<int64_t, int64_t> copies;
+    for (size_t row = 0; row < rows.size(); ++row) {
+      copies[std::stoll(rows.Text(row, "n"))] = std::stoll(rows.Text(row, "copies"));
+    }
+    int missing = 0;
+    for (int64_t n : writer->committed) {
+      if (!copies.contains(n) && ++missing <= 5) {
+        ADD_FAILURE() << "client " << writer->client << "'s committed row " << n << " is not on the target";
+      }
+    }
+    EXPECT_EQ(missing, 0) << "client " << writer->client << ": committed rows missing on the target";
+    for (const auto& [n, count] : copies) EXPECT_EQ(count, 1) << "client " << writer->client << " row " << n;
   }
 }
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/admin_test_support.h"
@@ -117,6 +118,34 @@ struct Writer {
  private:
   void Loop(const std::string& conninfo, const std::atomic<bool>& stop);
 };
+
+// `count` Writers (clients 1..count) on `table` through `conninfo`, each
+// on a thread of its own; stopped and joined by Stop() or the destructor.
+class WriterPool {
+ public:
+  WriterPool(int count, const std::string& conninfo, const std::string& table);
+  ~WriterPool() { Stop(); }
+  WriterPool(const WriterPool&) = delete;
+  WriterPool& operator=(const WriterPool&) = delete;
+
+  // Waits (WaitUntil) until every writer has committed `more` rows after
+  // the call, or one has ended; false when the wait ran out.
+  bool EachCommits(int64_t more);
+  // After Stop(), a writer's vectors and strings may be read.
+  void Stop();
+  const std::vector<std::unique_ptr<Writer>>& writers() const { return writers_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<Writer>> writers_;
+  std::vector<std::thread> threads_;
+};
+
+// After a cutover under a stopped pool: no writer failed (a duplicate key
+// would have), each saw at most one error (its 57P01), and every row each
+// was told was committed is in the pool's table on `target` exactly once.
+// Prints each writer's commits and errors.
+void ExpectEveryCommitOnceOn(PGconn* target, const WriterPool& pool);
 
 // An admin command that may run for seconds, on a connection of its own
 // and a thread of its own; the outcome within the hang guard.

@@ -13,6 +13,7 @@
 #include "pgvalve_version.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "proxy/current_route.h"
 #include "upstream/activity_queries.h"
 #include "upstream/control_connections.h"
 
@@ -48,6 +49,17 @@ struct StateCounts {
   int64_t total = 0, active = 0, idle = 0, in_transaction = 0, held = 0;
 };
 
+// Where each database's new sessions go now (a SWITCH, a CUTOVER, or the
+// configured route).
+std::map<std::string, std::string> CurrentRoutes(const AdminServices& services, const config::Config& config) {
+  std::map<std::string, std::string> routes;
+  for (const auto& gate : services.databases.All()) {
+    absl::StatusOr<const config::UpstreamConfig*> route = proxy::CurrentRoute(config, *gate);
+    if (route.ok() && *route != nullptr) routes.emplace(gate->name(), (*route)->name);
+  }
+  return routes;
+}
+
 }  // namespace
 
 Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, ArgumentCursor& arguments) {
@@ -71,8 +83,16 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
                   {"state_seconds", ColumnType::kFloat8},
                   {"bytes_in", ColumnType::kInt8},
                   {"bytes_out", ColumnType::kInt8}});
+  // A session held before it connected anywhere goes, once released, where
+  // its database is routed then: a SWITCH during the hold moves it too.
+  const std::map<std::string, std::string> routes =
+      CurrentRoutes(context.services, *context.services.config.Current());
   for (const SelectedSession& selected : selection->sessions) {
     const proxy::SessionSnapshot& session = selected.snapshot;
+    std::string upstream = session.upstream;
+    if (session.state == SessionState::kHeld && session.backend_pid == 0) {
+      if (auto route = routes.find(session.identity.database); route != routes.end()) upstream = route->second;
+    }
     auto& row = rows.AddRow();
     row.Int(static_cast<int64_t>(session.identity.id))
         .Text(session.identity.database)
@@ -90,7 +110,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
     } else {
       row.Null().Null();
     }
-    row.Text(session.upstream)
+    row.Text(upstream)
         .Time(session.identity.connected_at)
         .Time(session.state_since);
     // As pg_stat_activity: xact_start while in a transaction (or running a

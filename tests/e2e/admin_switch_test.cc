@@ -338,7 +338,10 @@ TEST_F(SwitchTest, ASessionHeldByPauseGoesWhereTheSwitchPointsWhenResumed) {
   ASSERT_FALSE(held_id.empty()) << ShowClients(admin.get()).ToString();
   EXPECT_FALSE(held.done());
 
+  EXPECT_EQ(ClientUpstream(admin.get(), held_id), "blue");
   ExecOk(admin.get(), "SWITCH app TO green FORCE");
+  // Not connected anywhere yet: SHOW CLIENTS says where it will go.
+  EXPECT_EQ(ClientUpstream(admin.get(), held_id), "green");
   ExecOk(admin.get(), "RESUME app");
 
   ASSERT_TRUE(held.WaitFor(kHangGuard));

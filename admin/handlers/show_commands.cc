@@ -60,6 +60,18 @@ std::map<std::string, std::string> CurrentRoutes(const AdminServices& services, 
   return routes;
 }
 
+// A session's upstream as SHOW CLIENTS and SHOW UPSTREAMS tell it: the one
+// it is connected to, or, held before it connected anywhere, the one its
+// database is routed to now, where it goes when released (a SWITCH during
+// the hold changes it).
+std::string ShownUpstream(const std::map<std::string, std::string>& routes, const std::string& database,
+                          SessionState state, int32_t backend_pid, std::string upstream) {
+  if (state == SessionState::kHeld && backend_pid == 0) {
+    if (auto route = routes.find(database); route != routes.end()) return route->second;
+  }
+  return upstream;
+}
+
 }  // namespace
 
 Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, ArgumentCursor& arguments) {
@@ -83,16 +95,10 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
                   {"state_seconds", ColumnType::kFloat8},
                   {"bytes_in", ColumnType::kInt8},
                   {"bytes_out", ColumnType::kInt8}});
-  // A session held before it connected anywhere goes, once released, where
-  // its database is routed then: a SWITCH during the hold moves it too.
   const std::map<std::string, std::string> routes =
       CurrentRoutes(context.services, *context.services.config.Current());
   for (const SelectedSession& selected : selection->sessions) {
     const proxy::SessionSnapshot& session = selected.snapshot;
-    std::string upstream = session.upstream;
-    if (session.state == SessionState::kHeld && session.backend_pid == 0) {
-      if (auto route = routes.find(session.identity.database); route != routes.end()) upstream = route->second;
-    }
     auto& row = rows.AddRow();
     row.Int(static_cast<int64_t>(session.identity.id))
         .Text(session.identity.database)
@@ -110,7 +116,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
     } else {
       row.Null().Null();
     }
-    row.Text(upstream)
+    row.Text(ShownUpstream(routes, session.identity.database, session.state, session.backend_pid, session.upstream))
         .Time(session.identity.connected_at)
         .Time(session.state_since);
     // As pg_stat_activity: xact_start while in a transaction (or running a
@@ -256,9 +262,11 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDatabases(CommandContext& context, 
 Awaitable<absl::StatusOr<CommandResult>> ShowUpstreams(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = NoArguments(arguments); !end.ok()) co_return end;
   auto config = context.services.config.Current();
+  const std::map<std::string, std::string> routes = CurrentRoutes(context.services, *config);
   std::map<std::string, int64_t> sessions;
   for (const auto& record : context.services.sessions.All()) {
-    ++sessions[record->upstream()];
+    ++sessions[ShownUpstream(routes, record->identity().database, record->state(), record->backend_pid(),
+                             record->upstream())];
   }
   ResultSet rows({{"name", ColumnType::kText},
                   {"host", ColumnType::kText},

@@ -119,6 +119,13 @@ class SwitchTest : public AdminConsoleTest {
     return row ? clients.Text(*row, "upstream") : "<no such client>";
   }
 
+  // SHOW UPSTREAMS' session count of `upstream`.
+  static int64_t UpstreamSessions(PGconn* admin, std::string_view upstream) {
+    const ResultTable upstreams = QueryTable(admin, "SHOW UPSTREAMS");
+    const std::optional<size_t> row = upstreams.FindRow("name", upstream);
+    return row ? std::stoll(upstreams.Text(*row, "sessions")) : -1;
+  }
+
   // Waits until pgvalve counts exactly `count` sessions of app: those of
   // earlier tests may still be closing.
   static bool WaitForAppSessions(PGconn* admin, int count) {
@@ -339,9 +346,14 @@ TEST_F(SwitchTest, ASessionHeldByPauseGoesWhereTheSwitchPointsWhenResumed) {
   EXPECT_FALSE(held.done());
 
   EXPECT_EQ(ClientUpstream(admin.get(), held_id), "blue");
+  const int64_t on_blue = UpstreamSessions(admin.get(), "blue");
+  const int64_t on_green = UpstreamSessions(admin.get(), "green");
   ExecOk(admin.get(), "SWITCH app TO green FORCE");
-  // Not connected anywhere yet: SHOW CLIENTS says where it will go.
+  // Not connected anywhere yet: SHOW CLIENTS and SHOW UPSTREAMS say where
+  // it will go.
   EXPECT_EQ(ClientUpstream(admin.get(), held_id), "green");
+  EXPECT_EQ(UpstreamSessions(admin.get(), "blue"), on_blue - 1);
+  EXPECT_EQ(UpstreamSessions(admin.get(), "green"), on_green + 1);
   ExecOk(admin.get(), "RESUME app");
 
   ASSERT_TRUE(held.WaitFor(kHangGuard));

@@ -284,44 +284,47 @@ Awaitable<absl::Status> CutoverJob::CheckSourceIsPrimary(Servers& servers) {
   absl::StatusOr<bool> recovering = co_await upstream::IsInRecovery(*servers.source_control);
   if (!recovering.ok()) co_return recovering.status();
   if (!*recovering) co_return absl::OkStatus();
-  const std::string message =
-      fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name);
-  Line("source is a primary", CutoverLineStatus::kFailed, message);
-  co_return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
+  co_return PreflightFailure(
+      "source is a primary",
+      fmt::format("source \"{}\" is in recovery: it is not the primary", servers.source.name));
+}
+
+absl::Status CutoverJob::PreflightFailure(std::string item, std::string message) {
+  Line(std::move(item), CutoverLineStatus::kFailed, message);
+  return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
 }
 
 Awaitable<absl::Status> CutoverJob::PreflightPhysical(Servers& servers) {
-  auto fail = [&](std::string item, std::string message) {
-    Line(std::move(item), CutoverLineStatus::kFailed, message);
-    return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
-  };
   absl::StatusOr<bool> target_recovering = co_await upstream::IsInRecovery(*servers.target_control);
   if (!target_recovering.ok()) co_return target_recovering.status();
   if (!*target_recovering) {
-    co_return fail("target is a standby",
-                   fmt::format("target \"{}\" is not in recovery: MODE PHYSICAL moves to a streaming standby "
-                               "of the source (a primary already: use SWITCH)",
-                               servers.target.name));
+    co_return PreflightFailure(
+        "target is a standby",
+        fmt::format("target \"{}\" is not in recovery: MODE PHYSICAL moves to a streaming standby "
+                    "of the source (a primary already: use SWITCH)",
+                    servers.target.name));
   }
   if (!options_.promote) {
-    co_return fail("PROMOTE", fmt::format("target \"{}\" is a standby and would refuse every write; add PROMOTE",
-                                          servers.target.name));
+    co_return PreflightFailure(
+        "PROMOTE",
+        fmt::format("target \"{}\" is a standby and would refuse every write; add PROMOTE", servers.target.name));
   }
   absl::StatusOr<std::optional<upstream::WalReceiver>> receiver =
       co_await upstream::ReadWalReceiver(*servers.target_control);
   if (!receiver.ok()) co_return receiver.status();
   if (!*receiver || (*receiver)->status != "streaming") {
-    co_return fail("target streams from the source",
-                   fmt::format("target \"{}\" is not streaming WAL (wal receiver: {})", servers.target.name,
-                               *receiver ? (*receiver)->status : std::string("none")));
+    co_return PreflightFailure(
+        "target streams from the source",
+        fmt::format("target \"{}\" is not streaming WAL (wal receiver: {})", servers.target.name,
+                    *receiver ? (*receiver)->status : std::string("none")));
   }
   // The receiver names the primary as it reached it (a host name, an
   // address or a socket directory); its port is the comparable part.
   if ((*receiver)->sender_port != servers.source.port) {
-    co_return fail("target streams from the source",
-                   fmt::format("target \"{}\" streams from {}:{}, not from source \"{}\" ({}:{})",
-                               servers.target.name, (*receiver)->sender_host, (*receiver)->sender_port,
-                               servers.source.name, servers.source.host, servers.source.port));
+    co_return PreflightFailure("target streams from the source",
+                               fmt::format("target \"{}\" streams from {}:{}, not from source \"{}\" ({}:{})",
+                                           servers.target.name, (*receiver)->sender_host, (*receiver)->sender_port,
+                                           servers.source.name, servers.source.host, servers.source.port));
   }
   Line("target streams from the source", CutoverLineStatus::kOk,
        fmt::format("{}:{}, in recovery", (*receiver)->sender_host, (*receiver)->sender_port));
@@ -334,17 +337,14 @@ Awaitable<absl::Status> CutoverJob::PreflightPhysical(Servers& servers) {
 }
 
 Awaitable<absl::Status> CutoverJob::PreflightLogical(Servers& servers) {
-  auto fail = [&](std::string item, std::string message) {
-    Line(std::move(item), CutoverLineStatus::kFailed, message);
-    return protocol::ErrorWithSqlState(sqlstate::kObjectNotInPrerequisiteState, message);
-  };
   absl::StatusOr<bool> target_recovering = co_await upstream::IsInRecovery(*servers.target_control);
   if (!target_recovering.ok()) co_return target_recovering.status();
   if (*target_recovering) {
-    co_return fail("target is a primary",
-                   fmt::format("target \"{}\" is in recovery: MODE LOGICAL moves to a subscriber, which is a "
-                               "primary (to a streaming standby: MODE PHYSICAL PROMOTE)",
-                               servers.target.name));
+    co_return PreflightFailure(
+        "target is a primary",
+        fmt::format("target \"{}\" is in recovery: MODE LOGICAL moves to a subscriber, which is a "
+                    "primary (to a streaming standby: MODE PHYSICAL PROMOTE)",
+                    servers.target.name));
   }
   absl::StatusOr<std::vector<upstream::Subscription>> subscriptions =
       co_await upstream::SubscriptionsOf(*servers.target_control, options_.database);
@@ -369,10 +369,10 @@ Awaitable<absl::Status> CutoverJob::PreflightLogical(Servers& servers) {
       continue;
     }
     if (!(*slot)->active) {
-      co_return fail(item, fmt::format("subscription \"{}\" on target \"{}\" is enabled but its slot \"{}\" "
-                                       "on source \"{}\" is not active: it does not stream",
-                                       subscription.name, servers.target.name, subscription.slot,
-                                       servers.source.name));
+      co_return PreflightFailure(
+          item, fmt::format("subscription \"{}\" on target \"{}\" is enabled but its slot \"{}\" "
+                            "on source \"{}\" is not active: it does not stream",
+                            subscription.name, servers.target.name, subscription.slot, servers.source.name));
     }
     const std::string confirmed =
         (*slot)->confirmed_flush ? upstream::FormatLsn(*(*slot)->confirmed_flush) : std::string("nothing");
@@ -381,10 +381,11 @@ Awaitable<absl::Status> CutoverJob::PreflightLogical(Servers& servers) {
     servers.subscriptions.push_back(std::move(subscription));
   }
   if (servers.subscriptions.empty()) {
-    co_return fail("target subscribes to the source",
-                   fmt::format("no enabled subscription on target \"{}\" replicates database \"{}\" from "
-                               "source \"{}\" (none has an active slot of it there)",
-                               servers.target.name, options_.database, servers.source.name));
+    co_return PreflightFailure(
+        "target subscribes to the source",
+        fmt::format("no enabled subscription on target \"{}\" replicates database \"{}\" from "
+                    "source \"{}\" (none has an active slot of it there)",
+                    servers.target.name, options_.database, servers.source.name));
   }
   std::string copying;
   absl::StatusOr<std::optional<uint64_t>> lag = co_await LogicalLag(servers, copying);

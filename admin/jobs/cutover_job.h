@@ -115,6 +115,8 @@ class CutoverJob {
   struct Servers;
   Awaitable<absl::Status> Preflight(Servers& servers);
   Awaitable<absl::Status> CheckSourceIsPrimary(Servers& servers);
+  // A failed preflight check: its report line, and the error (55000).
+  absl::Status PreflightFailure(std::string item, std::string message);
   Awaitable<absl::Status> PreflightPhysical(Servers& servers);
   Awaitable<absl::Status> PreflightLogical(Servers& servers);
   Awaitable<absl::Status> PreflightSequences(Servers& servers);

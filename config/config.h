@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/limits.h"
+#include "config/tls_settings.h"
 
 namespace pgvalve::config {
 
@@ -43,6 +44,9 @@ struct UpstreamConfig {
   std::optional<std::string> control_password;
   std::optional<std::string> control_passfile;
   std::string control_dbname = "postgres";
+  // The server leg of every session to this upstream, and its control
+  // connection.
+  ServerTlsSettings tls;
 };
 
 struct DatabaseRoute {
@@ -89,6 +93,7 @@ struct ProxySettings {
   // leave before it closes the rest at their transaction boundary and then,
   // terminate_wait later, at once.
   Duration shutdown_timeout{60000};
+  ClientTlsSettings tls;
 };
 
 struct AdminSettings {
@@ -100,6 +105,8 @@ struct AdminSettings {
   // How much of a query's text the DRY RUN and results of CANCEL,
   // TERMINATE and KILL show (read from pg_stat_activity).
   uint32_t query_text_length = 60;
+  // The admin console's own TLS, with the same keys as [proxy].
+  ClientTlsSettings tls;
 };
 
 struct Config {

@@ -1,5 +1,6 @@
 #include "config/config_file.h"
 
+#include <array>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -16,13 +17,70 @@
 namespace pgvalve::config {
 namespace {
 
+constexpr std::array<std::string_view, 7> kClientTlsKeys = {
+    "client_tls_sslmode", "client_tls_cert_file", "client_tls_key_file", "client_tls_ca_file",
+    "client_tls_protocols", "client_tls_ciphers", "client_tls13_ciphers"};
+
+std::vector<std::string_view> WithClientTlsKeys(std::initializer_list<std::string_view> keys) {
+  std::vector<std::string_view> all(keys);
+  all.insert(all.end(), kClientTlsKeys.begin(), kClientTlsKeys.end());
+  return all;
+}
+
+void ReadClientTls(TomlTable& table, ClientTlsSettings& tls) {
+  if (table.Get("client_tls_sslmode") != nullptr) {
+    std::string text;
+    table.String("client_tls_sslmode", text);
+    if (std::optional<ClientTlsMode> mode = ParseClientTlsMode(text)) {
+      tls.mode = *mode;
+    } else {
+      table.Fail("client_tls_sslmode",
+                 absl::StrCat("must be disable, allow, prefer, require, verify-ca or verify-full, got ",
+                              Quoted(text)));
+    }
+  }
+  table.String("client_tls_cert_file", tls.cert_file);
+  table.String("client_tls_key_file", tls.key_file);
+  table.String("client_tls_ca_file", tls.ca_file);
+  if (table.Get("client_tls_protocols") != nullptr) {
+    std::string text;
+    table.String("client_tls_protocols", text);
+    std::string error;
+    if (std::optional<TlsVersionRange> range = ParseTlsProtocols(text, error)) {
+      tls.min_version = range->min;
+      tls.max_version = range->max;
+    } else {
+      table.Fail("client_tls_protocols", error);
+    }
+  }
+  table.String("client_tls_ciphers", tls.ciphers);
+  table.String("client_tls13_ciphers", tls.tls13_ciphers);
+}
+
+void ReadServerTls(TomlTable& table, ServerTlsSettings& tls) {
+  if (table.Get("server_tls_sslmode") != nullptr) {
+    std::string text;
+    table.String("server_tls_sslmode", text);
+    if (std::optional<ServerTlsMode> mode = ParseServerTlsMode(text)) {
+      tls.mode = *mode;
+    } else {
+      table.Fail("server_tls_sslmode",
+                 absl::StrCat("must be disable, allow, prefer, require, verify-ca or verify-full, got ",
+                              Quoted(text)));
+    }
+  }
+  table.String("server_tls_ca_file", tls.ca_file);
+  table.String("server_tls_cert_file", tls.cert_file);
+  table.String("server_tls_key_file", tls.key_file);
+}
+
 void ReadProxy(const toml::value* value, FirstError& errors,
                ProxySettings& proxy) {
   TomlTable table(value, "proxy", errors,
-                  {"listen", "unix_socket_dir", "max_client_connections",
-                   "workers", "startup_timeout", "max_message_size",
-                   "hold_timeout", "terminate_wait", "max_startup_connections",
-                   "max_startup_connections_per_address", "shutdown_timeout"});
+                  WithClientTlsKeys({"listen", "unix_socket_dir", "max_client_connections", "workers",
+                                     "startup_timeout", "max_message_size", "hold_timeout",
+                                     "terminate_wait", "max_startup_connections",
+                                     "max_startup_connections_per_address", "shutdown_timeout"}));
   table.Addresses("listen", proxy.listen);
   table.String("unix_socket_dir", proxy.unix_socket_dir);
   table.Integer("max_client_connections", kMaxClientConnectionsRange,
@@ -39,16 +97,18 @@ void ReadProxy(const toml::value* value, FirstError& errors,
                 kMaxStartupConnectionsRange,
                 proxy.max_startup_connections_per_address);
   table.Timeout("shutdown_timeout", proxy.shutdown_timeout);
+  ReadClientTls(table, proxy.tls);
 }
 
 void ReadAdmin(const toml::value* value, FirstError& errors,
                AdminSettings& admin) {
   TomlTable table(value, "admin", errors,
-                  {"listen", "unix_socket_dir", "state_file", "users", "query_text_length"});
+                  WithClientTlsKeys({"listen", "unix_socket_dir", "state_file", "users", "query_text_length"}));
   table.Addresses("listen", admin.listen);
   table.String("unix_socket_dir", admin.unix_socket_dir);
   table.String("state_file", admin.state_file);
   table.Integer("query_text_length", kQueryTextLengthRange, admin.query_text_length);
+  ReadClientTls(table, admin.tls);
   const std::vector<const toml::value*> users = table.TableArray("users");
   for (size_t i = 0; i < users.size(); ++i) {
     TomlTable entry(users[i], IndexKey(table.PathOf("users"), i), errors,
@@ -69,7 +129,9 @@ void ReadUpstreams(const toml::value* value, FirstError& errors,
        NamedEntries(value, "upstreams", errors)) {
     TomlTable entry(entry_value, JoinKey("upstreams", name), errors,
                     {"host", "port", "connect_timeout", "control_user",
-                     "control_password", "control_passfile", "control_dbname"});
+                     "control_password", "control_passfile", "control_dbname",
+                     "server_tls_sslmode", "server_tls_ca_file", "server_tls_cert_file",
+                     "server_tls_key_file"});
     UpstreamConfig upstream;
     upstream.name = name;
     entry.String("host", upstream.host);
@@ -79,6 +141,7 @@ void ReadUpstreams(const toml::value* value, FirstError& errors,
     entry.String("control_password", upstream.control_password);
     entry.String("control_passfile", upstream.control_passfile);
     entry.String("control_dbname", upstream.control_dbname);
+    ReadServerTls(entry, upstream.tls);
     upstreams[name] = std::move(upstream);
   }
 }

@@ -53,8 +53,7 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string UnknownKeyMessage(std::string_view key,
-                              std::initializer_list<std::string_view> known) {
+std::string UnknownKeyMessage(std::string_view key, std::span<const std::string_view> known) {
   std::string_view closest;
   size_t best = 3;  // farther than two edits is a different word
   for (std::string_view candidate : known) {
@@ -80,6 +79,10 @@ std::vector<std::string> SortedKeys(const toml::value& table) {
 TomlTable::TomlTable(const toml::value* value, std::string path,
                      FirstError& errors,
                      std::initializer_list<std::string_view> known)
+    : TomlTable(value, std::move(path), errors, std::span(known.begin(), known.size())) {}
+
+TomlTable::TomlTable(const toml::value* value, std::string path, FirstError& errors,
+                     std::span<const std::string_view> known)
     : path_(std::move(path)), errors_(errors) {
   if (value == nullptr || errors_.failed()) return;
   if (!value->is_table()) {

@@ -5,6 +5,7 @@
 
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <toml.hpp>
@@ -24,6 +25,8 @@ class TomlTable {
   // Fails if `value` is not a table or holds a key outside `known`.
   TomlTable(const toml::value* value, std::string path, FirstError& errors,
             std::initializer_list<std::string_view> known);
+  TomlTable(const toml::value* value, std::string path, FirstError& errors,
+            std::span<const std::string_view> known);
 
   std::string PathOf(std::string_view key) const;
   void Fail(std::string_view key, std::string_view what);

@@ -67,6 +67,62 @@ class Checker {
   FirstError errors_;
 };
 
+// Files are only named here; they are read (and their errors reported) when
+// the TLS contexts are built, at start-up and on every reload.
+void CheckClientTls(Checker& check, std::string_view section, const ClientTlsSettings& tls) {
+  const std::string mode_key = JoinKey(section, "client_tls_sslmode");
+  if (tls.cert_file.has_value() != tls.key_file.has_value()) {
+    check.Fail(JoinKey(section, tls.cert_file ? "client_tls_key_file" : "client_tls_cert_file"),
+               "must be set together with the other of client_tls_cert_file and client_tls_key_file");
+  }
+  if (tls.enabled() && !tls.cert_file) {
+    check.Fail(mode_key, absl::StrCat("is ", AbslView(Name(tls.mode)),
+                                      " but no certificate is set; set client_tls_cert_file and "
+                                      "client_tls_key_file, or client_tls_sslmode = \"disable\""));
+  }
+  if ((tls.mode == ClientTlsMode::kVerifyCa || tls.mode == ClientTlsMode::kVerifyFull) && !tls.ca_file) {
+    check.Fail(mode_key, absl::StrCat("is ", AbslView(Name(tls.mode)),
+                                      " but client_tls_ca_file is not set: client certificates need a CA "
+                                      "to be verified against"));
+  }
+  for (const auto& [key, file] : {std::pair{"client_tls_cert_file", &tls.cert_file},
+                                  std::pair{"client_tls_key_file", &tls.key_file},
+                                  std::pair{"client_tls_ca_file", &tls.ca_file}}) {
+    if (*file) check.NonEmpty(JoinKey(section, key), **file);
+  }
+  check.NonEmpty(JoinKey(section, "client_tls_ciphers"), tls.ciphers);
+  check.NonEmpty(JoinKey(section, "client_tls13_ciphers"), tls.tls13_ciphers);
+}
+
+void CheckServerTls(Checker& check, std::string_view path, const ServerTlsSettings& tls, bool unix_socket) {
+  const std::string mode_key = JoinKey(path, "server_tls_sslmode");
+  if (tls.mode == ServerTlsMode::kAllow) {
+    // libpq's allow tries plain text and then, refused, TLS: a second
+    // connection pgvalve does not make yet.
+    check.Fail(mode_key, "allow is not supported yet; use prefer (TLS when the server offers it) or disable");
+  }
+  if (unix_socket && tls.mode >= ServerTlsMode::kRequire) {
+    check.Fail(mode_key, absl::StrCat("is ", AbslView(Name(tls.mode)),
+                                      " but the upstream is reached by unix socket, which TLS is not used over "
+                                      "(as in libpq)"));
+  }
+  if (tls.cert_file.has_value() != tls.key_file.has_value()) {
+    check.Fail(JoinKey(path, tls.cert_file ? "server_tls_key_file" : "server_tls_cert_file"),
+               "must be set together with the other of server_tls_cert_file and server_tls_key_file");
+  }
+  if ((tls.mode == ServerTlsMode::kVerifyCa || tls.mode == ServerTlsMode::kVerifyFull) && !tls.ca_file) {
+    check.Fail(mode_key,
+               absl::StrCat("is ", AbslView(Name(tls.mode)),
+                            " but server_tls_ca_file is not set: the server's certificate needs a CA to be "
+                            "verified against"));
+  }
+  for (const auto& [key, file] : {std::pair{"server_tls_ca_file", &tls.ca_file},
+                                  std::pair{"server_tls_cert_file", &tls.cert_file},
+                                  std::pair{"server_tls_key_file", &tls.key_file}}) {
+    if (*file) check.NonEmpty(JoinKey(path, key), **file);
+  }
+}
+
 void CheckProxy(Checker& check, const ProxySettings& proxy,
                 std::set<std::string>& addresses) {
   if (proxy.listen.empty() && !proxy.unix_socket_dir) {
@@ -92,6 +148,7 @@ void CheckProxy(Checker& check, const ProxySettings& proxy,
   check.Range("proxy.max_startup_connections_per_address",
               kMaxStartupConnectionsRange,
               proxy.max_startup_connections_per_address);
+  CheckClientTls(check, "proxy", proxy.tls);
 }
 
 void CheckAdminUser(Checker& check, const std::vector<AdminUser>& users,
@@ -126,6 +183,7 @@ void CheckAdmin(Checker& check, const AdminSettings& admin,
   for (size_t i = 0; i < admin.users.size(); ++i) {
     CheckAdminUser(check, admin.users, i);
   }
+  CheckClientTls(check, "admin", admin.tls);
 }
 
 void CheckUpstream(Checker& check, const std::string& path,
@@ -152,6 +210,7 @@ void CheckUpstream(Checker& check, const std::string& path,
                    *upstream.control_passfile);
   }
   check.NonEmpty(JoinKey(path, "control_dbname"), upstream.control_dbname);
+  CheckServerTls(check, path, upstream.tls, upstream.host.starts_with('/'));
 }
 
 // 0 turns a limit off; a grace of 0 would terminate what the cancel had

@@ -102,6 +102,13 @@ pq::Conn StartControlConnection(const config::UpstreamConfig& upstream,
   if (upstream.control_password) settings.emplace_back("password", *upstream.control_password);
   if (upstream.control_passfile) settings.emplace_back("passfile", *upstream.control_passfile);
   settings.emplace_back("dbname", upstream.control_dbname);
+  // The same TLS as the sessions' server leg; libpq's sslmode names are the
+  // ones server_tls_sslmode takes.
+  const config::ServerTlsSettings& tls = upstream.tls;
+  settings.emplace_back("sslmode", std::string(config::Name(tls.mode)));
+  if (tls.ca_file) settings.emplace_back("sslrootcert", *tls.ca_file);
+  if (tls.cert_file) settings.emplace_back("sslcert", *tls.cert_file);
+  if (tls.key_file) settings.emplace_back("sslkey", *tls.key_file);
   settings.emplace_back("application_name", "pgvalve control");
   settings.emplace_back("client_encoding", "UTF8");
   // libpq enforces this only in its blocking connect, and in whole seconds;

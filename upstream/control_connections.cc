@@ -6,7 +6,7 @@ namespace {
 bool SameTarget(const config::UpstreamConfig& a, const config::UpstreamConfig& b) {
   return a.host == b.host && a.port == b.port && a.control_user == b.control_user &&
          a.control_password == b.control_password && a.control_passfile == b.control_passfile &&
-         a.control_dbname == b.control_dbname && a.connect_timeout == b.connect_timeout;
+         a.control_dbname == b.control_dbname && a.connect_timeout == b.connect_timeout && a.tls == b.tls;
 }
 
 }  // namespace

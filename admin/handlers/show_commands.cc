@@ -316,6 +316,23 @@ Awaitable<absl::StatusOr<CommandResult>> ShowStats(CommandContext& context, Argu
   co_return CommandResult{std::move(rows), "SHOW"};
 }
 
+namespace {
+// The key file's path is shown; like a password, only its contents are secret.
+template <typename Add>
+void AddClientTls(Add& add, const std::string& prefix, const config::ClientTlsSettings& tls) {
+  add(prefix + "client_tls_sslmode", std::string(config::Name(tls.mode)));
+  add(prefix + "client_tls_cert_file", tls.cert_file.value_or(""));
+  add(prefix + "client_tls_key_file", tls.key_file.value_or(""));
+  add(prefix + "client_tls_ca_file", tls.ca_file.value_or(""));
+  add(prefix + "client_tls_protocols",
+      tls.min_version == tls.max_version
+          ? std::string(config::Name(tls.min_version))
+          : fmt::format("{},{}", config::Name(tls.min_version), config::Name(tls.max_version)));
+  add(prefix + "client_tls_ciphers", tls.ciphers);
+  add(prefix + "client_tls13_ciphers", tls.tls13_ciphers);
+}
+}  // namespace
+
 Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = NoArguments(arguments); !end.ok()) co_return end;
   auto config = context.services.config.Current();
@@ -340,10 +357,12 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   add("proxy.max_startup_connections_per_address",
       std::to_string(config->proxy.max_startup_connections_per_address));
   add("proxy.shutdown_timeout", config::FormatDuration(config->proxy.shutdown_timeout));
+  AddClientTls(add, "proxy.", config->proxy.tls);
   add("admin.listen", addresses(config->admin.listen));
   add("admin.unix_socket_dir", config->admin.unix_socket_dir.value_or(""));
   add("admin.state_file", config->admin.state_file.value_or(""));
   add("admin.query_text_length", std::to_string(config->admin.query_text_length));
+  AddClientTls(add, "admin.", config->admin.tls);
   for (const auto& user : config->admin.users) {
     add(fmt::format("admin.users.{}", user.name), std::string(config::AdminRoleName(user.role)));
   }
@@ -357,6 +376,10 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
     add(prefix + "control_password", upstream.control_password ? "(set)" : "");
     add(prefix + "control_passfile", upstream.control_passfile.value_or(""));
     add(prefix + "control_dbname", upstream.control_dbname);
+    add(prefix + "server_tls_sslmode", std::string(config::Name(upstream.tls.mode)));
+    add(prefix + "server_tls_ca_file", upstream.tls.ca_file.value_or(""));
+    add(prefix + "server_tls_cert_file", upstream.tls.cert_file.value_or(""));
+    add(prefix + "server_tls_key_file", upstream.tls.key_file.value_or(""));
   }
   for (const auto& [name, route] : config->databases) {
     const std::string prefix = fmt::format("databases.\"{}\".", name);

@@ -95,6 +95,8 @@ absl::StatusOr<StartupPacket> ParseStartupPacket(std::span<const std::byte> body
   }
 }
 
+void AppendSslRequest(MessageWriter& writer) { writer.BeginUntagged().Int32(kSslRequestCode).End(); }
+
 void AppendCancelRequest(MessageWriter& writer, int32_t pid, std::span<const std::byte> secret) {
   writer.BeginUntagged().Int32(kCancelRequestCode).Int32(pid).Bytes(secret).End();
 }

@@ -69,6 +69,8 @@ absl::StatusOr<uint32_t> ParseStartupPacketLength(std::span<const std::byte, 4> 
 // name, 08P01 for malformed bytes.
 absl::StatusOr<StartupPacket> ParseStartupPacket(std::span<const std::byte> body);
 
+// Appends an SSLRequest (pgvalve asking an upstream for TLS).
+void AppendSslRequest(MessageWriter& writer);
 // Appends a CancelRequest for `pid`/`secret` (a whole packet, length included).
 void AppendCancelRequest(MessageWriter& writer, int32_t pid, std::span<const std::byte> secret);
 

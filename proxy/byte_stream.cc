@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "fmt/format.h"
+#include "tls/tls_connection.h"
 
 namespace pgvalve::proxy {
 
@@ -17,17 +18,75 @@ ByteStream::ByteStream(tcp::socket socket) : socket_(std::move(socket)) {
 
 ByteStream::ByteStream(unix_socket::socket socket) : socket_(std::move(socket)) {}
 
-Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
-  return std::visit(
-      [](auto& socket) { return socket.async_wait(asio::socket_base::wait_read, kUseTuple); },
+ByteStream::ByteStream(ByteStream&&) noexcept = default;
+ByteStream& ByteStream::operator=(ByteStream&&) noexcept = default;
+ByteStream::~ByteStream() = default;
+
+namespace {
+
+const error_code kWouldBlock(EAGAIN, boost::system::system_category());
+
+bool WouldBlock(const error_code& error) { return error == kWouldBlock; }
+
+// A TLS outcome in the terms of a plain socket's, so that callers cannot
+// tell the two apart.
+std::tuple<error_code, size_t> AsSocketResult(const tls::IoResult& result) {
+  using Outcome = tls::IoResult::Outcome;
+  switch (result.outcome) {
+    case Outcome::kDone: return {error_code(), result.bytes};
+    case Outcome::kWouldBlock: return {kWouldBlock, 0};
+    case Outcome::kEndOfStream: return {asio::error::eof, 0};
+    case Outcome::kFailed:
+      // A TLS failure (a bad record, a MAC that does not match) has no
+      // errno; EPROTO says as much.
+      return {error_code(result.os_error != 0 ? result.os_error : EPROTO, boost::system::system_category()), 0};
+  }
+  return {error_code(EPROTO, boost::system::system_category()), 0};
+}
+
+SocketWait AsSocketWait(tls::Wait wait) {
+  return wait == tls::Wait::kWritable ? SocketWait::kWritable : SocketWait::kReadable;
+}
+
+}  // namespace
+
+void ByteStream::AdoptTls(std::unique_ptr<tls::TlsConnection> tls) {
+  PrepareForTls();
+  tls_ = std::move(tls);
+}
+
+int ByteStream::PrepareForTls() {
+  std::visit(
+      [](auto& socket) {
+        error_code ignored;
+        socket.non_blocking(true, ignored);
+      },
       socket_);
+  return NativeHandle();
+}
+
+Awaitable<std::tuple<error_code>> ByteStream::WaitSocket(SocketWait wait) {
+  const auto kind = wait == SocketWait::kReadable ? asio::socket_base::wait_read : asio::socket_base::wait_write;
+  return std::visit([kind](auto& socket) { return socket.async_wait(kind, kUseTuple); }, socket_);
+}
+
+Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
+  if (tls_) return WaitReadableTls();
+  return WaitSocket(SocketWait::kReadable);
+}
+
+Awaitable<std::tuple<error_code>> ByteStream::WaitReadableTls() {
+  if (tls_->HasDecryptedBytes()) co_return std::tuple<error_code>{};
+  co_return co_await WaitSocket(AsSocketWait(tls_->read_wait()));
 }
 
 std::tuple<error_code, size_t> ByteStream::TryReadSome(std::span<std::byte> buffer) {
+  if (tls_) return AsSocketResult(tls_->Read(buffer));
   return TryReceive(buffer, 0);
 }
 
 std::tuple<error_code, size_t> ByteStream::TryPeekSome(std::span<std::byte> buffer) {
+  if (tls_) return AsSocketResult(tls_->Peek(buffer));
   return TryReceive(buffer, MSG_PEEK);
 }
 
@@ -47,6 +106,7 @@ std::tuple<error_code, size_t> ByteStream::TryReceive(std::span<std::byte> buffe
 }
 
 Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadSome(std::span<std::byte> buffer) {
+  if (tls_) return ReadSomeTls(buffer);
   return std::visit(
       [&](auto& socket) {
         return socket.async_read_some(asio::buffer(buffer.data(), buffer.size()), kUseTuple);
@@ -54,7 +114,28 @@ Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadSome(std::span<std::by
       socket_);
 }
 
+Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadSomeTls(std::span<std::byte> buffer) {
+  while (true) {
+    auto [error, read] = TryReadSome(buffer);
+    if (!WouldBlock(error)) co_return std::tuple<error_code, size_t>{error, read};
+    auto [wait_error] = co_await WaitReadableTls();
+    if (wait_error) co_return std::tuple<error_code, size_t>{wait_error, 0};
+  }
+}
+
 Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadExactly(std::span<std::byte> buffer) {
+  if (tls_) {
+    // A coroutine of its own only for TLS: the plain path stays Asio's.
+    return [](ByteStream& self, std::span<std::byte> buffer) -> Awaitable<std::tuple<error_code, size_t>> {
+      size_t filled = 0;
+      while (filled < buffer.size()) {
+        auto [error, read] = co_await self.ReadSomeTls(buffer.subspan(filled));
+        filled += read;
+        if (error) co_return std::tuple<error_code, size_t>{error, filled};
+      }
+      co_return std::tuple<error_code, size_t>{error_code(), filled};
+    }(*this, buffer);
+  }
   return std::visit(
       [&](auto& socket) {
         return asio::async_read(socket, asio::buffer(buffer.data(), buffer.size()), kUseTuple);
@@ -69,6 +150,7 @@ Awaitable<std::tuple<error_code, size_t>> ByteStream::WriteAll(std::span<const s
   auto [error, sent] = TrySend(bytes);
   if (error || sent == bytes.size()) co_return std::tuple<error_code, size_t>{error, sent};
   auto rest = bytes.subspan(sent);
+  if (tls_) co_return co_await WriteAllTls(rest, sent);
   auto [rest_error, rest_sent] = co_await std::visit(
       [&](auto& socket) {
         return asio::async_write(socket, asio::buffer(rest.data(), rest.size()), kUseTuple);
@@ -77,8 +159,37 @@ Awaitable<std::tuple<error_code, size_t>> ByteStream::WriteAll(std::span<const s
   co_return std::tuple<error_code, size_t>{rest_error, sent + rest_sent};
 }
 
+Awaitable<std::tuple<error_code, size_t>> ByteStream::WriteAllTls(std::span<const std::byte> bytes,
+                                                                  size_t sent) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    auto [wait_error] = co_await WaitSocket(AsSocketWait(tls_->write_wait()));
+    if (wait_error) co_return std::tuple<error_code, size_t>{wait_error, sent + done};
+    auto [error, written] = TrySend(bytes.subspan(done));
+    done += written;
+    if (error) co_return std::tuple<error_code, size_t>{error, sent + done};
+  }
+  co_return std::tuple<error_code, size_t>{error_code(), sent + done};
+}
+
 std::tuple<error_code, size_t> ByteStream::TrySend(std::span<const std::byte> bytes) {
   if (bytes.empty()) return {error_code(), 0};
+  if (tls_) {
+    // A write returns after each record (SSL_MODE_ENABLE_PARTIAL_WRITE);
+    // go on while the socket takes them.
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const tls::IoResult result = tls_->Write(bytes.subspan(sent));
+      if (result.outcome == tls::IoResult::Outcome::kWouldBlock) break;
+      if (result.outcome == tls::IoResult::Outcome::kEndOfStream) {
+        return {asio::error::broken_pipe, sent};
+      }
+      auto [error, written] = AsSocketResult(result);
+      if (error) return {error, sent};
+      sent += written;
+    }
+    return {error_code(), sent};
+  }
   const int fd = NativeHandle();
   while (true) {
     // MSG_NOSIGNAL: a closed peer is an error to report, not a SIGPIPE.
@@ -95,6 +206,7 @@ int ByteStream::NativeHandle() {
 }
 
 void ByteStream::ShutdownSend() {
+  if (tls_) tls_->SendCloseNotify();
   std::visit(
       [](auto& socket) {
         error_code ignored;

@@ -1,8 +1,9 @@
 #pragma once
-// The byte stream under a session: a TCP or unix-domain socket today, a TLS
-// stream later. Relay code only ever sees this type, so adding TLS means a
-// new alternative here and nothing in the relay.
+// The byte stream under a session: a TCP or unix-domain socket, with or
+// without TLS over it. Relay code only ever sees this type; TLS changes
+// nothing there.
 
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
@@ -10,19 +11,37 @@
 
 #include "proxy/asio.h"
 
+namespace pgvalve::tls {
+class TlsConnection;
+}
+
 namespace pgvalve::proxy {
+
+enum class SocketWait { kReadable, kWritable };
 
 class ByteStream {
  public:
   explicit ByteStream(tcp::socket socket);
   explicit ByteStream(unix_socket::socket socket);
 
-  ByteStream(ByteStream&&) = default;
-  ByteStream& operator=(ByteStream&&) = default;
+  ByteStream(ByteStream&&) noexcept;
+  ByteStream& operator=(ByteStream&&) noexcept;
+  ~ByteStream();
+
+  // From now on every byte goes through `tls`, whose handshake is complete
+  // (tls_handshake.h). Makes the socket non-blocking, as OpenSSL reads and
+  // writes it directly.
+  void AdoptTls(std::unique_ptr<tls::TlsConnection> tls);
+  // Null for a plain stream.
+  const tls::TlsConnection* tls() const { return tls_.get(); }
+  // Makes the socket non-blocking and returns its descriptor, for a TLS
+  // handshake run over it before AdoptTls.
+  int PrepareForTls();
+  // Waits for the socket itself, whatever TLS holds (a handshake's waits).
+  Awaitable<std::tuple<error_code>> WaitSocket(SocketWait wait);
 
   // Completes once a read would not block: bytes, EOF or an error wait.
-  // (A TLS alternative must also complete at once while it holds decrypted
-  // bytes.)
+  // With TLS, at once while decrypted bytes wait in the connection.
   Awaitable<std::tuple<error_code>> WaitReadable();
   // Reads what is already there without waiting: would_block when nothing
   // is, eof once the peer closed.
@@ -54,8 +73,13 @@ class ByteStream {
  private:
   int NativeHandle();
   std::tuple<error_code, size_t> TryReceive(std::span<std::byte> buffer, int flags);
+  Awaitable<std::tuple<error_code>> WaitReadableTls();
+  // The asynchronous halves of ReadSome and WriteAll over TLS.
+  Awaitable<std::tuple<error_code, size_t>> ReadSomeTls(std::span<std::byte> buffer);
+  Awaitable<std::tuple<error_code, size_t>> WriteAllTls(std::span<const std::byte> bytes, size_t sent);
 
   std::variant<tcp::socket, unix_socket::socket> socket_;
+  std::unique_ptr<tls::TlsConnection> tls_;
 };
 
 }  // namespace pgvalve::proxy

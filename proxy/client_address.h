@@ -10,6 +10,8 @@ struct ClientAddress {
   std::string address;  // IP address, or "unix"
   uint16_t port = 0;    // 0 for unix-socket clients
 
+  bool is_unix() const { return port == 0; }
+
   std::string ToString() const {
     if (port == 0) return address;
     return address.find(':') != std::string::npos

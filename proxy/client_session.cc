@@ -11,6 +11,7 @@
 #include "proxy/backend_link.h"
 #include "proxy/buffered_read.h"
 #include "proxy/cancel_forwarder.h"
+#include "proxy/client_negotiation.h"
 #include "proxy/current_route.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
@@ -27,14 +28,8 @@ using std::chrono::steady_clock;
 
 namespace {
 
-// SSLRequest and GSSENCRequest may each come once before the StartupMessage.
-constexpr int kMaxEncryptionRequests = 2;
 constexpr std::chrono::milliseconds kCancelForwardTimeout{5000};
 constexpr std::chrono::seconds kTerminateWriteTimeout{1};
-
-// 'N': pgvalve does not offer TLS or GSS encryption (yet); the client may go
-// on in plain text or give up, as with a server built without them.
-constexpr std::byte kEncryptionRefused{'N'};
 
 std::string_view EndText(RelayEndReason reason) {
   switch (reason) {
@@ -83,8 +78,11 @@ ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddr
       client_(std::move(client)),
       address_(std::move(address)),
       startup_ticket_(std::move(startup)),
-      executor_(client_.executor()),
-      config_(context.config.Current()) {}
+      executor_(client_.executor()) {
+  ConfigHolder::Snapshot snapshot = context.config.Both();
+  config_ = std::move(snapshot.config);
+  tls_contexts_ = std::move(snapshot.tls);
+}
 
 void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string message) {
   asio::post(executor_, [weak = weak_from_this(), when, sqlstate = std::move(sqlstate),
@@ -144,39 +142,17 @@ Awaitable<void> ClientSession::Run() {
 
 Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(
     steady_clock::time_point deadline) {
-  for (int encryption_requests = 0;; ++encryption_requests) {
-    auto received = co_await WithTimeout(ReadStartupPacket(client_), deadline - steady_clock::now());
-    if (!received) {
-      // As PostgreSQL does for a silent client: close without a word.
-      spdlog::debug("client {}: no startup packet in time", address_.ToString());
-      co_return std::nullopt;
-    }
-    if (!received->ok()) {
-      const absl::Status& status = received->status();
-      if (status.code() != absl::StatusCode::kUnavailable) {
-        spdlog::warn("client {}: invalid startup packet: {}", address_.ToString(),
-                     EscapeForLog(StatusText(status)));
-        co_await SendFatal(client_, protocol::SqlStateOf(status), StatusText(status));
-      }
-      co_return std::nullopt;
-    }
-    ReceivedStartupPacket& packet = **received;
-    if (std::holds_alternative<protocol::SslRequest>(packet.parsed) ||
-        std::holds_alternative<protocol::GssEncRequest>(packet.parsed)) {
-      if (encryption_requests >= kMaxEncryptionRequests) {
-        co_await SendFatal(client_, sqlstate::kProtocolViolation,
-                           "too many encryption requests before the startup message");
-        co_return std::nullopt;
-      }
-      co_await client_.WriteAll(std::span(&kEncryptionRefused, 1));
-      continue;
-    }
-    if (const auto* cancel = std::get_if<protocol::CancelRequest>(&packet.parsed)) {
-      co_await HandleCancelRequest(cancel->pid, cancel->secret);
-      co_return std::nullopt;
-    }
-    co_return std::move(packet);
+  // No TLS over a unix socket, as PostgreSQL: its peer is on this host.
+  const ClientTlsPolicy policy =
+      address_.is_unix() ? ClientTlsPolicy{} : ClientTlsPolicy{tls_contexts_->proxy(), config_->proxy.tls.mode};
+  std::optional<ReceivedStartupPacket> packet =
+      co_await NegotiateStartup(client_, policy, deadline, address_.ToString(), security_);
+  if (!packet) co_return std::nullopt;
+  if (const auto* cancel = std::get_if<protocol::CancelRequest>(&packet->parsed)) {
+    co_await HandleCancelRequest(cancel->pid, cancel->secret);
+    co_return std::nullopt;
   }
+  co_return packet;
 }
 
 Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
@@ -301,8 +277,8 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   // Resolved after the hold, with the configuration in effect now: a
   // CUTOVER switches the database while its new sessions wait, and they
   // must land on the new server.
-  const std::shared_ptr<const config::Config> routing_config = context_.config.Current();
-  route = CurrentRoute(*routing_config, *gate);
+  const ConfigHolder::Snapshot routing = context_.config.Both();
+  route = CurrentRoute(*routing.config, *gate);
   if (route.ok() && *route == nullptr) {
     route = protocol::ErrorWithSqlState(sqlstate::kConnectionFailure,
                                         fmt::format("pgvalve no longer has a route for database \"{}\"", database));
@@ -317,7 +293,8 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   upstream = *route;
   record_->SetUpstream(upstream->name);
 
-  absl::StatusOr<UpstreamConnection> connection = co_await ConnectUpstream(*upstream);
+  absl::StatusOr<UpstreamConnection> connection =
+      co_await ConnectUpstream(*upstream, routing.tls->upstream(upstream->name));
   if (!connection.ok()) {
     spdlog::error("session {}: {}", id, EscapeForLog(StatusText(connection.status())));
     co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(connection.status()));

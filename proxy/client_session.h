@@ -10,6 +10,7 @@
 #include "proxy/asio.h"
 #include "proxy/byte_stream.h"
 #include "proxy/client_address.h"
+#include "proxy/connection_security.h"
 #include "proxy/database_gate.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_record.h"
@@ -59,6 +60,9 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   StartupTicket startup_ticket_;
   asio::any_io_executor executor_;
   std::shared_ptr<const config::Config> config_;
+  // Of the same reload as config_; what the client's handshake uses.
+  std::shared_ptr<const tls::TlsContextSet> tls_contexts_;
+  ConnectionSecurity security_;
   std::shared_ptr<SessionRecord> record_;
   // While the relay runs; close requests go to it.
   Relay* relay_ = nullptr;

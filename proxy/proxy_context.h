@@ -9,29 +9,52 @@
 #include "proxy/database_registry.h"
 #include "proxy/log_rate_limiter.h"
 #include "proxy/session_registry.h"
+#include "tls/tls_context_set.h"
 
 namespace pgvalve::proxy {
 
-// The current configuration. A reload swaps in a whole new Config; sessions
-// keep the snapshot they started with.
+// The current configuration and the TLS contexts built from it. A reload
+// swaps in a whole new pair; sessions keep the snapshot they started with.
 class ConfigHolder {
  public:
+  // No TLS contexts until SetTls: building them reads files, which start-up
+  // does when it can report an error.
   explicit ConfigHolder(config::Config initial)
-      : current_(std::make_shared<const config::Config>(std::move(initial))) {}
+      : current_(std::make_shared<const config::Config>(std::move(initial))),
+        tls_(std::make_shared<const tls::TlsContextSet>()) {}
 
   std::shared_ptr<const config::Config> Current() const {
     std::lock_guard lock(mutex_);
     return current_;
   }
-  void Replace(config::Config next) {
+  std::shared_ptr<const tls::TlsContextSet> Tls() const {
+    std::lock_guard lock(mutex_);
+    return tls_;
+  }
+  // Both at once, from the same reload.
+  struct Snapshot {
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<const tls::TlsContextSet> tls;
+  };
+  Snapshot Both() const {
+    std::lock_guard lock(mutex_);
+    return {current_, tls_};
+  }
+  void SetTls(std::shared_ptr<const tls::TlsContextSet> tls) {
+    std::lock_guard lock(mutex_);
+    tls_ = std::move(tls);
+  }
+  void Replace(config::Config next, std::shared_ptr<const tls::TlsContextSet> tls) {
     auto replacement = std::make_shared<const config::Config>(std::move(next));
     std::lock_guard lock(mutex_);
     current_ = std::move(replacement);
+    tls_ = std::move(tls);
   }
 
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const config::Config> current_;
+  std::shared_ptr<const tls::TlsContextSet> tls_;
 };
 
 struct ProxyContext {

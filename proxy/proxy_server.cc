@@ -58,6 +58,9 @@ ProxyServer::~ProxyServer() {
 
 absl::Status ProxyServer::Start() {
   auto config = config_.Current();
+  absl::StatusOr<std::shared_ptr<const tls::TlsContextSet>> tls = tls::TlsContextSet::Build(*config);
+  if (!tls.ok()) return tls.status();
+  config_.SetTls(*std::move(tls));
   for (const auto& address : config->proxy.listen) {
     if (absl::Status status = listener_.ListenTcp(address); !status.ok()) return status;
   }
@@ -236,8 +239,15 @@ absl::Status ProxyServer::Reload() {
     spdlog::error("reload failed, keeping the current configuration: {}", StatusText(next.status()));
     return next.status();
   }
-  config_.Replace(*std::move(next));
-  spdlog::info("configuration reloaded; running sessions keep their upstream");
+  // Certificates, keys and CA files are read again even when their names
+  // did not change: replacing the files and reloading is how they rotate.
+  absl::StatusOr<std::shared_ptr<const tls::TlsContextSet>> tls = tls::TlsContextSet::Build(*next);
+  if (!tls.ok()) {
+    spdlog::error("reload failed, keeping the current configuration: {}", StatusText(tls.status()));
+    return tls.status();
+  }
+  config_.Replace(*std::move(next), *std::move(tls));
+  spdlog::info("configuration reloaded; running sessions keep their upstream and their TLS");
   return absl::OkStatus();
 }
 

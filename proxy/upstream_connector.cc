@@ -3,6 +3,9 @@
 #include <boost/asio/connect.hpp>
 
 #include "fmt/format.h"
+#include "protocol/message_writer.h"
+#include "protocol/startup_packet.h"
+#include "proxy/tls_handshake.h"
 #include "proxy/deadline.h"
 #include "proxy/status_text.h"
 
@@ -57,12 +60,69 @@ Awaitable<absl::StatusOr<ByteStream>> ConnectEndpoint(const UpstreamEndpoint& en
   co_return stream;
 }
 
-Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream) {
-  const std::string label =
-      fmt::format("upstream \"{}\" at {}", upstream.name,
-                  upstream.host.starts_with('/')
-                      ? fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port)
-                      : fmt::format("{}:{}", upstream.host, upstream.port));
+namespace {
+
+std::string LabelOf(const config::UpstreamConfig& upstream) {
+  return fmt::format("upstream \"{}\" at {}", upstream.name,
+                     upstream.host.starts_with('/') ? fmt::format("{}/.s.PGSQL.{}", upstream.host, upstream.port)
+                                                    : fmt::format("{}:{}", upstream.host, upstream.port));
+}
+
+// As libpq: the server's name is sent by SNI, an address is not.
+std::string ServerNameOf(const std::string& host) {
+  error_code not_numeric;
+  asio::ip::make_address(host, not_numeric);
+  return not_numeric ? host : std::string();
+}
+
+// SSLRequest, then the handshake if the server answers 'S'. The error is
+// only the reason; the caller names the upstream.
+Awaitable<absl::Status> NegotiateTls(ByteStream& stream, const config::UpstreamConfig& upstream,
+                                     SSL_CTX* context, std::chrono::steady_clock::time_point deadline) {
+  if (context == nullptr) co_return absl::InternalError("no TLS context was built for it");
+  protocol::MessageWriter request;
+  protocol::AppendSslRequest(request);
+  auto [write_error, written] = co_await stream.WriteAll(request.bytes());
+  if (write_error) co_return UnavailableError(write_error.message());
+  std::byte answer{};
+  auto read = co_await WithTimeout(stream.ReadExactly(std::span(&answer, 1)),
+                                   deadline - std::chrono::steady_clock::now());
+  if (!read) co_return UnavailableError("no answer to SSLRequest in time");
+  if (auto [read_error, count] = *read; read_error) co_return UnavailableError(read_error.message());
+  if (answer == std::byte{'S'}) {
+    co_return co_await ConnectTls(stream, context, ServerNameOf(upstream.host), deadline);
+  }
+  if (answer == std::byte{'N'}) {
+    if (upstream.tls.mode == config::ServerTlsMode::kPrefer) co_return absl::OkStatus();
+    co_return UnavailableError(fmt::format("the server does not accept TLS, and server_tls_sslmode is \"{}\"",
+                                           config::Name(upstream.tls.mode)));
+  }
+  co_return UnavailableError(
+      fmt::format("unexpected answer to SSLRequest: 0x{:02x}", static_cast<unsigned>(answer)));
+}
+
+Awaitable<absl::StatusOr<UpstreamConnection>> ConnectTransport(const config::UpstreamConfig& upstream,
+                                                               const std::string& label);
+
+}  // namespace
+
+Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream,
+                                                              SSL_CTX* tls_context) {
+  const auto deadline = std::chrono::steady_clock::now() + upstream.connect_timeout;
+  const std::string label = LabelOf(upstream);
+  absl::StatusOr<UpstreamConnection> connection = co_await ConnectTransport(upstream, label);
+  // No TLS over a unix socket, as in libpq.
+  if (!connection.ok() || !upstream.tls.enabled() || upstream.host.starts_with('/')) co_return connection;
+  if (absl::Status tls = co_await NegotiateTls(connection->stream, upstream, tls_context, deadline); !tls.ok()) {
+    co_return ConnectError(label, std::string(StatusText(tls)));
+  }
+  co_return connection;
+}
+
+namespace {
+
+Awaitable<absl::StatusOr<UpstreamConnection>> ConnectTransport(const config::UpstreamConfig& upstream,
+                                                               const std::string& label) {
   auto executor = co_await asio::this_coro::executor;
 
   // A unix socket or a numeric address needs no resolver, whose
@@ -97,5 +157,7 @@ Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::Upst
   if (connect_error) co_return ConnectError(label, connect_error.message());
   co_return UpstreamConnection{ByteStream(std::move(socket)), UpstreamEndpoint(endpoint)};
 }
+
+}  // namespace
 
 }  // namespace pgvalve::proxy

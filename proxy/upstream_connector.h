@@ -2,6 +2,8 @@
 // Opening connections to an upstream PostgreSQL server, with a deadline.
 // A host starting with '/' is a unix-socket directory, as in libpq.
 
+#include <openssl/ssl.h>
+
 #include <chrono>
 #include <string>
 #include <variant>
@@ -24,9 +26,12 @@ struct UpstreamConnection {
   UpstreamEndpoint endpoint;
 };
 
-// Resolves and connects. The error names the upstream, its address and the
-// operating system's reason, ready to be shown to a client.
-Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream);
+// Resolves, connects and, as server_tls_sslmode asks, negotiates TLS with
+// `tls_context` (the upstream's, from the same reload as `upstream`; null
+// where TLS is off). The error names the upstream, its address and the
+// operating system's or OpenSSL's reason, ready to be shown to a client.
+Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream,
+                                                              SSL_CTX* tls_context);
 
 // Connects to a known endpoint (cancel requests).
 Awaitable<absl::StatusOr<ByteStream>> ConnectEndpoint(const UpstreamEndpoint& endpoint,

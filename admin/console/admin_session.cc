@@ -16,6 +16,7 @@
 #include "protocol/sqlstate.h"
 #include "protocol/startup_packet.h"
 #include "protocol/utf8.h"
+#include "proxy/client_negotiation.h"
 #include "proxy/deadline.h"
 #include "proxy/error_reply.h"
 #include "proxy/log_text.h"
@@ -33,7 +34,6 @@ constexpr std::string_view kAdminDatabase = "pgvalve";
 // Admin queries are short; anything bigger is not one.
 constexpr uint32_t kMaxAdminMessageLength = 1 << 20;
 constexpr std::chrono::seconds kAuthenticationTimeout{30};
-constexpr int kMaxEncryptionRequests = 2;
 
 std::span<const std::byte> AsBytes(std::string_view text) {
   return std::as_bytes(std::span(text.data(), text.size()));
@@ -169,30 +169,14 @@ Awaitable<void> AdminSession::RunQuery(std::string_view query) {
 
 Awaitable<std::optional<AdminCaller>> AdminSession::Start() {
   const auto deadline = std::chrono::steady_clock::now() + kAuthenticationTimeout;
-  std::optional<proxy::ReceivedStartupPacket> startup;
-  for (int encryption_requests = 0; !startup; ++encryption_requests) {
-    auto received = co_await proxy::WithTimeout(proxy::ReadStartupPacket(client_),
-                                                deadline - std::chrono::steady_clock::now());
-    if (!received || !received->ok()) {
-      if (received && received->status().code() != absl::StatusCode::kUnavailable) {
-        co_await proxy::SendFatal(client_, protocol::SqlStateOf(received->status()),
-                                  StatusText(received->status()));
-      }
-      co_return std::nullopt;
-    }
-    auto& packet = **received;
-    if (std::holds_alternative<protocol::StartupMessage>(packet.parsed)) {
-      startup = std::move(packet);
-    } else if (std::holds_alternative<protocol::CancelRequest>(packet.parsed)) {
-      co_return std::nullopt;  // admin commands are not cancellable this way
-    } else if (encryption_requests < kMaxEncryptionRequests) {
-      co_await client_.WriteAll(AsBytes("N"));
-    } else {
-      co_await proxy::SendFatal(client_, sqlstate::kProtocolViolation,
-                                "too many encryption requests before the startup message");
-      co_return std::nullopt;
-    }
-  }
+  const proxy::ConfigHolder::Snapshot settings = services_.config.Both();
+  const proxy::ClientTlsPolicy policy = address_.is_unix() ? proxy::ClientTlsPolicy{}
+                                                           : proxy::ClientTlsPolicy{settings.tls->admin(),
+                                                                                    settings.config->admin.tls.mode};
+  std::optional<proxy::ReceivedStartupPacket> startup =
+      co_await proxy::NegotiateStartup(client_, policy, deadline, address_.ToString(), security_);
+  // Admin commands are not cancellable by a CancelRequest.
+  if (!startup || !std::holds_alternative<protocol::StartupMessage>(startup->parsed)) co_return std::nullopt;
   const auto& message = std::get<protocol::StartupMessage>(startup->parsed);
   const std::string user(message.user());
   if (message.database() != kAdminDatabase) {

@@ -120,6 +120,7 @@ void AdminPgvalve::WriteConfig(const AdminPgvalveOptions& options) {
        << "\n[admin]\n"
        << "listen = [\"127.0.0.1:" << admin_port_ << "\"]\n"
        << "state_file = " << TomlString(state_path_) << "\n"
+       << options.admin_toml
        << "\n[[admin.users]]\n"
        << "name = " << TomlString(kAdminUser) << "\n"
        << "password = " << TomlString(kAdminPassword) << "\n"

@@ -40,8 +40,9 @@ inline constexpr std::string_view kMonitorPassword = "watcher-pw";
 // What varies between the pgvalves of the test binaries.
 struct AdminPgvalveOptions {
   std::string hold_timeout = "60s";
-  // More `key = value` lines of the [proxy] table.
+  // More `key = value` lines of the [proxy] and [admin] tables.
   std::string proxy_toml;
+  std::string admin_toml;
   // Run under these RLIMIT_NOFILE limits (`ulimit -Hn`, `ulimit -Sn` in a
   // shell that then execs pgvalve); 0 leaves the inherited limits.
   int fd_hard_limit = 0;

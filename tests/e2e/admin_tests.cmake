@@ -40,3 +40,10 @@ foreach(name cutover cutover_logical cutover_rollback)
   add_test(NAME e2e.admin_${name} COMMAND admin_e2e_${name})
   set_tests_properties(e2e.admin_${name} PROPERTIES TIMEOUT 900 LABELS e2e)
 endforeach()
+
+# tls: both legs against a PostgreSQL with ssl = on, certificates made by
+# the test; each test starts the pgvalve it needs from a config file.
+add_executable(tls_e2e_test "${pgvalve_admin_e2e_dir}/tls_e2e_test.cc")
+target_link_libraries(tls_e2e_test PRIVATE pgvalve_admin_e2e_support pgvalve_test_support GTest::gtest_main)
+add_test(NAME e2e.tls COMMAND tls_e2e_test)
+set_tests_properties(e2e.tls PROPERTIES TIMEOUT 900 LABELS e2e)

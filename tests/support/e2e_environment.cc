@@ -8,6 +8,7 @@
 
 #include "tests/support/libpq_helpers.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_certificates.h"
 
 namespace pgvalve::test {
 namespace {
@@ -16,6 +17,8 @@ namespace {
 // whose tests are filtered away starts nothing.
 struct SharedServers {
   std::optional<TempDir> socket_dir;
+  std::unique_ptr<TestCa> tls_ca;
+  std::optional<TempDir> tls_dir;
   std::unique_ptr<PgServer> pg;
   std::optional<PgvalveArgs> proxy_args;
   std::unique_ptr<PgvalveProcess> proxy;
@@ -30,6 +33,42 @@ SharedServers& Shared() {
   return servers;
 }
 
+// PGVALVE_E2E_TLS=both: PostgreSQL with ssl = on, pgvalve requiring TLS of
+// its TCP clients and speaking TLS to PostgreSQL, and every TCP connection
+// string asking for it. The same tests then prove the relay over TLS.
+PgServer::Options ServerOptions(SharedServers& servers) {
+  PgServer::Options options;
+  if (!ProxiedPostgresTest::TlsOnBothLegs()) return options;
+  servers.tls_ca = std::make_unique<TestCa>("pgvalve e2e CA");
+  const TestCertificate server =
+      servers.tls_ca->Issue({.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
+  options.tls = PgServer::Options::Tls{server.certificate_pem, server.key_pem};
+  return options;
+}
+
+void ConfigureTls(SharedServers& servers, PgvalveArgs& args) {
+  servers.tls_dir.emplace("pgvalve-tls");
+  const std::string dir = servers.tls_dir->path();
+  const TestCertificate proxy =
+      servers.tls_ca->Issue({.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
+  WriteSecretFile(dir + "/ca.crt", servers.tls_ca->certificate_pem(), 0644);
+  WriteSecretFile(dir + "/proxy.crt", proxy.certificate_pem, 0644);
+  WriteSecretFile(dir + "/proxy.key", proxy.key_pem, 0600);
+  // --upstream replaces the host and port of "default" and keeps the rest.
+  WriteSecretFile(dir + "/pgvalve.toml",
+                  "[proxy]\n"
+                  "client_tls_sslmode = \"require\"\n"
+                  "client_tls_cert_file = \"" + dir + "/proxy.crt\"\n"
+                  "client_tls_key_file = \"" + dir + "/proxy.key\"\n"
+                  "[upstreams.default]\n"
+                  "server_tls_sslmode = \"verify-full\"\n"
+                  "server_tls_ca_file = \"" + dir + "/ca.crt\"\n"
+                  "[databases.\"*\"]\n"
+                  "upstream = \"default\"\n",
+                  0644);
+  args.config_file = dir + "/pgvalve.toml";
+}
+
 void StartProxy(SharedServers& servers) {
   servers.proxy = std::make_unique<PgvalveProcess>(*servers.proxy_args);
 }
@@ -39,10 +78,11 @@ SharedServers& EnsureStarted() {
   if (servers.started) return servers;
   servers.started = true;
   try {
-    servers.pg = std::make_unique<PgServer>();
+    servers.pg = std::make_unique<PgServer>(ServerOptions(servers));
     if (!ProxiedPostgresTest::TargetIsDirect()) {
       servers.socket_dir.emplace("pgvalve-sock");
       servers.proxy_args = StandardPgvalveArgs(*servers.pg, servers.socket_dir->path());
+      if (ProxiedPostgresTest::TlsOnBothLegs()) ConfigureTls(servers, *servers.proxy_args);
       StartProxy(servers);
     }
   } catch (const std::exception& error) {
@@ -86,6 +126,11 @@ bool ProxiedPostgresTest::TargetIsDirect() {
   return target != nullptr && std::string_view(target) == "direct";
 }
 
+bool ProxiedPostgresTest::TlsOnBothLegs() {
+  const char* tls = std::getenv("PGVALVE_E2E_TLS");
+  return tls != nullptr && std::string_view(tls) == "both";
+}
+
 PgServer& ProxiedPostgresTest::pg() { return *Running().pg; }
 
 PgvalveProcess& ProxiedPostgresTest::proxy() {
@@ -101,6 +146,7 @@ std::string ProxiedPostgresTest::ProxyConnString(std::string_view database,
   std::string conninfo = "host=127.0.0.1 port=" + std::to_string(ProxyPort()) +
                          " dbname=" + QuoteConnInfoValue(database) +
                          " user=" + QuoteConnInfoValue(user);
+  if (TlsOnBothLegs()) conninfo.append(" sslmode=require");
   if (!extra.empty()) conninfo.append(" ").append(extra);
   return conninfo;
 }

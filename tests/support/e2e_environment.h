@@ -31,6 +31,9 @@ namespace pgvalve::test {
 class ProxiedPostgresTest : public ::testing::Test {
  public:
   static bool TargetIsDirect();
+  // PGVALVE_E2E_TLS=both: TLS between client and pgvalve (TCP connection
+  // strings add sslmode=require) and between pgvalve and PostgreSQL.
+  static bool TlsOnBothLegs();
 
   static PgServer& pg();
   // Throws std::logic_error when TargetIsDirect().

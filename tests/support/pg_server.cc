@@ -1,4 +1,5 @@
 #include "tests/support/pg_server.h"
+#include "tests/support/test_certificates.h"
 
 #include <libpq-fe.h>
 #include <pwd.h>
@@ -171,6 +172,14 @@ void PgServer::WriteConfig() {
        << "log_line_prefix = '%m [%p] %q%u@%d '\n"
        << "log_connections = on\n"
        << "log_disconnections = on\n";
+  if (options_.tls) {
+    // The key must belong to the server's user and be private to it.
+    const int uid = run_as_ ? static_cast<int>(run_as_->uid) : -1;
+    const int gid = run_as_ ? static_cast<int>(run_as_->gid) : -1;
+    WriteSecretFile(data_dir_ + "/server.crt", options_.tls->certificate_pem, 0644, uid, gid);
+    WriteSecretFile(data_dir_ + "/server.key", options_.tls->key_pem, 0600, uid, gid);
+    conf << "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n";
+  }
   for (const std::string& line : options_.extra_settings) conf << line << "\n";
   AppendToFile(data_dir_ + "/postgresql.conf", conf.str());
 

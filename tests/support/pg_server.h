@@ -48,6 +48,13 @@ class PgServer {
     std::string wal_level = "replica";
     // Lines appended to postgresql.conf, e.g. "log_statement = 'all'".
     std::vector<std::string> extra_settings;
+    // Set: ssl = on with this certificate and key (PEM), over TCP; clients
+    // may still connect without TLS.
+    struct Tls {
+      std::string certificate_pem;
+      std::string key_pem;
+    };
+    std::optional<Tls> tls;
     std::chrono::seconds start_timeout{60};
   };
 

@@ -9,6 +9,7 @@
 #include "protocol/sqlstate.h"
 #include "protocol/startup_packet.h"
 #include "proxy/backend_link.h"
+#include "proxy/authentication_relay.h"
 #include "proxy/buffered_read.h"
 #include "proxy/cancel_forwarder.h"
 #include "proxy/client_negotiation.h"
@@ -56,6 +57,18 @@ SessionEnd SessionEndOf(RelayEndReason reason, bool had_backend) {
     case RelayEndReason::kStartupTimeout: return SessionEnd::kStartupFailed;
   }
   return SessionEnd::kServerClosed;
+}
+
+// How a session ends when the authentication exchange failed: quietly when
+// a side went away, with a FATAL to the client otherwise.
+RelayEnd AuthenticationEnd(const absl::Status& failure) {
+  if (failure.code() == absl::StatusCode::kUnavailable) {
+    return RelayEnd{RelayEndReason::kServerDisconnected, std::string(StatusText(failure)), {}};
+  }
+  const std::string sqlstate = protocol::SqlStateOf(failure);
+  return RelayEnd{sqlstate == sqlstate::kConnectionFailure ? RelayEndReason::kStartupTimeout
+                                                           : RelayEndReason::kClientProtocolError,
+                  std::string(StatusText(failure)), sqlstate};
 }
 
 // Releases a max_client_connections slot when the session ends, however.
@@ -313,6 +326,14 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   } else if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes);
              write_error) {
     end.detail = write_error.message();
+  } else if (absl::Status authenticated =
+                 co_await RelayAuthentication(client_, backend.stream, upstream->name, deadline);
+             !authenticated.ok()) {
+    end = AuthenticationEnd(authenticated);
+    if (!end.sqlstate.empty()) {
+      spdlog::info("session {}: {}", id, EscapeForLog(StatusText(authenticated)));
+      co_await SendFatal(client_, end.sqlstate, StatusText(authenticated), protocol::DetailOf(authenticated));
+    }
   } else {
     auto log_open = [&] {
       spdlog::info(
@@ -328,6 +349,9 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                             .hold_timeout = config_->proxy.hold_timeout},
                 log_open);
     relay_ = &relay;
+    // Asked to close while authenticating: the relay ends the session at
+    // once, telling both sides.
+    if (pending_close_) relay.RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
     end = co_await relay.Run();
     relay_ = nullptr;
     co_await EndRelay(relay, backend, end);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
+
 
 #include "protocol/sqlstate.h"
 #include "proxy/cancel_forwarder.h"
@@ -57,6 +59,11 @@ ProxyServer::~ProxyServer() {
 }
 
 absl::Status ProxyServer::Start() {
+  // OpenSSL writes a TLS session's socket with write(2), which raises
+  // SIGPIPE when the peer has gone; pgvalve's own writes use MSG_NOSIGNAL.
+  // The error is what a session needs to hear, not a signal that ends the
+  // process.
+  std::signal(SIGPIPE, SIG_IGN);
   auto config = config_.Current();
   absl::StatusOr<std::shared_ptr<const tls::TlsContextSet>> tls = tls::TlsContextSet::Build(*config);
   if (!tls.ok()) return tls.status();

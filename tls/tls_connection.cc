@@ -124,6 +124,12 @@ bool TlsConnection::PeerCertificateVerified() const {
   return certificate != nullptr && SSL_get_verify_result(ssl_) == X509_V_OK;
 }
 
+bool TlsConnection::PresentsCertificateOf(const TlsConnection& server_leg) const {
+  X509* own = SSL_get_certificate(ssl_);
+  X509* upstream = SSL_get0_peer_certificate(server_leg.ssl_);
+  return own != nullptr && upstream != nullptr && X509_cmp(own, upstream) == 0;
+}
+
 std::string TlsConnection::AlpnProtocol() const {
   const unsigned char* protocol = nullptr;
   unsigned int length = 0;

@@ -65,6 +65,11 @@ class TlsConnection {
   bool PeerCertificateVerified() const;
   // The protocol both sides chose by ALPN; empty when the client sent none.
   std::string AlpnProtocol() const;
+  // True when this connection, pgvalve's side of a client's, presents the
+  // certificate `server_leg`'s server showed: SCRAM's channel binding
+  // (tls-server-end-point, a hash of that certificate) then holds across
+  // pgvalve.
+  bool PresentsCertificateOf(const TlsConnection& server_leg) const;
   // The reason of the last kFailed outcome (OpenSSL's), for logs.
   const std::string& last_error() const { return last_error_; }
 

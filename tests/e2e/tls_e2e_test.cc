@@ -67,19 +67,24 @@ struct Pki {
     WriteSecretFile(Path("proxy.key"), proxy.key_pem, 0600);
   }
 
+  // PostgreSQL's certificate, also written out for a pgvalve that presents
+  // it (channel binding).
   PgServer::Options ServerOptions() const {
     const TestCertificate server = server_ca.Issue(
         {.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
+    WriteSecretFile(Path("server.crt"), server.certificate_pem, 0644);
+    WriteSecretFile(Path("server.key"), server.key_pem, 0600);
     PgServer::Options options;
     options.tls = PgServer::Options::Tls{server.certificate_pem, server.key_pem};
     return options;
   }
 
-  // Lines of [proxy] or [admin] turning the client leg's TLS on.
-  std::string ClientTls(std::string_view mode, std::string_view extra = "") const {
+  // Lines of [proxy] or [admin] turning the client leg's TLS on, with
+  // pgvalve's own certificate or (`name` "server") PostgreSQL's.
+  std::string ClientTls(std::string_view mode, std::string_view extra = "", std::string_view name = "proxy") const {
     return "client_tls_sslmode = \"" + std::string(mode) + "\"\n" +
-           "client_tls_cert_file = \"" + Path("proxy.crt") + "\"\n" +
-           "client_tls_key_file = \"" + Path("proxy.key") + "\"\n" + std::string(extra);
+           "client_tls_cert_file = \"" + Path(std::string(name) + ".crt") + "\"\n" +
+           "client_tls_key_file = \"" + Path(std::string(name) + ".key") + "\"\n" + std::string(extra);
   }
 };
 
@@ -342,6 +347,112 @@ TEST_F(TlsTest, ServerLegWithTheWrongCaFailsWith08006) {
   const std::string message = error.count('M') ? error.at('M') : "";
   EXPECT_NE(message.find("upstream \"tls\""), std::string::npos) << message;
   EXPECT_NE(message.find("certificate verify failed"), std::string::npos) << message;
+}
+
+// SCRAM through pgvalve, which relays the exchange and cannot take part in
+// it: PostgreSQL's pg_hba asks scram_user for SCRAM-SHA-256 over TCP.
+std::string ScramConnInfo(std::string_view extra) {
+  return "password=" + std::string(kScramPassword) + " " + std::string(extra);
+}
+
+TEST_F(TlsTest, ScramWithTlsOnTheClientLegOnly) {
+  auto pgvalve = StartPgvalve({.proxy_toml = pki_->ClientTls("require")});
+  PgConn prefer = Connect(
+      pgvalve->ClientConnString("postgres", kScramUser, ScramConnInfo("sslmode=require channel_binding=prefer")));
+  EXPECT_EQ(ScalarString(prefer.get(), "SELECT current_user"), kScramUser);
+  // The server leg is plain: the server never offers channel binding.
+  const std::string require = ConnectError(
+      pgvalve->ClientConnString("postgres", kScramUser, ScramConnInfo("sslmode=require channel_binding=require")));
+  EXPECT_NE(require.find("channel binding is required, but server did not offer an authentication method that "
+                         "supports channel binding"),
+            std::string::npos)
+      << require;
+}
+
+TEST_F(TlsTest, ScramWithTlsOnTheServerLegOnly) {
+  pg_->CreateDatabase("scram_server_tls");
+  auto pgvalve = StartPgvalve({.extra_toml = TlsUpstream("verify-full", pki_->Path("server_ca.crt")) +
+                                             RouteToml("scram_server_tls", "tls")});
+  // The server offers SCRAM-SHA-256-PLUS over its TLS; pgvalve takes it out,
+  // and a plain client could not have used it anyway.
+  PgConn conn = Connect(pgvalve->ClientConnString("scram_server_tls", kScramUser,
+                                                  ScramConnInfo("sslmode=disable channel_binding=prefer")));
+  EXPECT_EQ(ScalarString(conn.get(), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t");
+}
+
+TEST_F(TlsTest, ScramWithTlsOnBothLegsNeedsChannelBindingOffUnlessTheCertificateIsTheServers) {
+  pg_->CreateDatabase("scram_both_tls");
+  const std::string upstream =
+      TlsUpstream("verify-full", pki_->Path("server_ca.crt")) + RouteToml("scram_both_tls", "tls");
+  {
+    auto pgvalve = StartPgvalve({.proxy_toml = pki_->ClientTls("require"), .extra_toml = upstream});
+    // libpq's default: it says it supports channel binding ('y'), which the
+    // server, over TLS, would take for a downgrade. pgvalve says why first.
+    const ConnectOutcome prefer = TryConnect(pgvalve->ClientConnString(
+        "scram_both_tls", kScramUser, ScramConnInfo("sslmode=require channel_binding=prefer")));
+    EXPECT_FALSE(prefer.ok());
+    EXPECT_EQ(prefer.sqlstate, "08P01") << prefer.error;
+    EXPECT_NE(prefer.error.find("SCRAM channel binding negotiation error"), std::string::npos) << prefer.error;
+    EXPECT_NE(prefer.error.find("channel_binding=disable"), std::string::npos) << prefer.error;
+    PgConn disabled = Connect(pgvalve->ClientConnString(
+        "scram_both_tls", kScramUser, ScramConnInfo("sslmode=require channel_binding=disable")));
+    EXPECT_EQ(ScalarString(disabled.get(), "SELECT current_user"), kScramUser);
+  }
+  EXPECT_EQ(pgvalve_->StopAndCheck(), "");
+  // pgvalve presenting PostgreSQL's own certificate: the binding holds.
+  auto pgvalve = StartPgvalve({.proxy_toml = pki_->ClientTls("require", "", "server"), .extra_toml = upstream});
+  PgConn bound = Connect(pgvalve->ClientConnString("scram_both_tls", kScramUser,
+                                                   ScramConnInfo("sslmode=require channel_binding=require")));
+  EXPECT_EQ(ScalarString(bound.get(), "SELECT current_user"), kScramUser);
+}
+
+// A client that picks SCRAM-SHA-256-PLUS though pgvalve did not offer it:
+// SSLRequest, TLS, a StartupMessage for scram_user, then the mechanisms
+// offered are printed and a SASLInitialResponse naming PLUS is sent; what
+// comes back is printed.
+constexpr std::string_view kPlusAnywayClient = R"py(
+import socket, ssl, struct, sys
+port, database = int(sys.argv[1]), sys.argv[2]
+raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+raw.sendall(struct.pack("!ii", 8, 80877103))
+assert raw.recv(1) == b"S"
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+tls = context.wrap_socket(raw)
+def read_message():
+    header = b""
+    while len(header) < 5:
+        header += tls.recv(5 - len(header))
+    length = struct.unpack("!i", header[1:5])[0]
+    body = b""
+    while len(body) < length - 4:
+        body += tls.recv(length - 4 - len(body))
+    return header[:1].decode(), body
+body = struct.pack("!i", 3 << 16) + b"user\0scram_user\0database\0" + database.encode() + b"\0\0"
+tls.sendall(struct.pack("!i", len(body) + 4) + body)
+tag, body = read_message()
+print("offered", tag, [m.decode() for m in body[4:].split(b"\0") if m])
+first = b"p=tls-server-end-point,,n=,r=abcdefghijklmnop"
+payload = b"SCRAM-SHA-256-PLUS\0" + struct.pack("!i", len(first)) + first
+tls.sendall(b"p" + struct.pack("!i", len(payload) + 4) + payload)
+tag, body = read_message()
+print("answer", tag, body.decode(errors="replace"))
+)py";
+
+TEST_F(TlsTest, AClientPickingPlusAnywayIsRefused) {
+  pg_->CreateDatabase("scram_plus_anyway");
+  auto pgvalve = StartPgvalve({.proxy_toml = pki_->ClientTls("require"),
+                               .extra_toml = TlsUpstream("verify-full", pki_->Path("server_ca.crt")) +
+                                             RouteToml("scram_plus_anyway", "tls")});
+  const CommandResult result = RunCommand(
+      {"python3", "-c", std::string(kPlusAnywayClient), std::to_string(pgvalve->listen_port()), "scram_plus_anyway"});
+  ASSERT_TRUE(result.Succeeded()) << result.output;
+  EXPECT_NE(result.output.find("offered R ['SCRAM-SHA-256']"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("answer E"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("08P01"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("client selected an invalid SASL authentication mechanism"), std::string::npos)
+      << result.output;
 }
 
 }  // namespace

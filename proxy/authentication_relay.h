@@ -1,0 +1,35 @@
+#pragma once
+// The authentication exchange of a new session, relayed message by message
+// between the StartupMessage and the server's AuthenticationOk. pgvalve does
+// not authenticate anyone itself; it reads this much only because SCRAM's
+// channel binding cannot survive a TLS session that pgvalve terminates:
+//
+//  - SCRAM-SHA-256-PLUS binds the exchange to the certificate the client
+//    saw, which is pgvalve's, while the server checks its own. Unless the
+//    two are the same certificate, pgvalve removes PLUS from the server's
+//    offer, so that a client preferring channel binding (libpq's default)
+//    falls back to SCRAM-SHA-256, and a client requiring it gets its
+//    driver's "server did not offer channel binding".
+//  - A TLS client then tells the server it supports channel binding but
+//    thinks the server does not ('y'). A server reached over TLS takes that
+//    for a downgrade attack and refuses; pgvalve refuses first, saying why
+//    and what to change. A plain server accepts it.
+//  - A client that picks PLUS anyway is refused as PostgreSQL would.
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/status.h"
+#include "proxy/asio.h"
+#include "proxy/byte_stream.h"
+
+namespace pgvalve::proxy {
+
+// OK once the server has answered the client's credentials (AuthenticationOk,
+// an ErrorResponse, or anything the relay reads on its own): the relay
+// takes over from there. kUnavailable when a side went away; other errors
+// carry the SQLSTATE of the FATAL the client is to get.
+Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& server, std::string upstream_name,
+                                            std::chrono::steady_clock::time_point deadline);
+
+}  // namespace pgvalve::proxy

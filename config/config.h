@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/access_rule.h"
 #include "config/limits.h"
 
 namespace pgvalve::config {
@@ -89,6 +90,8 @@ struct ProxySettings {
   // leave before it closes the rest at their transaction boundary and then,
   // terminate_wait later, at once.
   Duration shutdown_timeout{60000};
+  // Who may open a session; the first match decides, no match refuses.
+  std::vector<AccessRule> rules = DefaultAccessRules();
 };
 
 struct AdminSettings {
@@ -100,6 +103,9 @@ struct AdminSettings {
   // How much of a query's text the DRY RUN and results of CANCEL,
   // TERMINATE and KILL show (read from pg_stat_activity).
   uint32_t query_text_length = 60;
+  // Who may log in to the admin console, as ProxySettings::rules; their
+  // `databases` see "pgvalve", their `users` the admin users.
+  std::vector<AccessRule> rules = DefaultAccessRules();
 };
 
 struct Config {

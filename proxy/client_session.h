@@ -10,6 +10,7 @@
 #include "proxy/asio.h"
 #include "proxy/byte_stream.h"
 #include "proxy/client_address.h"
+#include "proxy/connection_security.h"
 #include "proxy/database_gate.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_record.h"
@@ -56,6 +57,9 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   ProxyContext context_;
   ByteStream client_;
   ClientAddress address_;
+  // What the transport proved about the client, for the access rules;
+  // plain until pgvalve speaks TLS.
+  ConnectionSecurity security_;
   StartupTicket startup_ticket_;
   asio::any_io_executor executor_;
   std::shared_ptr<const config::Config> config_;

@@ -9,6 +9,7 @@
 #include "admin/commands/command_context.h"
 #include "proxy/byte_stream.h"
 #include "proxy/client_address.h"
+#include "proxy/connection_security.h"
 
 namespace pgvalve::admin {
 
@@ -39,6 +40,9 @@ class AdminSession : public NoticeChannel {
   AdminServices& services_;
   proxy::ByteStream client_;
   proxy::ClientAddress address_;
+  // What the transport proved about the client, for the access rules;
+  // plain until pgvalve speaks TLS.
+  proxy::ConnectionSecurity security_;
   std::optional<AdminCaller> caller_;
   // Output collected until the next flush (ReadyForQuery, a NOTICE).
   protocol::MessageWriter out_;

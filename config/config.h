@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/access_rule.h"
 #include "config/limits.h"
 #include "config/tls_settings.h"
 
@@ -94,6 +95,8 @@ struct ProxySettings {
   // terminate_wait later, at once.
   Duration shutdown_timeout{60000};
   ClientTlsSettings tls;
+  // Who may open a session; the first match decides, no match refuses.
+  std::vector<AccessRule> rules = DefaultAccessRules();
 };
 
 struct AdminSettings {
@@ -107,6 +110,9 @@ struct AdminSettings {
   uint32_t query_text_length = 60;
   // The admin console's own TLS, with the same keys as [proxy].
   ClientTlsSettings tls;
+  // Who may log in to the admin console, as ProxySettings::rules; their
+  // `databases` see "pgvalve", their `users` the admin users.
+  std::vector<AccessRule> rules = DefaultAccessRules();
 };
 
 struct Config {

@@ -8,6 +8,7 @@
 #include <toml.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "config/access_rules_reader.h"
 #include "config/config_error.h"
 #include "config/string_views.h"
 #include "config/toml_reader.h"
@@ -80,7 +81,7 @@ void ReadProxy(const toml::value* value, FirstError& errors,
                   WithClientTlsKeys({"listen", "unix_socket_dir", "max_client_connections", "workers",
                                      "startup_timeout", "max_message_size", "hold_timeout",
                                      "terminate_wait", "max_startup_connections",
-                                     "max_startup_connections_per_address", "shutdown_timeout"}));
+                                     "max_startup_connections_per_address", "shutdown_timeout", "rules"}));
   table.Addresses("listen", proxy.listen);
   table.String("unix_socket_dir", proxy.unix_socket_dir);
   table.Integer("max_client_connections", kMaxClientConnectionsRange,
@@ -98,12 +99,14 @@ void ReadProxy(const toml::value* value, FirstError& errors,
                 proxy.max_startup_connections_per_address);
   table.Timeout("shutdown_timeout", proxy.shutdown_timeout);
   ReadClientTls(table, proxy.tls);
+  ReadAccessRules(table, errors, proxy.rules);
 }
 
 void ReadAdmin(const toml::value* value, FirstError& errors,
                AdminSettings& admin) {
   TomlTable table(value, "admin", errors,
-                  WithClientTlsKeys({"listen", "unix_socket_dir", "state_file", "users", "query_text_length"}));
+                  WithClientTlsKeys({"listen", "unix_socket_dir", "state_file", "users", "query_text_length",
+                                     "rules"}));
   table.Addresses("listen", admin.listen);
   table.String("unix_socket_dir", admin.unix_socket_dir);
   table.String("state_file", admin.state_file);
@@ -121,6 +124,7 @@ void ReadAdmin(const toml::value* value, FirstError& errors,
     entry.Role("role", user.role);
     admin.users.push_back(std::move(user));
   }
+  ReadAccessRules(table, errors, admin.rules);
 }
 
 void ReadUpstreams(const toml::value* value, FirstError& errors,

@@ -14,6 +14,13 @@
 //   terminate_wait = "5s"
 //   shutdown_timeout = "60s"           # smart shutdown, then close the rest
 //   max_message_size = 1073741824      # bytes; client messages only
+//   [[proxy.rules]]                    # who may connect; see access_rule.h
+//   name = "office"                    # default "proxy rule N"
+//   databases = ["*"]                  # exact names or "*"
+//   users = ["*"]
+//   sources = ["10.0.0.0/8", "unix"]   # default: anywhere
+//   tls = "any"                        # or "required", "client_cert"
+//   action = "allow"                   # required; or "deny"
 //   [admin]
 //   listen = ["127.0.0.1:6433"]
 //   unix_socket_dir = "/tmp"
@@ -22,6 +29,7 @@
 //   name = "admin"                     # required
 //   password = "change-me"             # required; or a SCRAM-SHA-256 verifier
 //   role = "admin"                     # or "monitor"
+//   [[admin.rules]]                    # as [[proxy.rules]], for the console
 //   [upstreams.NAME]
 //   host = "127.0.0.1"                 # or a unix-socket directory
 //   port = 5432

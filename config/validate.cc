@@ -123,6 +123,40 @@ void CheckServerTls(Checker& check, std::string_view path, const ServerTlsSettin
   }
 }
 
+void CheckNames(Checker& check, const std::string& path, const std::vector<std::string>& names) {
+  if (names.empty()) check.Fail(path, "must not be empty; [\"*\"] matches every name");
+  for (size_t i = 0; i < names.size(); ++i) check.NonEmpty(IndexKey(path, i), names[i]);
+}
+
+// `path` is "proxy.rules" or "admin.rules". An empty list would refuse
+// every client, which nobody means; leaving it out gives the defaults.
+void CheckAccessRules(Checker& check, const std::string& path, const std::vector<AccessRule>& rules) {
+  if (rules.empty()) {
+    check.Fail(path,
+               "must not be empty; leave it out to allow only loopback and the unix socket");
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const std::string rule_path = IndexKey(path, i);
+    const AccessRule& rule = rules[i];
+    CheckNames(check, JoinKey(rule_path, "databases"), rule.databases);
+    CheckNames(check, JoinKey(rule_path, "users"), rule.users);
+    if (rule.sources.empty()) {
+      check.Fail(JoinKey(rule_path, "sources"),
+                 "must not be empty; leave it out to match every source");
+    }
+    if (!rule.name) continue;
+    // A refusal names its rule; two rules of one name would make that
+    // ambiguous.
+    check.NonEmpty(JoinKey(rule_path, "name"), *rule.name);
+    for (size_t earlier = 0; earlier < i; ++earlier) {
+      if (rules[earlier].name == rule.name) {
+        check.Fail(JoinKey(rule_path, "name"), absl::StrCat(Quoted(*rule.name), " is already used by ",
+                                                            IndexKey(path, earlier)));
+      }
+    }
+  }
+}
+
 void CheckProxy(Checker& check, const ProxySettings& proxy,
                 std::set<std::string>& addresses) {
   if (proxy.listen.empty() && !proxy.unix_socket_dir) {
@@ -149,6 +183,7 @@ void CheckProxy(Checker& check, const ProxySettings& proxy,
               kMaxStartupConnectionsRange,
               proxy.max_startup_connections_per_address);
   CheckClientTls(check, "proxy", proxy.tls);
+  CheckAccessRules(check, "proxy.rules", proxy.rules);
 }
 
 void CheckAdminUser(Checker& check, const std::vector<AdminUser>& users,
@@ -184,6 +219,7 @@ void CheckAdmin(Checker& check, const AdminSettings& admin,
     CheckAdminUser(check, admin.users, i);
   }
   CheckClientTls(check, "admin", admin.tls);
+  CheckAccessRules(check, "admin.rules", admin.rules);
 }
 
 void CheckUpstream(Checker& check, const std::string& path,

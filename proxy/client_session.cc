@@ -198,6 +198,13 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                                           steady_clock::time_point deadline) {
   const auto& message = std::get<protocol::StartupMessage>(startup.parsed);
   const std::string database(message.database());
+  // Before the route lookup: a refused client must not learn from a 3D000
+  // which databases pgvalve serves.
+  if (std::optional<std::string> refusal = context_.access.Refusal(
+          AccessListener::kProxy, address_, security_, database, message.user())) {
+    co_await SendFatal(client_, sqlstate::kInvalidAuthorizationSpecification, *refusal);
+    co_return;
+  }
   const config::UpstreamConfig* upstream = config_->UpstreamFor(database);
   if (upstream == nullptr) {
     spdlog::warn("client {}: no route for database {}", address_.ToString(), QuoteForLog(database));

@@ -57,6 +57,9 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   ProxyContext context_;
   ByteStream client_;
   ClientAddress address_;
+  // What the transport proved about the client, for the access rules;
+  // plain until pgvalve speaks TLS.
+  ConnectionSecurity security_;
   StartupTicket startup_ticket_;
   asio::any_io_executor executor_;
   std::shared_ptr<const config::Config> config_;

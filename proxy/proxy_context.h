@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "config/config.h"
+#include "proxy/access_control.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_registry.h"
 #include "proxy/log_rate_limiter.h"
@@ -65,6 +66,8 @@ struct ProxyContext {
   // The log line of a cancel request that matched no session: a flood of
   // them must not become a flood of log lines.
   LogRateLimiter& bogus_cancel_log;
+  // Decides on each StartupMessage who may go further.
+  AccessControl& access;
 };
 
 }  // namespace pgvalve::proxy

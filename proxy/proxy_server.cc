@@ -45,6 +45,7 @@ ProxyServer::ProxyServer(config::Config config, ConfigLoader reload)
                               kFloodLogInterval),
       bogus_cancel_log_("ignored cancel requests (unknown pid or wrong secret)", kFloodLogBurst,
                         kFloodLogInterval),
+      access_(*config_.Current(), kFloodLogBurst, kFloodLogInterval),
       workers_(config_.Current()->proxy.workers),
       listener_(
           control_context_, [this]() -> asio::io_context& { return workers_.Next(); },
@@ -127,7 +128,7 @@ void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
   live_connections_.fetch_add(1, std::memory_order_relaxed);
   auto executor = stream.executor();
   auto session = std::make_shared<ClientSession>(
-      ProxyContext{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_},
+      ProxyContext{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_, access_},
       std::move(stream), std::move(address), std::move(entry.ticket));
   // The lambda keeps the session alive for as long as its coroutine runs.
   asio::co_spawn(executor, [session] { return session->Run(); }, [this](std::exception_ptr failure) {
@@ -157,7 +158,7 @@ void ProxyServer::FinishIfIdle() {
 
 void ProxyServer::Stop() {
   for (const auto& hook : stop_hooks_) hook();
-  for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_}) {
+  for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_, &access_.refusal_log()}) {
     if (std::optional<std::string> summary = log->TakeFinalSummary()) spdlog::warn("{}", *summary);
   }
   if (signals_) signals_->cancel();
@@ -204,7 +205,7 @@ Awaitable<void> ProxyServer::FlushLogSummaries() {
     log_flush_timer_->expires_after(std::chrono::seconds(1));
     auto [error] = co_await log_flush_timer_->async_wait(kUseTuple);
     if (error) co_return;
-    for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_}) {
+    for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_, &access_.refusal_log()}) {
       if (std::optional<std::string> summary = log->TakeSummary()) spdlog::warn("{}", *summary);
     }
   }
@@ -254,6 +255,7 @@ absl::Status ProxyServer::Reload() {
     return tls.status();
   }
   config_.Replace(*std::move(next), *std::move(tls));
+  access_.Update(*config_.Current());
   spdlog::info("configuration reloaded; running sessions keep their upstream and their TLS");
   return absl::OkStatus();
 }

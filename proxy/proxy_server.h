@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "proxy/access_control.h"
 #include "proxy/asio.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_registry.h"
@@ -49,6 +50,7 @@ class ProxyServer final : public ProcessControl {
   CancelKeyMap& cancel_keys() { return cancel_keys_; }
   DatabaseRegistry& databases() { return databases_; }
   ConfigHolder& config() { return config_; }
+  AccessControl& access() { return access_; }
   asio::io_context& control_context() { return control_context_; }
   std::vector<uint16_t> proxy_ports() const { return listener_.tcp_ports(); }
 
@@ -75,6 +77,7 @@ class ProxyServer final : public ProcessControl {
   FdBudget fd_budget_;
   LogRateLimiter refused_at_startup_log_;
   LogRateLimiter bogus_cancel_log_;
+  AccessControl access_;
   asio::io_context control_context_{1};
   WorkerPool workers_;
   Listener listener_;

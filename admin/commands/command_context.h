@@ -8,6 +8,7 @@
 
 #include "admin/commands/result_set.h"
 #include "config/config.h"
+#include "proxy/access_control.h"
 #include "proxy/asio.h"
 #include "proxy/database_registry.h"
 #include "proxy/process_control.h"
@@ -62,6 +63,9 @@ struct AdminServices {
   CutoverRegistry& cutovers;
   RuntimeLimits& limits;
   const LimitCounters& limit_counters;
+  // Both listeners' access rules: the console's login checks them, SHOW
+  // RULES lists them.
+  proxy::AccessControl& access;
 };
 
 struct CommandContext {

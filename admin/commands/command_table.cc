@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/handlers/access_rule_commands.h"
 #include "admin/handlers/cutover_commands.h"
 #include "admin/handlers/database_commands.h"
 #include "admin/handlers/drain_commands.h"
@@ -39,6 +40,10 @@ constexpr CommandSpec kCommands[] = {
     {"SHOW STATS", "", "per database: transactions, queries, bytes, average transaction time",
      AdminRole::kMonitor, ShowStats},
     {"SHOW CONFIG", "", "the configuration in effect", AdminRole::kMonitor, ShowConfig},
+    {"SHOW RULES", "",
+     "the access rules of the proxy and admin listeners in the order they are tried, and how many "
+     "connections each has decided; the last row of each counts clients no rule matched",
+     AdminRole::kMonitor, ShowRules},
     {"SHOW VERSION", "", "pgvalve's version", AdminRole::kMonitor, ShowVersion},
     {"SHOW HELP", "", "this list", AdminRole::kMonitor, ShowHelp},
     {"SHOW BACKENDS", "db", "every backend on db as the upstream's pg_stat_activity shows it",

@@ -167,7 +167,7 @@ absl::Status ParseSessionFilter(ArgumentCursor& arguments, SessionFilter& filter
       absl::StatusOr<std::string> text =
           arguments.ExpectString("a client network in quotes, e.g. '10.0.0.0/8' or 'unix'");
       if (!text.ok()) return text.status();
-      absl::StatusOr<proxy::ClientNetwork> network = proxy::ClientNetwork::Parse(*text);
+      absl::StatusOr<config::ClientNetwork> network = config::ClientNetwork::Parse(*text);
       if (!network.ok()) return network.status();
       filter.client = *std::move(network);
     } else if (arguments.PeekKeyword("EXCEPT") && arguments.PeekKeyword("USER", 1)) {

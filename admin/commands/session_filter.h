@@ -21,7 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "admin/commands/argument_cursor.h"
-#include "proxy/client_network.h"
+#include "config/client_network.h"
 #include "proxy/session_record.h"
 
 namespace pgvalve::admin {
@@ -48,7 +48,7 @@ struct SessionFilter {
   std::vector<std::string> users;
   // SQL LIKE: % any run of characters, _ one, \ escapes.
   std::optional<std::string> application_pattern;
-  std::optional<proxy::ClientNetwork> client;
+  std::optional<config::ClientNetwork> client;
   std::vector<std::string> except_users;
 
   bool empty() const {

@@ -12,7 +12,8 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
       state_(server.config().Current()->admin.state_file),
       enforcer_(server.control_context().get_executor(), server.config(), server.sessions(),
                 control_, limits_, limit_counters_),
-      services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_, credentials_, drains_, cutovers_, limits_, limit_counters_},
+      services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_,
+                credentials_, drains_, cutovers_, limits_, limit_counters_, server_.access()},
       listener_(
           server.control_context(),
           [&context = server.control_context()]() -> proxy::asio::io_context& { return context; },

@@ -179,6 +179,11 @@ Awaitable<std::optional<AdminCaller>> AdminSession::Start() {
   if (!startup || !std::holds_alternative<protocol::StartupMessage>(startup->parsed)) co_return std::nullopt;
   const auto& message = std::get<protocol::StartupMessage>(startup->parsed);
   const std::string user(message.user());
+  if (std::optional<std::string> refusal = services_.access.Refusal(
+          proxy::AccessListener::kAdmin, address_, security_, message.database(), user)) {
+    co_await proxy::SendFatal(client_, sqlstate::kInvalidAuthorizationSpecification, *refusal);
+    co_return std::nullopt;
+  }
   if (message.database() != kAdminDatabase) {
     co_await proxy::SendFatal(client_, sqlstate::kInvalidCatalogName,
                               fmt::format("database \"{}\" does not exist", message.database()),

@@ -40,6 +40,7 @@ class AdminSession : public NoticeChannel {
   AdminServices& services_;
   proxy::ByteStream client_;
   proxy::ClientAddress address_;
+  // What the transport proved about the client, for the access rules.
   proxy::ConnectionSecurity security_;
   std::optional<AdminCaller> caller_;
   // Output collected until the next flush (ReadyForQuery, a NOTICE).

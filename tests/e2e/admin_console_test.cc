@@ -356,7 +356,8 @@ TEST_F(ConsoleTest, ShowHelpListsEveryCommand) {
   for (size_t row = 0; row < help.size(); ++row) listed.insert(help.Text(row, "command"));
   for (const char* verb :
        {"SHOW CLIENTS", "SHOW SESSIONS", "SHOW DATABASES", "SHOW POOLS", "SHOW UPSTREAMS",
-        "SHOW STATS", "SHOW CONFIG", "SHOW VERSION", "SHOW HELP", "SHOW BACKENDS", "DISABLE",
+        "SHOW STATS", "SHOW CONFIG", "SHOW RULES", "SHOW VERSION", "SHOW HELP", "SHOW BACKENDS",
+        "DISABLE",
         "ENABLE", "PAUSE", "RESUME", "CANCEL", "TERMINATE", "KILL", "KILL_CLIENT", "RELOAD",
         "SHUTDOWN"}) {
     EXPECT_TRUE(listed.contains(verb)) << verb << " missing from SHOW HELP:\n" << help.ToString();

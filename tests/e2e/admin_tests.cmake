@@ -16,9 +16,10 @@ target_link_libraries(pgvalve_admin_e2e_support PUBLIC pgvalve_e2e_support pgval
 # restart, RELOAD, SHUTDOWN. fd_limit: silent connections under a low
 # file-descriptor limit, the startup bounds. limits: query_timeout,
 # idle_in_transaction_timeout, client_idle_timeout, SET/RESET/SHOW LIMITS.
-# switch: SWITCH between a primary and its streaming standby.
+# switch: SWITCH between a primary and its streaming standby. rules: access
+# rules of both listeners, SHOW RULES, RELOAD of rules.
 foreach(name gate hold_timeout held_client session_commands filters console lifecycle fd_limit
-        limits switch)
+        limits switch rules)
   add_executable(admin_e2e_${name} "${pgvalve_admin_e2e_dir}/admin_${name}_test.cc")
   target_link_libraries(admin_e2e_${name} PRIVATE pgvalve_admin_e2e_support pgvalve_test_support
                         GTest::gtest_main)

@@ -43,6 +43,8 @@ std::vector<Input> AdminStatementSeeds() {
            "SHOW CLIENTS",
            "show pools;",
            "SHOW STATS; SHOW CONFIG; SHOW VERSION; SHOW HELP; SHOW UPSTREAMS; SHOW DATABASES; SHOW SESSIONS",
+           "SHOW RULES; show rules;",
+           "SHOW RULES proxy",
            "SHOW BACKENDS orders",
            "DISABLE orders EXCEPT ROLE alice, \"Bob\" REASON 'maintenance ''now'''",
            "ENABLE \"Orders\"\"x\"",
@@ -105,6 +107,16 @@ startup_timeout = "30s"
 hold_timeout = 60000
 terminate_wait = "5s"
 max_message_size = 1073741824
+[[proxy.rules]]
+name = "no interns"
+databases = ["payroll", "*"]
+users = ["intern"]
+sources = ["10.0.0.0/8", "::ffff:192.0.2.0/120", "unix"]
+tls = "client_cert"
+action = "deny"
+[[proxy.rules]]
+tls = "required"
+action = "allow"
 [admin]
 listen = ["127.0.0.1:6433"]
 state_file = "/var/lib/pgvalve/state.json"
@@ -115,6 +127,10 @@ password = "change-me"
 name = "watcher"
 password = ")") + std::string(kVerifier) + R"("
 role = "monitor"
+[[admin.rules]]
+users = ["admin"]
+sources = ["127.0.0.1", "::1"]
+action = "allow"
 [upstreams.blue]
 host = "127.0.0.1"
 port = 5432
@@ -150,6 +166,13 @@ client_idle_timeout = 0
            "[proxy]\nstartup_timeout = \"0s\"\nhold_timeout = \"2d\"\n",
            "[upstreams.pg]\n[databases.\"*\"]\nupstream = \"pg\"\nquery_timeout = -1\n"
            "client_idle_timeout_except_users = [\"x\"]\n",
+           // Access rules: host bits, a missing action, an empty list, a
+           // repeated name, an unknown tls value.
+           "[[proxy.rules]]\nsources = [\"10.0.0.1/8\"]\naction = \"deny\"\n",
+           "[[admin.rules]]\nname = \"x\"\n",
+           "[proxy]\nrules = []\n",
+           "[[proxy.rules]]\nname = \"a\"\naction = \"allow\"\n[[proxy.rules]]\nname = \"a\"\naction = \"deny\"\n",
+           "[[proxy.rules]]\nusers = []\ntls = \"maybe\"\naction = \"allow\"\n",
            // Errors at a line: syntax, a duplicate table, a multi-line
            // string left open.
            "[proxy\nlisten = 1\n",

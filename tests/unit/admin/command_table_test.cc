@@ -152,7 +152,8 @@ class DispatchTest : public ::testing::Test {
         }),
         control_(server_.control_context().get_executor()),
         state_(std::nullopt),
-        services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_, credentials_, drains_, cutovers_, limits_, limit_counters_} {}
+        services_{server_.sessions(), server_.databases(), server_.config(), server_, control_, state_,
+                  credentials_, drains_, cutovers_, limits_, limit_counters_, server_.access()} {}
 
   static config::Config Config() {
     config::Config config;

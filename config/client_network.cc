@@ -1,4 +1,4 @@
-#include "proxy/client_network.h"
+#include "config/client_network.h"
 
 #include <arpa/inet.h>
 
@@ -9,7 +9,7 @@
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
 
-namespace pgvalve::proxy {
+namespace pgvalve::config {
 namespace {
 
 struct Address {
@@ -75,13 +75,19 @@ absl::StatusOr<ClientNetwork> ClientNetwork::Parse(std::string_view text) {
   // operator probably meant a different network.
   std::array<uint8_t, 16> masked{};
   for (int bit = 0; bit < bits; ++bit) masked[bit / 8] |= address->bytes[bit / 8] & (0x80 >> (bit % 8));
-  if (masked != address->bytes) return invalid("it has bits set to the right of the mask");
   network.v6_ = address->v6;
-  network.network_ = address->bytes;
+  network.network_ = masked;
   network.prefix_bits_ = bits;
   char printed[INET6_ADDRSTRLEN] = {};
-  inet_ntop(address->v6 ? AF_INET6 : AF_INET, address->bytes.data(), printed, sizeof printed);
+  inet_ntop(address->v6 ? AF_INET6 : AF_INET, masked.data(), printed, sizeof printed);
   network.text_ = fmt::format("{}/{}", printed, bits);
+  if (masked != address->bytes) {
+    return protocol::ErrorWithSqlState(
+        protocol::sqlstate::kInvalidTextRepresentation,
+        fmt::format("invalid client network \"{}\": it has bits set to the right of the mask; did "
+                    "you mean '{}'?",
+                    text, network.text_));
+  }
   return network;
 }
 
@@ -93,4 +99,4 @@ bool ClientNetwork::Contains(std::string_view address) const {
   return PrefixEqual(parsed->bytes, network_, prefix_bits_);
 }
 
-}  // namespace pgvalve::proxy
+}  // namespace pgvalve::config

@@ -2,7 +2,7 @@
 // A range of client addresses, written as PostgreSQL writes a cidr
 // ('10.0.0.0/8', '::1/128', a bare address for one host), or 'unix' for
 // clients on the unix socket. Used to pick sessions by where they came
-// from; access rules will use it too.
+// from, and by access rules to admit clients.
 
 #include <array>
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace pgvalve::proxy {
+namespace pgvalve::config {
 
 class ClientNetwork {
  public:
@@ -35,4 +35,4 @@ class ClientNetwork {
   std::string text_;
 };
 
-}  // namespace pgvalve::proxy
+}  // namespace pgvalve::config

@@ -57,15 +57,14 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   ProxyContext context_;
   ByteStream client_;
   ClientAddress address_;
-  // What the transport proved about the client, for the access rules;
-  // plain until pgvalve speaks TLS.
+  // What the transport proved about the client (set by the negotiation),
+  // for the access rules.
   ConnectionSecurity security_;
   StartupTicket startup_ticket_;
   asio::any_io_executor executor_;
   std::shared_ptr<const config::Config> config_;
   // Of the same reload as config_; what the client's handshake uses.
   std::shared_ptr<const tls::TlsContextSet> tls_contexts_;
-  ConnectionSecurity security_;
   std::shared_ptr<SessionRecord> record_;
   // While the relay runs; close requests go to it.
   Relay* relay_ = nullptr;

@@ -349,6 +349,30 @@ TEST_F(TlsTest, ServerLegWithTheWrongCaFailsWith08006) {
   EXPECT_NE(message.find("certificate verify failed"), std::string::npos) << message;
 }
 
+// Access rules see what TLS proved: tls = "required" and "client_cert".
+TEST_F(TlsTest, AccessRulesRequireTlsOrAClientCertificate) {
+  const std::string rules =
+      "[[proxy.rules]]\nname = \"certified\"\nusers = [\"app_user\"]\ntls = \"client_cert\"\naction = \"allow\"\n"
+      "[[proxy.rules]]\nname = \"app needs a certificate\"\nusers = [\"app_user\"]\naction = \"deny\"\n"
+      "[[proxy.rules]]\nname = \"tls only\"\ntls = \"required\"\naction = \"allow\"\n";
+  auto pgvalve = StartPgvalve(
+      {.proxy_toml =
+           pki_->ClientTls("prefer", "client_tls_ca_file = \"" + pki_->Path("proxy_ca.crt") + "\"\n") + rules});
+  const ConnectOutcome plain = TryConnect(pgvalve->ClientConnString("postgres", "postgres", "sslmode=disable"));
+  EXPECT_EQ(plain.sqlstate, "28000") << plain.error;
+  EXPECT_NE(plain.error.find("no rule allows host \"127.0.0.1\""), std::string::npos) << plain.error;
+  PgConn tls = Connect(pgvalve->ClientConnString("postgres", "postgres", "sslmode=require"));
+  EXPECT_EQ(ScalarString(tls.get(), "SELECT 1"), "1");
+
+  const ConnectOutcome no_certificate =
+      TryConnect(pgvalve->ClientConnString("postgres", kAppUser, "sslmode=require"));
+  EXPECT_EQ(no_certificate.sqlstate, "28000") << no_certificate.error;
+  EXPECT_NE(no_certificate.error.find("rule \"app needs a certificate\""), std::string::npos) << no_certificate.error;
+  PgConn certified = Connect(pgvalve->ClientConnString(
+      "postgres", kAppUser, "sslmode=require sslcert=" + pki_->Path("client.crt") + " sslkey=" + pki_->Path("client.key")));
+  EXPECT_EQ(ScalarString(certified.get(), "SELECT current_user"), kAppUser);
+}
+
 // SCRAM through pgvalve, which relays the exchange and cannot take part in
 // it: PostgreSQL's pg_hba asks scram_user for SCRAM-SHA-256 over TCP.
 std::string ScramConnInfo(std::string_view extra) {

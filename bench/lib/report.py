@@ -349,6 +349,43 @@ def section_cancel(s, out):
     out.append("\n")
 
 
+def section_tls_summary(s, out):
+    """The TLS run's headline: pgvalve against PgBouncer in session mode."""
+    targets = s.targets()
+    if "pgvalve" not in targets or "pgbouncer" not in targets:
+        return
+    rows = []
+    for cell in s.cells.get("tps", []):
+        workload, clients = split_cell(cell)
+        if workload != "simple":
+            continue
+        rows.append([
+            f"TPS, `{WORKLOADS[workload]}`, {clients} clients",
+            fmt(s.median("tps", cell, "pgvalve", "tps")),
+            fmt(s.median("tps", cell, "pgbouncer", "tps")),
+            fmt_ratio(s.ratios("tps", cell, "pgvalve", "tps", "pgbouncer")),
+        ])
+    for cell in s.cells.get("memory", []):
+        n = int(cell.partition("=")[2])
+        rows.append([
+            f"KiB per idle TLS session, {n:,} sessions",
+            fmt(s.median("memory", cell, "pgvalve", "kib_per_session")),
+            fmt(s.median("memory", cell, "pgbouncer", "kib_per_session")),
+            fmt_ratio(s.ratios("memory", cell, "pgvalve", "kib_per_session", "pgbouncer")),
+        ])
+    if not rows:
+        return
+    out.append("## pgvalve against PgBouncer, both with TLS\n")
+    out.append(
+        "The comparison this run is for: pgvalve against PgBouncer in session mode, "
+        "each terminating the clients' TLS. Medians over rounds; the ratio is the "
+        "median of the per-round ratios (both ran back to back), with its range in "
+        "brackets. For TPS above 1 favours pgvalve, for memory below 1 does.\n"
+    )
+    out.append(table(["measure", "pgvalve", "pgbouncer", "pgvalve/pgbouncer"], rows))
+    out.append("\n")
+
+
 def chart_data(s, path):
     """Blocks per pgbench mode (gnuplot indexes 0, 1, 2): clients, then for
     each proxy the median ratio to direct with its minimum and maximum."""
@@ -387,13 +424,23 @@ def load_text(s):
 def markdown(args):
     s = Samples(args.samples)
     m = s.meta
-    out = ["# pgvalve benchmark results\n"]
+    tls = m.get("tls") == "client"
+    out = ["# pgvalve benchmark results: TLS on the client leg\n" if tls else "# pgvalve benchmark results\n"]
     out.append(f"`{m.get('command', 'bench/run')}` ({m.get('mode')} mode), {m.get('date')}, "
                f"{int(float(m.get('elapsed_s', 0))) // 60} min {int(float(m.get('elapsed_s', 0))) % 60} s.\n")
-    out.append(table(["", ""], [
+    if tls:
+        out.append(
+            "**Every client (pgbench, `hold_sessions`) reached every target over TLS**: "
+            "`PGSSLMODE=require`, with which libpq will not go on without TLS, and every "
+            "target demands it. The proxies reach PostgreSQL in **plain TCP**: only the "
+            "client leg is encrypted, so a proxy ends the same single TLS session that "
+            "PostgreSQL ends when reached directly.\n"
+        )
+    rows = [
         ["machine", f"{m.get('nproc')} cores, {m.get('cpu')}, {m.get('ram')} RAM, {m.get('kernel')}"],
         ["pgvalve", f"{m.get('pgvalve')} (commit {m.get('commit')}, {m.get('pgvalve_build')} build), "
-                    "default settings: one worker per core"],
+                    "default settings: one worker per core"
+                    + ("; a config file with only the client TLS keys" if tls else "")],
         ["PgBouncer", f"{m.get('pgbouncer')}; `pgbouncer`: session mode, pool as large as the "
                       "client count; `pgbouncer-tx`: transaction mode, pool of 20"],
         ["PostgreSQL", f"{m.get('postgres')}, throwaway cluster, fsync off, shared_buffers 128MB; "
@@ -403,10 +450,23 @@ def markdown(args):
                    "from round to round; everything shares the same cores, and every proxy "
                    "reaches PostgreSQL over TCP on 127.0.0.1"],
         ["load", load_text(s)],
-    ], ["l", "l"]))
+    ]
+    if tls:
+        negotiated = "; ".join(
+            f"{t} {m['tls_' + t]}" for t in s.targets() if m.get("tls_" + t))
+        rows.append(["TLS", (
+            f"client leg only; {m.get('openssl', 'OpenSSL')}; one self-signed RSA 2048 "
+            "certificate for every target; PostgreSQL `ssl = on`, pgvalve "
+            "`client_tls_sslmode = \"require\"`, PgBouncer `client_tls_sslmode = require`, "
+            "protocols and ciphers left at their defaults; negotiated: "
+            f"{negotiated or 'not recorded'} (direct from `pg_stat_ssl` of a libpq "
+            "session, the proxies from `openssl s_client -starttls postgres`)")])
+    out.append(table(["", ""], rows, ["l", "l"]))
     out.append("\nRead the ratios, not the absolute numbers: pgbench, the proxy and "
                "PostgreSQL compete for the same cores, so a proxy's cost shows up as "
                "lower throughput. `bench/README.md` explains each section.\n")
+    if tls:
+        section_tls_summary(s, out)
     section_tps(s, out)
     if args.chart and any(split_cell(c)[0] in CHART_MODES for c in s.cells.get("tps", [])):
         out.append(f"![TPS ratio to direct by client count]({args.chart})\n")

@@ -26,8 +26,7 @@ constexpr std::array<std::pair<std::string_view, ServerTlsMode>, 6> kServerModes
 }};
 
 template <typename Mode, size_t N>
-std::optional<Mode> Find(const std::array<std::pair<std::string_view, Mode>, N>& table,
-                         std::string_view text) {
+std::optional<Mode> Find(const std::array<std::pair<std::string_view, Mode>, N>& table, std::string_view text) {
   for (const auto& [name, mode] : table) {
     if (name == text) return mode;
   }

@@ -66,8 +66,8 @@ Awaitable<bool> StartTls(ByteStream& stream, SSL_CTX* context, steady_clock::tim
 }  // namespace
 
 Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& stream, ClientTlsPolicy policy,
-                                                                steady_clock::time_point deadline,
-                                                                std::string client, ConnectionSecurity& security) {
+                                                                 steady_clock::time_point deadline,
+                                                                 std::string client, ConnectionSecurity& security) {
   if (policy.context != nullptr) {
     std::optional<bool> direct = co_await OpensWithTls(stream, deadline);
     if (!direct) {
@@ -128,8 +128,8 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
     if (std::holds_alternative<protocol::StartupMessage>(packet.parsed) && !security.tls &&
         RequiresTls(policy.mode)) {
       const auto& message = std::get<protocol::StartupMessage>(packet.parsed);
-      spdlog::info("client {}: refused, TLS is required (user={} database={})", client,
-                   QuoteForLog(message.user()), QuoteForLog(message.database()));
+      spdlog::info("client {}: refused, TLS is required (user={} database={})", client, QuoteForLog(message.user()),
+                   QuoteForLog(message.database()));
       co_await SendFatal(stream, sqlstate::kInvalidAuthorizationSpecification,
                          "TLS is required to connect to pgvalve", {},
                          "Connect with sslmode=require (or stronger).");

@@ -31,7 +31,7 @@ struct ClientTlsPolicy {
 // handshake, a plain client where TLS is required: each answered as
 // PostgreSQL would and logged under `client`).
 Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& stream, ClientTlsPolicy policy,
-                                                                std::chrono::steady_clock::time_point deadline,
-                                                                std::string client, ConnectionSecurity& security);
+                                                                 std::chrono::steady_clock::time_point deadline,
+                                                                 std::string client, ConnectionSecurity& security);
 
 }  // namespace pgvalve::proxy

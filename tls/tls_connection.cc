@@ -14,7 +14,8 @@ namespace pgvalve::tls {
 absl::StatusOr<std::unique_ptr<TlsConnection>> TlsConnection::Create(SSL_CTX* context, int fd, Role role) {
   ERR_clear_error();
   SSL* ssl = SSL_new(context);
-  if (ssl == nullptr) return absl::InternalError(absl::StrCat("cannot create a TLS connection: ", TakeOpenSslErrors()));
+  if (ssl == nullptr)
+    return absl::InternalError(absl::StrCat("cannot create a TLS connection: ", TakeOpenSslErrors()));
   std::unique_ptr<TlsConnection> connection(new TlsConnection(ssl));
   if (SSL_set_fd(ssl, fd) != 1) {
     return absl::InternalError(absl::StrCat("cannot attach TLS to the socket: ", TakeOpenSslErrors()));
@@ -31,7 +32,8 @@ TlsConnection::~TlsConnection() { SSL_free(ssl_); }
 
 absl::Status TlsConnection::SetServerName(const std::string& host) {
   if (SSL_set_tlsext_host_name(ssl_, host.c_str()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot send server name \"", host, "\": ", TakeOpenSslErrors()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot send server name \"", host, "\": ", TakeOpenSslErrors()));
   }
   return absl::OkStatus();
 }
@@ -45,8 +47,9 @@ absl::StatusOr<Wait> TlsConnection::Handshake() {
   if (error == SSL_ERROR_WANT_READ) return Wait::kReadable;
   if (error == SSL_ERROR_WANT_WRITE) return Wait::kWritable;
   if (error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-    return absl::UnavailableError(errno == 0 ? std::string("the peer closed the connection during the TLS handshake")
-                                             : absl::StrCat("TLS handshake: ", std::strerror(errno)));
+    return absl::UnavailableError(errno == 0
+                                      ? std::string("the peer closed the connection during the TLS handshake")
+                                      : absl::StrCat("TLS handshake: ", std::strerror(errno)));
   }
   std::string reason = TakeOpenSslErrors();
   if (const long verified = SSL_get_verify_result(ssl_); verified != X509_V_OK) {

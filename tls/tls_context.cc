@@ -18,9 +18,7 @@ using config::TlsVersion;
 // ALPN's wire form: each protocol name preceded by its length.
 constexpr std::array<unsigned char, 11> kAlpnWire = {10, 'p', 'o', 's', 't', 'g', 'r', 'e', 's', 'q', 'l'};
 
-int ProtocolVersion(TlsVersion version) {
-  return version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
-}
+int ProtocolVersion(TlsVersion version) { return version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION; }
 
 absl::Status Failure(const std::string& where, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", what, ": ", TakeOpenSslErrors()));
@@ -36,8 +34,8 @@ int NoPassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* /*userdat
 // a relay pump does, and a peer closing without close_notify read as an
 // end of stream (libpq does not send one).
 void SetCommonModes(SSL_CTX* context) {
-  SSL_CTX_set_mode(context, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(context,
+                   SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_options(context, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_default_passwd_cb(context, NoPassphrase);
 }
@@ -51,8 +49,8 @@ absl::Status LoadKeyPair(SSL_CTX* context, const std::string& cert_file, const s
     return Failure(where, absl::StrCat("cannot load private key \"", key_file, "\""));
   }
   if (SSL_CTX_check_private_key(context) != 1) {
-    return Failure(where, absl::StrCat("private key \"", key_file, "\" does not match certificate \"",
-                                       cert_file, "\""));
+    return Failure(where,
+                   absl::StrCat("private key \"", key_file, "\" does not match certificate \"", cert_file, "\""));
   }
   return absl::OkStatus();
 }
@@ -72,8 +70,8 @@ absl::Status LoadCa(SSL_CTX* context, const std::string& ca_file, const std::str
 int SelectAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
                unsigned int offered_length, void* /*arg*/) {
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, out_length, kAlpnWire.data(), kAlpnWire.size(), offered,
-                            offered_length) != OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, out_length, kAlpnWire.data(), kAlpnWire.size(), offered, offered_length) !=
+      OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   *out = selected;
@@ -110,8 +108,8 @@ absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& se
     return Failure(section, absl::StrCat("client_tls_ciphers \"", settings.ciphers, "\" names no usable cipher"));
   }
   if (settings.tls13_ciphers != "default" && SSL_CTX_set_ciphersuites(ctx, settings.tls13_ciphers.c_str()) != 1) {
-    return Failure(section,
-                   absl::StrCat("client_tls13_ciphers \"", settings.tls13_ciphers, "\" names no usable ciphersuite"));
+    return Failure(
+        section, absl::StrCat("client_tls13_ciphers \"", settings.tls13_ciphers, "\" names no usable ciphersuite"));
   }
   if (settings.cert_file && settings.key_file) {
     if (absl::Status loaded = LoadKeyPair(ctx, *settings.cert_file, *settings.key_file, section); !loaded.ok()) {
@@ -125,8 +123,7 @@ absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& se
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.ca_file->c_str())) {
       SSL_CTX_set_client_CA_list(ctx, names);
     }
-    const bool required =
-        settings.mode == ClientTlsMode::kVerifyCa || settings.mode == ClientTlsMode::kVerifyFull;
+    const bool required = settings.mode == ClientTlsMode::kVerifyCa || settings.mode == ClientTlsMode::kVerifyFull;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
   }
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);

@@ -26,12 +26,11 @@ inline constexpr std::string_view kAlpnProtocol = "postgresql";
 
 // pgvalve as a TLS server, for its clients (the proxy or the admin
 // console). `section` ("proxy", "admin") prefixes error messages.
-absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& settings,
-                                             std::string_view section);
+absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& settings, std::string_view section);
 
 // pgvalve as a TLS client of one upstream. `host` is the upstream's host:
 // verify-full checks the certificate against it (a name or an address).
-absl::StatusOr<ContextPtr> MakeClientContext(const config::ServerTlsSettings& settings,
-                                             const std::string& host, std::string_view path);
+absl::StatusOr<ContextPtr> MakeClientContext(const config::ServerTlsSettings& settings, const std::string& host,
+                                             std::string_view path);
 
 }  // namespace pgvalve::tls

@@ -170,9 +170,9 @@ Awaitable<void> AdminSession::RunQuery(std::string_view query) {
 Awaitable<std::optional<AdminCaller>> AdminSession::Start() {
   const auto deadline = std::chrono::steady_clock::now() + kAuthenticationTimeout;
   const proxy::ConfigHolder::Snapshot settings = services_.config.Both();
-  const proxy::ClientTlsPolicy policy = address_.is_unix() ? proxy::ClientTlsPolicy{}
-                                                           : proxy::ClientTlsPolicy{settings.tls->admin(),
-                                                                                    settings.config->admin.tls.mode};
+  const proxy::ClientTlsPolicy policy =
+      address_.is_unix() ? proxy::ClientTlsPolicy{}
+                         : proxy::ClientTlsPolicy{settings.tls->admin(), settings.config->admin.tls.mode};
   std::optional<proxy::ReceivedStartupPacket> startup =
       co_await proxy::NegotiateStartup(client_, policy, deadline, address_.ToString(), security_);
   // Admin commands are not cancellable by a CancelRequest.

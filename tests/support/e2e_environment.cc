@@ -40,8 +40,8 @@ PgServer::Options ServerOptions(SharedServers& servers) {
   PgServer::Options options;
   if (!ProxiedPostgresTest::TlsOnBothLegs()) return options;
   servers.tls_ca = std::make_unique<TestCa>("pgvalve e2e CA");
-  const TestCertificate server =
-      servers.tls_ca->Issue({.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
+  const TestCertificate server = servers.tls_ca->Issue(
+      {.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
   options.tls = PgServer::Options::Tls{server.certificate_pem, server.key_pem};
   return options;
 }
@@ -49,8 +49,8 @@ PgServer::Options ServerOptions(SharedServers& servers) {
 void ConfigureTls(SharedServers& servers, PgvalveArgs& args) {
   servers.tls_dir.emplace("pgvalve-tls");
   const std::string dir = servers.tls_dir->path();
-  const TestCertificate proxy =
-      servers.tls_ca->Issue({.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
+  const TestCertificate proxy = servers.tls_ca->Issue(
+      {.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
   WriteSecretFile(dir + "/ca.crt", servers.tls_ca->certificate_pem(), 0644);
   WriteSecretFile(dir + "/proxy.crt", proxy.certificate_pem, 0644);
   WriteSecretFile(dir + "/proxy.key", proxy.key_pem, 0600);
@@ -58,13 +58,19 @@ void ConfigureTls(SharedServers& servers, PgvalveArgs& args) {
   WriteSecretFile(dir + "/pgvalve.toml",
                   "[proxy]\n"
                   "client_tls_sslmode = \"require\"\n"
-                  "client_tls_cert_file = \"" + dir + "/proxy.crt\"\n"
-                  "client_tls_key_file = \"" + dir + "/proxy.key\"\n"
-                  "[upstreams.default]\n"
-                  "server_tls_sslmode = \"verify-full\"\n"
-                  "server_tls_ca_file = \"" + dir + "/ca.crt\"\n"
-                  "[databases.\"*\"]\n"
-                  "upstream = \"default\"\n",
+                  "client_tls_cert_file = \"" +
+                      dir +
+                      "/proxy.crt\"\n"
+                      "client_tls_key_file = \"" +
+                      dir +
+                      "/proxy.key\"\n"
+                      "[upstreams.default]\n"
+                      "server_tls_sslmode = \"verify-full\"\n"
+                      "server_tls_ca_file = \"" +
+                      dir +
+                      "/ca.crt\"\n"
+                      "[databases.\"*\"]\n"
+                      "upstream = \"default\"\n",
                   0644);
   args.config_file = dir + "/pgvalve.toml";
 }

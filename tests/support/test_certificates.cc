@@ -73,8 +73,8 @@ CertificatePtr NewCertificate(const std::string& common_name, uint64_t serial, E
   X509_gmtime_adj(X509_getm_notAfter(certificate.get()), 7L * 24 * 3600);
   X509_set_pubkey(certificate.get(), key);
   X509_NAME* name = X509_get_subject_name(certificate.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()),
+                             -1, -1, 0);
   return certificate;
 }
 

@@ -44,18 +44,20 @@ Awaitable<absl::StatusOr<WholeMessage>> ReadWholeMessage(ByteStream& stream, std
   message.bytes.resize(protocol::kMessageHeaderSize);
   auto header = co_await WithTimeout(stream.ReadExactly(message.bytes), deadline - steady_clock::now());
   if (!header) co_return TimedOut();
-  if (auto [error, read] = *header; error) co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
+  if (auto [error, read] = *header; error)
+    co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
   const uint32_t length = protocol::LoadBigEndian32(message.bytes.data() + 1);
   if (length < protocol::kMinMessageLength || length > kMaxAuthenticationMessage) {
     co_return protocol::ProtocolViolation(
         fmt::format("{} sent a message of {} bytes during authentication", from, static_cast<int32_t>(length)));
   }
   message.bytes.resize(1 + size_t{length});
-  auto body = co_await WithTimeout(
-      stream.ReadExactly(std::span(message.bytes).subspan(protocol::kMessageHeaderSize)),
-      deadline - steady_clock::now());
+  auto body =
+      co_await WithTimeout(stream.ReadExactly(std::span(message.bytes).subspan(protocol::kMessageHeaderSize)),
+                           deadline - steady_clock::now());
   if (!body) co_return TimedOut();
-  if (auto [error, read] = *body; error) co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
+  if (auto [error, read] = *body; error)
+    co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
   co_return message;
 }
 
@@ -63,6 +65,12 @@ Awaitable<absl::Status> Forward(ByteStream& to, std::span<const std::byte> bytes
   auto [error, written] = co_await to.WriteAll(bytes);
   if (error) co_return UnavailableError(fmt::format("{} left: {}", to_name, error.message()));
   co_return absl::OkStatus();
+}
+
+Awaitable<absl::Status> ToClient(ByteStream& client, std::span<const std::byte> bytes, SessionCounters& counters) {
+  absl::Status sent = co_await Forward(client, bytes, "the client");
+  if (sent.ok()) counters.add_bytes_to_client(bytes.size());
+  co_return sent;
 }
 
 // The client's choice in answer to an offer pgvalve took PLUS out of.
@@ -91,7 +99,7 @@ absl::Status CheckSaslChoice(std::span<const std::byte> body, bool server_tls, c
 }  // namespace
 
 Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& server, std::string upstream_name,
-                                            steady_clock::time_point deadline) {
+                                            steady_clock::time_point deadline, SessionCounters& counters) {
   const bool server_tls = server.tls() != nullptr;
   const bool binding_passes =
       client.tls() != nullptr && server_tls && client.tls()->PresentsCertificateOf(*server.tls());
@@ -101,16 +109,16 @@ Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& serv
     const char tag = message->tag();
     if (tag == static_cast<char>(BackendTag::kNegotiateProtocolVersion) ||
         tag == static_cast<char>(BackendTag::kNoticeResponse)) {
-      if (absl::Status sent = co_await Forward(client, message->bytes, "the client"); !sent.ok()) co_return sent;
+      if (absl::Status sent = co_await ToClient(client, message->bytes, counters); !sent.ok()) co_return sent;
       continue;
     }
     if (tag != static_cast<char>(BackendTag::kAuthentication)) {
       // An ErrorResponse, or whatever the relay reads better than this.
-      co_return co_await Forward(client, message->bytes, "the client");
+      co_return co_await ToClient(client, message->bytes, counters);
     }
     absl::StatusOr<protocol::AuthenticationRequest> request = protocol::ParseAuthenticationRequest(message->body());
     if (!request.ok()) co_return request.status();
-    if (request->code == AuthenticationCode::kOk) co_return co_await Forward(client, message->bytes, "the client");
+    if (request->code == AuthenticationCode::kOk) co_return co_await ToClient(client, message->bytes, counters);
 
     bool plus_removed = false;
     std::span<const std::byte> to_client = message->bytes;
@@ -126,12 +134,13 @@ Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& serv
         plus_removed = true;
       }
     }
-    if (absl::Status sent = co_await Forward(client, to_client, "the client"); !sent.ok()) co_return sent;
+    if (absl::Status sent = co_await ToClient(client, to_client, counters); !sent.ok()) co_return sent;
     // SASLFinal is followed by AuthenticationOk, with no answer between.
     if (request->code == AuthenticationCode::kSaslFinal) continue;
 
     absl::StatusOr<WholeMessage> answer = co_await ReadWholeMessage(client, "the client", deadline);
     if (!answer.ok()) co_return answer.status();
+    counters.add_bytes_from_client(answer->bytes.size());
     const bool password_message = answer->tag() == static_cast<char>(protocol::FrontendTag::kPassword);
     if (password_message && plus_removed) {
       if (absl::Status choice = CheckSaslChoice(answer->body(), server_tls, upstream_name); !choice.ok()) {

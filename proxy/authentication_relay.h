@@ -22,14 +22,18 @@
 #include "absl/status/status.h"
 #include "proxy/asio.h"
 #include "proxy/byte_stream.h"
+#include "proxy/session_counters.h"
 
 namespace pgvalve::proxy {
 
 // OK once the server has answered the client's credentials (AuthenticationOk,
 // an ErrorResponse, or anything the relay reads on its own): the relay
 // takes over from there. kUnavailable when a side went away; other errors
-// carry the SQLSTATE of the FATAL the client is to get.
+// carry the SQLSTATE of the FATAL the client is to get; every message went
+// whole, so the server may still be sent a Terminate. Bytes relayed count in
+// `counters`, as the relay's do.
 Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& server, std::string upstream_name,
-                                            std::chrono::steady_clock::time_point deadline);
+                                            std::chrono::steady_clock::time_point deadline,
+                                            SessionCounters& counters);
 
 }  // namespace pgvalve::proxy

@@ -22,6 +22,7 @@
 #include "proxy/startup_reader.h"
 #include "proxy/status_text.h"
 #include "proxy/upstream_connector.h"
+#include "tls/tls_connection.h"
 
 namespace pgvalve::proxy {
 namespace sqlstate = protocol::sqlstate;
@@ -69,6 +70,14 @@ RelayEnd AuthenticationEnd(const absl::Status& failure) {
   return RelayEnd{sqlstate == sqlstate::kConnectionFailure ? RelayEndReason::kStartupTimeout
                                                            : RelayEndReason::kClientProtocolError,
                   std::string(StatusText(failure)), sqlstate};
+}
+
+// A Terminate lets the backend end its session at once instead of
+// noticing the closed socket; sent only between messages.
+Awaitable<void> SendTerminate(ByteStream& server) {
+  protocol::MessageWriter terminate;
+  terminate.Begin(protocol::FrontendTag::kTerminate).End();
+  co_await WithTimeout(server.WriteAll(terminate.bytes()), kTerminateWriteTimeout);
 }
 
 // Releases a max_client_connections slot when the session ends, however.
@@ -251,7 +260,8 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                       .client_port = address_.port,
                       .database = database,
                       .user = std::string(message.user()),
-                      .connected_at = WallClock::now()},
+                      .connected_at = WallClock::now(),
+                      .tls = client_.tls() != nullptr ? client_.tls()->Description() : std::string()},
       std::string(message.application_name()),
       route.ok() && *route != nullptr ? (*route)->name : upstream->name);
   record_->AttachControl(weak_from_this());
@@ -333,13 +343,14 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   } else if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes);
              write_error) {
     end.detail = write_error.message();
-  } else if (absl::Status authenticated =
-                 co_await RelayAuthentication(client_, backend.stream, upstream->name, deadline);
+  } else if (absl::Status authenticated = co_await RelayAuthentication(client_, backend.stream, upstream->name,
+                                                                      deadline, record_->counters());
              !authenticated.ok()) {
     end = AuthenticationEnd(authenticated);
     if (!end.sqlstate.empty()) {
       spdlog::info("session {}: {}", id, EscapeForLog(StatusText(authenticated)));
       co_await SendFatal(client_, end.sqlstate, StatusText(authenticated), protocol::DetailOf(authenticated));
+      co_await SendTerminate(backend.stream);
     }
   } else {
     auto log_open = [&] {
@@ -446,13 +457,7 @@ Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, cons
     case RelayEndReason::kCloseRequested:
     case RelayEndReason::kStartupTimeout:
       if (tell_client) co_await SendFatal(client_, end.sqlstate, end.detail);
-      // A Terminate lets the backend end its session at once instead of
-      // noticing the closed socket; only sent between messages.
-      if (relay.server_stream_clean()) {
-        protocol::MessageWriter terminate;
-        terminate.Begin(protocol::FrontendTag::kTerminate).End();
-        co_await WithTimeout(backend.stream.WriteAll(terminate.bytes()), kTerminateWriteTimeout);
-      }
+      if (relay.server_stream_clean()) co_await SendTerminate(backend.stream);
       break;
   }
   client_.ShutdownSend();

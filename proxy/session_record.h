@@ -86,6 +86,8 @@ struct SessionIdentity {
   std::string database;
   std::string user;
   WallClock::time_point connected_at;
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384" for a client over TLS, else empty.
+  std::string tls;
 };
 
 // A consistent copy for display.

@@ -94,7 +94,8 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
                   {"query_start", ColumnType::kText},
                   {"state_seconds", ColumnType::kFloat8},
                   {"bytes_in", ColumnType::kInt8},
-                  {"bytes_out", ColumnType::kInt8}});
+                  {"bytes_out", ColumnType::kInt8},
+                  {"tls", ColumnType::kText}});
   const std::map<std::string, std::string> routes =
       CurrentRoutes(context.services, *context.services.config.Current());
   for (const SelectedSession& selected : selection->sessions) {
@@ -137,6 +138,11 @@ Awaitable<absl::StatusOr<CommandResult>> ShowClients(CommandContext& context, Ar
     row.Double(StateAge(session, selection->now).count())
         .Int(static_cast<int64_t>(session.counters.bytes_from_client))
         .Int(static_cast<int64_t>(session.counters.bytes_to_client));
+    if (session.identity.tls.empty()) {
+      row.Null();
+    } else {
+      row.Text(session.identity.tls);
+    }
   }
   co_return CommandResult{std::move(rows), "SHOW"};
 }

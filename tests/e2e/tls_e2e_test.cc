@@ -70,8 +70,8 @@ struct Pki {
   // PostgreSQL's certificate, also written out for a pgvalve that presents
   // it (channel binding).
   PgServer::Options ServerOptions() const {
-    const TestCertificate server = server_ca.Issue(
-        {.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
+    const TestCertificate server =
+        server_ca.Issue({.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}});
     WriteSecretFile(Path("server.crt"), server.certificate_pem, 0644);
     WriteSecretFile(Path("server.key"), server.key_pem, 0600);
     PgServer::Options options;
@@ -82,9 +82,9 @@ struct Pki {
   // Lines of [proxy] or [admin] turning the client leg's TLS on, with
   // pgvalve's own certificate or (`name` "server") PostgreSQL's.
   std::string ClientTls(std::string_view mode, std::string_view extra = "", std::string_view name = "proxy") const {
-    return "client_tls_sslmode = \"" + std::string(mode) + "\"\n" +
-           "client_tls_cert_file = \"" + Path(std::string(name) + ".crt") + "\"\n" +
-           "client_tls_key_file = \"" + Path(std::string(name) + ".key") + "\"\n" + std::string(extra);
+    return "client_tls_sslmode = \"" + std::string(mode) + "\"\n" + "client_tls_cert_file = \"" +
+           Path(std::string(name) + ".crt") + "\"\n" + "client_tls_key_file = \"" +
+           Path(std::string(name) + ".key") + "\"\n" + std::string(extra);
   }
 };
 
@@ -146,12 +146,12 @@ TEST_F(TlsTest, RequireServesTlsClientsAndRefusesPlainOnes) {
   EXPECT_EQ(PeerCertificateSerial(tls.get()), kFirstProxySerial);
 
   const std::string verify_full = "sslmode=verify-full sslrootcert=" + pki_->Path("proxy_ca.crt");
-  PgConn verified =
-      Connect(pgvalve->ClientConnString("postgres", "postgres", verify_full + " host=localhost hostaddr=127.0.0.1"));
+  PgConn verified = Connect(
+      pgvalve->ClientConnString("postgres", "postgres", verify_full + " host=localhost hostaddr=127.0.0.1"));
   EXPECT_EQ(ScalarString(verified.get(), "SELECT 1"), "1");
 
-  const std::string wrong_name =
-      ConnectError(pgvalve->ClientConnString("postgres", "postgres", verify_full + " host=db.example hostaddr=127.0.0.1"));
+  const std::string wrong_name = ConnectError(
+      pgvalve->ClientConnString("postgres", "postgres", verify_full + " host=db.example hostaddr=127.0.0.1"));
   EXPECT_NE(wrong_name.find("does not match host name \"db.example\""), std::string::npos) << wrong_name;
 
   const std::string other_ca = ConnectError(pgvalve->ClientConnString(
@@ -171,6 +171,14 @@ TEST_F(TlsTest, PreferServesPlainAndTlsClients) {
   EXPECT_EQ(PQsslInUse(plain.get()), 0);
   PgConn tls = Connect(pgvalve->ClientConnString("postgres", "postgres", "sslmode=require"));
   EXPECT_EQ(PQsslInUse(tls.get()), 1);
+  // SHOW CLIENTS says which sessions are encrypted, and how.
+  PgConn admin = Connect(pgvalve->AdminConnString());
+  const ResultTable clients = QueryTable(admin.get(), "SHOW CLIENTS");
+  const std::optional<size_t> tls_row = clients.FindRow("virtual_pid", std::to_string(PQbackendPID(tls.get())));
+  const std::optional<size_t> plain_row = clients.FindRow("virtual_pid", std::to_string(PQbackendPID(plain.get())));
+  ASSERT_TRUE(tls_row && plain_row) << clients.ToString();
+  EXPECT_EQ(clients.Text(*tls_row, "tls").rfind("TLSv1.3 TLS_", 0), 0u) << clients.ToString();
+  EXPECT_EQ(clients.Text(*plain_row, "tls"), "<NULL>");
   // A GSSENCRequest is still answered 'N'; libpq then goes on with TLS.
   PgConn gss = Connect(pgvalve->ClientConnString("postgres", "postgres", "gssencmode=prefer sslmode=require"));
   EXPECT_EQ(PQsslInUse(gss.get()), 1);
@@ -238,8 +246,8 @@ TEST_F(TlsTest, DirectTlsRequiresAlpnPostgresql) {
 }
 
 TEST_F(TlsTest, VerifyCaRequiresAClientCertificate) {
-  auto pgvalve = StartPgvalve(
-      {.proxy_toml = pki_->ClientTls("verify-ca", "client_tls_ca_file = \"" + pki_->Path("proxy_ca.crt") + "\"\n")});
+  auto pgvalve = StartPgvalve({.proxy_toml = pki_->ClientTls(
+                                   "verify-ca", "client_tls_ca_file = \"" + pki_->Path("proxy_ca.crt") + "\"\n")});
   const std::string without = ConnectError(pgvalve->ClientConnString("postgres", "postgres", "sslmode=require"));
   EXPECT_FALSE(without.empty());
   PgConn with = Connect(pgvalve->ClientConnString(
@@ -280,7 +288,8 @@ TEST_F(TlsTest, ReloadSwapsTheCertificateWhileOpenSessionsGoOn) {
 std::optional<std::string> ReadUntilClosed(int fd, Deadline deadline) {
   std::string received;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd ready{fd, POLLIN, 0};
     if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -367,9 +376,11 @@ TEST_F(TlsTest, AccessRulesRequireTlsOrAClientCertificate) {
   const ConnectOutcome no_certificate =
       TryConnect(pgvalve->ClientConnString("postgres", kAppUser, "sslmode=require"));
   EXPECT_EQ(no_certificate.sqlstate, "28000") << no_certificate.error;
-  EXPECT_NE(no_certificate.error.find("rule \"app needs a certificate\""), std::string::npos) << no_certificate.error;
+  EXPECT_NE(no_certificate.error.find("rule \"app needs a certificate\""), std::string::npos)
+      << no_certificate.error;
   PgConn certified = Connect(pgvalve->ClientConnString(
-      "postgres", kAppUser, "sslmode=require sslcert=" + pki_->Path("client.crt") + " sslkey=" + pki_->Path("client.key")));
+      "postgres", kAppUser,
+      "sslmode=require sslcert=" + pki_->Path("client.crt") + " sslkey=" + pki_->Path("client.key")));
   EXPECT_EQ(ScalarString(certified.get(), "SELECT current_user"), kAppUser);
 }
 
@@ -418,8 +429,8 @@ TEST_F(TlsTest, ScramWithTlsOnBothLegsNeedsChannelBindingOffUnlessTheCertificate
     EXPECT_EQ(prefer.sqlstate, "08P01") << prefer.error;
     EXPECT_NE(prefer.error.find("SCRAM channel binding negotiation error"), std::string::npos) << prefer.error;
     EXPECT_NE(prefer.error.find("channel_binding=disable"), std::string::npos) << prefer.error;
-    PgConn disabled = Connect(pgvalve->ClientConnString(
-        "scram_both_tls", kScramUser, ScramConnInfo("sslmode=require channel_binding=disable")));
+    PgConn disabled = Connect(pgvalve->ClientConnString("scram_both_tls", kScramUser,
+                                                        ScramConnInfo("sslmode=require channel_binding=disable")));
     EXPECT_EQ(ScalarString(disabled.get(), "SELECT current_user"), kScramUser);
   }
   EXPECT_EQ(pgvalve_->StopAndCheck(), "");
@@ -428,6 +439,23 @@ TEST_F(TlsTest, ScramWithTlsOnBothLegsNeedsChannelBindingOffUnlessTheCertificate
   PgConn bound = Connect(pgvalve->ClientConnString("scram_both_tls", kScramUser,
                                                    ScramConnInfo("sslmode=require channel_binding=require")));
   EXPECT_EQ(ScalarString(bound.get(), "SELECT current_user"), kScramUser);
+}
+
+TEST_F(TlsTest, TrustAndMd5ThroughTlsOnBothLegs) {
+  pg_->CreateDatabase("md5_both_tls");
+  auto pgvalve = StartPgvalve(
+      {.proxy_toml = pki_->ClientTls("require"),
+       .extra_toml = TlsUpstream("verify-full", pki_->Path("server_ca.crt")) + RouteToml("md5_both_tls", "tls")});
+  PgConn md5 = Connect(
+      pgvalve->ClientConnString("md5_both_tls", kMd5User, "sslmode=require password=" + std::string(kMd5Password)));
+  EXPECT_EQ(
+      ScalarString(md5.get(), "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+      std::string(kMd5User) + " true");
+  PgConn trust = Connect(pgvalve->ClientConnString("md5_both_tls", kSuperuser, "sslmode=require"));
+  EXPECT_EQ(ScalarString(trust.get(), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t");
+  const ConnectOutcome wrong =
+      TryConnect(pgvalve->ClientConnString("md5_both_tls", kMd5User, "sslmode=require password=wrong"));
+  EXPECT_EQ(wrong.sqlstate, "28P01") << wrong.error;
 }
 
 // A client that picks SCRAM-SHA-256-PLUS though pgvalve did not offer it:
@@ -469,8 +497,8 @@ TEST_F(TlsTest, AClientPickingPlusAnywayIsRefused) {
   auto pgvalve = StartPgvalve({.proxy_toml = pki_->ClientTls("require"),
                                .extra_toml = TlsUpstream("verify-full", pki_->Path("server_ca.crt")) +
                                              RouteToml("scram_plus_anyway", "tls")});
-  const CommandResult result = RunCommand(
-      {"python3", "-c", std::string(kPlusAnywayClient), std::to_string(pgvalve->listen_port()), "scram_plus_anyway"});
+  const CommandResult result = RunCommand({"python3", "-c", std::string(kPlusAnywayClient),
+                                           std::to_string(pgvalve->listen_port()), "scram_plus_anyway"});
   ASSERT_TRUE(result.Succeeded()) << result.output;
   EXPECT_NE(result.output.find("offered R ['SCRAM-SHA-256']"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("answer E"), std::string::npos) << result.output;

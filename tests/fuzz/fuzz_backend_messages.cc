@@ -1,6 +1,8 @@
 // Fuzzes the parsers of the backend messages the relay acts on. Input: one
 // selector byte, then a message body. A selector that is one of the tags
-// R K S Z E N v A picks that parser; any other byte picks one by its value.
+// R K S Z E N v A picks that parser; 'p' the client's SASLInitialResponse,
+// which the authentication relay reads; any other byte picks one by its
+// value.
 //
 // Besides not crashing, every rejection must be 08P01, and every accepted
 // body must be exactly what the writers make of the parsed value (for 'E'
@@ -21,6 +23,7 @@
 #include "protocol/message_reader.h"
 #include "protocol/message_writer.h"
 #include "protocol/protocol_error.h"
+#include "protocol/sasl_messages.h"
 #include "protocol/startup_packet.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -60,6 +63,23 @@ void CheckAuthentication(std::span<const std::byte> body) {
   MessageWriter writer;
   protocol::AppendAuthentication(writer, auth->code, auth->data);
   PGVALVE_FUZZ_CHECK(Rebuilds(writer, BackendTag::kAuthentication, body));
+  if (auth->code != protocol::AuthenticationCode::kSasl) return;
+  // The mechanism list pgvalve rewrites (SCRAM-SHA-256-PLUS taken out).
+  absl::StatusOr<std::vector<std::string_view>> mechanisms = protocol::ParseSaslMechanisms(auth->data);
+  if (Rejected(mechanisms)) return;
+  MessageWriter list;
+  protocol::AppendAuthenticationSasl(list, *mechanisms);
+  PGVALVE_FUZZ_CHECK(Rebuilds(list, BackendTag::kAuthentication, body));
+}
+
+// A client's SASLInitialResponse ('p' after AuthenticationSASL).
+void CheckSaslInitialResponse(std::span<const std::byte> body) {
+  absl::StatusOr<protocol::SaslInitialResponse> response = protocol::ParseSaslInitialResponse(body);
+  if (Rejected(response)) return;
+  const size_t expected = response->mechanism.size() + 1 + 4 + response->data.size();
+  PGVALVE_FUZZ_CHECK(body.size() == expected);
+  const std::optional<char> flag = protocol::ScramChannelBindingFlag(response->data);
+  PGVALVE_FUZZ_CHECK(!flag || (!response->data.empty() && static_cast<char>(response->data[0]) == *flag));
 }
 
 void CheckBackendKeyData(std::span<const std::byte> body) {
@@ -142,6 +162,10 @@ extern "C" int PGVALVE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   using namespace pgvalve::fuzz;
   using pgvalve::protocol::BackendTag;
   if (size == 0) return 0;
+  if (data[0] == 'p') {
+    CheckSaslInitialResponse(std::span(reinterpret_cast<const std::byte*>(data) + 1, size - 1));
+    return 0;
+  }
   constexpr BackendTag kTags[] = {BackendTag::kAuthentication, BackendTag::kBackendKeyData,
                                   BackendTag::kParameterStatus, BackendTag::kReadyForQuery,
                                   BackendTag::kErrorResponse,   BackendTag::kNoticeResponse,

@@ -168,6 +168,18 @@ std::vector<Input> BackendMessageSeeds() {
     AppendAuthentication(w, AuthenticationCode::kSaslContinue, std::as_bytes(std::span(kFirst)));
     add(BackendTag::kAuthentication, w);
   }
+  for (std::string_view first : {"y,,n=,r=abcdef", "p=tls-server-end-point,,n=,r=x"}) {
+    // SASLInitialResponse, selected by 'p' rather than a backend tag.
+    MessageWriter w;
+    w.Begin(protocol::FrontendTag::kPassword)
+        .CString(first[0] == 'p' ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256")
+        .Int32(static_cast<int32_t>(first.size()))
+        .Bytes(first)
+        .End();
+    Input seed{static_cast<uint8_t>('p')};
+    for (std::byte b : w.bytes().subspan(5)) seed.push_back(static_cast<uint8_t>(b));
+    seeds.push_back(std::move(seed));
+  }
   for (size_t secret : {4, 256}) {
     MessageWriter w;
     AppendBackendKeyData(w, -7, Secret(secret));

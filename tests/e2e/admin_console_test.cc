@@ -228,7 +228,7 @@ TEST_F(ConsoleTest, ShowClientsDescribesEachSession) {
       "id",          "database",    "user",          "application_name", "client_addr",
       "client_port", "state",       "virtual_pid",   "backend_pid",      "upstream",
       "connected_since", "state_since", "xact_start", "query_start", "state_seconds",
-      "bytes_in",    "bytes_out"};
+      "bytes_in",    "bytes_out",   "tls"};
   EXPECT_EQ(clients.columns(), expected_columns);
   const auto row = clients.FindRow("virtual_pid", std::to_string(PQbackendPID(client.get())));
   ASSERT_TRUE(row) << "PQbackendPID " << PQbackendPID(client.get()) << " not listed:\n"
@@ -241,6 +241,7 @@ TEST_F(ConsoleTest, ShowClientsDescribesEachSession) {
   EXPECT_EQ(clients.Text(*row, "client_port"), std::to_string(LocalPort(client.get())));
   EXPECT_EQ(clients.Text(*row, "upstream"), "blue");
   EXPECT_EQ(clients.Text(*row, "state"), "idle");
+  EXPECT_EQ(clients.Get(*row, "tls"), std::nullopt) << "a plain client";
   // Idle: no transaction, no query, as pg_stat_activity shows it.
   EXPECT_EQ(clients.Get(*row, "xact_start"), std::nullopt);
   EXPECT_EQ(clients.Get(*row, "query_start"), std::nullopt);

@@ -117,8 +117,10 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
         co_return std::nullopt;
       }
       const bool accept = ssl_request && policy.context != nullptr;
-      auto [write_error, written] =
-          co_await stream.WriteAll(std::span(accept ? &kEncryptionAccepted : &kEncryptionRefused, 1));
+      // Named before the co_await: GCC 12 mishandles temporaries of a ?:
+      // inside one.
+      const std::span<const std::byte> answer(accept ? &kEncryptionAccepted : &kEncryptionRefused, 1);
+      auto [write_error, written] = co_await stream.WriteAll(answer);
       if (write_error) co_return std::nullopt;
       // The handshake reads what follows from the socket itself: nothing
       // the client sent before it can be taken for encrypted data.

@@ -28,18 +28,23 @@ std::vector<std::string_view> WithClientTlsKeys(std::initializer_list<std::strin
   return all;
 }
 
-void ReadClientTls(TomlTable& table, ClientTlsSettings& tls) {
-  if (table.Get("client_tls_sslmode") != nullptr) {
-    std::string text;
-    table.String("client_tls_sslmode", text);
-    if (std::optional<ClientTlsMode> mode = ParseClientTlsMode(text)) {
-      tls.mode = *mode;
-    } else {
-      table.Fail("client_tls_sslmode",
-                 absl::StrCat("must be disable, allow, prefer, require, verify-ca or verify-full, got ",
-                              Quoted(text)));
-    }
+// client_tls_sslmode and server_tls_sslmode share their six names.
+template <typename Mode>
+void ReadTlsMode(TomlTable& table, std::string_view key, std::optional<Mode> (*parse)(std::string_view),
+                 Mode& out) {
+  if (table.Get(key) == nullptr) return;
+  std::string text;
+  table.String(key, text);
+  if (std::optional<Mode> mode = parse(text)) {
+    out = *mode;
+  } else {
+    table.Fail(key, absl::StrCat("must be disable, allow, prefer, require, verify-ca or verify-full, got ",
+                                 Quoted(text)));
   }
+}
+
+void ReadClientTls(TomlTable& table, ClientTlsSettings& tls) {
+  ReadTlsMode(table, "client_tls_sslmode", ParseClientTlsMode, tls.mode);
   table.String("client_tls_cert_file", tls.cert_file);
   table.String("client_tls_key_file", tls.key_file);
   table.String("client_tls_ca_file", tls.ca_file);
@@ -59,17 +64,7 @@ void ReadClientTls(TomlTable& table, ClientTlsSettings& tls) {
 }
 
 void ReadServerTls(TomlTable& table, ServerTlsSettings& tls) {
-  if (table.Get("server_tls_sslmode") != nullptr) {
-    std::string text;
-    table.String("server_tls_sslmode", text);
-    if (std::optional<ServerTlsMode> mode = ParseServerTlsMode(text)) {
-      tls.mode = *mode;
-    } else {
-      table.Fail("server_tls_sslmode",
-                 absl::StrCat("must be disable, allow, prefer, require, verify-ca or verify-full, got ",
-                              Quoted(text)));
-    }
-  }
+  ReadTlsMode(table, "server_tls_sslmode", ParseServerTlsMode, tls.mode);
   table.String("server_tls_ca_file", tls.ca_file);
   table.String("server_tls_cert_file", tls.cert_file);
   table.String("server_tls_key_file", tls.key_file);

@@ -23,7 +23,7 @@ enum class ClientTlsMode {
 // What pgvalve asks of an upstream server (libpq's sslmode).
 enum class ServerTlsMode {
   kDisable,
-  kAllow,    // plain first; TLS only if the server refuses plain text
+  kAllow,    // plain first; TLS only if the server refuses the plain session (28000)
   kPrefer,   // TLS if the server offers it
   kRequire,  // TLS or no connection; the certificate is checked only against server_tls_ca_file if set
   kVerifyCa,    // the certificate must chain to server_tls_ca_file

@@ -96,11 +96,6 @@ void CheckClientTls(Checker& check, std::string_view section, const ClientTlsSet
 
 void CheckServerTls(Checker& check, std::string_view path, const ServerTlsSettings& tls, bool unix_socket) {
   const std::string mode_key = JoinKey(path, "server_tls_sslmode");
-  if (tls.mode == ServerTlsMode::kAllow) {
-    // libpq's allow tries plain text and then, refused, TLS: a second
-    // connection pgvalve does not make yet.
-    check.Fail(mode_key, "allow is not supported yet; use prefer (TLS when the server offers it) or disable");
-  }
   if (unix_socket && tls.mode >= ServerTlsMode::kRequire) {
     check.Fail(mode_key, absl::StrCat("is ", AbslView(Name(tls.mode)),
                                       " but the upstream is reached by unix socket, which TLS is not used over "

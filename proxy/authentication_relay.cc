@@ -99,7 +99,8 @@ absl::Status CheckSaslChoice(std::span<const std::byte> body, bool server_tls, c
 }  // namespace
 
 Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& server, std::string upstream_name,
-                                            steady_clock::time_point deadline, SessionCounters& counters) {
+                                            steady_clock::time_point deadline, SessionCounters& counters,
+                                            bool plain_refusal_is_retried) {
   const bool server_tls = server.tls() != nullptr;
   const bool binding_passes =
       client.tls() != nullptr && server_tls && client.tls()->PresentsCertificateOf(*server.tls());
@@ -111,6 +112,12 @@ Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& serv
         tag == static_cast<char>(BackendTag::kNoticeResponse)) {
       if (absl::Status sent = co_await ToClient(client, message->bytes, counters); !sent.ok()) co_return sent;
       continue;
+    }
+    if (plain_refusal_is_retried && tag == static_cast<char>(BackendTag::kErrorResponse)) {
+      absl::StatusOr<protocol::ErrorFields> error = protocol::ParseErrorOrNotice(message->body());
+      if (error.ok() && error->sqlstate == protocol::sqlstate::kInvalidAuthorizationSpecification) {
+        co_return absl::FailedPreconditionError(fmt::format("refused in plain text: {}", error->message));
+      }
     }
     if (tag != static_cast<char>(BackendTag::kAuthentication)) {
       // An ErrorResponse, or whatever the relay reads better than this.

@@ -31,9 +31,12 @@ namespace pgvalve::proxy {
 // takes over from there. kUnavailable when a side went away; other errors
 // carry the SQLSTATE of the FATAL the client is to get; every message went
 // whole, so the server may still be sent a Terminate. Bytes relayed count in
-// `counters`, as the relay's do.
+// `counters`, as the relay's do. With `plain_refusal_is_retried` (the plain
+// attempt of server_tls_sslmode = allow), a 28000 from the server before
+// any authentication request is not passed on: kFailedPrecondition says
+// to try again over TLS.
 Awaitable<absl::Status> RelayAuthentication(ByteStream& client, ByteStream& server, std::string upstream_name,
                                             std::chrono::steady_clock::time_point deadline,
-                                            SessionCounters& counters);
+                                            SessionCounters& counters, bool plain_refusal_is_retried = false);
 
 }  // namespace pgvalve::proxy

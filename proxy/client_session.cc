@@ -340,11 +340,8 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
     // packet, so there is no session on it to end.
     end = RelayEnd{RelayEndReason::kCloseRequested, pending_close_->message, pending_close_->sqlstate};
     co_await SendFatal(client_, end.sqlstate, end.detail);
-  } else if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes);
-             write_error) {
-    end.detail = write_error.message();
-  } else if (absl::Status authenticated = co_await RelayAuthentication(client_, backend.stream, upstream->name,
-                                                                      deadline, record_->counters());
+  } else if (absl::Status authenticated = co_await StartBackendSession(
+                 backend, *upstream, routing.tls->upstream(upstream->name), startup, deadline);
              !authenticated.ok()) {
     end = AuthenticationEnd(authenticated);
     if (!end.sqlstate.empty()) {
@@ -389,6 +386,38 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
       address_.ToString(), QuoteForLog(database), QuoteForLog(message.user()),
       record_->backend_pid(), duration.count(),
       record_->counters().bytes_from_client(), record_->counters().bytes_to_client());
+}
+
+Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,
+                                                         const config::UpstreamConfig& upstream,
+                                                         SSL_CTX* tls_context,
+                                                         const ReceivedStartupPacket& startup,
+                                                         steady_clock::time_point deadline) {
+  const bool plain_first = upstream.tls.mode == config::ServerTlsMode::kAllow && backend.stream.tls() == nullptr &&
+                           !upstream.host.starts_with('/');
+  if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes); write_error) {
+    co_return UnavailableError(write_error.message());
+  }
+  absl::Status authenticated = co_await RelayAuthentication(client_, backend.stream, upstream.name, deadline,
+                                                            record_->counters(), plain_first);
+  if (authenticated.code() != absl::StatusCode::kFailedPrecondition) co_return authenticated;
+
+  // libpq's allow: refused in plain text, the same startup once more over
+  // TLS. The client has seen nothing of the first attempt.
+  spdlog::info("session {}: upstream {} {}; trying again over TLS (server_tls_sslmode = allow)", record_->id(),
+               QuoteForLog(upstream.name), EscapeForLog(StatusText(authenticated)));
+  backend.stream.Close();
+  absl::StatusOr<UpstreamConnection> connection =
+      co_await ConnectUpstream(upstream, tls_context, /*retrying_in_tls=*/true);
+  if (!connection.ok()) {
+    co_return protocol::ErrorWithSqlState(sqlstate::kConnectionFailure, StatusText(connection.status()));
+  }
+  backend.stream = std::move(connection->stream);
+  backend.endpoint = std::move(connection->endpoint);
+  if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes); write_error) {
+    co_return UnavailableError(write_error.message());
+  }
+  co_return co_await RelayAuthentication(client_, backend.stream, upstream.name, deadline, record_->counters());
 }
 
 Awaitable<ClientSession::StartupHold> ClientSession::WaitWhilePaused(DatabaseGate& gate) {

@@ -3,6 +3,8 @@
 // the upstream connection, the relay, and an orderly end. It runs as one
 // coroutine on one worker's io_context, so none of its state needs locks.
 
+#include <openssl/ssl.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +48,13 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   Awaitable<void> RunSession(const ReceivedStartupPacket& startup,
                              std::chrono::steady_clock::time_point deadline);
   Awaitable<void> EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end);
+  // Sends the startup packet and relays the authentication exchange, once
+  // more over TLS when server_tls_sslmode = allow's plain attempt is
+  // refused. OK when the relay is to take over; errors as
+  // RelayAuthentication's.
+  Awaitable<absl::Status> StartBackendSession(BackendLink& backend, const config::UpstreamConfig& upstream,
+                                              SSL_CTX* tls_context, const ReceivedStartupPacket& startup,
+                                              std::chrono::steady_clock::time_point deadline);
   enum class StartupHold { kResumed, kTimedOut, kCloseRequested, kClientLeft };
   // Waits while the database is paused, until RESUME, hold_timeout, a close
   // request or the client's leaving.

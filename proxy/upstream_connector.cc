@@ -78,7 +78,8 @@ std::string ServerNameOf(const std::string& host) {
 // SSLRequest, then the handshake if the server answers 'S'. The error is
 // only the reason; the caller names the upstream.
 Awaitable<absl::Status> NegotiateTls(ByteStream& stream, const config::UpstreamConfig& upstream,
-                                     SSL_CTX* context, std::chrono::steady_clock::time_point deadline) {
+                                     SSL_CTX* context, bool tls_optional,
+                                     std::chrono::steady_clock::time_point deadline) {
   if (context == nullptr) co_return absl::InternalError("no TLS context was built for it");
   protocol::MessageWriter request;
   protocol::AppendSslRequest(request);
@@ -93,7 +94,7 @@ Awaitable<absl::Status> NegotiateTls(ByteStream& stream, const config::UpstreamC
     co_return co_await ConnectTls(stream, context, ServerNameOf(upstream.host), deadline);
   }
   if (answer == std::byte{'N'}) {
-    if (upstream.tls.mode == config::ServerTlsMode::kPrefer) co_return absl::OkStatus();
+    if (tls_optional) co_return absl::OkStatus();
     co_return UnavailableError(fmt::format("the server does not accept TLS, and server_tls_sslmode is \"{}\"",
                                            config::Name(upstream.tls.mode)));
   }
@@ -107,13 +108,18 @@ Awaitable<absl::StatusOr<UpstreamConnection>> ConnectTransport(const config::Ups
 }  // namespace
 
 Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream,
-                                                              SSL_CTX* tls_context) {
+                                                              SSL_CTX* tls_context, bool retrying_in_tls) {
   const auto deadline = std::chrono::steady_clock::now() + upstream.connect_timeout;
   const std::string label = LabelOf(upstream);
   absl::StatusOr<UpstreamConnection> connection = co_await ConnectTransport(upstream, label);
-  // No TLS over a unix socket, as in libpq.
-  if (!connection.ok() || !upstream.tls.enabled() || upstream.host.starts_with('/')) co_return connection;
-  if (absl::Status tls = co_await NegotiateTls(connection->stream, upstream, tls_context, deadline); !tls.ok()) {
+  // No TLS over a unix socket, as in libpq; allow tries plain text first.
+  const bool plain_first = upstream.tls.mode == config::ServerTlsMode::kAllow && !retrying_in_tls;
+  if (!connection.ok() || !upstream.tls.enabled() || upstream.host.starts_with('/') || plain_first) {
+    co_return connection;
+  }
+  const bool tls_optional = upstream.tls.mode == config::ServerTlsMode::kPrefer;
+  if (absl::Status tls = co_await NegotiateTls(connection->stream, upstream, tls_context, tls_optional, deadline);
+      !tls.ok()) {
     co_return ConnectError(label, std::string(StatusText(tls)));
   }
   co_return connection;

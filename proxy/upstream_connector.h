@@ -30,8 +30,10 @@ struct UpstreamConnection {
 // `tls_context` (the upstream's, from the same reload as `upstream`; null
 // where TLS is off). The error names the upstream, its address and the
 // operating system's or OpenSSL's reason, ready to be shown to a client.
+// `retrying_in_tls`: server_tls_sslmode = allow's second attempt, after
+// the server refused the first in plain text; TLS or nothing.
 Awaitable<absl::StatusOr<UpstreamConnection>> ConnectUpstream(const config::UpstreamConfig& upstream,
-                                                              SSL_CTX* tls_context);
+                                                              SSL_CTX* tls_context, bool retrying_in_tls = false);
 
 // Connects to a known endpoint (cancel requests).
 Awaitable<absl::StatusOr<ByteStream>> ConnectEndpoint(const UpstreamEndpoint& endpoint,

@@ -76,6 +76,8 @@ struct Pki {
     WriteSecretFile(Path("server.key"), server.key_pem, 0600);
     PgServer::Options options;
     options.tls = PgServer::Options::Tls{server.certificate_pem, server.key_pem};
+    // A database PostgreSQL serves over TLS only, for server_tls_sslmode = allow.
+    options.hba_first = {"hostnossl tls_only all 127.0.0.1/32 reject"};
     return options;
   }
 
@@ -356,6 +358,20 @@ TEST_F(TlsTest, ServerLegWithTheWrongCaFailsWith08006) {
   const std::string message = error.count('M') ? error.at('M') : "";
   EXPECT_NE(message.find("upstream \"tls\""), std::string::npos) << message;
   EXPECT_NE(message.find("certificate verify failed"), std::string::npos) << message;
+}
+
+// libpq's allow: plain text first, TLS when the server refuses plain text.
+TEST_F(TlsTest, ServerLegAllowTriesPlainTextFirstAndTlsWhenRefused) {
+  pg_->CreateDatabase("tls_only");
+  pg_->CreateDatabase("allow_plain");
+  auto pgvalve = StartPgvalve({.extra_toml = TlsUpstream("allow", pki_->Path("server_ca.crt")) +
+                                             RouteToml("tls_only", "tls") + RouteToml("allow_plain", "tls")});
+  PgConn plain = Connect(pgvalve->ClientConnString("allow_plain"));
+  EXPECT_EQ(ScalarString(plain.get(), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "f");
+  // The first attempt's refusal never reaches the client.
+  PgConn refused_then_tls = Connect(pgvalve->ClientConnString("tls_only"));
+  EXPECT_EQ(ScalarString(refused_then_tls.get(), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t");
+  EXPECT_EQ(ScalarString(refused_then_tls.get(), "SELECT current_database()"), "tls_only");
 }
 
 // Access rules see what TLS proved: tls = "required" and "client_cert".

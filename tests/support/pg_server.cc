@@ -187,7 +187,10 @@ void PgServer::WriteConfig() {
   // catch-all trust line. "all" does not match physical replication
   // connections (base backups, standbys), so they have lines of their own;
   // logical replication connects to a database and matches "all".
+  std::string hba_first;
+  for (const std::string& line : options_.hba_first) hba_first += line + "\n";
   WriteFile(data_dir_ + "/pg_hba.conf",
+            hba_first +
             "local all all trust\n"
             "local replication postgres trust\n"
             "host replication postgres 127.0.0.1/32 trust\n"

@@ -55,6 +55,9 @@ class PgServer {
       std::string key_pem;
     };
     std::optional<Tls> tls;
+    // pg_hba.conf lines put before the standard ones (the first match
+    // wins), e.g. "hostnossl tls_only all 127.0.0.1/32 reject".
+    std::vector<std::string> hba_first;
     std::chrono::seconds start_timeout{60};
   };
 

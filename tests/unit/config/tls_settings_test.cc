@@ -126,7 +126,7 @@ TEST(TlsSettingsTest, ValidationSaysWhatIsMissing) {
               HasSubstr("proxy.client_tls_protocols: tlsv1.0 is not supported"));
   EXPECT_THAT(ErrorOf(Parse("", "server_tls_sslmode = \"verify-ca\"\n")),
               HasSubstr("upstreams.blue.server_tls_sslmode: is verify-ca but server_tls_ca_file is not set"));
-  EXPECT_THAT(ErrorOf(Parse("", "server_tls_sslmode = \"allow\"\n")), HasSubstr("allow is not supported yet"));
+  EXPECT_EQ(ErrorOf(Parse("", "server_tls_sslmode = \"allow\"\n")), "(accepted)");
   EXPECT_THAT(ErrorOf(Parse("", "server_tls_key_file = \"/k\"\n")),
               HasSubstr("upstreams.blue.server_tls_cert_file: must be set together"));
   EXPECT_THAT(ErrorOf(Parse("", "server_tls_sslmode = \"tls\"\n")), HasSubstr("server_tls_sslmode"));

@@ -12,7 +12,8 @@
 SAMPLES.tsv has one sample per line: section, cell, round, target, metric,
 value. Every figure in the report is a median over rounds, and every ratio
 is taken within one round (target and direct ran back to back) before the
-median of those per-round ratios is taken.
+median of those per-round ratios is taken. Ratios to the floor, the bare
+forwarder, are taken the same way.
 """
 
 import argparse
@@ -21,8 +22,20 @@ import math
 import statistics
 import sys
 
-TARGETS = ["direct", "pgvalve", "pgbouncer", "pgbouncer-tx"]
+TARGETS = ["direct", "floor", "pgvalve", "pgbouncer", "pgbouncer-tx"]
 PROXIES = TARGETS[1:]
+# Relays compared with each other, beside their ratio to direct: pgvalve
+# with PgBouncer in session mode (like for like), and both with the floor
+# (what each costs beyond moving the bytes).
+PAIRS = [("pgvalve", "pgbouncer"), ("pgvalve", "floor"), ("pgbouncer", "floor")]
+# The chart's column order (ratio_chart.gp reads columns by number).
+CHART_PROXIES = ["pgvalve", "pgbouncer", "pgbouncer-tx", "floor"]
+FLOOR_TEXT = (
+    "`floor` is a forwarder with no protocol logic at all "
+    "(`bench/tools/floor_forwarder.c`: epoll, one thread per core, one recv and "
+    "one send per readiness): the least any relay costs, so `X/floor` is what a "
+    "proxy costs beyond moving the bytes."
+)
 WORKLOADS = {
     "simple": "-S -M simple",
     "extended": "-S -M extended",
@@ -136,6 +149,10 @@ def split_cell(cell):
     return workload, clients
 
 
+def pairs_of(targets):
+    return [(a, b) for a, b in PAIRS if a in targets and b in targets]
+
+
 def section_tps(s, out):
     cells = s.cells.get("tps")
     if not cells:
@@ -151,21 +168,22 @@ def section_tps(s, out):
     if "pgbouncer-tx" in targets:
         text += (
             " `pgbouncer-tx` (transaction mode, pool of 20) is a reference for "
-            "multiplexing, not a like-for-like relay; it cannot run `-M prepared`."
+            "multiplexing, not a like-for-like relay; it cannot run `-M prepared` (–)."
         )
+    if "floor" in targets:
+        text += " " + FLOOR_TEXT
     out.append(text + "\n")
+    pairs = pairs_of(targets)
     header = ["workload", "clients"] + [f"{t} TPS" for t in targets]
     header += [f"{t}/direct" for t in proxies]
-    if "pgvalve" in targets and "pgbouncer" in targets:
-        header.append("pgvalve/pgbouncer")
+    header += [f"{a}/{b}" for a, b in pairs]
     rows = []
     for cell in cells:
         workload, clients = split_cell(cell)
         row = [WORKLOADS.get(workload, workload), clients]
         row += [fmt(s.median("tps", cell, t, "tps")) for t in targets]
         row += [fmt_ratio(s.ratios("tps", cell, t, "tps")) for t in proxies]
-        if "pgvalve" in targets and "pgbouncer" in targets:
-            row.append(fmt_ratio(s.ratios("tps", cell, "pgvalve", "tps", "pgbouncer")))
+        row += [fmt_ratio(s.ratios("tps", cell, a, "tps", b)) for a, b in pairs]
         rows.append(row)
     out.append(table(header, rows, ["l"] + ["r"] * (len(header) - 1)))
     out.append("\n")
@@ -190,18 +208,22 @@ def section_cpu(s, out):
     )
     if proxies:
         out.append("### The proxy process\n")
+        if "floor" in proxies:
+            out.append(
+                "The floor's CPU is what relaying the bytes costs by itself; the ratios "
+                "are of the medians.\n"
+            )
+        pairs = pairs_of(proxies)
         header = ["workload", "clients"] + [f"{t} µs/tx" for t in proxies]
-        has_pair = "pgvalve" in proxies and "pgbouncer" in proxies
-        if has_pair:
-            header.append("pgvalve/pgbouncer")
+        header += [f"{a}/{b}" for a, b in pairs]
         rows = []
         for cell in cells:
             workload, clients = split_cell(cell)
             values = {t: s.per_transaction_us(cell, t, "proxy_ticks") for t in proxies}
             row = [WORKLOADS.get(workload, workload), clients] + [fmt(values[t]) for t in proxies]
-            if has_pair:
-                v, b = values["pgvalve"], values["pgbouncer"]
-                row.append(f"{v / b:.2f}" if v is not None and b else "–")
+            for a, b in pairs:
+                v, w = values[a], values[b]
+                row.append(f"{v / w:.2f}" if v is not None and w else "–")
             rows.append(row)
         out.append(table(header, rows))
         out.append("\n")
@@ -242,8 +264,13 @@ def section_latency(s, out):
         "median over rounds. The overhead is taken against direct within each "
         "round, then the median.\n"
     )
+    has_floor = "floor" in targets
+    if has_floor:
+        out.append("`p50 − floor` is the part of the overhead that is more than relaying the bytes.\n")
     for cell in cells:
-        header = ["target", "p50 µs", "p99 µs", "p50 overhead µs", "p99 overhead µs", "transactions logged"]
+        header = ["target", "p50 µs", "p99 µs", "p50 overhead µs", "p99 overhead µs"]
+        header += ["p50 − floor µs"] if has_floor else []
+        header.append("transactions logged")
         rows = []
         for t in targets:
             if not s.per_round("latency", cell, t, "p50_us"):
@@ -255,6 +282,9 @@ def section_latency(s, out):
                 for metric in ("p50_us", "p99_us"):
                     d = s.differences("latency", cell, t, metric)
                     row.append(f"{statistics.median(d):+,.0f}" if d else "–")
+            if has_floor:
+                d = [] if t in ("direct", "floor") else s.differences("latency", cell, t, "p50_us", "floor")
+                row.append(f"{statistics.median(d):+,.0f}" if d else "–")
             n = s.per_round("latency", cell, t, "samples")
             row.append(f"{int(sum(n.values())):,}")
             rows.append(row)
@@ -275,18 +305,25 @@ def section_transfer(s, out):
         "(`bench/tools/pull.c`) that skips rows without building them: "
         "`COPY (SELECT repeat('x', 1024) FROM ...) TO STDOUT` and the same "
         "`SELECT`. MiB/s counts every byte on the wire from the Query to "
-        "ReadyForQuery; median over rounds, ratios per round. Proxy CPU is "
-        "seconds of CPU per GiB relayed.\n"
+        "ReadyForQuery; median over rounds, ratios per round ("
+        + ("`ratio` to direct, `/floor` to the bare forwarder" if "floor" in targets else "to direct")
+        + "). Proxy CPU is seconds of CPU per GiB relayed.\n"
     )
+    has_floor = "floor" in targets
     header = ["target"]
     for cell in cells:
-        header += [f"{cell.upper()} MiB/s", f"{cell.upper()} ratio", f"{cell.upper()} proxy CPU s/GiB"]
+        header += [f"{cell.upper()} MiB/s", f"{cell.upper()} ratio"]
+        header += [f"{cell.upper()} /floor"] if has_floor else []
+        header.append(f"{cell.upper()} proxy CPU s/GiB")
     rows = []
     for t in targets:
         row = [t]
         for cell in cells:
             row.append(fmt(s.median("transfer", cell, t, "mib_per_s")))
             row.append("–" if t == "direct" else fmt_ratio(s.ratios("transfer", cell, t, "mib_per_s")))
+            if has_floor:
+                to_floor = t not in ("direct", "floor")
+                row.append(fmt_ratio(s.ratios("transfer", cell, t, "mib_per_s", "floor")) if to_floor else "–")
             ticks = s.per_round("transfer", cell, t, "proxy_ticks")
             size = s.per_round("transfer", cell, t, "bytes")
             per = [ticks[r] / clk / (size[r] / 2**30) for r in ticks if size.get(r)]
@@ -307,7 +344,10 @@ def section_memory(s, out):
             f"VmRSS of a freshly started proxy, then with {n} sessions open (each ran "
             "`SELECT 1`, so PgBouncer in session mode holds a server connection for "
             "each; in transaction mode it holds at most its pool of 20), divided by "
-            f"{n}. Median over rounds; a round starts new proxy processes. Kernel socket buffers are not part of RSS.\n"
+            f"{n}. Median over rounds; a round starts new proxy processes. Kernel socket buffers are not part of RSS."
+            + (" The floor keeps a struct of a few dozen bytes and no buffer per idle "
+               "session: about the least a relay can keep." if "floor" in s.targets() else "")
+            + "\n"
         )
         header = ["proxy", "RSS before MiB", f"RSS with {n} sessions MiB", "KiB per session"]
         rows = []
@@ -335,16 +375,22 @@ def section_cancel(s, out):
         "every sample of every round pooled.\n"
     )
     header = ["target", "samples", "median ms", "p99 ms", "median − direct ms"]
-    rows = []
     pooled = {t: list(s.per_round("cancel", "pg_sleep", t, "latency_us").values()) for t in targets}
-    direct = statistics.median(pooled["direct"]) if pooled.get("direct") else None
+    medians = {t: statistics.median(v) for t, v in pooled.items() if v}
+    has_floor = "floor" in medians
+    if has_floor:
+        header.append("median − floor ms")
+    rows = []
     for t in targets:
         v = pooled[t]
         if not v:
             continue
-        med = statistics.median(v)
-        diff = "–" if t == "direct" or direct is None else f"{(med - direct) / 1000:+.2f}"
-        rows.append([t, str(len(v)), f"{med / 1000:.2f}", f"{percentile(v, 99) / 1000:.2f}", diff])
+        med = medians[t]
+        row = [t, str(len(v)), f"{med / 1000:.2f}", f"{percentile(v, 99) / 1000:.2f}"]
+        for reference in ("direct", "floor") if has_floor else ("direct",):
+            skip = t in ("direct", reference) or reference not in medians
+            row.append("–" if skip else f"{(med - medians[reference]) / 1000:+.2f}")
+        rows.append(row)
     out.append(table(header, rows))
     out.append("\n")
 
@@ -380,7 +426,10 @@ def section_tls_summary(s, out):
         "The comparison this run is for: pgvalve against PgBouncer in session mode, "
         "each terminating the clients' TLS. Medians over rounds; the ratio is the "
         "median of the per-round ratios (both ran back to back), with its range in "
-        "brackets. For TPS above 1 favours pgvalve, for memory below 1 does.\n"
+        "brackets. For TPS above 1 favours pgvalve, for memory below 1 does."
+        + (" The floor, the bare forwarder of the plain run, is not part of it: it "
+           "cannot terminate TLS." if "not_run:floor" in s.meta else "")
+        + "\n"
     )
     out.append(table(["measure", "pgvalve", "pgbouncer", "pgvalve/pgbouncer"], rows))
     out.append("\n")
@@ -391,18 +440,18 @@ def chart_data(s, path):
     each proxy the median ratio to direct with its minimum and maximum."""
     blocks = []
     for mode in CHART_MODES:
-        lines = [f"# {mode}: clients " + " ".join(f"{t} {t}_min {t}_max" for t in PROXIES)]
+        lines = [f"# {mode}: clients " + " ".join(f"{t} {t}_min {t}_max" for t in CHART_PROXIES)]
         for cell in s.cells.get("tps", []):
             workload, clients = split_cell(cell)
             if workload != mode:
                 continue
             fields = [clients]
-            for t in PROXIES:
+            for t in CHART_PROXIES:
                 r = s.ratios("tps", cell, t, "tps")
                 fields += [f"{statistics.median(r):.4f}", f"{min(r):.4f}", f"{max(r):.4f}"] if r else ["?"] * 3
             lines.append(" ".join(fields))
         if len(lines) == 1:
-            lines.append("? " + " ".join(["?"] * 3 * len(PROXIES)))
+            lines.append("? " + " ".join(["?"] * 3 * len(CHART_PROXIES)))
         blocks.append("\n".join(lines))
     has_data = any(split_cell(c)[0] in CHART_MODES for c in s.cells.get("tps", []))
     with open(path, "w") as f:
@@ -451,6 +500,14 @@ def markdown(args):
                    "reaches PostgreSQL over TCP on 127.0.0.1"],
         ["load", load_text(s)],
     ]
+    if "floor" in s.targets():
+        rows.insert(2, ["floor", (
+            f"`bench/tools/floor_forwarder.c`: epoll, {m.get('floor_threads', '?')} threads each with "
+            "its own SO_REUSEPORT listener, one recv and one send per readiness, no protocol "
+            "logic: the least a relay costs")])
+    not_run = [f"`{key[len('not_run:'):]}`: {why}" for key, why in m.items() if key.startswith("not_run:")]
+    if not_run:
+        rows.append(["not measured", "; ".join(not_run)])
     if tls:
         negotiated = "; ".join(
             f"{t} {m['tls_' + t]}" for t in s.targets() if m.get("tls_" + t))

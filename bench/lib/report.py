@@ -491,7 +491,10 @@ def markdown(args):
                     "default settings: one worker per core"
                     + ("; a config file with only the client TLS keys" if tls else "")],
         ["PgBouncer", f"{m.get('pgbouncer')}; `pgbouncer`: session mode, pool as large as the "
-                      "client count; `pgbouncer-tx`: transaction mode, pool of 20"],
+                      "client count; `pgbouncer-tx`: transaction mode, pool of 20"
+                      + ("; after every run `RECONNECT` and a wait until `SHOW SERVERS` is empty, "
+                         "so that each run starts without pooled server connections, like the "
+                         "other targets" if m.get("pgbouncer_servers") == "cold" else "")],
         ["PostgreSQL", f"{m.get('postgres')}, throwaway cluster, fsync off, shared_buffers 128MB; "
                        f"{m.get('pgbench')}, scale {m.get('scale')}"],
         ["method", f"{m.get('rounds')} rounds ({m.get('side_rounds')} for memory and large "

@@ -32,9 +32,9 @@ PAIRS = [("pgvalve", "pgbouncer"), ("pgvalve", "floor"), ("pgbouncer", "floor")]
 CHART_PROXIES = ["pgvalve", "pgbouncer", "pgbouncer-tx", "floor"]
 FLOOR_TEXT = (
     "`floor` is a forwarder with no protocol logic at all "
-    "(`bench/tools/floor_forwarder.c`: epoll, one thread per core, one recv and "
-    "one send per readiness): the least any relay costs, so `X/floor` is what a "
-    "proxy costs beyond moving the bytes."
+    "(`bench/tools/floor_forwarder.c`: epoll, one recv and one send per readiness, "
+    "threads as in the table above): the least any relay costs, so `X/floor` is "
+    "what a proxy costs beyond moving the bytes."
 )
 WORKLOADS = {
     "simple": "-S -M simple",
@@ -504,9 +504,10 @@ def markdown(args):
         ["load", load_text(s)],
     ]
     if "floor" in s.targets():
+        threads = m.get("floor_threads", "?")
         rows.insert(2, ["floor", (
-            f"`bench/tools/floor_forwarder.c`: epoll, {m.get('floor_threads', '?')} threads each with "
-            "its own SO_REUSEPORT listener, one recv and one send per readiness, no protocol "
+            f"`bench/tools/floor_forwarder.c`: epoll, {threads} thread{'' if threads == '1' else 's'} "
+            "with a SO_REUSEPORT listener each, one recv and one send per readiness, no protocol "
             "logic: the least a relay costs")])
     not_run = [f"`{key[len('not_run:'):]}`: {why}" for key, why in m.items() if key.startswith("not_run:")]
     if not_run:

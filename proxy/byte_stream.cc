@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "fmt/format.h"
+#include "proxy/reactor_receive.h"
 #include "tls/tls_connection.h"
 
 namespace pgvalve::proxy {
@@ -78,6 +79,28 @@ Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
 Awaitable<std::tuple<error_code>> ByteStream::WaitReadableTls() {
   if (tls_->HasDecryptedBytes()) co_return std::tuple<error_code>{};
   co_return co_await WaitSocket(AsSocketWait(tls_->read_wait()));
+}
+
+Awaitable<std::tuple<error_code, size_t>> ByteStream::Receive(RelayBuffer& buffer, ReceiveStart start) {
+  if (tls_) return ReceiveTls(buffer);
+  if (!receive_) receive_ = std::make_unique<ReactorReceive>();
+  return std::visit([&](auto& socket) { return receive_->Receive(socket, buffer, start, kUseTuple); }, socket_);
+}
+
+Awaitable<std::tuple<error_code, size_t>> ByteStream::ReceiveTls(RelayBuffer& buffer) {
+  // A read that did not fill the buffer took everything decrypted and
+  // everything the socket had; another would find nothing.
+  bool wait_first = !buffer.last_read_filled();
+  while (true) {
+    if (wait_first) {
+      buffer.Release();
+      auto [wait_error] = co_await WaitReadableTls();
+      if (wait_error) co_return std::tuple<error_code, size_t>{wait_error, 0};
+    }
+    wait_first = true;
+    auto [error, read] = TryReadSome(buffer.free_space());
+    if (!MustWait(error)) co_return std::tuple<error_code, size_t>{error, read};
+  }
 }
 
 std::tuple<error_code, size_t> ByteStream::TryReadSome(std::span<std::byte> buffer) {

@@ -3,6 +3,7 @@
 // without TLS over it. Relay code only ever sees this type; TLS changes
 // nothing there.
 
+#include <cerrno>
 #include <memory>
 #include <span>
 #include <string>
@@ -10,6 +11,8 @@
 #include <variant>
 
 #include "proxy/asio.h"
+#include "proxy/reactor_receive.h"
+#include "proxy/relay_buffer.h"
 
 namespace pgvalve::tls {
 class TlsConnection;
@@ -18,6 +21,14 @@ class TlsConnection;
 namespace pgvalve::proxy {
 
 enum class SocketWait { kReadable, kWritable };
+
+
+// True for would_block (EAGAIN, which is EWOULDBLOCK on Linux), what
+// TryReadSome and TryPeekSome report when nothing is there. Spelled out
+// because error_code's operator== against an enum is an out-of-line call.
+inline bool MustWait(const error_code& error) {
+  return error.value() == EAGAIN && error.category() == boost::system::system_category();
+}
 
 class ByteStream {
  public:
@@ -39,6 +50,16 @@ class ByteStream {
   int PrepareForTls();
   // Waits for the socket itself, whatever TLS holds (a handshake's waits).
   Awaitable<std::tuple<error_code>> WaitSocket(SocketWait wait);
+
+  // How the relay waits for its peer: completes once bytes were read into
+  // `buffer`'s free space (the caller commits them), or at EOF or an error.
+  // The buffer takes storage from the pool only when bytes are there, so a
+  // waiting session holds none (reactor_receive.h). With TLS, after a read
+  // that did not fill the buffer it waits before reading again.
+  // `start` as in reactor_receive.h (plain sockets only: TLS waits with a
+  // readiness check that sees a close).
+  Awaitable<std::tuple<error_code, size_t>> Receive(RelayBuffer& buffer,
+                                                    ReceiveStart start = ReceiveStart::kTrustEdge);
 
   // Completes once a read would not block: bytes, EOF or an error wait.
   // With TLS, at once while decrypted bytes wait in the connection.
@@ -74,10 +95,14 @@ class ByteStream {
   int NativeHandle();
   std::tuple<error_code, size_t> TryReceive(std::span<std::byte> buffer, int flags);
   Awaitable<std::tuple<error_code>> WaitReadableTls();
+  Awaitable<std::tuple<error_code, size_t>> ReceiveTls(RelayBuffer& buffer);
   // The asynchronous halves of ReadSome and WriteAll over TLS.
   Awaitable<std::tuple<error_code, size_t>> ReadSomeTls(std::span<std::byte> buffer);
   Awaitable<std::tuple<error_code, size_t>> WriteAllTls(std::span<const std::byte> bytes, size_t sent);
 
+  // Created at the first Receive (a plain stream's). Declared before the socket so that it is
+  // destroyed after it: closing the socket completes a pending receive.
+  std::unique_ptr<ReactorReceive> receive_;
   std::variant<tcp::socket, unix_socket::socket> socket_;
   std::unique_ptr<tls::TlsConnection> tls_;
 };

@@ -10,7 +10,6 @@
 #include "protocol/startup_packet.h"
 #include "proxy/backend_link.h"
 #include "proxy/authentication_relay.h"
-#include "proxy/buffered_read.h"
 #include "proxy/cancel_forwarder.h"
 #include "proxy/client_negotiation.h"
 #include "proxy/current_route.h"

@@ -9,7 +9,6 @@
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
-#include "proxy/buffered_read.h"
 #include "proxy/log_text.h"
 #include "proxy/status_text.h"
 #include "spdlog/spdlog.h"
@@ -83,11 +82,15 @@ class Relay::ServerVisitor {
   explicit ServerVisitor(Relay& relay) : relay_(relay) {}
 
   MessageAction OnMessageStart(char tag, uint32_t length) {
-    // Replies to pgvalve's probe stop the scan; the pump takes them out.
-    if (relay_.probe_ && !relay_.probe_->sql_to_send && IsProbeReply(static_cast<BackendTag>(tag))) {
-      return MessageAction::kHold;
+    const auto message = static_cast<BackendTag>(tag);
+    // What PostgreSQL sends last before it ends a session (a FATAL, or a
+    // WARNING at an immediate shutdown); its close may have come with it.
+    if (message == BackendTag::kErrorResponse || message == BackendTag::kNoticeResponse) {
+      relay_.server_may_close_ = true;
     }
-    switch (static_cast<BackendTag>(tag)) {
+    // Replies to pgvalve's probe stop the scan; the pump takes them out.
+    if (relay_.probe_ && !relay_.probe_->sql_to_send && IsProbeReply(message)) return MessageAction::kHold;
+    switch (message) {
       case BackendTag::kBackendKeyData:
       case BackendTag::kReadyForQuery:
         return MessageAction::kInspect;
@@ -203,11 +206,12 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
   bool rescan = false;
   while (true) {
     if (!rescan) {
-      auto [read_error, read] = StartRead(client_, client_buffer_);
-      while (MustWait(read_error)) {
-        std::tie(read_error) = co_await client_.WaitReadable();
-        if (!read_error) std::tie(read_error, read) = ReadAvailable(client_, client_buffer_);
-      }
+      // See reactor_receive.h: only a request being answered guarantees
+      // that a client gone with its last bytes is noticed.
+      const bool answer_owed =
+          client_scanner_.AtMessageBoundary() && tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in();
+      auto [read_error, read] =
+          co_await client_.Receive(client_buffer_, answer_owed ? ReceiveStart::kTrustEdge : ReceiveStart::kReadFirst);
       if (read_error) co_return RelayEnd{RelayEndReason::kClientDisconnected, read_error.message(), {}};
       client_buffer_.Commit(read);
       record_.counters().add_bytes_from_client(read);
@@ -308,11 +312,9 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
   bool rescan = false;
   while (true) {
     if (!rescan) {
-      auto [read_error, read] = StartRead(backend_.stream, server_buffer_);
-      while (MustWait(read_error)) {
-        std::tie(read_error) = co_await backend_.stream.WaitReadable();
-        if (!read_error) std::tie(read_error, read) = ReadAvailable(backend_.stream, server_buffer_);
-      }
+      const ReceiveStart start =
+          std::exchange(server_may_close_, false) ? ReceiveStart::kReadFirst : ReceiveStart::kTrustEdge;
+      auto [read_error, read] = co_await backend_.stream.Receive(server_buffer_, start);
       if (read_error) {
         co_return RelayEnd{RelayEndReason::kServerDisconnected,
                            read_error == asio::error::eof ? "server closed the connection"

@@ -151,6 +151,9 @@ class Relay {
   // Cancelled by the server pump when the last awaited answer arrived.
   std::optional<asio::steady_timer> answers_done_;
 
+  // Set when the server sent an ErrorResponse or NoticeResponse: its next
+  // read must not wait for an edge (reactor_receive.h).
+  bool server_may_close_ = false;
   // Set while a write is outstanding; left set if it was cut short.
   bool client_write_cut_ = false;
   bool server_write_cut_ = false;

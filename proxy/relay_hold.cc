@@ -4,7 +4,6 @@
 #include "protocol/backend_writer.h"
 #include "protocol/message_writer.h"
 #include "protocol/sqlstate.h"
-#include "proxy/buffered_read.h"
 #include "proxy/held_client_watch.h"
 
 // The relay's PAUSE hold: the client pump stops before a request at a

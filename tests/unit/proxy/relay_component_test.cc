@@ -224,6 +224,49 @@ TEST_P(RelayClientGoneTest, ServerGetsTerminateThenEofWhenTheClientVanishes) {
 INSTANTIATE_TEST_SUITE_P(CloseOrReset, RelayClientGoneTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Reset" : "Close"; });
 
+// A client whose close comes with its last bytes raises no readiness edge
+// of its own once those bytes are read (proxy/reactor_receive.h). Each of
+// these sessions must still end.
+TEST(RelaySessionTest, AClientClosingRightAfterARequestEndsWhenItsAnswerIsWritten) {
+  FakeServer upstream(AnsweringServer());
+  ProxyUnderTest proxy(MakeConfig(upstream.port()));
+  ASSERT_TRUE(proxy.ok());
+  TestClient client = StartSession(proxy);
+  ASSERT_TRUE(client.ready);
+  auto server_side = upstream.WaitForSession(0);
+  ASSERT_NE(server_side, nullptr);
+
+  ASSERT_TRUE(client.socket.Send(QueryMessage("SELECT 1")));
+  client.socket.Close();
+
+  EXPECT_TRUE(WaitFor([&] { return proxy.server().sessions().size() == 0; }))
+      << "the session outlived a client that left with its request";
+  ASSERT_TRUE(WaitFor([&] { return server_side->script_done(); }));
+  EXPECT_EQ(TagsOf(server_side->received()), "QX");
+}
+
+TEST(RelaySessionTest, AClientClosingInsideAMessageEndsAtOnce) {
+  FakeServer upstream(AnsweringServer());
+  ProxyUnderTest proxy(MakeConfig(upstream.port()));
+  ASSERT_TRUE(proxy.ok());
+  TestClient client = StartSession(proxy);
+  ASSERT_TRUE(client.ready);
+  auto server_side = upstream.WaitForSession(0);
+  ASSERT_NE(server_side, nullptr);
+
+  // Half a Query: the server has nothing to answer, so only the client's
+  // EOF can end the session.
+  Bytes query = QueryMessage("SELECT 1");
+  query.resize(query.size() / 2);
+  ASSERT_TRUE(client.socket.Send(query));
+  client.socket.Close();
+
+  EXPECT_TRUE(WaitFor([&] { return proxy.server().sessions().size() == 0; }))
+      << "the session outlived a client that left inside a message";
+  ASSERT_TRUE(server_side->WaitUntilDone());
+  EXPECT_EQ(server_side->peer_closed(), std::optional(ReadStatus::kEof));
+}
+
 TEST(RelaySessionTest, ClientTerminateIsForwardedAndEndsTheSession) {
   FakeServer upstream(AnsweringServer());
   ProxyUnderTest proxy(MakeConfig(upstream.port()));

@@ -1,0 +1,101 @@
+#pragma once
+// A receive that Asio's reactor performs when a socket turns readable, into
+// a RelayBuffer that takes storage from the worker's pool only at that
+// moment. It is how a relay pump waits for its peer.
+//
+// Why not `async_wait(wait_read)` and then a recv: Asio registers each
+// socket with epoll once, edge-triggered, and re-arms it with an epoll_ctl
+// on every wait (a wait cannot know whether readiness was already reported),
+// so each request and each reply cost an epoll_ctl. A receive needs none:
+// the reactor tries it at once only while the last receive may have left
+// bytes behind (it filled its buffer), and otherwise queues it until the
+// next edge. One recv per readiness, no epoll_ctl, never a recv known to
+// find nothing. Asio's own async_receive would hold its buffer for as long
+// as it waits, i.e. for as long as the session is idle; this one names the
+// RelayBuffer to fill and takes storage only when bytes are there.
+//
+// The one thing an edge cannot tell: a peer that sent its last bytes and
+// closed at once. recv takes the bytes and the FIN in one call and returns
+// the bytes; the EOF it leaves behind raises no further edge. So the relay
+// asks for kReadFirst, one more recv that would find that EOF, whenever
+// nothing else would reveal the close: after PostgreSQL's ErrorResponse or
+// NoticeResponse (what it sends before it ends a session), and after a
+// client's bytes unless they completed a request the server is now
+// answering (writing that answer to a closed client draws a reset, which
+// is an edge).
+//
+// It is built on the reactor interface Asio's own socket operations use
+// (boost::asio::detail), written against Boost 1.81's.
+
+#include <sys/socket.h>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/version.hpp>
+#include <memory>
+
+#include "proxy/asio.h"
+#include "proxy/relay_buffer.h"
+
+static_assert(BOOST_VERSION / 100 == 1081, "ReactorReceive uses Boost 1.81's reactor interface; check it again");
+
+namespace pgvalve::proxy {
+
+enum class ReceiveStart {
+  // Read at once only if the last receive filled its buffer; otherwise
+  // wait for the next edge.
+  kTrustEdge,
+  // Read at once: the peer may have closed right after its last bytes.
+  kReadFirst,
+};
+
+class ReactorReceive {
+ public:
+  using Signature = void(error_code, size_t);
+
+  ReactorReceive();
+  ~ReactorReceive();
+  ReactorReceive(const ReactorReceive&) = delete;
+  ReactorReceive& operator=(const ReactorReceive&) = delete;
+
+  // Completes with the number of bytes received into `buffer`'s free space
+  // (not yet committed: the caller commits them), or eof, or an error. The
+  // buffer must have free space and stay alive until completion; the socket
+  // must stay open and in place (a close completes the receive with
+  // operation_aborted, as does a cancellation of the handler's slot). One
+  // receive at a time.
+  template <typename Socket, typename Token>
+  auto Receive(Socket& socket, RelayBuffer& buffer, ReceiveStart start, Token&& token) {
+    return asio::async_initiate<Token, Signature>(
+        [this, &socket, &buffer, start](auto handler) {
+          auto& implementation = Internals<Socket>::Implementation(socket);
+          Start(asio::use_service<asio::detail::reactor>(asio::query(socket.get_executor(), asio::execution::context)),
+                implementation.socket_, &implementation.reactor_data_, buffer, start,
+                asio::any_completion_handler<Signature>(std::move(handler)));
+        },
+        token);
+  }
+
+  bool pending() const;
+
+ private:
+  class Operation;
+
+  // Reaches the socket's descriptor and its reactor registration, which
+  // basic_socket keeps protected for the services that run its operations.
+  template <typename Socket>
+  struct Internals : Socket {
+    static auto& Implementation(Socket& socket) { return (socket.*(&Internals::impl_)).get_implementation(); }
+  };
+
+  void Start(asio::detail::reactor& reactor, int descriptor,
+             asio::detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
+             ReceiveStart start, asio::any_completion_handler<Signature> handler);
+
+  // Owned here while idle; a pending operation left behind by this object's
+  // destruction deletes itself when the reactor completes it.
+  Operation* operation_;
+};
+
+}  // namespace pgvalve::proxy

@@ -18,6 +18,7 @@
 #include "proxy/held_client_watch.h"
 #include "proxy/log_text.h"
 #include "proxy/relay.h"
+#include "proxy/session_scope.h"
 #include "proxy/startup_reader.h"
 #include "proxy/status_text.h"
 #include "proxy/upstream_connector.h"
@@ -78,18 +79,6 @@ Awaitable<void> SendTerminate(ByteStream& server) {
   terminate.Begin(protocol::FrontendTag::kTerminate).End();
   co_await WithTimeout(server.WriteAll(terminate.bytes()), kTerminateWriteTimeout);
 }
-
-// Releases a max_client_connections slot when the session ends, however.
-class SlotGuard {
- public:
-  explicit SlotGuard(SessionRegistry& registry) : registry_(registry) {}
-  ~SlotGuard() { registry_.ReleaseSlot(); }
-  SlotGuard(const SlotGuard&) = delete;
-  SlotGuard& operator=(const SlotGuard&) = delete;
-
- private:
-  SessionRegistry& registry_;
-};
 
 }  // namespace
 
@@ -204,14 +193,25 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
 
 Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                                           steady_clock::time_point deadline) {
-  const auto& message = std::get<protocol::StartupMessage>(startup.parsed);
+  // Each step is a coroutine of its own, so that what one needs (the
+  // refusal messages, the upstream connection attempt) is gone before the
+  // next runs: the relay, which may last for days, keeps only its own frame.
+  std::unique_ptr<SessionScope> scope = co_await Admit(std::get<protocol::StartupMessage>(startup.parsed));
+  if (!scope) co_return;
+  std::unique_ptr<BackendLink> backend = co_await ConnectBackend(*scope, startup, deadline);
+  if (!backend) co_return;
+  co_await RelayUntilEnd(*scope, *backend, std::get<protocol::StartupMessage>(startup.parsed), deadline);
+  backend->stream.Close();
+}
+
+Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::StartupMessage& message) {
   const std::string database(message.database());
   // Before the route lookup: a refused client must not learn from a 3D000
   // which databases pgvalve serves.
   if (std::optional<std::string> refusal = context_.access.Refusal(
           AccessListener::kProxy, address_, security_, database, message.user())) {
     co_await SendFatal(client_, sqlstate::kInvalidAuthorizationSpecification, *refusal);
-    co_return;
+    co_return nullptr;
   }
   const config::UpstreamConfig* upstream = config_->UpstreamFor(database);
   if (upstream == nullptr) {
@@ -220,7 +220,7 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                        fmt::format("pgvalve has no route for database \"{}\"", database), {},
                        fmt::format("Add [databases.\"{}\"] or [databases.\"*\"] to {}.", database,
                                    config_->source));
-    co_return;
+    co_return nullptr;
   }
   if (!context_.sessions.TryReserveSlot(config_->proxy.max_client_connections)) {
     spdlog::warn("client {}: refused, max_client_connections ({}) reached", address_.ToString(),
@@ -229,30 +229,22 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
                        fmt::format("pgvalve accepts at most {} client connections "
                                    "(max_client_connections).",
                                    config_->proxy.max_client_connections));
-    co_return;
+    co_return nullptr;
   }
-  SlotGuard slot(context_.sessions);
-
-  std::shared_ptr<DatabaseGate> gate = context_.databases.Gate(database);
-  // Declared before anything that refers to the gate, so it runs last.
-  struct ReleaseGateOnExit {
-    DatabaseRegistry& registry;
-    std::shared_ptr<DatabaseGate>& gate;
-    ~ReleaseGateOnExit() { registry.Release(gate); }
-  } release_gate_on_exit{context_.databases, gate};
+  auto scope = std::make_unique<SessionScope>(context_.sessions, context_.databases, context_.cancel_keys,
+                                              context_.databases.Gate(database));
   // Refused before any upstream connection is opened, with what PostgreSQL
   // says when a database does not allow connections.
-  if (std::optional<std::string> refusal = gate->RefusalFor(message.user())) {
-    spdlog::info("client {}: refused, database {} is disabled", address_.ToString(),
-                 QuoteForLog(database));
+  if (std::optional<std::string> refusal = scope->gate().RefusalFor(message.user())) {
+    spdlog::info("client {}: refused, database {} is disabled", address_.ToString(), QuoteForLog(database));
     co_await SendFatal(client_, sqlstate::kObjectNotInPrerequisiteState,
                        fmt::format("database \"{}\" is not currently accepting connections", database),
                        *refusal);
-    co_return;
+    co_return nullptr;
   }
 
-  // Where the session would go now; a hold below may change it.
-  absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*config_, *gate);
+  // Where the session would go now; a hold may change it.
+  absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*config_, scope->gate());
   record_ = std::make_shared<SessionRecord>(
       SessionIdentity{.id = context_.sessions.NextSessionId(),
                       .client_address = address_.address,
@@ -264,42 +256,34 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
       std::string(message.application_name()),
       route.ok() && *route != nullptr ? (*route)->name : upstream->name);
   record_->AttachControl(weak_from_this());
-  context_.sessions.Add(record_);
-  const auto started = steady_clock::now();
-  const uint64_t id = record_->id();
-  // However the session ends, a PAUSE or DRAIN waiting on this database
-  // re-counts.
-  struct NotifyOnExit {
-    DatabaseGate& gate;
-    ~NotifyOnExit() {
-      if (gate.watched()) gate.NotifyWatchers();
-    }
-  } notify_on_exit{*gate};
+  scope->Register(record_, address_.ToString());
+  co_return scope;
+}
 
-  if (gate->paused()) {
-    switch (co_await WaitWhilePaused(*gate)) {
+Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionScope& scope,
+                                                                     const ReceivedStartupPacket& startup,
+                                                                     steady_clock::time_point deadline) {
+  DatabaseGate& gate = scope.gate();
+  if (gate.paused()) {
+    switch (co_await WaitWhilePaused(gate)) {
       case StartupHold::kResumed:
         break;
       case StartupHold::kClientLeft:
-        spdlog::info("session {}: client {} left while held by PAUSE of \"{}\"", id,
-                     address_.ToString(), database);
-        record_->MarkEnded(SessionEnd::kClientClosed);
-        context_.sessions.Remove(id);
-        co_return;
+        scope.End(SessionEnd::kClientClosed, "client disconnected",
+                  fmt::format("left while held by PAUSE of \"{}\"", gate.name()));
+        co_return nullptr;
       case StartupHold::kCloseRequested:
         co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
-        record_->MarkEnded(SessionEnd::kClosedByPgvalve);
-        context_.sessions.Remove(id);
-        co_return;
+        scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", pending_close_->message);
+        co_return nullptr;
       case StartupHold::kTimedOut:
         co_await SendFatal(
             client_, sqlstate::kCannotConnectNow,
-            fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)",
-                        database, config_->proxy.hold_timeout.count()),
+            fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)", gate.name(),
+                        config_->proxy.hold_timeout.count()),
             {}, "Retry once the operator has resumed the database.");
-        record_->MarkEnded(SessionEnd::kStartupFailed);
-        context_.sessions.Remove(id);
-        co_return;
+        scope.End(SessionEnd::kStartupFailed, "startup failed", "held by PAUSE for longer than hold_timeout");
+        co_return nullptr;
     }
   }
 
@@ -307,84 +291,78 @@ Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
   // CUTOVER switches the database while its new sessions wait, and they
   // must land on the new server.
   const ConfigHolder::Snapshot routing = context_.config.Both();
-  route = CurrentRoute(*routing.config, *gate);
+  absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*routing.config, gate);
   if (route.ok() && *route == nullptr) {
-    route = protocol::ErrorWithSqlState(sqlstate::kConnectionFailure,
-                                        fmt::format("pgvalve no longer has a route for database \"{}\"", database));
+    route = protocol::ErrorWithSqlState(
+        sqlstate::kConnectionFailure, fmt::format("pgvalve no longer has a route for database \"{}\"", gate.name()));
   }
   if (!route.ok()) {
-    spdlog::error("session {}: {}", id, EscapeForLog(StatusText(route.status())));
+    spdlog::error("session {}: {}", scope.id(), EscapeForLog(StatusText(route.status())));
     co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(route.status()));
-    record_->MarkEnded(SessionEnd::kStartupFailed);
-    context_.sessions.Remove(id);
-    co_return;
+    scope.End(SessionEnd::kStartupFailed, "startup failed", std::string(StatusText(route.status())));
+    co_return nullptr;
   }
-  upstream = *route;
-  record_->SetUpstream(upstream->name);
+  const config::UpstreamConfig& upstream = **route;
+  record_->SetUpstream(upstream.name);
 
   absl::StatusOr<UpstreamConnection> connection =
-      co_await ConnectUpstream(*upstream, routing.tls->upstream(upstream->name));
+      co_await ConnectUpstream(upstream, routing.tls->upstream(upstream.name));
   if (!connection.ok()) {
-    spdlog::error("session {}: {}", id, EscapeForLog(StatusText(connection.status())));
+    spdlog::error("session {}: {}", scope.id(), EscapeForLog(StatusText(connection.status())));
     co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(connection.status()));
-    record_->MarkEnded(SessionEnd::kStartupFailed);
-    context_.sessions.Remove(id);
-    co_return;
+    scope.End(SessionEnd::kStartupFailed, "startup failed", std::string(StatusText(connection.status())));
+    co_return nullptr;
   }
-  BackendLink backend(upstream->name, *std::move(connection));
-
-  RelayEnd end{RelayEndReason::kServerDisconnected, {}, {}};
+  auto backend = std::make_unique<BackendLink>(upstream.name, *std::move(connection));
   if (pending_close_) {
     // Asked to close while connecting: the backend never gets a startup
     // packet, so there is no session on it to end.
-    end = RelayEnd{RelayEndReason::kCloseRequested, pending_close_->message, pending_close_->sqlstate};
-    co_await SendFatal(client_, end.sqlstate, end.detail);
-  } else if (absl::Status authenticated = co_await StartBackendSession(
-                 backend, *upstream, routing.tls->upstream(upstream->name), startup, deadline);
-             !authenticated.ok()) {
-    end = AuthenticationEnd(authenticated);
+    co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
+    scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", pending_close_->message);
+    backend->stream.Close();
+    co_return nullptr;
+  }
+  absl::Status authenticated = co_await StartBackendSession(
+      *backend, upstream, routing.tls->upstream(upstream.name), startup, deadline);
+  if (!authenticated.ok()) {
+    const RelayEnd end = AuthenticationEnd(authenticated);
     if (!end.sqlstate.empty()) {
-      spdlog::info("session {}: {}", id, EscapeForLog(StatusText(authenticated)));
+      spdlog::info("session {}: {}", scope.id(), EscapeForLog(StatusText(authenticated)));
       co_await SendFatal(client_, end.sqlstate, StatusText(authenticated), protocol::DetailOf(authenticated));
-      co_await SendTerminate(backend.stream);
+      co_await SendTerminate(backend->stream);
     }
-  } else {
-    auto log_open = [&] {
-      spdlog::info(
-          "session {} open: client={} database={} user={} application_name={} upstream={} "
-          "backend_pid={} virtual_pid={}",
-          id, address_.ToString(), QuoteForLog(database), QuoteForLog(message.user()),
-          QuoteForLog(message.application_name()), QuoteForLog(upstream->name),
-          record_->backend_pid(), record_->virtual_pid());
-    };
-    Relay relay(client_, backend, *record_, context_.cancel_keys, *gate,
-                RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
-                            .startup_deadline = deadline,
-                            .hold_timeout = config_->proxy.hold_timeout},
-                log_open);
-    relay_ = &relay;
-    // Asked to close while authenticating: the relay ends the session at
-    // once, telling both sides.
-    if (pending_close_) relay.RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
-    end = co_await relay.Run();
-    relay_ = nullptr;
-    co_await EndRelay(relay, backend, end);
+    scope.End(SessionEndOf(end.reason, false), EndText(end.reason), end.detail);
+    backend->stream.Close();
+    co_return nullptr;
   }
-  backend.stream.Close();
+  co_return backend;
+}
 
-  if (int32_t virtual_pid = record_->virtual_pid(); virtual_pid != 0) {
-    context_.cancel_keys.Unregister(virtual_pid);
-  }
-  record_->MarkEnded(SessionEndOf(end.reason, record_->backend_pid() != 0));
-  context_.sessions.Remove(id);
-  auto duration = std::chrono::duration<double>(steady_clock::now() - started);
-  spdlog::info(
-      "session {} closed ({}{}{}): client={} database={} user={} backend_pid={} duration={:.3f}s "
-      "bytes_from_client={} bytes_to_client={}",
-      id, EndText(end.reason), end.detail.empty() ? "" : ": ", EscapeForLog(end.detail),
-      address_.ToString(), QuoteForLog(database), QuoteForLog(message.user()),
-      record_->backend_pid(), duration.count(),
-      record_->counters().bytes_from_client(), record_->counters().bytes_to_client());
+Awaitable<void> ClientSession::RelayUntilEnd(SessionScope& scope, BackendLink& backend,
+                                             const protocol::StartupMessage& message,
+                                             steady_clock::time_point deadline) {
+  auto log_open = [this, &scope, &backend, &message] {
+    const SessionIdentity& identity = record_->identity();
+    spdlog::info(
+        "session {} open: client={} database={} user={} application_name={} upstream={} "
+        "backend_pid={} virtual_pid={}",
+        scope.id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
+        QuoteForLog(message.application_name()), QuoteForLog(backend.upstream_name), record_->backend_pid(),
+        record_->virtual_pid());
+  };
+  Relay relay(client_, backend, *record_, context_.cancel_keys, scope.gate(),
+              RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
+                          .startup_deadline = deadline,
+                          .hold_timeout = config_->proxy.hold_timeout},
+              log_open);
+  relay_ = &relay;
+  // Asked to close while authenticating: the relay ends the session at
+  // once, telling both sides.
+  if (pending_close_) relay.RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
+  const RelayEnd end = co_await relay.Run();
+  relay_ = nullptr;
+  scope.End(SessionEndOf(end.reason, record_->backend_pid() != 0), EndText(end.reason), end.detail);
+  co_await EndRelay(relay, backend, end);
 }
 
 Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,

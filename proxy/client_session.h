@@ -21,9 +21,17 @@
 namespace pgvalve::proxy {
 
 class Relay;
+class SessionScope;
 struct BackendLink;
 struct RelayEnd;
 struct ReceivedStartupPacket;
+}  // namespace pgvalve::proxy
+
+namespace pgvalve::protocol {
+struct StartupMessage;
+}  // namespace pgvalve::protocol
+
+namespace pgvalve::proxy {
 
 class ClientSession : public SessionControl, public std::enable_shared_from_this<ClientSession> {
  public:
@@ -45,8 +53,17 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   Awaitable<std::optional<ReceivedStartupPacket>> Negotiate(
       std::chrono::steady_clock::time_point deadline);
   Awaitable<void> HandleCancelRequest(int32_t virtual_pid, std::span<const std::byte> secret);
+  // The session's steps: admission (access rules, route, slot, gate,
+  // record), the backend (PAUSE hold, route, upstream connection,
+  // authentication), the relay. A step that ends the session tells the
+  // client and the SessionScope why; the scope cleans up.
   Awaitable<void> RunSession(const ReceivedStartupPacket& startup,
                              std::chrono::steady_clock::time_point deadline);
+  Awaitable<std::unique_ptr<SessionScope>> Admit(const protocol::StartupMessage& message);
+  Awaitable<std::unique_ptr<BackendLink>> ConnectBackend(SessionScope& scope, const ReceivedStartupPacket& startup,
+                                                         std::chrono::steady_clock::time_point deadline);
+  Awaitable<void> RelayUntilEnd(SessionScope& scope, BackendLink& backend, const protocol::StartupMessage& message,
+                                std::chrono::steady_clock::time_point deadline);
   Awaitable<void> EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end);
   // Sends the startup packet and relays the authentication exchange, once
   // more over TLS when server_tls_sslmode = allow's plain attempt is

@@ -1,5 +1,7 @@
 #include "protocol/backend_messages.h"
 
+#include <algorithm>
+
 #include "fmt/format.h"
 #include "protocol/message_reader.h"
 #include "protocol/protocol_error.h"
@@ -135,6 +137,18 @@ absl::StatusOr<NotificationResponse> ParseNotificationResponse(std::span<const s
   if (!payload.ok()) return payload.status();
   if (absl::Status end = reader.ExpectEnd(); !end.ok()) return end;
   return NotificationResponse{*pid, *channel, *payload};
+}
+
+absl::Status RewriteBackendKeyData(std::span<std::byte> body, int32_t pid, std::span<const std::byte> secret) {
+  absl::StatusOr<BackendKeyData> parsed = ParseBackendKeyData(body);
+  if (!parsed.ok()) return parsed.status();
+  if (secret.size() != parsed->secret.size()) {
+    return absl::InvalidArgumentError("a replacement cancel key must be as long as the server's");
+  }
+  // Int32 process ID, then the secret key to the end of the message.
+  StoreBigEndian32(body.data(), static_cast<uint32_t>(pid));
+  std::copy(secret.begin(), secret.end(), body.end() - static_cast<ptrdiff_t>(secret.size()));
+  return absl::OkStatus();
 }
 
 absl::Status RewriteNotificationPid(std::span<std::byte> body, int32_t pid) {

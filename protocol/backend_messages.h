@@ -28,6 +28,9 @@ struct BackendKeyData {
   std::span<const std::byte> secret;  // 4 bytes in 3.0, up to 256 in 3.2
 };
 absl::StatusOr<BackendKeyData> ParseBackendKeyData(std::span<const std::byte> body);
+// Replaces the key in place; `secret` must be as long as the body's, so the
+// message keeps its length.
+absl::Status RewriteBackendKeyData(std::span<std::byte> body, int32_t pid, std::span<const std::byte> secret);
 
 // 'S'
 struct ParameterStatus {

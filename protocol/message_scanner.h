@@ -48,6 +48,22 @@ struct ScanResult {
   absl::Status error;  // set with kInvalid
 };
 
+// The message a scan stopped at with kHeld, at the front of what is left:
+// the header was checked by the scan, so its length can be trusted.
+struct HeldMessage {
+  char tag = 0;
+  size_t size = 0;  // header included
+  std::span<const std::byte> body;  // empty until all `size` bytes are there
+  bool whole = false;
+};
+inline HeldMessage HeldMessageAt(std::span<const std::byte> front) {
+  HeldMessage held{.tag = static_cast<char>(front[0]),
+                   .size = 1 + size_t{LoadBigEndian32(front.data() + 1)}};
+  held.whole = front.size() >= held.size;
+  if (held.whole) held.body = front.subspan(kMessageHeaderSize, held.size - kMessageHeaderSize);
+  return held;
+}
+
 // Visitor requirements:
 //   MessageAction OnMessageStart(char tag, uint32_t length);
 //     Called once per message, except that a message answered with kHold is

@@ -358,22 +358,17 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
     }
     if (scanned.stop == ScanStop::kHeld) {
       // A reply to the probe is at the front; once whole, it is taken out.
-      std::span<std::byte> front = server_buffer_.filled();
-      const size_t total = 1 + size_t{protocol::LoadBigEndian32(front.data() + 1)};
-      if (total > server_buffer_.capacity()) {
+      const protocol::HeldMessage reply = protocol::HeldMessageAt(server_buffer_.filled());
+      if (reply.size > server_buffer_.capacity()) {
         co_return RelayEnd{RelayEndReason::kServerProtocolError, "reply to the probe is too long",
                            std::string(protocol::sqlstate::kProtocolViolation)};
       }
-      if (front.size() >= total) {
-        absl::Status taken = ConsumeProbeReply(static_cast<char>(front[0]),
-                                               front.subspan(protocol::kMessageHeaderSize,
-                                                             total - protocol::kMessageHeaderSize));
-        if (!taken.ok()) {
-          co_return RelayEnd{RelayEndReason::kServerProtocolError,
-                             std::string(StatusText(taken)),
+      if (reply.whole) {
+        if (absl::Status taken = ConsumeProbeReply(reply.tag, reply.body); !taken.ok()) {
+          co_return RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(taken)),
                              std::string(protocol::sqlstate::kProtocolViolation)};
         }
-        server_buffer_.Consume(total);
+        server_buffer_.Consume(reply.size);
         rescan = true;
       }
     }
@@ -435,10 +430,8 @@ absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
   VirtualKey minted = cancel_keys_.Register(CancelTarget{record_.id(), real});
   record_.SetBackend(minted.pid, std::move(real));
 
-  // Same length as the server's key, so the rewrite happens in place.
-  protocol::StoreBigEndian32(body.data(), static_cast<uint32_t>(minted.pid));
-  std::copy(minted.secret.begin(), minted.secret.end(), body.begin() + 4);
-  return absl::OkStatus();
+  // Minted as long as the server's key, so the rewrite happens in place.
+  return protocol::RewriteBackendKeyData(body, minted.pid, minted.secret);
 }
 
 absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {

@@ -68,6 +68,28 @@ TEST(BackendKeyDataTest, SecretsOutsideFourTo256AreProtocolViolations) {
   }
 }
 
+TEST(BackendKeyDataTest, RewriteReplacesPidAndSecretInPlace) {
+  for (size_t length : {4, 32, 256}) {
+    SCOPED_TRACE(fmt::format("secret of {} bytes", length));
+    Bytes body = ByteBuilder().I32(31337).Raw(CountingBytes(length, 1)).bytes();
+    const Bytes minted = CountingBytes(length, 100);
+    ASSERT_TRUE(RewriteBackendKeyData(body, -42, minted).ok());
+    absl::StatusOr<BackendKeyData> key = ParseBackendKeyData(body);
+    ASSERT_TRUE(key.ok()) << key.status();
+    EXPECT_EQ(key->pid, -42);
+    EXPECT_EQ(Hex(key->secret), Hex(minted));
+  }
+}
+
+TEST(BackendKeyDataTest, RewriteRefusesAKeyOfAnotherLengthAndLeavesTheBodyAlone) {
+  Bytes body = ByteBuilder().I32(7).U8(0xde).U8(0xad).U8(0xbe).U8(0xef).bytes();
+  const Bytes before = body;
+  EXPECT_FALSE(RewriteBackendKeyData(body, 8, CountingBytes(5)).ok());
+  EXPECT_EQ(Hex(body), Hex(before));
+  Bytes broken = ByteBuilder().I32(7).U8(1).bytes();
+  EXPECT_THAT(RewriteBackendKeyData(broken, 8, CountingBytes(1)), IsProtocolViolation());
+}
+
 TEST(ParameterStatusTest, NameAndValue) {
   Bytes body = ByteBuilder().Str("server_version").Str("15.4 (Debian 15.4-1)").bytes();
   absl::StatusOr<ParameterStatus> parameter = ParseParameterStatus(body);

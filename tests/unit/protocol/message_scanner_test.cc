@@ -505,3 +505,26 @@ TEST(MessageScannerTest, AtMessageBoundaryStepByStep) {
 
 }  // namespace
 }  // namespace pgvalve::protocol
+
+namespace pgvalve::protocol {
+namespace {
+
+TEST(HeldMessageTest, IsWholeOnlyOnceEveryByteIsThere) {
+  // 'C' "SELECT 1\0" and the first byte of the next message.
+  testutil::Bytes bytes = testutil::ByteBuilder().Tag('C').I32(4 + 9).Str("SELECT 1").Tag('Z').bytes();
+  for (size_t available = kMessageHeaderSize; available < 1 + 4 + 9; ++available) {
+    SCOPED_TRACE(available);
+    HeldMessage held = HeldMessageAt(std::span(bytes).first(available));
+    EXPECT_EQ(held.tag, 'C');
+    EXPECT_EQ(held.size, 14u);
+    EXPECT_FALSE(held.whole);
+    EXPECT_TRUE(held.body.empty());
+  }
+  HeldMessage held = HeldMessageAt(bytes);
+  EXPECT_TRUE(held.whole);
+  EXPECT_EQ(held.size, 14u);
+  EXPECT_EQ(testutil::AsText(held.body), std::string_view("SELECT 1\0", 9));
+}
+
+}  // namespace
+}  // namespace pgvalve::protocol

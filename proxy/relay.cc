@@ -174,29 +174,10 @@ Awaitable<RelayEnd> Relay::Run() {
   }
 }
 
-bool Relay::Reached(CloseWhen when) const {
-  switch (when) {
-    case CloseWhen::kNow: return true;
-    case CloseWhen::kTransactionBoundary: return tracker_.at_transaction_boundary();
-    case CloseWhen::kRequestBoundary: return tracker_.ready_seen() && tracker_.quiet();
-  }
-  return true;
-}
-
 void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string message) {
-  if (close_request_) return;
-  RelayEnd end{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
-  if (Reached(when)) {
-    close_request_ = std::move(end);
+  if (close_requests_.Request(when, RelayEnd{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)},
+                              tracker_)) {
     WakeControl();
-    return;
-  }
-  // A request boundary comes no later than a transaction boundary, so a
-  // kRequestBoundary request replaces a pending kTransactionBoundary one,
-  // never the reverse.
-  if (!boundary_close_ || when == CloseWhen::kRequestBoundary) {
-    boundary_close_ = std::move(end);
-    boundary_close_when_ = when;
   }
 }
 
@@ -275,7 +256,7 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
           // Asked to close while held (a CUTOVER closes the sessions left
           // on the old server before it resumes): the held request gets
           // the FATAL and never reaches that server.
-          if (close_request_) co_return *close_request_;
+          if (close_requests_.due()) co_return *close_requests_.due();
           break;
         case HoldOutcome::kTimedOut:
           if (!co_await StartDiscardingHeldRequest()) {
@@ -372,13 +353,15 @@ Awaitable<RelayEnd> Relay::PumpServerToClient() {
         rescan = true;
       }
     }
-    if (CloseDueAtBoundary()) co_return *std::move(boundary_close_);
+    if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) co_return *std::move(close);
   }
 }
 
 Awaitable<RelayEnd> Relay::WatchControl() {
   while (true) {
-    if (close_request_) co_return *std::move(close_request_);
+    // Copied, not taken: a held request that a RESUME releases meanwhile
+    // must still see it (see PumpClientToServer).
+    if (close_requests_.due()) co_return *close_requests_.due();
     if (probe_ && probe_->sql_to_send) {
       co_await SendProbe();
       continue;

@@ -24,6 +24,8 @@
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_gate.h"
 #include "proxy/relay_buffer.h"
+#include "proxy/relay_close_requests.h"
+#include "proxy/relay_end.h"
 #include "proxy/session_record.h"
 #include "proxy/transaction_tracker.h"
 
@@ -40,22 +42,6 @@ struct RelayLimits {
   std::chrono::milliseconds hold_timeout{60000};
 };
 
-enum class RelayEndReason {
-  kClientDisconnected,   // EOF or reset without a Terminate
-  kClientTerminated,     // the client sent Terminate, which was forwarded
-  kServerDisconnected,   // the server closed; everything it sent was forwarded
-  kClientProtocolError,  // the client broke framing
-  kServerProtocolError,  // the server broke framing or sent a bad key/status
-  kCloseRequested,       // an operator or shutdown asked for it
-  kStartupTimeout,
-};
-
-struct RelayEnd {
-  RelayEndReason reason;
-  std::string detail;    // for logs and for the client's error message
-  std::string sqlstate;  // set for errors the client should be told
-};
-
 class Relay {
  public:
   // `on_startup_complete` runs once, at the server's first ReadyForQuery.
@@ -66,7 +52,7 @@ class Relay {
 
   // Must be called on the session's executor. See CloseWhen.
   void RequestClose(CloseWhen when, std::string sqlstate, std::string message);
-  void WithdrawClose() { boundary_close_.reset(); }
+  void WithdrawClose() { close_requests_.WithdrawWaiting(); }
   void StartProbe(std::string sql, std::function<void(SessionControl::ProbeResult)> done);
 
   // True when every byte written to the client so far completed whole
@@ -130,8 +116,6 @@ class Relay {
   absl::Status OnErrorResponse(std::span<const std::byte> body);
   absl::Status OnNotificationResponse(std::span<std::byte> body);
   void PublishState() { record_.SetState(tracker_.State()); }
-  bool Reached(CloseWhen when) const;
-  bool CloseDueAtBoundary() const { return boundary_close_ && Reached(boundary_close_when_); }
 
   ByteStream& client_;
   BackendLink& backend_;
@@ -159,6 +143,7 @@ class Relay {
   bool server_write_cut_ = false;
   AsyncTurn client_writer_;
 
+  RelayCloseRequests close_requests_;
   std::function<void()> on_startup_complete_;
   asio::steady_timer control_timer_;
   // Set when pgvalve itself wakes WatchControl, as opposed to the
@@ -168,9 +153,6 @@ class Relay {
     control_woken_ = true;
     control_timer_.cancel();
   }
-  std::optional<RelayEnd> close_request_;
-  std::optional<RelayEnd> boundary_close_;
-  CloseWhen boundary_close_when_ = CloseWhen::kTransactionBoundary;
 };
 
 }  // namespace pgvalve::proxy

@@ -124,6 +124,9 @@ void ReactorReceive::Start(detail::reactor& reactor, int descriptor,
     reactor.post_immediate_completion(&operation, /*is_continuation=*/false);
     return;
   }
+  // An empty buffer goes back to the pool while the receive waits; Perform
+  // takes storage again when there are bytes.
+  buffer.Release();
   // Speculative: performed at once when the reactor says the last receive
   // may have left bytes, queued for the next edge otherwise. A closed
   // socket completes it with bad_descriptor.

@@ -94,6 +94,29 @@ TEST(ReactorReceiveTest, APendingReceiveHoldsNoStorageUntilBytesArrive) {
   EXPECT_FALSE(storage_while_pending);
 }
 
+TEST(ReactorReceiveTest, AnEmptiedBufferGivesItsStorageBackWhileTheNextReceiveWaits) {
+  asio::io_context context;
+  Pair pair(context);
+  Send(*pair.right, "first");
+  RelayBuffer buffer(64);
+  bool storage_while_pending = true;
+  RunCoroutine(context, [&]() -> Awaitable<void> {
+    auto [error, read] = co_await pair.left->Receive(buffer);
+    buffer.Commit(read);
+    buffer.Consume(read);
+    EXPECT_TRUE(buffer.holds_storage());
+    asio::post(context, [&] {
+      storage_while_pending = buffer.holds_storage();
+      Send(*pair.right, "second");
+    });
+    std::tie(error, read) = co_await pair.left->Receive(buffer);
+    EXPECT_FALSE(error);
+    buffer.Commit(read);
+    EXPECT_EQ(Text(buffer), "second");
+  });
+  EXPECT_FALSE(storage_while_pending);
+}
+
 TEST(ReactorReceiveTest, ABufferFilledByOneReceiveIsFollowedByTheRest) {
   asio::io_context context;
   Pair pair(context);

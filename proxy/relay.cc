@@ -20,27 +20,6 @@ using protocol::FrontendTag;
 using protocol::MessageAction;
 using protocol::ScanStop;
 
-namespace {
-
-// What a simple query is answered with. Notifications and parameter
-// changes may arrive meanwhile; they belong to the client.
-bool IsProbeReply(BackendTag tag) {
-  switch (tag) {
-    case BackendTag::kRowDescription:
-    case BackendTag::kDataRow:
-    case BackendTag::kCommandComplete:
-    case BackendTag::kEmptyQueryResponse:
-    case BackendTag::kErrorResponse:
-    case BackendTag::kNoticeResponse:
-    case BackendTag::kReadyForQuery:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
 // Client to server: nothing needs to be seen whole; the tags alone drive
 // the transaction tracker, the pause gate and the discarding of a request
 // that was held too long.
@@ -52,7 +31,7 @@ class Relay::ClientVisitor {
     const auto message = static_cast<FrontendTag>(tag);
     if (relay_.discard_) return DiscardedMessageStart(*relay_.discard_, message);
     // The backend is answering pgvalve's probe; the client's request waits.
-    if (relay_.probe_) return MessageAction::kHold;
+    if (relay_.probe_.active()) return MessageAction::kHold;
     if (message != FrontendTag::kTerminate && relay_.tracker_.at_transaction_boundary() &&
         relay_.gate_.paused()) {
       return MessageAction::kHold;
@@ -89,7 +68,7 @@ class Relay::ServerVisitor {
       relay_.server_may_close_ = true;
     }
     // Replies to pgvalve's probe stop the scan; the pump takes them out.
-    if (relay_.probe_ && !relay_.probe_->sql_to_send && IsProbeReply(message)) return MessageAction::kHold;
+    if (relay_.probe_.awaiting_replies() && RelayProbe::IsReply(message)) return MessageAction::kHold;
     switch (message) {
       case BackendTag::kBackendKeyData:
       case BackendTag::kReadyForQuery:
@@ -243,7 +222,7 @@ Awaitable<RelayEnd> Relay::PumpClientToServer() {
     if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
       co_return RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}};
     }
-    if (scanned.stop == ScanStop::kHeld && probe_) {
+    if (scanned.stop == ScanStop::kHeld && probe_.active()) {
       if (!co_await WaitForProbe()) {
         co_return RelayEnd{RelayEndReason::kCloseRequested,
                            "pgvalve's inspection query got no answer from the server",
@@ -362,7 +341,7 @@ Awaitable<RelayEnd> Relay::WatchControl() {
     // Copied, not taken: a held request that a RESUME releases meanwhile
     // must still see it (see PumpClientToServer).
     if (close_requests_.due()) co_return *close_requests_.due();
-    if (probe_ && probe_->sql_to_send) {
+    if (probe_.awaiting_send()) {
       co_await SendProbe();
       continue;
     }

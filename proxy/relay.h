@@ -26,6 +26,7 @@
 #include "proxy/relay_buffer.h"
 #include "proxy/relay_close_requests.h"
 #include "proxy/relay_end.h"
+#include "proxy/relay_probe.h"
 #include "proxy/session_record.h"
 #include "proxy/transaction_tracker.h"
 
@@ -53,7 +54,7 @@ class Relay {
   // Must be called on the session's executor. See CloseWhen.
   void RequestClose(CloseWhen when, std::string sqlstate, std::string message);
   void WithdrawClose() { close_requests_.WithdrawWaiting(); }
-  void StartProbe(std::string sql, std::function<void(SessionControl::ProbeResult)> done);
+  void StartProbe(std::string sql, RelayProbe::Done done);
 
   // True when every byte written to the client so far completed whole
   // messages, so pgvalve may still send it an ErrorResponse.
@@ -79,14 +80,6 @@ class Relay {
 
   enum class HoldOutcome { kResumed, kTimedOut, kAborted, kClientLeft };
 
-  // A query of pgvalve's own in flight on the backend (SessionControl::Probe).
-  struct Probe {
-    std::function<void(SessionControl::ProbeResult)> done;
-    std::optional<std::string> sql_to_send;  // until WatchControl has sent it
-    std::optional<std::vector<std::optional<std::string>>> first_row;
-    std::optional<std::string> error;
-  };
-
   Awaitable<RelayEnd> PumpClientToServer();
   Awaitable<RelayEnd> PumpServerToClient();
   // How the relay ends when the client broke framing (`error`).
@@ -99,7 +92,6 @@ class Relay {
   Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
   Awaitable<bool> StartDiscardingHeldRequest();
   Awaitable<void> SendProbe();
-  void FinishProbe();
   // Takes a reply to the probe off the front of the server buffer.
   absl::Status ConsumeProbeReply(char tag, std::span<const std::byte> body);
   // Waits (bounded) until the probe's ReadyForQuery arrived.
@@ -130,7 +122,7 @@ class Relay {
   protocol::MessageScanner server_scanner_;
   TransactionTracker tracker_;
   std::optional<Discard> discard_;
-  std::optional<Probe> probe_;
+  RelayProbe probe_;
   asio::steady_timer probe_done_;
   // Cancelled by the server pump when the last awaited answer arrived.
   std::optional<asio::steady_timer> answers_done_;

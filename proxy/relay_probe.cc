@@ -1,12 +1,14 @@
-#include "proxy/relay.h"
+#include "proxy/relay_probe.h"
 
 #include "fmt/format.h"
 #include "protocol/backend_messages.h"
 #include "protocol/message_writer.h"
+#include "proxy/relay.h"
 #include "proxy/status_text.h"
 
 // The relay's probe (SessionControl::Probe): a query of pgvalve's own, run
-// on the session's backend between two of the client's requests.
+// on the session's backend between two of the client's requests. The state
+// is RelayProbe's; the relay sends the query and waits for the answer.
 
 namespace pgvalve::proxy {
 
@@ -19,52 +21,38 @@ namespace {
 constexpr std::chrono::seconds kProbeTimeout{10};
 }  // namespace
 
-void Relay::StartProbe(std::string sql, std::function<void(SessionControl::ProbeResult)> done) {
-  // Only between transactions, and only when neither direction is inside a
-  // message, so the probe's Query and its replies stand on their own.
-  if (probe_ || discard_ || !tracker_.at_transaction_boundary() || client_writer_.busy() ||
-      server_write_cut_ || !client_scanner_.AtMessageBoundary() ||
-      !server_scanner_.AtMessageBoundary()) {
-    done(UnavailableError(fmt::format("session is {}", SessionStateName(tracker_.State()))));
-    return;
-  }
-  probe_ = Probe{.done = std::move(done), .sql_to_send = std::move(sql)};
-  // WatchControl sends it: a coroutine the relay waits for when it ends.
-  WakeControl();
-}
-
-Awaitable<void> Relay::SendProbe() {
-  protocol::MessageWriter query;
-  query.Begin(FrontendTag::kQuery).CString(*probe_->sql_to_send).End();
-  probe_->sql_to_send.reset();
-  server_write_cut_ = true;
-  auto [error, written] = co_await backend_.stream.WriteAll(query.bytes());
-  if (error) {
-    probe_->error = error.message();
-    FinishProbe();
-    co_return;
-  }
-  server_write_cut_ = false;
-}
-
-void Relay::FinishProbe() {
-  Probe probe = *std::move(probe_);
-  probe_.reset();
-  probe_done_.cancel();
-  if (probe.error) {
-    probe.done(UnavailableError(*probe.error));
-  } else {
-    probe.done(probe.first_row.value_or(std::vector<std::optional<std::string>>{}));
+bool RelayProbe::IsReply(BackendTag tag) {
+  switch (tag) {
+    case BackendTag::kRowDescription:
+    case BackendTag::kDataRow:
+    case BackendTag::kCommandComplete:
+    case BackendTag::kEmptyQueryResponse:
+    case BackendTag::kErrorResponse:
+    case BackendTag::kNoticeResponse:
+    case BackendTag::kReadyForQuery:
+      return true;
+    default:
+      return false;
   }
 }
 
-absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body) {
-  switch (static_cast<BackendTag>(tag)) {
+void RelayProbe::Begin(std::string sql, Done done) {
+  state_ = State{.done = std::move(done), .sql_to_send = std::move(sql)};
+}
+
+std::string RelayProbe::TakeSql() {
+  std::string sql = *std::move(state_->sql_to_send);
+  state_->sql_to_send.reset();
+  return sql;
+}
+
+absl::Status RelayProbe::OnReply(BackendTag tag, std::span<const std::byte> body) {
+  switch (tag) {
     case BackendTag::kDataRow: {
-      if (probe_->first_row) break;
+      if (state_->first_row) break;
       auto values = protocol::ParseDataRow(body);
       if (!values.ok()) return values.status();
-      auto& row = probe_->first_row.emplace();
+      auto& row = state_->first_row.emplace();
       for (const auto& value : *values) {
         row.push_back(value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
       }
@@ -73,11 +61,11 @@ absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body)
     case BackendTag::kErrorResponse: {
       auto fields = protocol::ParseErrorOrNotice(body);
       if (!fields.ok()) return fields.status();
-      probe_->error = std::string(fields->message);
+      state_->error = std::string(fields->message);
       break;
     }
     case BackendTag::kReadyForQuery:
-      FinishProbe();
+      Finish();
       break;
     default:
       break;  // RowDescription, CommandComplete, notices: nothing to keep
@@ -85,10 +73,57 @@ absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body)
   return absl::OkStatus();
 }
 
+void RelayProbe::Fail(std::string error) {
+  state_->error = std::move(error);
+  Finish();
+}
+
+void RelayProbe::Finish() {
+  State state = *std::move(state_);
+  state_.reset();
+  if (state.error) {
+    state.done(UnavailableError(*state.error));
+  } else {
+    state.done(state.first_row.value_or(std::vector<std::optional<std::string>>{}));
+  }
+}
+
+void Relay::StartProbe(std::string sql, RelayProbe::Done done) {
+  // Only between transactions, and only when neither direction is inside a
+  // message, so the probe's Query and its replies stand on their own.
+  if (probe_.active() || discard_ || !tracker_.at_transaction_boundary() || client_writer_.busy() ||
+      server_write_cut_ || !client_scanner_.AtMessageBoundary() || !server_scanner_.AtMessageBoundary()) {
+    done(UnavailableError(fmt::format("session is {}", SessionStateName(tracker_.State()))));
+    return;
+  }
+  probe_.Begin(std::move(sql), std::move(done));
+  // WatchControl sends it: a coroutine the relay waits for when it ends.
+  WakeControl();
+}
+
+Awaitable<void> Relay::SendProbe() {
+  protocol::MessageWriter query;
+  query.Begin(FrontendTag::kQuery).CString(probe_.TakeSql()).End();
+  server_write_cut_ = true;
+  auto [error, written] = co_await backend_.stream.WriteAll(query.bytes());
+  if (error) {
+    probe_.Fail(error.message());
+    probe_done_.cancel();
+    co_return;
+  }
+  server_write_cut_ = false;
+}
+
+absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body) {
+  absl::Status taken = probe_.OnReply(static_cast<BackendTag>(tag), body);
+  if (!probe_.active()) probe_done_.cancel();
+  return taken;
+}
+
 Awaitable<bool> Relay::WaitForProbe() {
   probe_done_.expires_after(kProbeTimeout);
   co_await probe_done_.async_wait(kUseTuple);
-  co_return !probe_.has_value();
+  co_return !probe_.active();
 }
 
 }  // namespace pgvalve::proxy

@@ -467,6 +467,9 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
   }
   // Read now, not before the probes: sessions that authenticated meanwhile
   // have backends of their own, which must not be taken for direct ones.
+  // Counted first: a session still authenticating now may have finished
+  // by the time pg_stat_activity answers, and its backend is in the answer.
+  const size_t starting_before = StillAuthenticating();
   const std::vector<int32_t> pgvalve_pids = OwnBackends(servers);
   absl::StatusOr<std::vector<upstream::PreparedTransaction>> prepared =
       co_await upstream::PreparedTransactions(*servers.source_control, options_.database);
@@ -481,8 +484,10 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
       *servers.source_control, options_.database, pgvalve_pids,
       [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
   // A pgvalve session still authenticating has a backend whose pid it does
-  // not know yet: pg_stat_activity cannot tell it from a direct one.
-  const size_t starting = StillAuthenticating();
+  // not know yet: pg_stat_activity cannot tell it from a direct one. One
+  // that finished while the query ran has its pid now and is left out.
+  const std::vector<int32_t> pgvalve_pids_now = OwnBackends(servers);
+  const size_t starting = std::max(starting_before, StillAuthenticating());
   const std::string maybe_ours =
       starting == 0 ? ""
                     : fmt::format("; or one of the {} pgvalve session(s) still authenticating, which "
@@ -490,6 +495,7 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
                                   starting);
   if (direct.ok()) {
     for (const upstream::ClientBackendRow& row : *direct) {
+      if (std::find(pgvalve_pids_now.begin(), pgvalve_pids_now.end(), row.pid) != pgvalve_pids_now.end()) continue;
       Line(fmt::format("direct backend pid {}", row.pid), CutoverLineStatus::kWarning,
            options_.including_direct
                ? fmt::format("user {}, {}: terminated when the hold begins (INCLUDING DIRECT){}", row.user,

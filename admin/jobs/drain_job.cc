@@ -193,7 +193,12 @@ Awaitable<absl::Status> DrainJob::Start() {
       *control, options_.database, pgvalve_pids, ActivityConditionOf(options_.filter),
       services_.config.Current()->admin.query_text_length);
   if (!direct.ok()) co_return direct.status();
+  // A session that finished authenticating while the query ran is in its
+  // answer under a pid pgvalve did not know before: it is one of ours.
+  std::vector<int32_t> pgvalve_pids_now;
+  for (const auto& record : services_.sessions.All()) pgvalve_pids_now.push_back(record->backend_pid());
   for (const upstream::ClientBackendRow& row : *direct) {
+    if (std::find(pgvalve_pids_now.begin(), pgvalve_pids_now.end(), row.pid) != pgvalve_pids_now.end()) continue;
     backends_.push_back({.backend_pid = row.pid,
                          .user = row.user,
                          .application_name = row.application_name,

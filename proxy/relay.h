@@ -92,7 +92,8 @@ class Relay {
   Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
   Awaitable<bool> StartDiscardingHeldRequest();
   Awaitable<void> SendProbe();
-  // Takes a reply to the probe off the front of the server buffer.
+  // Hands a reply taken off the server buffer to the probe, and ends the
+  // client pump's wait once the probe has its answer.
   absl::Status ConsumeProbeReply(char tag, std::span<const std::byte> body);
   // Waits (bounded) until the probe's ReadyForQuery arrived.
   Awaitable<bool> WaitForProbe();

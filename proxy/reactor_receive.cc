@@ -101,8 +101,6 @@ ReactorReceive::~ReactorReceive() {
   }
 }
 
-bool ReactorReceive::pending() const { return operation_->pending; }
-
 void ReactorReceive::Start(detail::reactor& reactor, int descriptor,
                            detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
                            ReceiveStart start, asio::any_completion_handler<Signature> handler) {

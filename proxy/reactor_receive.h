@@ -77,8 +77,6 @@ class ReactorReceive {
         token);
   }
 
-  bool pending() const;
-
  private:
   class Operation;
 

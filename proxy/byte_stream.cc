@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/read.hpp>
 #include <cerrno>
 
@@ -81,10 +82,31 @@ Awaitable<std::tuple<error_code>> ByteStream::WaitReadableTls() {
   co_return co_await WaitSocket(AsSocketWait(tls_->read_wait()));
 }
 
-Awaitable<std::tuple<error_code, size_t>> ByteStream::Receive(RelayBuffer& buffer, ReceiveStart start) {
-  if (tls_) return ReceiveTls(buffer);
+void ByteStream::StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done) {
+  if (tls_) return StartReceiveTls(buffer, done);
   if (!receive_) receive_ = std::make_unique<ReactorReceive>();
-  return std::visit([&](auto& socket) { return receive_->Receive(socket, buffer, start, kUseTuple); }, socket_);
+  std::visit([&](auto& socket) { receive_->Start(socket, buffer, start, done); }, socket_);
+}
+
+void ByteStream::CancelReceive() {
+  if (receive_) receive_->Cancel();
+  if (tls_receive_cancel_) tls_receive_cancel_->emit(asio::cancellation_type::terminal);
+}
+
+void ByteStream::StartReceiveTls(RelayBuffer& buffer, ReceiveCallback done) {
+  if (!tls_receive_cancel_) tls_receive_cancel_ = std::make_unique<asio::cancellation_signal>();
+  auto executor = this->executor();
+  asio::co_spawn(executor, ReceiveTls(buffer),
+                 asio::bind_cancellation_slot(
+                     tls_receive_cancel_->slot(),
+                     [executor, done](std::exception_ptr failure, std::tuple<error_code, size_t> result) {
+                       // Posted: co_spawn may finish inside this call, and
+                       // the caller must not be re-entered.
+                       asio::post(executor, [done, failure, result] {
+                         auto [error, read] = result;
+                         done.run(done.target, failure ? error_code(asio::error::operation_aborted) : error, read);
+                       });
+                     }));
 }
 
 Awaitable<std::tuple<error_code, size_t>> ByteStream::ReceiveTls(RelayBuffer& buffer) {

@@ -10,6 +10,8 @@
 #include <tuple>
 #include <variant>
 
+#include <boost/asio/cancellation_signal.hpp>
+
 #include "proxy/asio.h"
 #include "proxy/reactor_receive.h"
 #include "proxy/relay_buffer.h"
@@ -51,15 +53,18 @@ class ByteStream {
   // Waits for the socket itself, whatever TLS holds (a handshake's waits).
   Awaitable<std::tuple<error_code>> WaitSocket(SocketWait wait);
 
-  // How the relay waits for its peer: completes once bytes were read into
-  // `buffer`'s free space (the caller commits them), or at EOF or an error.
-  // The buffer takes storage from the pool only when bytes are there, so a
-  // waiting session holds none (reactor_receive.h). With TLS, after a read
-  // that did not fill the buffer it waits before reading again.
-  // `start` as in reactor_receive.h (plain sockets only: TLS waits with a
-  // readiness check that sees a close).
-  Awaitable<std::tuple<error_code, size_t>> Receive(RelayBuffer& buffer,
-                                                    ReceiveStart start = ReceiveStart::kTrustEdge);
+  // How the relay waits for its peer: `done` runs, on the executor and
+  // never from inside this call, once bytes were read into `buffer`'s free
+  // space (the caller commits them), or at EOF or an error. The buffer
+  // takes storage from the pool only when bytes are there, so a waiting
+  // session holds none (reactor_receive.h). `start` as in
+  // reactor_receive.h; with TLS it waits, after a read that did not fill
+  // the buffer, with a readiness check that sees a close. One at a time;
+  // destroying the stream abandons a pending one (`done` is not called).
+  void StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done);
+  // A pending StartReceive completes with operation_aborted (or with what
+  // it had already found).
+  void CancelReceive();
 
   // Completes once a read would not block: bytes, EOF or an error wait.
   // With TLS, at once while decrypted bytes wait in the connection.
@@ -95,14 +100,17 @@ class ByteStream {
   int NativeHandle();
   std::tuple<error_code, size_t> TryReceive(std::span<std::byte> buffer, int flags);
   Awaitable<std::tuple<error_code>> WaitReadableTls();
+  void StartReceiveTls(RelayBuffer& buffer, ReceiveCallback done);
   Awaitable<std::tuple<error_code, size_t>> ReceiveTls(RelayBuffer& buffer);
   // The asynchronous halves of ReadSome and WriteAll over TLS.
   Awaitable<std::tuple<error_code, size_t>> ReadSomeTls(std::span<std::byte> buffer);
   Awaitable<std::tuple<error_code, size_t>> WriteAllTls(std::span<const std::byte> bytes, size_t sent);
 
-  // Created at the first Receive (a plain stream's). Declared before the socket so that it is
+  // Created at the first StartReceive (a plain stream's). Declared before the socket so that it is
   // destroyed after it: closing the socket completes a pending receive.
   std::unique_ptr<ReactorReceive> receive_;
+  // Cancels a TLS receive, a coroutine; created with the first.
+  std::unique_ptr<asio::cancellation_signal> tls_receive_cancel_;
   std::variant<tcp::socket, unix_socket::socket> socket_;
   std::unique_ptr<tls::TlsConnection> tls_;
 };

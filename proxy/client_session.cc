@@ -94,12 +94,14 @@ ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddr
   tls_contexts_ = std::move(snapshot.tls);
 }
 
+ClientSession::~ClientSession() = default;
+
 void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string message) {
   asio::post(executor_, [weak = weak_from_this(), when, sqlstate = std::move(sqlstate),
                          message = std::move(message)]() mutable {
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());
     if (!self) return;
-    if (self->relay_ != nullptr) {
+    if (self->relay_running_) {
       self->relay_->RequestClose(when, std::move(sqlstate), std::move(message));
     } else {
       // Not relaying yet: nothing can be cut short, so every kind of close
@@ -113,7 +115,7 @@ void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string mess
 void ClientSession::WithdrawClose() {
   asio::post(executor_, [weak = weak_from_this()] {
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());
-    if (self && self->relay_ != nullptr) self->relay_->WithdrawClose();
+    if (self && self->relay_running_) self->relay_->WithdrawClose();
   });
 }
 
@@ -123,7 +125,7 @@ void ClientSession::CloseIfStill(StateStamp stamp, std::string sqlstate, std::st
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());
     // The relay publishes every state change on this executor, so the
     // record is current here.
-    if (!self || self->relay_ == nullptr || !self->record_ ||
+    if (!self || !self->relay_running_ || !self->record_ ||
         self->record_->state_stamp() != stamp) {
       return;
     }
@@ -134,7 +136,7 @@ void ClientSession::CloseIfStill(StateStamp stamp, std::string sqlstate, std::st
 void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done) {
   asio::post(executor_, [weak = weak_from_this(), sql = std::move(sql), done = std::move(done)]() mutable {
     auto self = std::static_pointer_cast<ClientSession>(weak.lock());
-    if (!self || self->relay_ == nullptr) {
+    if (!self || !self->relay_running_) {
       done(UnavailableError("session is not relaying"));
       return;
     }
@@ -142,12 +144,24 @@ void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done
   });
 }
 
-Awaitable<void> ClientSession::Run() {
-  const auto deadline = steady_clock::now() + config_->proxy.startup_timeout;
-  std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
-  startup_ticket_.Release();
-  if (startup) co_await RunSession(*startup, deadline);
+void ClientSession::Start(Ended ended) {
+  ended_ = std::move(ended);
+  asio::co_spawn(executor_, Open(), [self = shared_from_this()](std::exception_ptr failure, bool relaying) {
+    if (failure || !relaying) self->Finish(failure);
+  });
+}
+
+void ClientSession::Finish(std::exception_ptr failure) {
+  relay_running_ = false;
+  relay_.reset();
+  if (backend_) backend_->stream.Close();
+  backend_.reset();
+  // Gives back the slot, the gate and the registry entry, and writes the
+  // closing log line.
+  scope_.reset();
   client_.Close();
+  Ended ended = std::move(ended_);
+  ended(failure);
 }
 
 Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(
@@ -191,17 +205,21 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
   }
 }
 
-Awaitable<void> ClientSession::RunSession(const ReceivedStartupPacket& startup,
-                                          steady_clock::time_point deadline) {
+Awaitable<bool> ClientSession::Open() {
+  const auto deadline = steady_clock::now() + config_->proxy.startup_timeout;
+  std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
+  startup_ticket_.Release();
+  if (!startup) co_return false;
   // Each step is a coroutine of its own, so that what one needs (the
   // refusal messages, the upstream connection attempt) is gone before the
-  // next runs: the relay, which may last for days, keeps only its own frame.
-  std::unique_ptr<SessionScope> scope = co_await Admit(std::get<protocol::StartupMessage>(startup.parsed));
-  if (!scope) co_return;
-  std::unique_ptr<BackendLink> backend = co_await ConnectBackend(*scope, startup, deadline);
-  if (!backend) co_return;
-  co_await RelayUntilEnd(*scope, *backend, std::get<protocol::StartupMessage>(startup.parsed), deadline);
-  backend->stream.Close();
+  // next runs; this one ends once the relay has started.
+  const auto& message = std::get<protocol::StartupMessage>(startup->parsed);
+  scope_ = co_await Admit(message);
+  if (!scope_) co_return false;
+  backend_ = co_await ConnectBackend(*scope_, *startup, deadline);
+  if (!backend_) co_return false;
+  StartRelay(message, deadline);
+  co_return true;
 }
 
 Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::StartupMessage& message) {
@@ -338,31 +356,30 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
   co_return backend;
 }
 
-Awaitable<void> ClientSession::RelayUntilEnd(SessionScope& scope, BackendLink& backend,
-                                             const protocol::StartupMessage& message,
-                                             steady_clock::time_point deadline) {
-  auto log_open = [this, &scope, &backend, &message] {
+void ClientSession::StartRelay(const protocol::StartupMessage& message, steady_clock::time_point deadline) {
+  auto log_open = [this, application_name = std::string(message.application_name())] {
     const SessionIdentity& identity = record_->identity();
     spdlog::info(
         "session {} open: client={} database={} user={} application_name={} upstream={} "
         "backend_pid={} virtual_pid={}",
-        scope.id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
-        QuoteForLog(message.application_name()), QuoteForLog(backend.upstream_name), record_->backend_pid(),
+        scope_->id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
+        QuoteForLog(application_name), QuoteForLog(backend_->upstream_name), record_->backend_pid(),
         record_->virtual_pid());
   };
-  Relay relay(client_, backend, *record_, context_.cancel_keys, scope.gate(),
-              RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
-                          .startup_deadline = deadline,
-                          .hold_timeout = config_->proxy.hold_timeout},
-              log_open);
-  relay_ = &relay;
+  relay_ = std::make_unique<Relay>(client_, *backend_, *record_, context_.cancel_keys, scope_->gate(),
+                                   RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
+                                               .startup_deadline = deadline,
+                                               .hold_timeout = config_->proxy.hold_timeout},
+                                   std::move(log_open));
+  relay_running_ = true;
   // Asked to close while authenticating: the relay ends the session at
   // once, telling both sides.
-  if (pending_close_) relay.RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
-  const RelayEnd end = co_await relay.Run();
-  relay_ = nullptr;
-  scope.End(SessionEndOf(end.reason, record_->backend_pid() != 0), EndText(end.reason), end.detail);
-  co_await EndRelay(relay, backend, end);
+  if (pending_close_) relay_->RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
+  relay_->Start(shared_from_this(), [this](RelayEnd end, std::exception_ptr failure) {
+    relay_running_ = false;
+    asio::co_spawn(executor_, EndRelay(std::move(end), std::move(failure)),
+                   [self = shared_from_this()](std::exception_ptr error) { self->Finish(error); });
+  });
 }
 
 Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,
@@ -445,8 +462,10 @@ Awaitable<bool> ClientSession::WaitForStartupHold(const bool& woken) {
   co_return false;
 }
 
-Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end) {
-  const bool tell_client = !end.sqlstate.empty() && relay.client_stream_clean();
+Awaitable<void> ClientSession::EndRelay(RelayEnd end, std::exception_ptr failure) {
+  if (failure) std::rethrow_exception(failure);
+  scope_->End(SessionEndOf(end.reason, record_->backend_pid() != 0), EndText(end.reason), end.detail);
+  const bool tell_client = !end.sqlstate.empty() && relay_->client_stream_clean();
   switch (end.reason) {
     case RelayEndReason::kClientTerminated:
     case RelayEndReason::kServerDisconnected:
@@ -455,7 +474,7 @@ Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, cons
       if (tell_client) {
         co_await SendFatal(client_, end.sqlstate,
                            fmt::format("upstream \"{}\" sent an invalid message: {}",
-                                       backend.upstream_name, end.detail));
+                                       backend_->upstream_name, end.detail));
       }
       break;
     case RelayEndReason::kClientDisconnected:
@@ -463,7 +482,7 @@ Awaitable<void> ClientSession::EndRelay(Relay& relay, BackendLink& backend, cons
     case RelayEndReason::kCloseRequested:
     case RelayEndReason::kStartupTimeout:
       if (tell_client) co_await SendFatal(client_, end.sqlstate, end.detail);
-      if (relay.server_stream_clean()) co_await SendTerminate(backend.stream);
+      if (relay_->server_stream_clean()) co_await SendTerminate(backend_->stream);
       break;
   }
   client_.ShutdownSend();

@@ -1,10 +1,15 @@
 #pragma once
 // One client connection from accept to close: the startup packet, routing,
-// the upstream connection, the relay, and an orderly end. It runs as one
-// coroutine on one worker's io_context, so none of its state needs locks.
+// the upstream connection, the relay, and an orderly end. Everything runs
+// on one worker's io_context, so none of its state needs locks. The steps
+// up to the relay are one coroutine, and the end another; the relay in
+// between runs on callbacks (relay.h), so an idle session holds no
+// coroutine frame.
 
 #include <openssl/ssl.h>
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +43,12 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // `startup` is given back once the startup packet has been handled.
   ClientSession(ProxyContext context, ByteStream client, ClientAddress address,
                 StartupTicket startup = {});
+  ~ClientSession() override;
 
-  Awaitable<void> Run();
+  // Runs the session; `ended` is called once the connection is closed,
+  // with the unexpected error that ended it, if one did.
+  using Ended = std::function<void(std::exception_ptr)>;
+  void Start(Ended ended);
 
   // SessionControl; callable from any thread.
   void Close(CloseWhen when, std::string sqlstate, std::string message) override;
@@ -56,15 +65,17 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // The session's steps: admission (access rules, route, slot, gate,
   // record), the backend (PAUSE hold, route, upstream connection,
   // authentication), the relay. A step that ends the session tells the
-  // client and the SessionScope why; the scope cleans up.
-  Awaitable<void> RunSession(const ReceivedStartupPacket& startup,
-                             std::chrono::steady_clock::time_point deadline);
+  // client and the SessionScope why; the scope cleans up. True when the
+  // relay has taken over.
+  Awaitable<bool> Open();
   Awaitable<std::unique_ptr<SessionScope>> Admit(const protocol::StartupMessage& message);
   Awaitable<std::unique_ptr<BackendLink>> ConnectBackend(SessionScope& scope, const ReceivedStartupPacket& startup,
                                                          std::chrono::steady_clock::time_point deadline);
-  Awaitable<void> RelayUntilEnd(SessionScope& scope, BackendLink& backend, const protocol::StartupMessage& message,
-                                std::chrono::steady_clock::time_point deadline);
-  Awaitable<void> EndRelay(Relay& relay, BackendLink& backend, const RelayEnd& end);
+  void StartRelay(const protocol::StartupMessage& message, std::chrono::steady_clock::time_point deadline);
+  // After the relay: the scope's record of the end, a FATAL to the client
+  // and a Terminate to the server where due.
+  Awaitable<void> EndRelay(RelayEnd end, std::exception_ptr failure);
+  void Finish(std::exception_ptr failure);
   // Sends the startup packet and relays the authentication exchange, once
   // more over TLS when server_tls_sslmode = allow's plain attempt is
   // refused. OK when the relay is to take over; errors as
@@ -92,8 +103,13 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // Of the same reload as config_; what the client's handshake uses.
   std::shared_ptr<const tls::TlsContextSet> tls_contexts_;
   std::shared_ptr<SessionRecord> record_;
+  Ended ended_;
+  // Set by the steps as they succeed; reset when the session is closed.
+  std::unique_ptr<SessionScope> scope_;
+  std::unique_ptr<BackendLink> backend_;
+  std::unique_ptr<Relay> relay_;
   // While the relay runs; close requests go to it.
-  Relay* relay_ = nullptr;
+  bool relay_running_ = false;
   struct PendingClose {
     std::string sqlstate;
     std::string message;

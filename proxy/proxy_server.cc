@@ -126,12 +126,11 @@ void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
     return;
   }
   live_connections_.fetch_add(1, std::memory_order_relaxed);
-  auto executor = stream.executor();
   auto session = std::make_shared<ClientSession>(
       ProxyContext{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_, access_},
       std::move(stream), std::move(address), std::move(entry.ticket));
-  // The lambda keeps the session alive for as long as its coroutine runs.
-  asio::co_spawn(executor, [session] { return session->Run(); }, [this](std::exception_ptr failure) {
+  // The session keeps itself alive through its pending work until it ends.
+  session->Start([this](std::exception_ptr failure) {
     if (failure) {
       try {
         std::rethrow_exception(failure);

@@ -2,7 +2,6 @@
 
 #include <cassert>
 #include <cerrno>
-#include <optional>
 
 namespace pgvalve::proxy {
 
@@ -12,18 +11,20 @@ class ReactorReceive::Operation : public detail::reactor_op {
  public:
   Operation() : reactor_op(error_code(), &Perform, &Complete) {}
 
+  // Where the pending receive is registered, for Cancel.
+  detail::reactor* reactor = nullptr;
+  // The socket's own field: null once it is closed.
+  detail::reactor::per_descriptor_data* registration = nullptr;
   int descriptor = -1;
   RelayBuffer* buffer = nullptr;
-  // Optional because Boost 1.81's any_completion_handler cannot be
-  // move-assigned (its operator= recurses); emplace and reset only.
-  std::optional<asio::any_completion_handler<Signature>> handler;
+  ReceiveCallback callback;
   bool pending = false;
   // Set when the ReactorReceive went away while this was pending.
   bool orphaned = false;
 
   // Runs in the reactor (at once when the last receive filled its buffer,
-  // or for kReadFirst): a read that finds nothing leaves the operation queued and the
-  // buffer without storage.
+  // or for kReadFirst): a read that finds nothing leaves the operation
+  // queued and the buffer without storage.
   static status Perform(reactor_op* base) {
     auto* self = static_cast<Operation*>(base);
     const std::span<std::byte> space = self->buffer->free_space();
@@ -48,48 +49,19 @@ class ReactorReceive::Operation : public detail::reactor_op {
 
  private:
   // `owner` is null when the io_context is being destroyed with this
-  // operation still queued: the handler is destroyed, not called.
+  // operation still queued: nothing is called then.
   static void Complete(void* owner, detail::operation* base, const error_code& /*ignored*/, size_t /*ignored*/) {
     auto* self = static_cast<Operation*>(base);
-    asio::any_completion_handler<Signature> handler = *std::move(self->handler);
-    self->handler.reset();
-    const error_code error = self->ec_;
-    const size_t bytes = self->bytes_transferred_;
     self->pending = false;
-    if (self->orphaned) delete self;
-    if (owner == nullptr || !handler) return;
-    // The slot's handler names this socket; it has nothing left to cancel.
-    asio::get_associated_cancellation_slot(handler).clear();
-    std::move(handler)(error, bytes);
+    if (self->orphaned) {
+      delete self;
+      return;
+    }
+    if (owner == nullptr) return;
+    // The callback may start the next receive on this very operation.
+    self->callback.run(self->callback.target, self->ec_, self->bytes_transferred_);
   }
 };
-
-namespace {
-
-// Installed in the handler's cancellation slot (a parallel group ending the
-// other branches, for one): takes the pending receive off the reactor,
-// which completes it with operation_aborted.
-class CancelReceive {
- public:
-  CancelReceive(detail::reactor& reactor, detail::reactor::per_descriptor_data* registration, int descriptor)
-      : reactor_(reactor), registration_(registration), descriptor_(descriptor) {}
-
-  void operator()(asio::cancellation_type_t type) {
-    constexpr auto kCancels =
-        asio::cancellation_type::terminal | asio::cancellation_type::partial | asio::cancellation_type::total;
-    if ((type & kCancels) == asio::cancellation_type::none) return;
-    // A closed socket has no registration left, and no receive.
-    reactor_.cancel_ops_by_key(descriptor_, *registration_, detail::reactor::read_op, this);
-  }
-
- private:
-  detail::reactor& reactor_;
-  // The socket's own field: null once it is closed.
-  detail::reactor::per_descriptor_data* registration_;
-  int descriptor_;
-};
-
-}  // namespace
 
 ReactorReceive::ReactorReceive() : operation_(new Operation) {}
 
@@ -101,21 +73,32 @@ ReactorReceive::~ReactorReceive() {
   }
 }
 
+bool ReactorReceive::pending() const { return operation_->pending; }
+
+void ReactorReceive::Cancel() {
+  Operation& operation = *operation_;
+  // A closed socket has no registration left, and no receive queued: its
+  // close already completed it.
+  if (!operation.pending || *operation.registration == nullptr) return;
+  operation.reactor->cancel_ops_by_key(operation.descriptor, *operation.registration, detail::reactor::read_op,
+                                       &operation);
+}
+
 void ReactorReceive::Start(detail::reactor& reactor, int descriptor,
                            detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
-                           ReceiveStart start, asio::any_completion_handler<Signature> handler) {
+                           ReceiveStart start, ReceiveCallback done) {
   Operation& operation = *operation_;
   assert(!operation.pending);
   assert(!buffer.full());
   operation.ec_ = error_code();
   operation.bytes_transferred_ = 0;
-  operation.cancellation_key_ = nullptr;
+  // The key Cancel names it by.
+  operation.cancellation_key_ = &operation;
+  operation.reactor = &reactor;
+  operation.registration = registration;
   operation.descriptor = descriptor;
   operation.buffer = &buffer;
-  if (asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
-    operation.cancellation_key_ = &slot.emplace<CancelReceive>(reactor, registration, descriptor);
-  }
-  operation.handler.emplace(std::move(handler));
+  operation.callback = done;
   operation.pending = true;
   if (start == ReceiveStart::kReadFirst && *registration != nullptr &&
       Operation::Perform(&operation) != detail::reactor_op::not_done) {

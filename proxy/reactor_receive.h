@@ -29,11 +29,10 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/async_result.hpp>
+// io_context first: detail/reactor.hpp cannot be the first Asio header.
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/version.hpp>
-#include <memory>
 
 #include "proxy/asio.h"
 #include "proxy/relay_buffer.h"
@@ -50,32 +49,38 @@ enum class ReceiveStart {
   kReadFirst,
 };
 
+// How a receive reports: a function and the object it runs on, so that a
+// waiting session holds no handler object, only these two words.
+struct ReceiveCallback {
+  void (*run)(void* target, error_code error, size_t bytes) = nullptr;
+  void* target = nullptr;
+};
+
 class ReactorReceive {
  public:
-  using Signature = void(error_code, size_t);
-
   ReactorReceive();
+  // A receive still pending is abandoned: its callback never runs.
   ~ReactorReceive();
   ReactorReceive(const ReactorReceive&) = delete;
   ReactorReceive& operator=(const ReactorReceive&) = delete;
 
-  // Completes with the number of bytes received into `buffer`'s free space
-  // (not yet committed: the caller commits them), or eof, or an error. The
-  // buffer must have free space and stay alive until completion; the socket
-  // must stay open and in place (a close completes the receive with
-  // operation_aborted, as does a cancellation of the handler's slot). One
-  // receive at a time.
-  template <typename Socket, typename Token>
-  auto Receive(Socket& socket, RelayBuffer& buffer, ReceiveStart start, Token&& token) {
-    return asio::async_initiate<Token, Signature>(
-        [this, &socket, &buffer, start](auto handler) {
-          auto& implementation = Internals<Socket>::Implementation(socket);
-          Start(asio::use_service<asio::detail::reactor>(asio::query(socket.get_executor(), asio::execution::context)),
-                implementation.socket_, &implementation.reactor_data_, buffer, start,
-                asio::any_completion_handler<Signature>(std::move(handler)));
-        },
-        token);
+  // Calls `done` on the socket's executor with the number of bytes received
+  // into `buffer`'s free space (not yet committed: the caller commits them),
+  // or eof, or an error; never from inside Start. The buffer must have free
+  // space and stay alive until then; the socket must stay open and in place
+  // (a close completes the receive with operation_aborted, as Cancel does).
+  // One receive at a time. If the io_context is destroyed first, `done` is
+  // not called.
+  template <typename Socket>
+  void Start(Socket& socket, RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done) {
+    auto& implementation = Internals<Socket>::Implementation(socket);
+    Start(asio::use_service<asio::detail::reactor>(asio::query(socket.get_executor(), asio::execution::context)),
+          implementation.socket_, &implementation.reactor_data_, buffer, start, done);
   }
+
+  // A pending receive completes with operation_aborted; otherwise nothing.
+  void Cancel();
+  bool pending() const;
 
  private:
   class Operation;
@@ -89,7 +94,7 @@ class ReactorReceive {
 
   void Start(asio::detail::reactor& reactor, int descriptor,
              asio::detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
-             ReceiveStart start, asio::any_completion_handler<Signature> handler);
+             ReceiveStart start, ReceiveCallback done);
 
   // Owned here while idle; a pending operation left behind by this object's
   // destruction deletes itself when the reactor completes it.

@@ -1,7 +1,6 @@
 #include "proxy/relay.h"
 
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 
 #include "fmt/format.h"
 #include "protocol/backend_messages.h"
@@ -128,29 +127,12 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
       on_startup_complete_(std::move(on_startup_complete)),
       control_timer_(client.executor(), limits.startup_deadline) {}
 
-Awaitable<RelayEnd> Relay::Run() {
-  // One parallel group of the three branches, the first to end cancelling
-  // the others: what `a || b || c` does, without the two wrapper coroutines
-  // nesting the operator costs, which stay allocated for as long as the
-  // session lives (about 1.5 KiB of every idle session).
-  auto executor = co_await asio::this_coro::executor;
-  auto [order, client_error, client_end, server_error, server_end, control_error, control_end] =
-      co_await asio::experimental::make_parallel_group(
-          asio::co_spawn(executor, PumpClientToServer(), asio::deferred),
-          asio::co_spawn(executor, PumpServerToClient(), asio::deferred),
-          asio::co_spawn(executor, WatchControl(), asio::deferred))
-          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-  // The session may take a while yet to end (Terminate, closing the
-  // backend); its buffers can serve other sessions meanwhile.
-  client_buffer_.Release();
-  server_buffer_.Release();
-  const std::exception_ptr errors[] = {client_error, server_error, control_error};
-  if (errors[order[0]]) std::rethrow_exception(errors[order[0]]);
-  switch (order[0]) {
-    case 0: co_return std::move(client_end);
-    case 1: co_return std::move(server_end);
-    default: co_return std::move(control_end);
-  }
+void Relay::Start(std::shared_ptr<void> keepalive, Done done) {
+  done_ = std::move(done);
+  owner_ = keepalive;
+  ArmClientReceive();
+  ArmServerReceive();
+  ArmControl(std::move(keepalive));
 }
 
 void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string message) {
@@ -160,97 +142,397 @@ void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string messa
   }
 }
 
-Awaitable<RelayEnd> Relay::PumpClientToServer() {
+// --- The pumps' common path: a receive, a step, the next receive. ---
+
+void Relay::ArmClientReceive() {
+  if (stopping_) return OnPumpStopped(client_pump_);
+  // See reactor_receive.h: only a request being answered guarantees that a
+  // client gone with its last bytes is noticed.
+  const bool answer_owed =
+      client_scanner_.AtMessageBoundary() && tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in();
+  client_pump_.state = PumpState::kReceiving;
+  client_.StartReceive(client_buffer_, answer_owed ? ReceiveStart::kTrustEdge : ReceiveStart::kReadFirst,
+                       {&Relay::OnClientReceived, this});
+}
+
+void Relay::OnClientReceived(void* target, error_code error, size_t read) {
+  Relay& self = *static_cast<Relay*>(target);
+  if (self.stopping_) return self.OnPumpStopped(self.client_pump_);
+  if (error) {
+    self.EndClient(RelayEnd{RelayEndReason::kClientDisconnected, error.message(), {}});
+    return self.OnPumpEnded(self.client_pump_);
+  }
+  self.client_buffer_.Commit(read);
+  self.record_.counters().add_bytes_from_client(read);
+  self.DriveClient(self.ClientStep());
+}
+
+void Relay::DriveClient(ClientNext next) {
+  switch (next) {
+    case ClientNext::kRead: return ArmClientReceive();
+    case ClientNext::kEnd: return OnPumpEnded(client_pump_);
+    default: return StartCoroutine(client_pump_, ContinueClient(next));
+  }
+}
+
+Relay::ClientNext Relay::EndClient(RelayEnd end) {
+  client_pump_.end = std::move(end);
+  return ClientNext::kEnd;
+}
+
+Relay::ClientNext Relay::ClientStep() {
   ClientVisitor visitor(*this);
-  // Set when the buffer may hold messages not scanned yet (after a hold).
-  bool rescan = false;
-  while (true) {
-    if (!rescan) {
-      // See reactor_receive.h: only a request being answered guarantees
-      // that a client gone with its last bytes is noticed.
-      const bool answer_owed =
-          client_scanner_.AtMessageBoundary() && tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in();
-      auto [read_error, read] =
-          co_await client_.Receive(client_buffer_, answer_owed ? ReceiveStart::kTrustEdge : ReceiveStart::kReadFirst);
-      if (read_error) co_return RelayEnd{RelayEndReason::kClientDisconnected, read_error.message(), {}};
-      client_buffer_.Commit(read);
-      record_.counters().add_bytes_from_client(read);
-    }
-    rescan = false;
-
-    const protocol::ScanResult scanned =
-        client_scanner_.Scan(client_buffer_.filled(), client_buffer_.capacity(), visitor);
-
+  Pump& pump = client_pump_;
+  if (!pump.scan) {
+    pump.scan = client_scanner_.Scan(client_buffer_.filled(), client_buffer_.capacity(), visitor);
+    pump.sent = 0;
     if (discard_) {
+      const protocol::ScanResult scanned = *std::exchange(pump.scan, std::nullopt);
       client_buffer_.Consume(scanned.forward);
       // What is dropped must still be framed: past a bad header nothing can
       // say where the request ends.
-      if (scanned.stop == ScanStop::kInvalid) co_return co_await EndForClientViolation(scanned.error);
+      if (scanned.stop == ScanStop::kInvalid) {
+        client_violation_ = scanned.error;
+        return ClientNext::kViolation;
+      }
       if (discard_->last_message_started && client_scanner_.AtMessageBoundary()) {
         // The held request is gone; the client gets the ReadyForQuery that
         // ends it, as after any failed request.
         discard_.reset();
+        return ClientNext::kSendReady;
+      }
+      return ClientNext::kRead;
+    }
+    PublishState();
+  }
+  const protocol::ScanResult& scanned = *pump.scan;
+  // Even before a bad message, what came first goes on, so the server is
+  // left between messages.
+  if (pump.sent < scanned.forward) {
+    server_write_cut_ = true;
+    auto [write_error, written] = backend_.stream.TrySend(client_buffer_.filled().subspan(pump.sent, scanned.forward - pump.sent));
+    if (write_error) return EndClient(RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}});
+    pump.sent += written;
+    if (pump.sent < scanned.forward) return ClientNext::kFinishWrite;
+  }
+  if (scanned.forward > 0) {
+    server_write_cut_ = false;
+    client_buffer_.Consume(scanned.forward);
+  }
+  const protocol::ScanResult done = *std::exchange(pump.scan, std::nullopt);
+  if (done.stop == ScanStop::kInvalid) {
+    client_violation_ = done.error;
+    return ClientNext::kViolation;
+  }
+  if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
+    return EndClient(RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}});
+  }
+  if (done.stop == ScanStop::kHeld) return probe_.active() ? ClientNext::kWaitForProbe : ClientNext::kHold;
+  return ClientNext::kRead;
+}
+
+void Relay::ArmServerReceive() {
+  if (stopping_) return OnPumpStopped(server_pump_);
+  const ReceiveStart start =
+      std::exchange(server_may_close_, false) ? ReceiveStart::kReadFirst : ReceiveStart::kTrustEdge;
+  server_pump_.state = PumpState::kReceiving;
+  backend_.stream.StartReceive(server_buffer_, start, {&Relay::OnServerReceived, this});
+}
+
+void Relay::OnServerReceived(void* target, error_code error, size_t read) {
+  Relay& self = *static_cast<Relay*>(target);
+  if (self.stopping_) return self.OnPumpStopped(self.server_pump_);
+  if (error) {
+    self.EndServer(RelayEnd{RelayEndReason::kServerDisconnected,
+                            error == asio::error::eof ? "server closed the connection" : error.message(),
+                            {}});
+    return self.OnPumpEnded(self.server_pump_);
+  }
+  self.server_buffer_.Commit(read);
+  self.DriveServer(self.ServerStep());
+}
+
+void Relay::DriveServer(ServerNext next) {
+  switch (next) {
+    case ServerNext::kRead: return ArmServerReceive();
+    case ServerNext::kEnd: return OnPumpEnded(server_pump_);
+    default: return StartCoroutine(server_pump_, ContinueServer(next));
+  }
+}
+
+Relay::ServerNext Relay::EndServer(RelayEnd end) {
+  server_pump_.end = std::move(end);
+  return ServerNext::kEnd;
+}
+
+Relay::ServerNext Relay::ServerStep() {
+  ServerVisitor visitor(*this);
+  Pump& pump = server_pump_;
+  while (true) {
+    if (!pump.scan) {
+      pump.scan = server_scanner_.Scan(server_buffer_.filled(), server_buffer_.capacity(), visitor);
+      pump.sent = 0;
+    }
+    const protocol::ScanResult& scanned = *pump.scan;
+    if (scanned.forward > 0) {
+      if (!server_has_turn_) {
+        if (!client_writer_.TryAcquire()) return ServerNext::kAcquireTurn;
+        server_has_turn_ = true;
+      }
+      if (pump.sent < scanned.forward) {
+        client_write_cut_ = true;
+        auto [write_error, written] = client_.TrySend(server_buffer_.filled().subspan(pump.sent, scanned.forward - pump.sent));
+        if (write_error) return EndServer(RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}});
+        pump.sent += written;
+        if (pump.sent < scanned.forward) return ServerNext::kFinishWrite;
+      }
+      client_write_cut_ = false;
+      record_.counters().add_bytes_to_client(scanned.forward);
+      server_buffer_.Consume(scanned.forward);
+      if (server_scanner_.AtMessageBoundary()) {
+        client_writer_.Release();
+        server_has_turn_ = false;
+      }
+    }
+    const protocol::ScanResult done = *std::exchange(pump.scan, std::nullopt);
+    if (done.stop == ScanStop::kInvalid) {
+      return EndServer(RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(done.error)),
+                                std::string(protocol::sqlstate::kProtocolViolation)});
+    }
+    if (done.stop == ScanStop::kHeld) {
+      // A reply to the probe is at the front; once whole, it is taken out
+      // and the rest scanned.
+      const protocol::HeldMessage reply = protocol::HeldMessageAt(server_buffer_.filled());
+      if (reply.size > server_buffer_.capacity()) {
+        return EndServer(RelayEnd{RelayEndReason::kServerProtocolError, "reply to the probe is too long",
+                                  std::string(protocol::sqlstate::kProtocolViolation)});
+      }
+      if (reply.whole) {
+        if (absl::Status taken = ConsumeProbeReply(reply.tag, reply.body); !taken.ok()) {
+          return EndServer(RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(taken)),
+                                    std::string(protocol::sqlstate::kProtocolViolation)});
+        }
+        server_buffer_.Consume(reply.size);
+        if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) return EndServer(*std::move(close));
+        continue;
+      }
+    }
+    if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) return EndServer(*std::move(close));
+    return ServerNext::kRead;
+  }
+}
+
+// --- Where a pump has to wait in the middle of a step. ---
+
+Awaitable<void> Relay::ContinueClient(ClientNext next) {
+  while (true) {
+    switch (next) {
+      case ClientNext::kRead:
+        ArmClientReceive();
+        co_return;
+      case ClientNext::kEnd:
+        co_return;
+      case ClientNext::kFinishWrite: {
+        const protocol::ScanResult& scanned = *client_pump_.scan;
+        auto [write_error, written] =
+            co_await backend_.stream.WriteAll(client_buffer_.filled().subspan(client_pump_.sent, scanned.forward - client_pump_.sent));
+        if (write_error) {
+          next = EndClient(RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}});
+          break;
+        }
+        client_pump_.sent = scanned.forward;
+        next = ClientStep();
+        break;
+      }
+      case ClientNext::kViolation:
+        next = EndClient(co_await EndForClientViolation(client_violation_));
+        break;
+      case ClientNext::kWaitForProbe:
+        if (!co_await WaitForProbe()) {
+          next = EndClient(RelayEnd{RelayEndReason::kCloseRequested,
+                                    "pgvalve's inspection query got no answer from the server",
+                                    std::string(protocol::sqlstate::kConnectionFailure)});
+          break;
+        }
+        next = ClientStep();
+        break;
+      case ClientNext::kHold:
+        switch (co_await HoldUntilResumed()) {
+          case HoldOutcome::kResumed:
+            // Asked to close while held (a CUTOVER closes the sessions left
+            // on the old server before it resumes): the held request gets
+            // the FATAL and never reaches that server.
+            next = close_requests_.due() ? EndClient(*close_requests_.due()) : ClientStep();
+            break;
+          case HoldOutcome::kTimedOut:
+            next = co_await StartDiscardingHeldRequest()
+                       ? ClientStep()
+                       : EndClient(RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}});
+            break;
+          case HoldOutcome::kAborted:
+            next = EndClient(RelayEnd{RelayEndReason::kCloseRequested, "hold aborted", {}});
+            break;
+          case HoldOutcome::kClientLeft:
+            next = EndClient(RelayEnd{RelayEndReason::kClientDisconnected,
+                                      "the client left while its request was held", {}});
+            break;
+        }
+        break;
+      case ClientNext::kSendReady: {
         protocol::MessageWriter ready;
         protocol::AppendReadyForQuery(ready, protocol::TransactionStatus::kIdle);
         if (!co_await InjectToClient(ready.bytes())) {
-          co_return RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}};
+          next = EndClient(RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}});
+        } else {
+          next = client_buffer_.empty() ? ClientNext::kRead : ClientStep();
         }
-        rescan = !client_buffer_.empty();
+        break;
       }
-      continue;
-    }
-
-    PublishState();
-    // Even before a bad message, what came first goes on, so the server is
-    // left between messages.
-    if (scanned.forward > 0) {
-      server_write_cut_ = true;
-      // Sent here when the socket takes it all, as it nearly always does:
-      // even WriteAll's own fast path costs a coroutine frame per write.
-      const auto bytes = client_buffer_.filled().first(scanned.forward);
-      auto [write_error, written] = backend_.stream.TrySend(bytes);
-      if (!write_error && written < bytes.size()) {
-        std::tie(write_error, written) = co_await backend_.stream.WriteAll(bytes.subspan(written));
-      }
-      if (write_error) {
-        co_return RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}};
-      }
-      server_write_cut_ = false;
-      client_buffer_.Consume(scanned.forward);
-    }
-    if (scanned.stop == ScanStop::kInvalid) co_return co_await EndForClientViolation(scanned.error);
-    if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
-      co_return RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}};
-    }
-    if (scanned.stop == ScanStop::kHeld && probe_.active()) {
-      if (!co_await WaitForProbe()) {
-        co_return RelayEnd{RelayEndReason::kCloseRequested,
-                           "pgvalve's inspection query got no answer from the server",
-                           std::string(protocol::sqlstate::kConnectionFailure)};
-      }
-      rescan = true;
-    } else if (scanned.stop == ScanStop::kHeld) {
-      switch (co_await HoldUntilResumed()) {
-        case HoldOutcome::kResumed:
-          // Asked to close while held (a CUTOVER closes the sessions left
-          // on the old server before it resumes): the held request gets
-          // the FATAL and never reaches that server.
-          if (close_requests_.due()) co_return *close_requests_.due();
-          break;
-        case HoldOutcome::kTimedOut:
-          if (!co_await StartDiscardingHeldRequest()) {
-            co_return RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}};
-          }
-          break;
-        case HoldOutcome::kAborted:
-          co_return RelayEnd{RelayEndReason::kCloseRequested, "hold aborted", {}};
-        case HoldOutcome::kClientLeft:
-          co_return RelayEnd{RelayEndReason::kClientDisconnected,
-                             "the client left while its request was held", {}};
-      }
-      rescan = true;
     }
   }
+}
+
+Awaitable<void> Relay::ContinueServer(ServerNext next) {
+  while (true) {
+    switch (next) {
+      case ServerNext::kRead:
+        ArmServerReceive();
+        co_return;
+      case ServerNext::kEnd:
+        co_return;
+      case ServerNext::kAcquireTurn:
+        if (!co_await client_writer_.Acquire()) {
+          next = EndServer(RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}});
+          break;
+        }
+        server_has_turn_ = true;
+        next = ServerStep();
+        break;
+      case ServerNext::kFinishWrite: {
+        const protocol::ScanResult& scanned = *server_pump_.scan;
+        auto [write_error, written] =
+            co_await client_.WriteAll(server_buffer_.filled().subspan(server_pump_.sent, scanned.forward - server_pump_.sent));
+        if (write_error) {
+          next = EndServer(RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}});
+          break;
+        }
+        server_pump_.sent = scanned.forward;
+        next = ServerStep();
+        break;
+      }
+    }
+  }
+}
+
+void Relay::StartCoroutine(Pump& pump, Awaitable<void> work) {
+  auto cancel = std::make_shared<asio::cancellation_signal>();
+  pump.cancel = cancel;
+  pump.state = PumpState::kInCoroutine;
+  ++coroutines_;
+  // Holds the session: a coroutine may outlive the pump's receive.
+  std::shared_ptr<void> keepalive = owner_.lock();
+  asio::co_spawn(client_.executor(), std::move(work),
+                 asio::bind_cancellation_slot(cancel->slot(), [this, &pump, cancel, keepalive](std::exception_ptr failure) {
+                   --coroutines_;
+                   // Unless the pump has moved on (the coroutine started a
+                   // receive), the pump ends with its coroutine.
+                   if (pump.cancel == cancel) {
+                     pump.cancel.reset();
+                     if (pump.state == PumpState::kInCoroutine) {
+                       if (failure && !stopping_) {
+                         pump.state = PumpState::kStopped;
+                         return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
+                       }
+                       if (pump.end && !stopping_) return OnPumpEnded(pump);
+                       pump.state = PumpState::kStopped;
+                     }
+                   }
+                   if (stopping_ && Stopped()) WakeControl();
+                 }));
+}
+
+// --- The end. ---
+
+void Relay::OnPumpEnded(Pump& pump) {
+  pump.state = PumpState::kStopped;
+  Finish(*std::move(pump.end));
+}
+
+void Relay::OnPumpStopped(Pump& pump) {
+  pump.state = PumpState::kStopped;
+  if (stopping_ && Stopped()) WakeControl();
+}
+
+void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
+  if (!stopping_) {
+    stopping_ = true;
+    end_ = std::move(end);
+    failure_ = std::move(failure);
+    StopPump(client_pump_, client_);
+    StopPump(server_pump_, backend_.stream);
+    if (probe_sending_ && probe_send_cancel_) probe_send_cancel_->emit(asio::cancellation_type::terminal);
+  }
+  if (Stopped()) WakeControl();
+}
+
+void Relay::StopPump(Pump& pump, ByteStream& stream) {
+  switch (pump.state) {
+    case PumpState::kReceiving:
+      stream.CancelReceive();
+      break;
+    case PumpState::kInCoroutine:
+      if (pump.cancel) pump.cancel->emit(asio::cancellation_type::terminal);
+      break;
+    case PumpState::kStopped:
+      break;
+  }
+}
+
+// --- The control timer: the startup deadline, close requests, the probe. ---
+
+void Relay::ArmControl(std::shared_ptr<void> keepalive) {
+  control_pending_ = true;
+  control_timer_.async_wait([this, keepalive = std::move(keepalive)](error_code) mutable {
+    OnControl(std::move(keepalive));
+  });
+}
+
+void Relay::WakeControl() {
+  if (control_pending_) {
+    control_timer_.cancel();
+  } else {
+    control_rewake_ = true;
+  }
+}
+
+void Relay::OnControl(std::shared_ptr<void> keepalive) {
+  control_pending_ = false;
+  do {
+    control_rewake_ = false;
+    if (!stopping_) {
+      // Copied, not taken: a held request that a RESUME releases meanwhile
+      // must still see it (see ContinueClient).
+      if (close_requests_.due()) {
+        Finish(*close_requests_.due());
+      } else if (!tracker_.ready_seen() && std::chrono::steady_clock::now() >= limits_.startup_deadline) {
+        Finish(RelayEnd{RelayEndReason::kStartupTimeout, "startup and authentication did not complete in time",
+                        std::string(protocol::sqlstate::kConnectionFailure)});
+      } else if (probe_.awaiting_send() && !probe_sending_) {
+        StartSendingProbe();
+      }
+    }
+  } while (control_rewake_);
+  if (stopping_ && Stopped()) {
+    // The session may take a while yet to end (Terminate, closing the
+    // backend); its buffers can serve other sessions meanwhile.
+    client_buffer_.Release();
+    server_buffer_.Release();
+    Done done = std::move(done_);
+    done(*std::move(end_), failure_);
+    return;
+  }
+  if (stopping_ || tracker_.ready_seen()) control_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+  ArmControl(std::move(keepalive));
 }
 
 Awaitable<RelayEnd> Relay::EndForClientViolation(const absl::Status& error) {
@@ -260,107 +542,6 @@ Awaitable<RelayEnd> Relay::EndForClientViolation(const absl::Status& error) {
   if (tracker_.awaiting_ready() > 0 && !tracker_.in_copy_in()) co_await WaitForAnswers();
   co_return RelayEnd{RelayEndReason::kClientProtocolError, std::string(StatusText(error)),
                      protocol::SqlStateOf(error)};
-}
-
-Awaitable<RelayEnd> Relay::PumpServerToClient() {
-  ServerVisitor visitor(*this);
-  // Held from the first byte of a message to its last, so nothing pgvalve
-  // injects can land inside a relayed message.
-  bool have_turn = false;
-  // Set when the buffer may hold messages not scanned yet (after a probe
-  // reply was taken out).
-  bool rescan = false;
-  while (true) {
-    if (!rescan) {
-      const ReceiveStart start =
-          std::exchange(server_may_close_, false) ? ReceiveStart::kReadFirst : ReceiveStart::kTrustEdge;
-      auto [read_error, read] = co_await backend_.stream.Receive(server_buffer_, start);
-      if (read_error) {
-        co_return RelayEnd{RelayEndReason::kServerDisconnected,
-                           read_error == asio::error::eof ? "server closed the connection"
-                                                          : read_error.message(),
-                           {}};
-      }
-      server_buffer_.Commit(read);
-    }
-    rescan = false;
-
-    const protocol::ScanResult scanned =
-        server_scanner_.Scan(server_buffer_.filled(), server_buffer_.capacity(), visitor);
-    if (scanned.forward > 0) {
-      if (!have_turn) {
-        if (!client_writer_.TryAcquire() && !co_await client_writer_.Acquire()) {
-          co_return RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}};
-        }
-        have_turn = true;
-      }
-      client_write_cut_ = true;
-      // As in the client pump: at once when the socket takes it all.
-      const auto bytes = server_buffer_.filled().first(scanned.forward);
-      auto [write_error, written] = client_.TrySend(bytes);
-      if (!write_error && written < bytes.size()) {
-        std::tie(write_error, written) = co_await client_.WriteAll(bytes.subspan(written));
-      }
-      if (write_error) {
-        co_return RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}};
-      }
-      client_write_cut_ = false;
-      record_.counters().add_bytes_to_client(scanned.forward);
-      server_buffer_.Consume(scanned.forward);
-      if (server_scanner_.AtMessageBoundary()) {
-        client_writer_.Release();
-        have_turn = false;
-      }
-    }
-    if (scanned.stop == ScanStop::kInvalid) {
-      co_return RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(scanned.error)),
-                         std::string(protocol::sqlstate::kProtocolViolation)};
-    }
-    if (scanned.stop == ScanStop::kHeld) {
-      // A reply to the probe is at the front; once whole, it is taken out.
-      const protocol::HeldMessage reply = protocol::HeldMessageAt(server_buffer_.filled());
-      if (reply.size > server_buffer_.capacity()) {
-        co_return RelayEnd{RelayEndReason::kServerProtocolError, "reply to the probe is too long",
-                           std::string(protocol::sqlstate::kProtocolViolation)};
-      }
-      if (reply.whole) {
-        if (absl::Status taken = ConsumeProbeReply(reply.tag, reply.body); !taken.ok()) {
-          co_return RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(taken)),
-                             std::string(protocol::sqlstate::kProtocolViolation)};
-        }
-        server_buffer_.Consume(reply.size);
-        rescan = true;
-      }
-    }
-    if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) co_return *std::move(close);
-  }
-}
-
-Awaitable<RelayEnd> Relay::WatchControl() {
-  while (true) {
-    // Copied, not taken: a held request that a RESUME releases meanwhile
-    // must still see it (see PumpClientToServer).
-    if (close_requests_.due()) co_return *close_requests_.due();
-    if (probe_.awaiting_send()) {
-      co_await SendProbe();
-      continue;
-    }
-    if (tracker_.ready_seen()) {
-      control_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-    } else if (std::chrono::steady_clock::now() >= limits_.startup_deadline) {
-      co_return RelayEnd{RelayEndReason::kStartupTimeout,
-                         "startup and authentication did not complete in time",
-                         std::string(protocol::sqlstate::kConnectionFailure)};
-    }
-    auto [error] = co_await control_timer_.async_wait(kUseTuple);
-    // Aborted without a wake-up of ours: a pump ended the relay and this
-    // branch is being cancelled. Returning now, rather than waiting again,
-    // spares the exception that wait would throw, which costs as much as
-    // the rest of a short session's end.
-    if (error == asio::error::operation_aborted && !std::exchange(control_woken_, false)) {
-      co_return RelayEnd{RelayEndReason::kCloseRequested, "relay ending", {}};
-    }
-  }
 }
 
 Awaitable<bool> Relay::InjectToClient(std::span<const std::byte> bytes) {
@@ -409,7 +590,8 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   if (first) {
     // Wakes the watcher so the startup deadline stops applying.
     WakeControl();
-    if (on_startup_complete_) on_startup_complete_();
+    // Dropped once run: what it holds is of no use to an idle session.
+    if (std::function<void()> complete = std::exchange(on_startup_complete_, nullptr)) complete();
   }
   // A PAUSE or DRAIN waits for sessions to reach this point.
   if (gate_.watched()) gate_.NotifyWatchers();

@@ -2,9 +2,16 @@
 // The data path of one session: two pumps, client to server and server to
 // client, each reading a chunk, letting a MessageScanner find the few
 // messages pgvalve acts on, and writing the chunk on before reading again
-// (backpressure by construction). A third branch watches for requests from
-// outside (close) and for the startup deadline. The first branch to end
-// cancels the others.
+// (backpressure by construction). A control timer watches for requests from
+// outside (close, probe) and for the startup deadline. The first part to
+// end the relay stops the others.
+//
+// The common path runs on completion callbacks, not coroutines: a pump
+// waiting for its peer is a pending receive on its socket and nothing
+// else, so an idle session holds no coroutine frame. A step that must wait
+// in the middle (a write the socket did not take at once, a hold, a probe,
+// a discarded request, a protocol violation) continues in a coroutine
+// started for it, which hands the pump back to a receive when done.
 //
 // The client pump is also where PAUSE takes effect: at a transaction
 // boundary, with the database paused, it stops before the next request and
@@ -12,10 +19,13 @@
 // A client that leaves while held ends the session at once.
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/cancellation_signal.hpp>
 
 #include "protocol/message_scanner.h"
 #include "proxy/async_turn.h"
@@ -49,7 +59,14 @@ class Relay {
   Relay(ByteStream& client, BackendLink& backend, SessionRecord& record, CancelKeyMap& cancel_keys,
         DatabaseGate& gate, RelayLimits limits, std::function<void()> on_startup_complete);
 
-  Awaitable<RelayEnd> Run();
+  // Called once, on the executor, when the relay has ended and nothing of
+  // it runs any more: why it ended, and the unexpected error that ended it,
+  // if one did.
+  using Done = std::function<void(RelayEnd, std::exception_ptr)>;
+  // Starts relaying. `keepalive` (the session that owns this relay) is held
+  // by the relay's pending work until `done` has run; if the io_context is
+  // destroyed first, it is dropped with that work and `done` never runs.
+  void Start(std::shared_ptr<void> keepalive, Done done);
 
   // Must be called on the session's executor. See CloseWhen.
   void RequestClose(CloseWhen when, std::string sqlstate, std::string message);
@@ -80,17 +97,72 @@ class Relay {
 
   enum class HoldOutcome { kResumed, kTimedOut, kAborted, kClientLeft };
 
-  Awaitable<RelayEnd> PumpClientToServer();
-  Awaitable<RelayEnd> PumpServerToClient();
+  // What a pump does after a step: read again, end (its RelayEnd is set),
+  // or wait for something in a coroutine.
+  enum class ClientNext { kRead, kEnd, kFinishWrite, kViolation, kWaitForProbe, kHold, kSendReady };
+  enum class ServerNext { kRead, kEnd, kAcquireTurn, kFinishWrite };
+  enum class PumpState { kReceiving, kInCoroutine, kStopped };
+  struct Pump {
+    PumpState state = PumpState::kStopped;
+    // Set by the step that ends the pump.
+    std::optional<RelayEnd> end;
+    // The scan whose bytes are being forwarded, and how many have gone.
+    std::optional<protocol::ScanResult> scan;
+    size_t sent = 0;
+    // Ends the pump's coroutine when the relay stops. One per coroutine,
+    // shared with its completion handler: a coroutine that started a
+    // receive may still be finishing when the next one starts.
+    std::shared_ptr<asio::cancellation_signal> cancel;
+  };
+
+  void ArmClientReceive();
+  static void OnClientReceived(void* self, error_code error, size_t read);
+  // Scans and forwards what the client buffer holds, as far as it can
+  // without waiting.
+  ClientNext ClientStep();
+  ClientNext EndClient(RelayEnd end);
+  Awaitable<void> ContinueClient(ClientNext next);
+
+  void ArmServerReceive();
+  static void OnServerReceived(void* self, error_code error, size_t read);
+  ServerNext ServerStep();
+  ServerNext EndServer(RelayEnd end);
+  Awaitable<void> ContinueServer(ServerNext next);
+
+  // Runs `work` for `pump` in a coroutine; the pump stops if it ends
+  // without having started a receive again.
+  void StartCoroutine(Pump& pump, Awaitable<void> work);
+  void DriveClient(ClientNext next);
+  void DriveServer(ServerNext next);
+  // The pump ended the relay (its `end` is set), or stopped as asked.
+  void OnPumpEnded(Pump& pump);
+  void OnPumpStopped(Pump& pump);
+  // Ends the relay, the first call deciding why: stops both pumps and the
+  // probe's sender, then the control timer hands over to `done_`.
+  void Finish(RelayEnd end, std::exception_ptr failure = nullptr);
+  void StopPump(Pump& pump, ByteStream& stream);
+  // Nothing of the relay runs any more: no receive, no coroutine (nor its
+  // completion handler) left.
+  bool Stopped() const {
+    return client_pump_.state == PumpState::kStopped && server_pump_.state == PumpState::kStopped &&
+           coroutines_ == 0;
+  }
+
+  void ArmControl(std::shared_ptr<void> keepalive);
+  // The control timer fired or was woken: close requests, the probe, the
+  // startup deadline, and the end.
+  void OnControl(std::shared_ptr<void> keepalive);
+  void WakeControl();
+
   // How the relay ends when the client broke framing (`error`).
   Awaitable<RelayEnd> EndForClientViolation(const absl::Status& error);
-  Awaitable<RelayEnd> WatchControl();
   Awaitable<HoldOutcome> HoldUntilResumed();
   // The wait inside HoldUntilResumed, watching the client meanwhile.
   Awaitable<HoldOutcome> WaitWhileHeld(HoldWait& wait);
   // Writes pgvalve's own bytes to the client between relayed messages.
   Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
   Awaitable<bool> StartDiscardingHeldRequest();
+  void StartSendingProbe();
   Awaitable<void> SendProbe();
   // Hands a reply taken off the server buffer to the probe, and ends the
   // client pump's wait once the probe has its answer.
@@ -135,17 +207,34 @@ class Relay {
   bool client_write_cut_ = false;
   bool server_write_cut_ = false;
   AsyncTurn client_writer_;
+  // Held by the server pump from the first byte of a message to its last,
+  // so nothing pgvalve injects can land inside a relayed message.
+  bool server_has_turn_ = false;
+  // The client's violation, for EndForClientViolation.
+  absl::Status client_violation_;
+
+  Pump client_pump_;
+  Pump server_pump_;
+  // Coroutines started by the pumps and the probe's sender whose
+  // completion handler has not run yet.
+  int coroutines_ = 0;
+  bool probe_sending_ = false;
+  std::shared_ptr<asio::cancellation_signal> probe_send_cancel_;
 
   RelayCloseRequests close_requests_;
   std::function<void()> on_startup_complete_;
   asio::steady_timer control_timer_;
-  // Set when pgvalve itself wakes WatchControl, as opposed to the
-  // cancellation that ends the relay.
-  bool control_woken_ = false;
-  void WakeControl() {
-    control_woken_ = true;
-    control_timer_.cancel();
-  }
+  bool control_pending_ = false;
+  // A wake-up that came while the control callback was running.
+  bool control_rewake_ = false;
+
+  // Set by the first Finish.
+  bool stopping_ = false;
+  std::optional<RelayEnd> end_;
+  std::exception_ptr failure_;
+  Done done_;
+  // The session, for the coroutines a pump starts (see Start).
+  std::weak_ptr<void> owner_;
 };
 
 }  // namespace pgvalve::proxy

@@ -1,5 +1,7 @@
 #include "proxy/relay_probe.h"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+
 #include "fmt/format.h"
 #include "protocol/backend_messages.h"
 #include "protocol/message_writer.h"
@@ -97,8 +99,26 @@ void Relay::StartProbe(std::string sql, RelayProbe::Done done) {
     return;
   }
   probe_.Begin(std::move(sql), std::move(done));
-  // WatchControl sends it: a coroutine the relay waits for when it ends.
+  // The control callback starts its sender.
   WakeControl();
+}
+
+void Relay::StartSendingProbe() {
+  probe_sending_ = true;
+  ++coroutines_;
+  auto cancel = std::make_shared<asio::cancellation_signal>();
+  probe_send_cancel_ = cancel;
+  std::shared_ptr<void> keepalive = owner_.lock();
+  asio::co_spawn(client_.executor(), SendProbe(),
+                 asio::bind_cancellation_slot(cancel->slot(), [this, cancel, keepalive](std::exception_ptr failure) {
+                   --coroutines_;
+                   probe_sending_ = false;
+                   if (probe_send_cancel_ == cancel) probe_send_cancel_.reset();
+                   if (failure && !stopping_) {
+                     return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
+                   }
+                   if (stopping_ && Stopped()) WakeControl();
+                 }));
 }
 
 Awaitable<void> Relay::SendProbe() {

@@ -123,7 +123,6 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
       server_buffer_(limits.buffer_size),
       client_scanner_(limits.max_client_message_size),
       server_scanner_(protocol::kMaxRepresentableMessageLength),
-      probe_done_(client.executor()),
       on_startup_complete_(std::move(on_startup_complete)),
       control_timer_(client.executor(), limits.startup_deadline) {}
 
@@ -162,9 +161,14 @@ void Relay::OnClientReceived(void* target, error_code error, size_t read) {
     self.EndClient(RelayEnd{RelayEndReason::kClientDisconnected, error.message(), {}});
     return self.OnPumpEnded(self.client_pump_);
   }
-  self.client_buffer_.Commit(read);
-  self.record_.counters().add_bytes_from_client(read);
-  self.DriveClient(self.ClientStep());
+  self.client_pump_.state = PumpState::kStepping;
+  try {
+    self.client_buffer_.Commit(read);
+    self.record_.counters().add_bytes_from_client(read);
+    self.DriveClient(self.ClientStep());
+  } catch (...) {
+    self.OnStepFailed(self.client_pump_);
+  }
 }
 
 void Relay::DriveClient(ClientNext next) {
@@ -210,7 +214,7 @@ Relay::ClientNext Relay::ClientStep() {
   // left between messages.
   if (pump.sent < scanned.forward) {
     server_write_cut_ = true;
-    auto [write_error, written] = backend_.stream.TrySend(client_buffer_.filled().subspan(pump.sent, scanned.forward - pump.sent));
+    auto [write_error, written] = backend_.stream.TrySend(pump.Unsent(client_buffer_));
     if (write_error) return EndClient(RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}});
     pump.sent += written;
     if (pump.sent < scanned.forward) return ClientNext::kFinishWrite;
@@ -248,8 +252,13 @@ void Relay::OnServerReceived(void* target, error_code error, size_t read) {
                             {}});
     return self.OnPumpEnded(self.server_pump_);
   }
-  self.server_buffer_.Commit(read);
-  self.DriveServer(self.ServerStep());
+  self.server_pump_.state = PumpState::kStepping;
+  try {
+    self.server_buffer_.Commit(read);
+    self.DriveServer(self.ServerStep());
+  } catch (...) {
+    self.OnStepFailed(self.server_pump_);
+  }
 }
 
 void Relay::DriveServer(ServerNext next) {
@@ -281,7 +290,7 @@ Relay::ServerNext Relay::ServerStep() {
       }
       if (pump.sent < scanned.forward) {
         client_write_cut_ = true;
-        auto [write_error, written] = client_.TrySend(server_buffer_.filled().subspan(pump.sent, scanned.forward - pump.sent));
+        auto [write_error, written] = client_.TrySend(pump.Unsent(server_buffer_));
         if (write_error) return EndServer(RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}});
         pump.sent += written;
         if (pump.sent < scanned.forward) return ServerNext::kFinishWrite;
@@ -299,6 +308,7 @@ Relay::ServerNext Relay::ServerStep() {
       return EndServer(RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(done.error)),
                                 std::string(protocol::sqlstate::kProtocolViolation)});
     }
+    bool rescan = false;
     if (done.stop == ScanStop::kHeld) {
       // A reply to the probe is at the front; once whole, it is taken out
       // and the rest scanned.
@@ -313,12 +323,13 @@ Relay::ServerNext Relay::ServerStep() {
                                     std::string(protocol::sqlstate::kProtocolViolation)});
         }
         server_buffer_.Consume(reply.size);
-        if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) return EndServer(*std::move(close));
-        continue;
+        rescan = true;
       }
     }
-    if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) return EndServer(*std::move(close));
-    return ServerNext::kRead;
+    if (std::optional<RelayEnd> close = close_requests_.TakeIfReached(tracker_)) {
+      return EndServer(*std::move(close));
+    }
+    if (!rescan) return ServerNext::kRead;
   }
 }
 
@@ -333,14 +344,12 @@ Awaitable<void> Relay::ContinueClient(ClientNext next) {
       case ClientNext::kEnd:
         co_return;
       case ClientNext::kFinishWrite: {
-        const protocol::ScanResult& scanned = *client_pump_.scan;
-        auto [write_error, written] =
-            co_await backend_.stream.WriteAll(client_buffer_.filled().subspan(client_pump_.sent, scanned.forward - client_pump_.sent));
+        auto [write_error, written] = co_await backend_.stream.WriteAll(client_pump_.Unsent(client_buffer_));
         if (write_error) {
           next = EndClient(RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}});
           break;
         }
-        client_pump_.sent = scanned.forward;
+        client_pump_.sent = client_pump_.scan->forward;
         next = ClientStep();
         break;
       }
@@ -409,14 +418,12 @@ Awaitable<void> Relay::ContinueServer(ServerNext next) {
         next = ServerStep();
         break;
       case ServerNext::kFinishWrite: {
-        const protocol::ScanResult& scanned = *server_pump_.scan;
-        auto [write_error, written] =
-            co_await client_.WriteAll(server_buffer_.filled().subspan(server_pump_.sent, scanned.forward - server_pump_.sent));
+        auto [write_error, written] = co_await client_.WriteAll(server_pump_.Unsent(server_buffer_));
         if (write_error) {
           next = EndServer(RelayEnd{RelayEndReason::kClientDisconnected, write_error.message(), {}});
           break;
         }
-        server_pump_.sent = scanned.forward;
+        server_pump_.sent = server_pump_.scan->forward;
         next = ServerStep();
         break;
       }
@@ -431,24 +438,25 @@ void Relay::StartCoroutine(Pump& pump, Awaitable<void> work) {
   ++coroutines_;
   // Holds the session: a coroutine may outlive the pump's receive.
   std::shared_ptr<void> keepalive = owner_.lock();
+  auto ended = [this, &pump, cancel, keepalive](std::exception_ptr failure) {
+    --coroutines_;
+    // Unless the pump has moved on (the coroutine started a receive), the
+    // pump ends with its coroutine.
+    if (pump.cancel == cancel) {
+      pump.cancel.reset();
+      if (pump.state == PumpState::kInCoroutine) {
+        if (failure && !stopping_) {
+          pump.state = PumpState::kStopped;
+          return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
+        }
+        if (pump.end && !stopping_) return OnPumpEnded(pump);
+        pump.state = PumpState::kStopped;
+      }
+    }
+    if (stopping_ && Stopped()) WakeControl();
+  };
   asio::co_spawn(client_.executor(), std::move(work),
-                 asio::bind_cancellation_slot(cancel->slot(), [this, &pump, cancel, keepalive](std::exception_ptr failure) {
-                   --coroutines_;
-                   // Unless the pump has moved on (the coroutine started a
-                   // receive), the pump ends with its coroutine.
-                   if (pump.cancel == cancel) {
-                     pump.cancel.reset();
-                     if (pump.state == PumpState::kInCoroutine) {
-                       if (failure && !stopping_) {
-                         pump.state = PumpState::kStopped;
-                         return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
-                       }
-                       if (pump.end && !stopping_) return OnPumpEnded(pump);
-                       pump.state = PumpState::kStopped;
-                     }
-                   }
-                   if (stopping_ && Stopped()) WakeControl();
-                 }));
+                 asio::bind_cancellation_slot(cancel->slot(), std::move(ended)));
 }
 
 // --- The end. ---
@@ -461,6 +469,13 @@ void Relay::OnPumpEnded(Pump& pump) {
 void Relay::OnPumpStopped(Pump& pump) {
   pump.state = PumpState::kStopped;
   if (stopping_ && Stopped()) WakeControl();
+}
+
+void Relay::OnStepFailed(Pump& pump) {
+  // A receive or a coroutine the step started before it failed stops on
+  // its own once the relay is stopping.
+  if (pump.state == PumpState::kStepping) pump.state = PumpState::kStopped;
+  Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, std::current_exception());
 }
 
 void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
@@ -483,6 +498,7 @@ void Relay::StopPump(Pump& pump, ByteStream& stream) {
     case PumpState::kInCoroutine:
       if (pump.cancel) pump.cancel->emit(asio::cancellation_type::terminal);
       break;
+    case PumpState::kStepping:
     case PumpState::kStopped:
       break;
   }
@@ -510,15 +526,19 @@ void Relay::OnControl(std::shared_ptr<void> keepalive) {
   do {
     control_rewake_ = false;
     if (!stopping_) {
-      // Copied, not taken: a held request that a RESUME releases meanwhile
-      // must still see it (see ContinueClient).
-      if (close_requests_.due()) {
-        Finish(*close_requests_.due());
-      } else if (!tracker_.ready_seen() && std::chrono::steady_clock::now() >= limits_.startup_deadline) {
-        Finish(RelayEnd{RelayEndReason::kStartupTimeout, "startup and authentication did not complete in time",
-                        std::string(protocol::sqlstate::kConnectionFailure)});
-      } else if (probe_.awaiting_send() && !probe_sending_) {
-        StartSendingProbe();
+      try {
+        // Copied, not taken: a held request that a RESUME releases
+        // meanwhile must still see it (see ContinueClient).
+        if (close_requests_.due()) {
+          Finish(*close_requests_.due());
+        } else if (!tracker_.ready_seen() && std::chrono::steady_clock::now() >= limits_.startup_deadline) {
+          Finish(RelayEnd{RelayEndReason::kStartupTimeout, "startup and authentication did not complete in time",
+                          std::string(protocol::sqlstate::kConnectionFailure)});
+        } else if (probe_.awaiting_send() && !probe_sending_) {
+          StartSendingProbe();
+        }
+      } catch (...) {
+        Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, std::current_exception());
       }
     }
   } while (control_rewake_);
@@ -555,7 +575,7 @@ Awaitable<bool> Relay::InjectToClient(std::span<const std::byte> bytes) {
 }
 
 Awaitable<void> Relay::WaitForAnswers() {
-  answers_done_.emplace(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+  answers_done_ = std::make_unique<asio::steady_timer>(client_.executor(), asio::steady_timer::time_point::max());
   // Ends when the server pump cancels the timer at the last answer, or when
   // the relay is ending and the next wait throws.
   while (tracker_.awaiting_ready() > 0) co_await answers_done_->async_wait(kUseTuple);

@@ -101,7 +101,8 @@ class Relay {
   // or wait for something in a coroutine.
   enum class ClientNext { kRead, kEnd, kFinishWrite, kViolation, kWaitForProbe, kHold, kSendReady };
   enum class ServerNext { kRead, kEnd, kAcquireTurn, kFinishWrite };
-  enum class PumpState { kReceiving, kInCoroutine, kStopped };
+  // kStepping: in its receive's callback, scanning and forwarding.
+  enum class PumpState { kReceiving, kStepping, kInCoroutine, kStopped };
   struct Pump {
     PumpState state = PumpState::kStopped;
     // Set by the step that ends the pump.
@@ -109,6 +110,10 @@ class Relay {
     // The scan whose bytes are being forwarded, and how many have gone.
     std::optional<protocol::ScanResult> scan;
     size_t sent = 0;
+    // What is left to send of the scan's bytes to forward.
+    std::span<const std::byte> Unsent(RelayBuffer& buffer) const {
+      return buffer.filled().subspan(sent, scan->forward - sent);
+    }
     // Ends the pump's coroutine when the relay stops. One per coroutine,
     // shared with its completion handler: a coroutine that started a
     // receive may still be finishing when the next one starts.
@@ -137,6 +142,9 @@ class Relay {
   // The pump ended the relay (its `end` is set), or stopped as asked.
   void OnPumpEnded(Pump& pump);
   void OnPumpStopped(Pump& pump);
+  // An exception in a pump's step (memory exhausted, say) ends the relay
+  // as an unexpected error, not the worker thread.
+  void OnStepFailed(Pump& pump);
   // Ends the relay, the first call deciding why: stops both pumps and the
   // probe's sender, then the control timer hands over to `done_`.
   void Finish(RelayEnd end, std::exception_ptr failure = nullptr);
@@ -196,9 +204,10 @@ class Relay {
   TransactionTracker tracker_;
   std::optional<Discard> discard_;
   RelayProbe probe_;
-  asio::steady_timer probe_done_;
+  // While the client pump waits for the probe's answer.
+  std::unique_ptr<asio::steady_timer> probe_done_;
   // Cancelled by the server pump when the last awaited answer arrived.
-  std::optional<asio::steady_timer> answers_done_;
+  std::unique_ptr<asio::steady_timer> answers_done_;
 
   // Set when the server sent an ErrorResponse or NoticeResponse: its next
   // read must not wait for an edge (reactor_receive.h).

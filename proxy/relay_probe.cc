@@ -39,7 +39,7 @@ bool RelayProbe::IsReply(BackendTag tag) {
 }
 
 void RelayProbe::Begin(std::string sql, Done done) {
-  state_ = State{.done = std::move(done), .sql_to_send = std::move(sql)};
+  state_ = std::make_unique<State>(State{.done = std::move(done), .sql_to_send = std::move(sql)});
 }
 
 std::string RelayProbe::TakeSql() {
@@ -81,12 +81,11 @@ void RelayProbe::Fail(std::string error) {
 }
 
 void RelayProbe::Finish() {
-  State state = *std::move(state_);
-  state_.reset();
-  if (state.error) {
-    state.done(UnavailableError(*state.error));
+  const std::unique_ptr<State> state = std::move(state_);
+  if (state->error) {
+    state->done(UnavailableError(*state->error));
   } else {
-    state.done(state.first_row.value_or(std::vector<std::optional<std::string>>{}));
+    state->done(state->first_row.value_or(std::vector<std::optional<std::string>>{}));
   }
 }
 
@@ -109,16 +108,16 @@ void Relay::StartSendingProbe() {
   auto cancel = std::make_shared<asio::cancellation_signal>();
   probe_send_cancel_ = cancel;
   std::shared_ptr<void> keepalive = owner_.lock();
-  asio::co_spawn(client_.executor(), SendProbe(),
-                 asio::bind_cancellation_slot(cancel->slot(), [this, cancel, keepalive](std::exception_ptr failure) {
-                   --coroutines_;
-                   probe_sending_ = false;
-                   if (probe_send_cancel_ == cancel) probe_send_cancel_.reset();
-                   if (failure && !stopping_) {
-                     return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
-                   }
-                   if (stopping_ && Stopped()) WakeControl();
-                 }));
+  auto sent = [this, cancel, keepalive](std::exception_ptr failure) {
+    --coroutines_;
+    probe_sending_ = false;
+    if (probe_send_cancel_ == cancel) probe_send_cancel_.reset();
+    if (failure && !stopping_) {
+      return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
+    }
+    if (stopping_ && Stopped()) WakeControl();
+  };
+  asio::co_spawn(client_.executor(), SendProbe(), asio::bind_cancellation_slot(cancel->slot(), std::move(sent)));
 }
 
 Awaitable<void> Relay::SendProbe() {
@@ -128,7 +127,7 @@ Awaitable<void> Relay::SendProbe() {
   auto [error, written] = co_await backend_.stream.WriteAll(query.bytes());
   if (error) {
     probe_.Fail(error.message());
-    probe_done_.cancel();
+    if (probe_done_) probe_done_->cancel();
     co_return;
   }
   server_write_cut_ = false;
@@ -136,13 +135,14 @@ Awaitable<void> Relay::SendProbe() {
 
 absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body) {
   absl::Status taken = probe_.OnReply(static_cast<BackendTag>(tag), body);
-  if (!probe_.active()) probe_done_.cancel();
+  if (!probe_.active() && probe_done_) probe_done_->cancel();
   return taken;
 }
 
 Awaitable<bool> Relay::WaitForProbe() {
-  probe_done_.expires_after(kProbeTimeout);
-  co_await probe_done_.async_wait(kUseTuple);
+  probe_done_ = std::make_unique<asio::steady_timer>(client_.executor(), kProbeTimeout);
+  co_await probe_done_->async_wait(kUseTuple);
+  probe_done_.reset();
   co_return !probe_.active();
 }
 

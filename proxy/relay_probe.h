@@ -6,6 +6,7 @@
 // sends the query and waits; this type holds no I/O.
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,7 +23,7 @@ class RelayProbe {
   using Done = std::function<void(SessionControl::ProbeResult)>;
 
   // From Begin until the answer was handed over.
-  bool active() const { return state_.has_value(); }
+  bool active() const { return state_ != nullptr; }
   // Sent: the server's replies belong to the probe until its ReadyForQuery.
   bool awaiting_replies() const { return active() && !state_->sql_to_send; }
   bool awaiting_send() const { return active() && state_->sql_to_send.has_value(); }
@@ -50,7 +51,8 @@ class RelayProbe {
 
   void Finish();
 
-  std::optional<State> state_;
+  // Allocated by Begin: most sessions never see a probe.
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace pgvalve::proxy

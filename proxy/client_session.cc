@@ -105,8 +105,11 @@ void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string mess
       self->relay_->RequestClose(when, std::move(sqlstate), std::move(message));
     } else {
       // Not relaying yet: nothing can be cut short, so every kind of close
-      // takes effect before the session goes further.
-      self->pending_close_ = PendingClose{std::move(sqlstate), std::move(message)};
+      // takes effect before the session goes further. The first one says
+      // why; the session may already be telling the client.
+      if (!self->pending_close_) {
+        self->pending_close_ = std::make_unique<PendingClose>(PendingClose{std::move(sqlstate), std::move(message)});
+      }
       if (self->startup_hold_) self->startup_hold_->cancel();
     }
   });

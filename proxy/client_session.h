@@ -114,7 +114,8 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
     std::string sqlstate;
     std::string message;
   };
-  std::optional<PendingClose> pending_close_;
+  // A pointer: few sessions are ever asked to close before they relay.
+  std::unique_ptr<PendingClose> pending_close_;
   // Wakes a session held before its upstream connection was opened.
   std::shared_ptr<asio::steady_timer> startup_hold_;
 };

@@ -180,7 +180,7 @@ void Relay::DriveClient(ClientNext next) {
 }
 
 Relay::ClientNext Relay::EndClient(RelayEnd end) {
-  client_pump_.end = std::move(end);
+  client_pump_.end = std::make_unique<RelayEnd>(std::move(end));
   return ClientNext::kEnd;
 }
 
@@ -270,7 +270,7 @@ void Relay::DriveServer(ServerNext next) {
 }
 
 Relay::ServerNext Relay::EndServer(RelayEnd end) {
-  server_pump_.end = std::move(end);
+  server_pump_.end = std::make_unique<RelayEnd>(std::move(end));
   return ServerNext::kEnd;
 }
 
@@ -481,7 +481,7 @@ void Relay::OnStepFailed(Pump& pump) {
 void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
   if (!stopping_) {
     stopping_ = true;
-    end_ = std::move(end);
+    end_ = std::make_unique<RelayEnd>(std::move(end));
     failure_ = std::move(failure);
     StopPump(client_pump_, client_);
     StopPump(server_pump_, backend_.stream);

@@ -105,8 +105,9 @@ class Relay {
   enum class PumpState { kReceiving, kStepping, kInCoroutine, kStopped };
   struct Pump {
     PumpState state = PumpState::kStopped;
-    // Set by the step that ends the pump.
-    std::optional<RelayEnd> end;
+    // Set by the step that ends the pump. Pointers rather than values here
+    // and below: an idle session keeps none.
+    std::unique_ptr<RelayEnd> end;
     // The scan whose bytes are being forwarded, and how many have gone.
     std::optional<protocol::ScanResult> scan;
     size_t sent = 0;
@@ -239,7 +240,7 @@ class Relay {
 
   // Set by the first Finish.
   bool stopping_ = false;
-  std::optional<RelayEnd> end_;
+  std::unique_ptr<RelayEnd> end_;
   std::exception_ptr failure_;
   Done done_;
   // The session, for the coroutines a pump starts (see Start).

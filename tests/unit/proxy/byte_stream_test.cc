@@ -367,14 +367,15 @@ TEST(ReactorReceiveTest, AnIoContextDestroyedUnderAPendingReceiveFreesEverything
   // free here fails the test.
   auto context = std::make_unique<asio::io_context>();
   struct Session {
-    explicit Session(asio::io_context& context) : pair(context), receiver(*pair.left, 64) {}
+    explicit Session(asio::io_context& context)
+        : pair(context), receiver(*pair.left, 64), timer(context, asio::steady_timer::time_point::max()) {}
     Pair pair;
     Receiver receiver;
+    asio::steady_timer timer;
   };
   auto session = std::make_shared<Session>(*context);
   session->receiver.Start();
-  asio::steady_timer timer(*context, asio::steady_timer::time_point::max());
-  timer.async_wait([session](error_code) { ADD_FAILURE() << "the timer fired"; });
+  session->timer.async_wait([session](error_code) { ADD_FAILURE() << "the timer fired"; });
   std::weak_ptr<Session> watch = session;
   session.reset();
   context->poll();

@@ -1,13 +1,12 @@
 #pragma once
 // One connection to an upstream backend and what pgvalve learned about it:
-// its key and the parameters it reported. Kept apart from the client side so
+// whether it sent its key (which the session record and the cancel-key map
+// keep) and the parameters it reported. Kept apart from the client side so
 // that pooling can later hand a backend from one client to another.
 
-#include <optional>
 #include <string>
 
 #include "proxy/byte_stream.h"
-#include "proxy/cancel_key_map.h"
 #include "proxy/parameter_set.h"
 #include "proxy/upstream_connector.h"
 
@@ -22,8 +21,8 @@ struct BackendLink {
   std::string upstream_name;
   ByteStream stream;
   UpstreamEndpoint endpoint;
-  // The server's own BackendKeyData, once sent.
-  std::optional<BackendKey> key;
+  // Set at the server's BackendKeyData: a second one breaks the protocol.
+  bool key_received = false;
   // ParameterStatus values as last reported (server_version, TimeZone, ...).
   ParameterSet parameters;
 };

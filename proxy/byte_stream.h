@@ -59,8 +59,9 @@ class ByteStream {
   // takes storage from the pool only when bytes are there, so a waiting
   // session holds none (reactor_receive.h). `start` as in
   // reactor_receive.h; with TLS it waits, after a read that did not fill
-  // the buffer, with a readiness check that sees a close. One at a time;
-  // destroying the stream abandons a pending one (`done` is not called).
+  // the buffer, with a readiness check that sees a close. One at a time.
+  // Destroying a plain stream abandons a pending one (`done` is not
+  // called); a TLS stream's must have completed first.
   void StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done);
   // A pending StartReceive completes with operation_aborted (or with what
   // it had already found).

@@ -73,8 +73,6 @@ ReactorReceive::~ReactorReceive() {
   }
 }
 
-bool ReactorReceive::pending() const { return operation_->pending; }
-
 void ReactorReceive::Cancel() {
   Operation& operation = *operation_;
   // A closed socket has no registration left, and no receive queued: its

@@ -12,7 +12,9 @@
 // next edge. One recv per readiness, no epoll_ctl, never a recv known to
 // find nothing. Asio's own async_receive would hold its buffer for as long
 // as it waits, i.e. for as long as the session is idle; this one names the
-// RelayBuffer to fill and takes storage only when bytes are there.
+// RelayBuffer to fill and takes storage only when bytes are there. It
+// reports through a function pointer and an object rather than a handler,
+// so a waiting pump holds no handler allocation either.
 //
 // The one thing an edge cannot tell: a peer that sent its last bytes and
 // closed at once. recv takes the bytes and the FIN in one call and returns
@@ -80,7 +82,6 @@ class ReactorReceive {
 
   // A pending receive completes with operation_aborted; otherwise nothing.
   void Cancel();
-  bool pending() const;
 
  private:
   class Operation;

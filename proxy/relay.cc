@@ -1,7 +1,5 @@
 #include "proxy/relay.h"
 
-#include <boost/asio/bind_cancellation_slot.hpp>
-
 #include "fmt/format.h"
 #include "protocol/backend_messages.h"
 #include "protocol/backend_writer.h"
@@ -124,21 +122,11 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
       client_scanner_(limits.max_client_message_size),
       server_scanner_(protocol::kMaxRepresentableMessageLength),
       on_startup_complete_(std::move(on_startup_complete)),
-      control_timer_(client.executor(), limits.startup_deadline) {}
-
-void Relay::Start(std::shared_ptr<void> keepalive, Done done) {
-  done_ = std::move(done);
-  owner_ = keepalive;
-  ArmClientReceive();
-  ArmServerReceive();
-  ArmControl(std::move(keepalive));
-}
+      supervisor_timer_(client.executor(), limits.startup_deadline) {}
 
 void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string message) {
-  if (close_requests_.Request(when, RelayEnd{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)},
-                              tracker_)) {
-    WakeControl();
-  }
+  RelayEnd end{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
+  if (close_requests_.Request(when, std::move(end), tracker_)) WakeSupervisor();
 }
 
 // --- The pumps' common path: a receive, a step, the next receive. ---
@@ -431,130 +419,6 @@ Awaitable<void> Relay::ContinueServer(ServerNext next) {
   }
 }
 
-void Relay::StartCoroutine(Pump& pump, Awaitable<void> work) {
-  auto cancel = std::make_shared<asio::cancellation_signal>();
-  pump.cancel = cancel;
-  pump.state = PumpState::kInCoroutine;
-  ++coroutines_;
-  // Holds the session: a coroutine may outlive the pump's receive.
-  std::shared_ptr<void> keepalive = owner_.lock();
-  auto ended = [this, &pump, cancel, keepalive](std::exception_ptr failure) {
-    --coroutines_;
-    // Unless the pump has moved on (the coroutine started a receive), the
-    // pump ends with its coroutine.
-    if (pump.cancel == cancel) {
-      pump.cancel.reset();
-      if (pump.state == PumpState::kInCoroutine) {
-        if (failure && !stopping_) {
-          pump.state = PumpState::kStopped;
-          return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
-        }
-        if (pump.end && !stopping_) return OnPumpEnded(pump);
-        pump.state = PumpState::kStopped;
-      }
-    }
-    if (stopping_ && Stopped()) WakeControl();
-  };
-  asio::co_spawn(client_.executor(), std::move(work),
-                 asio::bind_cancellation_slot(cancel->slot(), std::move(ended)));
-}
-
-// --- The end. ---
-
-void Relay::OnPumpEnded(Pump& pump) {
-  pump.state = PumpState::kStopped;
-  Finish(*std::move(pump.end));
-}
-
-void Relay::OnPumpStopped(Pump& pump) {
-  pump.state = PumpState::kStopped;
-  if (stopping_ && Stopped()) WakeControl();
-}
-
-void Relay::OnStepFailed(Pump& pump) {
-  // A receive or a coroutine the step started before it failed stops on
-  // its own once the relay is stopping.
-  if (pump.state == PumpState::kStepping) pump.state = PumpState::kStopped;
-  Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, std::current_exception());
-}
-
-void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
-  if (!stopping_) {
-    stopping_ = true;
-    end_ = std::make_unique<RelayEnd>(std::move(end));
-    failure_ = std::move(failure);
-    StopPump(client_pump_, client_);
-    StopPump(server_pump_, backend_.stream);
-    if (probe_sending_ && probe_send_cancel_) probe_send_cancel_->emit(asio::cancellation_type::terminal);
-  }
-  if (Stopped()) WakeControl();
-}
-
-void Relay::StopPump(Pump& pump, ByteStream& stream) {
-  switch (pump.state) {
-    case PumpState::kReceiving:
-      stream.CancelReceive();
-      break;
-    case PumpState::kInCoroutine:
-      if (pump.cancel) pump.cancel->emit(asio::cancellation_type::terminal);
-      break;
-    case PumpState::kStepping:
-    case PumpState::kStopped:
-      break;
-  }
-}
-
-// --- The control timer: the startup deadline, close requests, the probe. ---
-
-void Relay::ArmControl(std::shared_ptr<void> keepalive) {
-  control_pending_ = true;
-  control_timer_.async_wait([this, keepalive = std::move(keepalive)](error_code) mutable {
-    OnControl(std::move(keepalive));
-  });
-}
-
-void Relay::WakeControl() {
-  if (control_pending_) {
-    control_timer_.cancel();
-  } else {
-    control_rewake_ = true;
-  }
-}
-
-void Relay::OnControl(std::shared_ptr<void> keepalive) {
-  control_pending_ = false;
-  do {
-    control_rewake_ = false;
-    if (!stopping_) {
-      try {
-        // Copied, not taken: a held request that a RESUME releases
-        // meanwhile must still see it (see ContinueClient).
-        if (close_requests_.due()) {
-          Finish(*close_requests_.due());
-        } else if (!tracker_.ready_seen() && std::chrono::steady_clock::now() >= limits_.startup_deadline) {
-          Finish(RelayEnd{RelayEndReason::kStartupTimeout, "startup and authentication did not complete in time",
-                          std::string(protocol::sqlstate::kConnectionFailure)});
-        } else if (probe_.awaiting_send() && !probe_sending_) {
-          StartSendingProbe();
-        }
-      } catch (...) {
-        Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, std::current_exception());
-      }
-    }
-  } while (control_rewake_);
-  if (stopping_ && Stopped()) {
-    // The session may take a while yet to end (Terminate, closing the
-    // backend); its buffers can serve other sessions meanwhile.
-    client_buffer_.Release();
-    server_buffer_.Release();
-    Done done = std::move(done_);
-    done(*std::move(end_), failure_);
-    return;
-  }
-  if (stopping_ || tracker_.ready_seen()) control_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-  ArmControl(std::move(keepalive));
-}
-
 Awaitable<RelayEnd> Relay::EndForClientViolation(const absl::Status& error) {
   // PostgreSQL answers every request it read before the bad message; so
   // does pgvalve, by letting the server pump finish first (unless the
@@ -585,11 +449,11 @@ Awaitable<void> Relay::WaitForAnswers() {
 absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
   absl::StatusOr<protocol::BackendKeyData> key = protocol::ParseBackendKeyData(body);
   if (!key.ok()) return key.status();
-  if (backend_.key) return protocol::ProtocolViolation("second BackendKeyData from the server");
+  if (backend_.key_received) return protocol::ProtocolViolation("second BackendKeyData from the server");
 
   BackendKey real{backend_.upstream_name, backend_.endpoint, key->pid,
                   std::vector<std::byte>(key->secret.begin(), key->secret.end())};
-  backend_.key = real;
+  backend_.key_received = true;
   VirtualKey minted = cancel_keys_.Register(CancelTarget{record_.id(), real});
   record_.SetBackend(minted.pid, std::move(real));
 
@@ -609,7 +473,7 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   PublishState();
   if (first) {
     // Wakes the watcher so the startup deadline stops applying.
-    WakeControl();
+    WakeSupervisor();
     // Dropped once run: what it holds is of no use to an idle session.
     if (std::function<void()> complete = std::exchange(on_startup_complete_, nullptr)) complete();
   }

@@ -2,9 +2,9 @@
 // The data path of one session: two pumps, client to server and server to
 // client, each reading a chunk, letting a MessageScanner find the few
 // messages pgvalve acts on, and writing the chunk on before reading again
-// (backpressure by construction). A control timer watches for requests from
-// outside (close, probe) and for the startup deadline. The first part to
-// end the relay stops the others.
+// (backpressure by construction). A supervisor, a timer's callback, applies
+// the startup deadline and requests from outside (close, probe). The first
+// part to end the relay stops the others.
 //
 // The common path runs on completion callbacks, not coroutines: a pump
 // waiting for its peer is a pending receive on its socket and nothing
@@ -147,7 +147,7 @@ class Relay {
   // as an unexpected error, not the worker thread.
   void OnStepFailed(Pump& pump);
   // Ends the relay, the first call deciding why: stops both pumps and the
-  // probe's sender, then the control timer hands over to `done_`.
+  // probe's sender, then the supervisor hands over to `done_`.
   void Finish(RelayEnd end, std::exception_ptr failure = nullptr);
   void StopPump(Pump& pump, ByteStream& stream);
   // Nothing of the relay runs any more: no receive, no coroutine (nor its
@@ -157,11 +157,11 @@ class Relay {
            coroutines_ == 0;
   }
 
-  void ArmControl(std::shared_ptr<void> keepalive);
-  // The control timer fired or was woken: close requests, the probe, the
-  // startup deadline, and the end.
-  void OnControl(std::shared_ptr<void> keepalive);
-  void WakeControl();
+  void ArmSupervisor(std::shared_ptr<void> keepalive);
+  // The supervisor's timer fired or was woken: close requests, the probe,
+  // the startup deadline, and the end.
+  void OnSupervisor(std::shared_ptr<void> keepalive);
+  void WakeSupervisor();
 
   // How the relay ends when the client broke framing (`error`).
   Awaitable<RelayEnd> EndForClientViolation(const absl::Status& error);
@@ -233,10 +233,10 @@ class Relay {
 
   RelayCloseRequests close_requests_;
   std::function<void()> on_startup_complete_;
-  asio::steady_timer control_timer_;
-  bool control_pending_ = false;
-  // A wake-up that came while the control callback was running.
-  bool control_rewake_ = false;
+  asio::steady_timer supervisor_timer_;
+  bool supervisor_pending_ = false;
+  // A wake-up that came while the supervisor was running.
+  bool supervisor_rewake_ = false;
 
   // Set by the first Finish.
   bool stopping_ = false;

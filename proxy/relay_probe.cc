@@ -98,8 +98,8 @@ void Relay::StartProbe(std::string sql, RelayProbe::Done done) {
     return;
   }
   probe_.Begin(std::move(sql), std::move(done));
-  // The control callback starts its sender.
-  WakeControl();
+  // The supervisor starts its sender.
+  WakeSupervisor();
 }
 
 void Relay::StartSendingProbe() {
@@ -115,7 +115,7 @@ void Relay::StartSendingProbe() {
     if (failure && !stopping_) {
       return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
     }
-    if (stopping_ && Stopped()) WakeControl();
+    if (stopping_ && Stopped()) WakeSupervisor();
   };
   asio::co_spawn(client_.executor(), SendProbe(), asio::bind_cancellation_slot(cancel->slot(), std::move(sent)));
 }

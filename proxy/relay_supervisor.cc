@@ -1,0 +1,144 @@
+#include "proxy/relay.h"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+
+#include "protocol/sqlstate.h"
+
+// How the relay starts, runs a pump's coroutine, and ends: the first part
+// to end it stops the others, and the supervisor, a timer's callback that
+// also applies the startup deadline and requests from outside, hands over
+// to `done_` once nothing of the relay runs any more.
+
+namespace pgvalve::proxy {
+
+void Relay::Start(std::shared_ptr<void> keepalive, Done done) {
+  done_ = std::move(done);
+  owner_ = keepalive;
+  ArmClientReceive();
+  ArmServerReceive();
+  ArmSupervisor(std::move(keepalive));
+}
+
+void Relay::StartCoroutine(Pump& pump, Awaitable<void> work) {
+  auto cancel = std::make_shared<asio::cancellation_signal>();
+  pump.cancel = cancel;
+  pump.state = PumpState::kInCoroutine;
+  ++coroutines_;
+  // Holds the session: a coroutine may outlive the pump's receive.
+  std::shared_ptr<void> keepalive = owner_.lock();
+  auto ended = [this, &pump, cancel, keepalive](std::exception_ptr failure) {
+    --coroutines_;
+    // Unless the pump has moved on (the coroutine started a receive), the
+    // pump ends with its coroutine.
+    if (pump.cancel == cancel) {
+      pump.cancel.reset();
+      if (pump.state == PumpState::kInCoroutine) {
+        if (failure && !stopping_) {
+          pump.state = PumpState::kStopped;
+          return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
+        }
+        if (pump.end && !stopping_) return OnPumpEnded(pump);
+        pump.state = PumpState::kStopped;
+      }
+    }
+    if (stopping_ && Stopped()) WakeSupervisor();
+  };
+  asio::co_spawn(client_.executor(), std::move(work),
+                 asio::bind_cancellation_slot(cancel->slot(), std::move(ended)));
+}
+
+void Relay::OnPumpEnded(Pump& pump) {
+  pump.state = PumpState::kStopped;
+  Finish(*std::move(pump.end));
+}
+
+void Relay::OnPumpStopped(Pump& pump) {
+  pump.state = PumpState::kStopped;
+  if (stopping_ && Stopped()) WakeSupervisor();
+}
+
+void Relay::OnStepFailed(Pump& pump) {
+  // A receive or a coroutine the step started before it failed stops on
+  // its own once the relay is stopping.
+  if (pump.state == PumpState::kStepping) pump.state = PumpState::kStopped;
+  Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, std::current_exception());
+}
+
+void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
+  if (!stopping_) {
+    stopping_ = true;
+    end_ = std::make_unique<RelayEnd>(std::move(end));
+    failure_ = std::move(failure);
+    StopPump(client_pump_, client_);
+    StopPump(server_pump_, backend_.stream);
+    if (probe_sending_ && probe_send_cancel_) probe_send_cancel_->emit(asio::cancellation_type::terminal);
+  }
+  if (Stopped()) WakeSupervisor();
+}
+
+void Relay::StopPump(Pump& pump, ByteStream& stream) {
+  switch (pump.state) {
+    case PumpState::kReceiving:
+      stream.CancelReceive();
+      break;
+    case PumpState::kInCoroutine:
+      if (pump.cancel) pump.cancel->emit(asio::cancellation_type::terminal);
+      break;
+    case PumpState::kStepping:
+    case PumpState::kStopped:
+      break;
+  }
+}
+
+// --- The supervisor: the startup deadline, close requests, the probe. ---
+
+void Relay::ArmSupervisor(std::shared_ptr<void> keepalive) {
+  supervisor_pending_ = true;
+  supervisor_timer_.async_wait([this, keepalive = std::move(keepalive)](error_code) mutable {
+    OnSupervisor(std::move(keepalive));
+  });
+}
+
+void Relay::WakeSupervisor() {
+  if (supervisor_pending_) {
+    supervisor_timer_.cancel();
+  } else {
+    supervisor_rewake_ = true;
+  }
+}
+
+void Relay::OnSupervisor(std::shared_ptr<void> keepalive) {
+  supervisor_pending_ = false;
+  do {
+    supervisor_rewake_ = false;
+    if (!stopping_) {
+      try {
+        // Copied, not taken: a held request that a RESUME releases
+        // meanwhile must still see it (see ContinueClient).
+        if (close_requests_.due()) {
+          Finish(*close_requests_.due());
+        } else if (!tracker_.ready_seen() && std::chrono::steady_clock::now() >= limits_.startup_deadline) {
+          Finish(RelayEnd{RelayEndReason::kStartupTimeout, "startup and authentication did not complete in time",
+                          std::string(protocol::sqlstate::kConnectionFailure)});
+        } else if (probe_.awaiting_send() && !probe_sending_) {
+          StartSendingProbe();
+        }
+      } catch (...) {
+        Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, std::current_exception());
+      }
+    }
+  } while (supervisor_rewake_);
+  if (stopping_ && Stopped()) {
+    // The session may take a while yet to end (Terminate, closing the
+    // backend); its buffers can serve other sessions meanwhile.
+    client_buffer_.Release();
+    server_buffer_.Release();
+    Done done = std::move(done_);
+    done(*std::move(end_), failure_);
+    return;
+  }
+  if (stopping_ || tracker_.ready_seen()) supervisor_timer_.expires_at(asio::steady_timer::time_point::max());
+  ArmSupervisor(std::move(keepalive));
+}
+
+}  // namespace pgvalve::proxy

@@ -228,7 +228,9 @@ TEST_F(RulesTest, ShowRulesListsBothListenersAndCountsHits) {
 class OwnRulesTest : public RulesTest {
  protected:
   void TearDown() override {
-    if (own_) EXPECT_EQ(own_->StopAndCheck(), "");
+    if (own_) {
+      EXPECT_EQ(own_->StopAndCheck(), "");
+    }
     RulesTest::TearDown();
   }
   AdminPgvalve& StartOwn(AdminPgvalveOptions options) {

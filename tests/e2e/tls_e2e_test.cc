@@ -108,7 +108,9 @@ class TlsTest : public ::testing::Test {
     return pgvalve_.get();
   }
   void TearDown() override {
-    if (pgvalve_) EXPECT_EQ(pgvalve_->StopAndCheck(), "");
+    if (pgvalve_) {
+      EXPECT_EQ(pgvalve_->StopAndCheck(), "");
+    }
   }
 
   // An upstream "tls" on the test's PostgreSQL with these server_tls_*

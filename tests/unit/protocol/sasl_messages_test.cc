@@ -30,7 +30,9 @@ TEST(SaslMessagesTest, EveryStrictPrefixOfTheListAndTrailingBytesAreRefused) {
     absl::StatusOr<std::vector<std::string_view>> mechanisms =
         ParseSaslMechanisms(AsSpan(kOffer.substr(0, length)));
     EXPECT_FALSE(mechanisms.ok()) << "prefix of " << length << " bytes";
-    if (!mechanisms.ok()) EXPECT_EQ(SqlStateOf(mechanisms.status()), "08P01");
+    if (!mechanisms.ok()) {
+      EXPECT_EQ(SqlStateOf(mechanisms.status()), "08P01");
+    }
   }
   EXPECT_FALSE(ParseSaslMechanisms(AsSpan(std::string(kOffer) + "x")).ok());
 }

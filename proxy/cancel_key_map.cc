@@ -40,15 +40,31 @@ VirtualKey CancelKeyMap::Register(CancelTarget target) {
   return key;
 }
 
+void CancelKeyMap::ForgetBackendLocked(const BackendKey& backend, int32_t virtual_pid) {
+  // Only its own mapping: a newer session may have taken over the pid.
+  auto reverse = virtual_pids_.find(BackendRef{backend.upstream_name, backend.pid});
+  if (reverse != virtual_pids_.end() && reverse->second == virtual_pid) virtual_pids_.erase(reverse);
+}
+
 void CancelKeyMap::Unregister(int32_t virtual_pid) {
   std::lock_guard lock(mutex_);
   auto found = entries_.find(virtual_pid);
   if (found == entries_.end()) return;
-  const BackendKey& backend = found->second.target.backend;
-  // Only its own mapping: a newer session may have taken over the pid.
-  auto reverse = virtual_pids_.find(BackendRef{backend.upstream_name, backend.pid});
-  if (reverse != virtual_pids_.end() && reverse->second == virtual_pid) virtual_pids_.erase(reverse);
+  if (found->second.has_backend) ForgetBackendLocked(found->second.target.backend, virtual_pid);
   entries_.erase(found);
+}
+
+void CancelKeyMap::Retarget(int32_t virtual_pid, std::optional<BackendKey> backend) {
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(virtual_pid);
+  if (found == entries_.end()) return;
+  Entry& entry = found->second;
+  if (entry.has_backend) ForgetBackendLocked(entry.target.backend, virtual_pid);
+  entry.has_backend = backend.has_value();
+  if (!backend) return;
+  entry.target.backend = *std::move(backend);
+  virtual_pids_.insert_or_assign(BackendId{entry.target.backend.upstream_name, entry.target.backend.pid},
+                                 virtual_pid);
 }
 
 std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
@@ -63,6 +79,7 @@ std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
       CRYPTO_memcmp(expected.data(), secret.data(), secret.size()) != 0) {
     return std::nullopt;
   }
+  if (!found->second.has_backend) return std::nullopt;
   return found->second.target;
 }
 

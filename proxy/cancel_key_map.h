@@ -50,9 +50,14 @@ class CancelKeyMap {
   // 3.0, up to 256 in 3.2) and maps it to `target`.
   VirtualKey Register(CancelTarget target);
   void Unregister(int32_t virtual_pid);
+  // Points a registered key at another backend of the same session, or at
+  // none (nullopt) while the session has no backend: such a key cancels
+  // nothing, as a wrong one. The virtual key itself does not change.
+  void Retarget(int32_t virtual_pid, std::optional<BackendKey> backend);
 
-  // The target of a presented key; nullopt for an unknown pid or a wrong
-  // secret, which callers must not tell apart in what they answer.
+  // The target of a presented key; nullopt for an unknown pid, a wrong
+  // secret or a session without a backend, which callers must not tell
+  // apart in what they answer.
   std::optional<CancelTarget> Find(int32_t virtual_pid, std::span<const std::byte> secret) const;
 
   // The virtual pid of the registered session whose backend on
@@ -66,6 +71,8 @@ class CancelKeyMap {
   struct Entry {
     std::vector<std::byte> secret;
     CancelTarget target;
+    // False while the session has no backend (Retarget).
+    bool has_backend = true;
   };
 
   // (upstream name, real backend pid), looked up without copying the name.
@@ -85,6 +92,9 @@ class CancelKeyMap {
   };
 
   int32_t NextFreePidLocked();
+  // Drops the real backend's way back to `virtual_pid`, unless a newer
+  // session has taken it over.
+  void ForgetBackendLocked(const BackendKey& backend, int32_t virtual_pid);
 
   mutable std::mutex mutex_;
   absl::flat_hash_map<int32_t, Entry> entries_;

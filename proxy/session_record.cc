@@ -29,6 +29,12 @@ std::optional<BackendKey> SessionRecord::backend() const {
   return backend_;
 }
 
+std::optional<BackendKey> SessionRecord::TakeBackend() {
+  backend_pid_.store(0, std::memory_order_relaxed);
+  std::lock_guard lock(mutex_);
+  return std::exchange(backend_, std::nullopt);
+}
+
 namespace {
 
 bool InTransaction(SessionState state) {

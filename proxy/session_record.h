@@ -118,6 +118,9 @@ class SessionRecord {
 
   void SetBackend(int32_t virtual_pid, BackendKey key);
   std::optional<BackendKey> backend() const;
+  // The session let go of its backend (pooling's seam): the key goes with
+  // it, the virtual pid stays the client's.
+  std::optional<BackendKey> TakeBackend();
   int32_t virtual_pid() const { return virtual_pid_.load(std::memory_order_relaxed); }
   int32_t backend_pid() const { return backend_pid_.load(std::memory_order_relaxed); }
 

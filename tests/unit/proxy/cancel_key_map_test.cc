@@ -233,5 +233,41 @@ TEST(CancelKeyMapReverseTest, ReusedPidBelongsToTheNewerSessionEvenAfterTheOldOn
   EXPECT_EQ(map.VirtualPidOf("main", 4242), std::nullopt);
 }
 
+// Pooling's seam: a session hands its backend over and gets another; the
+// client's key stays and follows it.
+TEST(CancelKeyMapRetargetTest, AKeyWithoutABackendCancelsNothingAndFindsNoWayBack) {
+  CancelKeyMap map;
+  VirtualKey key = map.Register(TargetOn("blue", 4242));
+  map.Retarget(key.pid, std::nullopt);
+  EXPECT_FALSE(map.Find(key.pid, key.secret).has_value());
+  EXPECT_EQ(map.VirtualPidOf("blue", 4242), std::nullopt);
+  EXPECT_EQ(map.size(), 1u);
+  // Unregistering it afterwards touches no one else's way back.
+  VirtualKey other = map.Register(TargetOn("blue", 4242));
+  map.Unregister(key.pid);
+  EXPECT_EQ(map.VirtualPidOf("blue", 4242), other.pid);
+}
+
+TEST(CancelKeyMapRetargetTest, TheSameKeyFindsTheNewBackendAndItsWayBack) {
+  CancelKeyMap map;
+  VirtualKey key = map.Register(TargetOn("blue", 4242));
+  map.Retarget(key.pid, TargetOn("green", 5151).backend);
+  std::optional<CancelTarget> found = map.Find(key.pid, key.secret);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->backend.upstream_name, "green");
+  EXPECT_EQ(found->backend.pid, 5151);
+  EXPECT_EQ(map.VirtualPidOf("green", 5151), key.pid);
+  EXPECT_EQ(map.VirtualPidOf("blue", 4242), std::nullopt);
+  map.Unregister(key.pid);
+  EXPECT_EQ(map.VirtualPidOf("green", 5151), std::nullopt);
+}
+
+TEST(CancelKeyMapRetargetTest, AnUnknownPidIsIgnored) {
+  CancelKeyMap map;
+  map.Retarget(kFirstVirtualPid, TargetOn("green", 5151).backend);
+  EXPECT_EQ(map.size(), 0u);
+  EXPECT_EQ(map.VirtualPidOf("green", 5151), std::nullopt);
+}
+
 }  // namespace
 }  // namespace pgvalve::proxy

@@ -485,7 +485,9 @@ Awaitable<void> ClientSession::EndRelay(RelayEnd end, std::exception_ptr failure
     case RelayEndReason::kCloseRequested:
     case RelayEndReason::kStartupTimeout:
       if (tell_client) co_await SendFatal(client_, end.sqlstate, end.detail);
-      if (relay_->server_stream_clean()) co_await SendTerminate(backend_->stream);
+      // The relay's backend: the one this session connected, unless it was
+      // handed over (relay.h).
+      if (relay_->backend() && relay_->server_stream_clean()) co_await SendTerminate(relay_->backend()->stream);
       break;
   }
   client_.ShutdownSend();

@@ -27,6 +27,8 @@ class Relay::ClientVisitor {
   MessageAction OnMessageStart(char tag, uint32_t /*length*/) {
     const auto message = static_cast<FrontendTag>(tag);
     if (relay_.discard_) return DiscardedMessageStart(*relay_.discard_, message);
+    // No backend to send it to: the request waits for one.
+    if (!relay_.backend_) return MessageAction::kHold;
     // The backend is answering pgvalve's probe; the client's request waits.
     if (relay_.probe_.active()) return MessageAction::kHold;
     if (message != FrontendTag::kTerminate && relay_.tracker_.at_transaction_boundary() &&
@@ -112,7 +114,7 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
              CancelKeyMap& cancel_keys, DatabaseGate& gate, RelayLimits limits,
              std::function<void()> on_startup_complete)
     : client_(client),
-      backend_(backend),
+      backend_(&backend),
       record_(record),
       cancel_keys_(cancel_keys),
       gate_(gate),
@@ -202,7 +204,7 @@ Relay::ClientNext Relay::ClientStep() {
   // left between messages.
   if (pump.sent < scanned.forward) {
     server_write_cut_ = true;
-    auto [write_error, written] = backend_.stream.TrySend(pump.Unsent(client_buffer_));
+    auto [write_error, written] = backend_->stream.TrySend(pump.Unsent(client_buffer_));
     if (write_error) return EndClient(RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}});
     pump.sent += written;
     if (pump.sent < scanned.forward) return ClientNext::kFinishWrite;
@@ -219,21 +221,27 @@ Relay::ClientNext Relay::ClientStep() {
   if (tracker_.client_terminated() && client_scanner_.AtMessageBoundary()) {
     return EndClient(RelayEnd{RelayEndReason::kClientTerminated, "client sent Terminate", {}});
   }
-  if (done.stop == ScanStop::kHeld) return probe_.active() ? ClientNext::kWaitForProbe : ClientNext::kHold;
+  if (done.stop == ScanStop::kHeld) {
+    if (!backend_) return ClientNext::kWaitForBackend;
+    return probe_.active() ? ClientNext::kWaitForProbe : ClientNext::kHold;
+  }
   return ClientNext::kRead;
 }
 
 void Relay::ArmServerReceive() {
   if (stopping_) return OnPumpStopped(server_pump_);
+  if (release_ && BackendReleasable()) return ReleaseBackend();
   const ReceiveStart start =
       std::exchange(server_may_close_, false) ? ReceiveStart::kReadFirst : ReceiveStart::kTrustEdge;
   server_pump_.state = PumpState::kReceiving;
-  backend_.stream.StartReceive(server_buffer_, start, {&Relay::OnServerReceived, this});
+  backend_->stream.StartReceive(server_buffer_, start, {&Relay::OnServerReceived, this});
 }
 
 void Relay::OnServerReceived(void* target, error_code error, size_t read) {
   Relay& self = *static_cast<Relay*>(target);
   if (self.stopping_) return self.OnPumpStopped(self.server_pump_);
+  // ReleaseBackendWhenIdle took the receive back; the next one decides.
+  if (error == asio::error::operation_aborted && self.release_) return self.ArmServerReceive();
   if (error) {
     self.EndServer(RelayEnd{RelayEndReason::kServerDisconnected,
                             error == asio::error::eof ? "server closed the connection" : error.message(),
@@ -332,7 +340,7 @@ Awaitable<void> Relay::ContinueClient(ClientNext next) {
       case ClientNext::kEnd:
         co_return;
       case ClientNext::kFinishWrite: {
-        auto [write_error, written] = co_await backend_.stream.WriteAll(client_pump_.Unsent(client_buffer_));
+        auto [write_error, written] = co_await backend_->stream.WriteAll(client_pump_.Unsent(client_buffer_));
         if (write_error) {
           next = EndClient(RelayEnd{RelayEndReason::kServerDisconnected, write_error.message(), {}});
           break;
@@ -361,11 +369,15 @@ Awaitable<void> Relay::ContinueClient(ClientNext next) {
             // the FATAL and never reaches that server.
             next = close_requests_.due() ? EndClient(*close_requests_.due()) : ClientStep();
             break;
-          case HoldOutcome::kTimedOut:
-            next = co_await StartDiscardingHeldRequest()
-                       ? ClientStep()
-                       : EndClient(RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}});
+          case HoldOutcome::kTimedOut: {
+            const bool answered = co_await StartDiscardingHeldRequest();
+            if (answered) {
+              next = ClientStep();
+            } else {
+              next = EndClient(RelayEnd{RelayEndReason::kClientDisconnected, "write failed", {}});
+            }
             break;
+          }
           case HoldOutcome::kAborted:
             next = EndClient(RelayEnd{RelayEndReason::kCloseRequested, "hold aborted", {}});
             break;
@@ -375,6 +387,18 @@ Awaitable<void> Relay::ContinueClient(ClientNext next) {
             break;
         }
         break;
+      case ClientNext::kWaitForBackend: {
+        // Not a conditional expression around co_await: GCC 12 mishandles
+        // the temporaries of its branches.
+        const bool attached = co_await WaitForBackend();
+        if (attached) {
+          next = ClientStep();
+        } else {
+          next = EndClient(RelayEnd{RelayEndReason::kClientDisconnected,
+                                    "the client left while its request waited for a backend", {}});
+        }
+        break;
+      }
       case ClientNext::kSendReady: {
         protocol::MessageWriter ready;
         protocol::AppendReadyForQuery(ready, protocol::TransactionStatus::kIdle);
@@ -449,11 +473,11 @@ Awaitable<void> Relay::WaitForAnswers() {
 absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
   absl::StatusOr<protocol::BackendKeyData> key = protocol::ParseBackendKeyData(body);
   if (!key.ok()) return key.status();
-  if (backend_.key_received) return protocol::ProtocolViolation("second BackendKeyData from the server");
+  if (backend_->key_received) return protocol::ProtocolViolation("second BackendKeyData from the server");
 
-  BackendKey real{backend_.upstream_name, backend_.endpoint, key->pid,
+  BackendKey real{backend_->upstream_name, backend_->endpoint, key->pid,
                   std::vector<std::byte>(key->secret.begin(), key->secret.end())};
-  backend_.key_received = true;
+  backend_->key_received = true;
   VirtualKey minted = cancel_keys_.Register(CancelTarget{record_.id(), real});
   record_.SetBackend(minted.pid, std::move(real));
 
@@ -492,7 +516,7 @@ absl::Status Relay::OnNotificationResponse(std::span<std::byte> body) {
   // as a direct connection, keeps its real pid: there is nothing else to
   // call it.
   std::optional<int32_t> virtual_pid =
-      cancel_keys_.VirtualPidOf(backend_.upstream_name, notification->pid);
+      cancel_keys_.VirtualPidOf(backend_->upstream_name, notification->pid);
   if (!virtual_pid) return absl::OkStatus();
   return protocol::RewriteNotificationPid(body, *virtual_pid);
 }
@@ -502,17 +526,17 @@ absl::Status Relay::OnErrorResponse(std::span<const std::byte> body) {
   if (!error.ok()) return error.status();
   if (error->sqlstate != protocol::sqlstate::kReadOnlySqlTransaction) return absl::OkStatus();
   std::optional<RouteSwitch> route_switch = gate_.route_switch();
-  if (!route_switch || route_switch->upstream == backend_.upstream_name) return absl::OkStatus();
+  if (!route_switch || route_switch->upstream == backend_->upstream_name) return absl::OkStatus();
   // PgBouncer #1311: clients kept writing to a demoted primary for days.
   spdlog::warn(
       "session {}: upstream {} refused a write as read-only (25006) and database {} has been switched "
       "to {}: a stale primary; closing the session at its transaction boundary",
-      record_.id(), QuoteForLog(backend_.upstream_name), QuoteForLog(gate_.name()),
+      record_.id(), QuoteForLog(backend_->upstream_name), QuoteForLog(gate_.name()),
       QuoteForLog(route_switch->upstream));
   RequestClose(CloseWhen::kTransactionBoundary, std::string(protocol::sqlstate::kAdminShutdown),
                fmt::format("terminating connection: upstream \"{}\" is read-only and database \"{}\" has "
                            "moved to \"{}\"; reconnect",
-                           backend_.upstream_name, gate_.name(), route_switch->upstream));
+                           backend_->upstream_name, gate_.name(), route_switch->upstream));
   return absl::OkStatus();
 }
 
@@ -520,7 +544,7 @@ absl::Status Relay::OnParameterStatus(std::span<const std::byte> body) {
   absl::StatusOr<protocol::ParameterStatus> parameter = protocol::ParseParameterStatus(body);
   if (!parameter.ok()) return parameter.status();
   if (parameter->name == "application_name") record_.SetApplicationName(parameter->value);
-  backend_.parameters.Set(parameter->name, parameter->value);
+  backend_->parameters.Set(parameter->name, parameter->value);
   return absl::OkStatus();
 }
 

@@ -17,6 +17,10 @@
 // boundary, with the database paused, it stops before the next request and
 // waits for RESUME, or answers the request with 57P03 after hold_timeout.
 // A client that leaves while held ends the session at once.
+//
+// The server side can be handed back at a transaction boundary and another
+// attached (ReleaseBackendWhenIdle, AttachBackend): the seam pooling will
+// use. A session in between has no backend; its next request waits.
 
 #include <chrono>
 #include <exception>
@@ -73,6 +77,23 @@ class Relay {
   void WithdrawClose() { close_requests_.WithdrawWaiting(); }
   void StartProbe(std::string sql, RelayProbe::Done done);
 
+  // Gets the backend handed back, with the key it sent at its startup (the
+  // relay no longer routes cancels to it). Runs on the executor.
+  using BackendReleased = std::function<void(BackendLink& link, std::optional<BackendKey> key)>;
+  // At the next point where the session is outside a transaction with
+  // every request answered and nothing in flight either way (or now, if it
+  // is there and waiting), the server pump stops and `released` gets the
+  // backend. Until AttachBackend, the client's next request waits (the
+  // client is still watched: one that leaves ends the session). False,
+  // and nothing happens, if the relay has no backend or is ending.
+  bool ReleaseBackendWhenIdle(BackendReleased released);
+  // Gives a relay that released its backend another one, idle outside a
+  // transaction (past its own startup). Cancels and the record follow it;
+  // a request waiting for it goes on. False if the relay has a backend.
+  bool AttachBackend(BackendLink& link, std::optional<BackendKey> key);
+  // Null between a release and the next attach.
+  BackendLink* backend() const { return backend_; }
+
   // True when every byte written to the client so far completed whole
   // messages, so pgvalve may still send it an ErrorResponse.
   bool client_stream_clean() const {
@@ -99,10 +120,11 @@ class Relay {
 
   // What a pump does after a step: read again, end (its RelayEnd is set),
   // or wait for something in a coroutine.
-  enum class ClientNext { kRead, kEnd, kFinishWrite, kViolation, kWaitForProbe, kHold, kSendReady };
+  enum class ClientNext { kRead, kEnd, kFinishWrite, kViolation, kWaitForProbe, kHold, kSendReady, kWaitForBackend };
   enum class ServerNext { kRead, kEnd, kAcquireTurn, kFinishWrite };
   // kStepping: in its receive's callback, scanning and forwarding.
-  enum class PumpState { kReceiving, kStepping, kInCoroutine, kStopped };
+  // kParked: the server pump while the relay has no backend.
+  enum class PumpState { kReceiving, kStepping, kInCoroutine, kParked, kStopped };
   struct Pump {
     PumpState state = PumpState::kStopped;
     // Set by the step that ends the pump. Pointers rather than values here
@@ -153,9 +175,14 @@ class Relay {
   // Nothing of the relay runs any more: no receive, no coroutine (nor its
   // completion handler) left.
   bool Stopped() const {
-    return client_pump_.state == PumpState::kStopped && server_pump_.state == PumpState::kStopped &&
+    return client_pump_.state == PumpState::kStopped &&
+           (server_pump_.state == PumpState::kStopped || server_pump_.state == PumpState::kParked) &&
            coroutines_ == 0;
   }
+  // Where ReleaseBackendWhenIdle lets go: every request answered outside a
+  // transaction, nothing half-relayed either way, no probe or discard.
+  bool BackendReleasable() const;
+  void ReleaseBackend();
 
   void ArmSupervisor(std::shared_ptr<void> keepalive);
   // The supervisor's timer fired or was woken: close requests, the probe,
@@ -180,6 +207,10 @@ class Relay {
   Awaitable<bool> WaitForProbe();
   // Waits until the server has answered every complete request forwarded.
   Awaitable<void> WaitForAnswers();
+  // Waits, watching the client, until AttachBackend; false if the client
+  // left or the relay is ending.
+  Awaitable<bool> WaitForBackend();
+  void EndWaitForBackend();
 
   absl::Status OnBackendKeyData(std::span<std::byte> body);
   absl::Status OnReadyForQuery(std::span<const std::byte> body);
@@ -192,7 +223,8 @@ class Relay {
   void PublishState() { record_.SetState(tracker_.State()); }
 
   ByteStream& client_;
-  BackendLink& backend_;
+  // Null between ReleaseBackend and AttachBackend.
+  BackendLink* backend_;
   SessionRecord& record_;
   CancelKeyMap& cancel_keys_;
   DatabaseGate& gate_;
@@ -222,6 +254,10 @@ class Relay {
   bool server_has_turn_ = false;
   // The client's violation, for EndForClientViolation.
   absl::Status client_violation_;
+  // Pointers: set only while a release is asked for, and while a request
+  // waits for a backend.
+  std::unique_ptr<BackendReleased> release_;
+  std::shared_ptr<HoldWait> backend_wait_;
 
   Pump client_pump_;
   Pump server_pump_;

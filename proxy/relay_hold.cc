@@ -9,7 +9,8 @@
 // The relay's PAUSE hold: the client pump stops before a request at a
 // transaction boundary and waits here for RESUME, hold_timeout or the
 // client's leaving; after hold_timeout the request is discarded and
-// answered with 57P03.
+// answered with 57P03. A request that finds the relay without a backend
+// (ReleaseBackendWhenIdle) waits the same way until AttachBackend.
 
 namespace pgvalve::proxy {
 
@@ -65,6 +66,25 @@ Awaitable<Relay::HoldOutcome> Relay::WaitWhileHeld(HoldWait& wait) {
     record_.counters().add_bytes_from_client(read);
   }
   co_return HoldOutcome::kResumed;
+}
+
+Awaitable<bool> Relay::WaitForBackend() {
+  // Attached between the step that found no backend and this coroutine.
+  if (backend_) co_return true;
+  // No deadline of its own: whoever released the backend decides how long
+  // a session may go without one.
+  backend_wait_ = std::make_shared<HoldWait>(co_await asio::this_coro::executor);
+  backend_wait_->timer.expires_at(asio::steady_timer::time_point::max());
+  const std::shared_ptr<HoldWait> wait = backend_wait_;
+  const HoldOutcome outcome = co_await WaitWhileHeld(*wait);
+  backend_wait_.reset();
+  co_return outcome == HoldOutcome::kResumed;
+}
+
+void Relay::EndWaitForBackend() {
+  if (!backend_wait_) return;
+  backend_wait_->woken = true;
+  backend_wait_->timer.cancel();
 }
 
 Awaitable<bool> Relay::StartDiscardingHeldRequest() {

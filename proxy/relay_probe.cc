@@ -92,6 +92,10 @@ void RelayProbe::Finish() {
 void Relay::StartProbe(std::string sql, RelayProbe::Done done) {
   // Only between transactions, and only when neither direction is inside a
   // message, so the probe's Query and its replies stand on their own.
+  if (!backend_) {
+    done(UnavailableError("session has no backend"));
+    return;
+  }
   if (probe_.active() || discard_ || !tracker_.at_transaction_boundary() || client_writer_.busy() ||
       server_write_cut_ || !client_scanner_.AtMessageBoundary() || !server_scanner_.AtMessageBoundary()) {
     done(UnavailableError(fmt::format("session is {}", SessionStateName(tracker_.State()))));
@@ -124,7 +128,7 @@ Awaitable<void> Relay::SendProbe() {
   protocol::MessageWriter query;
   query.Begin(FrontendTag::kQuery).CString(probe_.TakeSql()).End();
   server_write_cut_ = true;
-  auto [error, written] = co_await backend_.stream.WriteAll(query.bytes());
+  auto [error, written] = co_await backend_->stream.WriteAll(query.bytes());
   if (error) {
     probe_.Fail(error.message());
     if (probe_done_) probe_done_->cancel();

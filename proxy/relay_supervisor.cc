@@ -70,7 +70,8 @@ void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
     end_ = std::make_unique<RelayEnd>(std::move(end));
     failure_ = std::move(failure);
     StopPump(client_pump_, client_);
-    StopPump(server_pump_, backend_.stream);
+    // A parked server pump has nothing to stop.
+    if (backend_) StopPump(server_pump_, backend_->stream);
     if (probe_sending_ && probe_send_cancel_) probe_send_cancel_->emit(asio::cancellation_type::terminal);
   }
   if (Stopped()) WakeSupervisor();
@@ -85,6 +86,7 @@ void Relay::StopPump(Pump& pump, ByteStream& stream) {
       if (pump.cancel) pump.cancel->emit(asio::cancellation_type::terminal);
       break;
     case PumpState::kStepping:
+    case PumpState::kParked:
     case PumpState::kStopped:
       break;
   }

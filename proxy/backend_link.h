@@ -1,13 +1,13 @@
 #pragma once
 // One connection to an upstream backend and what pgvalve learned about it:
 // whether it sent its key (which the session record and the cancel-key map
-// keep) and the parameters it reported. Kept apart from the client side so
-// that pooling can later hand a backend from one client to another.
+// keep). Kept apart from the client side so that a relay can hand its
+// backend over and take another (Relay::ReleaseBackendWhenIdle), the seam
+// pooling will use.
 
 #include <string>
 
 #include "proxy/byte_stream.h"
-#include "proxy/parameter_set.h"
 #include "proxy/upstream_connector.h"
 
 namespace pgvalve::proxy {
@@ -23,8 +23,6 @@ struct BackendLink {
   UpstreamEndpoint endpoint;
   // Set at the server's BackendKeyData: a second one breaks the protocol.
   bool key_received = false;
-  // ParameterStatus values as last reported (server_version, TimeZone, ...).
-  ParameterSet parameters;
 };
 
 }  // namespace pgvalve::proxy

@@ -544,7 +544,6 @@ absl::Status Relay::OnParameterStatus(std::span<const std::byte> body) {
   absl::StatusOr<protocol::ParameterStatus> parameter = protocol::ParseParameterStatus(body);
   if (!parameter.ok()) return parameter.status();
   if (parameter->name == "application_name") record_.SetApplicationName(parameter->value);
-  backend_->parameters.Set(parameter->name, parameter->value);
   return absl::OkStatus();
 }
 

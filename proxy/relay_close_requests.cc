@@ -16,14 +16,14 @@ bool RelayCloseRequests::Reached(CloseWhen when, const TransactionTracker& track
 bool RelayCloseRequests::Request(CloseWhen when, RelayEnd end, const TransactionTracker& tracker) {
   if (due_) return false;
   if (Reached(when, tracker)) {
-    due_ = std::move(end);
+    due_ = std::make_unique<RelayEnd>(std::move(end));
     return true;
   }
   // A request boundary comes no later than a transaction boundary, so a
   // kRequestBoundary request replaces a waiting kTransactionBoundary one,
   // never the reverse.
   if (!waiting_ || when == CloseWhen::kRequestBoundary) {
-    waiting_ = std::move(end);
+    waiting_ = std::make_unique<RelayEnd>(std::move(end));
     waiting_for_ = when;
   }
   return false;
@@ -31,7 +31,8 @@ bool RelayCloseRequests::Request(CloseWhen when, RelayEnd end, const Transaction
 
 std::optional<RelayEnd> RelayCloseRequests::TakeIfReached(const TransactionTracker& tracker) {
   if (!waiting_ || !Reached(waiting_for_, tracker)) return std::nullopt;
-  return std::exchange(waiting_, std::nullopt);
+  const std::unique_ptr<RelayEnd> reached = std::move(waiting_);
+  return std::move(*reached);
 }
 
 }  // namespace pgvalve::proxy

@@ -4,6 +4,7 @@
 // which ends the relay at once, and at most one waiting for a boundary,
 // which the relay checks whenever the server has answered.
 
+#include <memory>
 #include <optional>
 
 #include "proxy/relay_end.h"
@@ -21,15 +22,18 @@ class RelayCloseRequests {
   void WithdrawWaiting() { waiting_.reset(); }
 
   // Stays set once due: every part of the relay that looks must see it.
-  const std::optional<RelayEnd>& due() const { return due_; }
+  // Null while none is.
+  const RelayEnd* due() const { return due_.get(); }
   // The waiting request, once the session has reached its boundary.
   std::optional<RelayEnd> TakeIfReached(const TransactionTracker& tracker);
 
   static bool Reached(CloseWhen when, const TransactionTracker& tracker);
 
  private:
-  std::optional<RelayEnd> due_;
-  std::optional<RelayEnd> waiting_;
+  // Pointers: most sessions are never asked to close, and an idle one
+  // should not carry two empty RelayEnds.
+  std::unique_ptr<RelayEnd> due_;
+  std::unique_ptr<RelayEnd> waiting_;
   CloseWhen waiting_for_ = CloseWhen::kTransactionBoundary;
 };
 

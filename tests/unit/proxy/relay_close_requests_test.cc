@@ -27,7 +27,7 @@ TEST(RelayCloseRequestsTest, NowIsDueAtOnceWhateverTheSessionDoes) {
   busy.OnClientMessage(FrontendTag::kQuery);
   RelayCloseRequests requests;
   EXPECT_TRUE(requests.Request(CloseWhen::kNow, Close("now"), busy));
-  ASSERT_TRUE(requests.due().has_value());
+  ASSERT_NE(requests.due(), nullptr);
   EXPECT_EQ(requests.due()->detail, "now");
 }
 
@@ -35,7 +35,7 @@ TEST(RelayCloseRequestsTest, ABoundaryAlreadyReachedMakesTheRequestDue) {
   TransactionTracker tracker = Idle();
   RelayCloseRequests requests;
   EXPECT_TRUE(requests.Request(CloseWhen::kTransactionBoundary, Close("idle"), tracker));
-  EXPECT_TRUE(requests.due().has_value());
+  EXPECT_NE(requests.due(), nullptr);
 }
 
 TEST(RelayCloseRequestsTest, ATransactionBoundaryWaitsForTheBlockToEnd) {
@@ -43,7 +43,7 @@ TEST(RelayCloseRequestsTest, ATransactionBoundaryWaitsForTheBlockToEnd) {
   tracker.OnClientMessage(FrontendTag::kQuery);  // BEGIN
   RelayCloseRequests requests;
   EXPECT_FALSE(requests.Request(CloseWhen::kTransactionBoundary, Close("later"), tracker));
-  EXPECT_FALSE(requests.due().has_value());
+  EXPECT_EQ(requests.due(), nullptr);
 
   tracker.OnReadyForQuery(TransactionStatus::kInTransaction);
   EXPECT_FALSE(requests.TakeIfReached(tracker).has_value()) << "inside the block";
@@ -83,7 +83,7 @@ TEST(RelayCloseRequestsTest, NothingReplacesARequestAlreadyDueAndWithdrawingKeep
   ASSERT_TRUE(requests.Request(CloseWhen::kNow, Close("first"), tracker));
   EXPECT_FALSE(requests.Request(CloseWhen::kNow, Close("second"), tracker));
   requests.WithdrawWaiting();
-  ASSERT_TRUE(requests.due().has_value());
+  ASSERT_NE(requests.due(), nullptr);
   EXPECT_EQ(requests.due()->detail, "first");
 }
 

@@ -5,6 +5,7 @@
 // backend over and take another (Relay::ReleaseBackendWhenIdle), the seam
 // pooling will use.
 
+#include <memory>
 #include <string>
 
 #include "proxy/byte_stream.h"
@@ -16,11 +17,12 @@ struct BackendLink {
   BackendLink(std::string upstream_name, UpstreamConnection connection)
       : upstream_name(std::move(upstream_name)),
         stream(std::move(connection.stream)),
-        endpoint(std::move(connection.endpoint)) {}
+        endpoint(std::make_shared<const UpstreamEndpoint>(std::move(connection.endpoint))) {}
 
   std::string upstream_name;
   ByteStream stream;
-  UpstreamEndpoint endpoint;
+  // Shared with the BackendKeys made of it (cancel_key_map.h).
+  std::shared_ptr<const UpstreamEndpoint> endpoint;
   // Set at the server's BackendKeyData: a second one breaks the protocol.
   bool key_received = false;
 };

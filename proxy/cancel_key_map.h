@@ -7,6 +7,7 @@
 // in NotificationResponse.
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -24,7 +25,10 @@ namespace pgvalve::proxy {
 // Where a session's backend is and how to cancel what it runs.
 struct BackendKey {
   std::string upstream_name;
-  UpstreamEndpoint endpoint;
+  // Shared with the session's BackendLink and every copy of the key (the
+  // record's, the cancel-key map's): a unix-socket endpoint alone is 128
+  // bytes. Set for every key a backend sent.
+  std::shared_ptr<const UpstreamEndpoint> endpoint;
   int32_t pid = 0;
   std::vector<std::byte> secret;
 };

@@ -410,7 +410,7 @@ Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,
     co_return protocol::ErrorWithSqlState(sqlstate::kConnectionFailure, StatusText(connection.status()));
   }
   backend.stream = std::move(connection->stream);
-  backend.endpoint = std::move(connection->endpoint);
+  backend.endpoint = std::make_shared<const UpstreamEndpoint>(std::move(connection->endpoint));
   if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes); write_error) {
     co_return UnavailableError(write_error.message());
   }

@@ -29,7 +29,8 @@ CancelTarget Target(uint64_t session_id, int32_t backend_pid, std::vector<std::b
       .session_id = session_id,
       .backend = BackendKey{
           .upstream_name = "main",
-          .endpoint = tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 5432),
+          .endpoint = std::make_shared<const UpstreamEndpoint>(
+              tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 5432)),
           .pid = backend_pid,
           .secret = std::move(secret)}};
 }
@@ -88,7 +89,7 @@ TEST(CancelKeyMapTest, FindWithTheMintedKeyReturnsTheTarget) {
   EXPECT_EQ(found->backend.pid, 4242);
   EXPECT_EQ(found->backend.secret, server_secret);
   EXPECT_EQ(found->backend.upstream_name, "main");
-  EXPECT_EQ(Describe(found->backend.endpoint), "127.0.0.1:5432");
+  EXPECT_EQ(Describe(*found->backend.endpoint), "127.0.0.1:5432");
 }
 
 TEST(CancelKeyMapTest, FindKeepsEachKeyToItsOwnTarget) {

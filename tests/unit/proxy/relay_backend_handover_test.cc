@@ -47,7 +47,8 @@ std::pair<ByteStream, TestSocket> MakeWire(asio::io_context& context) {
 }
 
 BackendKey KeyOf(const std::string& upstream, int32_t pid, const Bytes& secret) {
-  return BackendKey{upstream, unix_socket::endpoint("/" + upstream), pid, secret};
+  return BackendKey{upstream, std::make_shared<const UpstreamEndpoint>(unix_socket::endpoint("/" + upstream)), pid,
+                    secret};
 }
 
 // Runs `work` on the thread running `context` and returns its result.

@@ -32,6 +32,8 @@ namespace {
 
 constexpr std::chrono::milliseconds kCancelForwardTimeout{5000};
 constexpr std::chrono::seconds kTerminateWriteTimeout{1};
+// A fast shutdown's cancel: its grace for every session is 5 s.
+constexpr std::chrono::milliseconds kCancelAtCloseTimeout{2000};
 
 std::string_view EndText(RelayEndReason reason) {
   switch (reason) {
@@ -112,6 +114,17 @@ void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string mess
       }
       if (self->startup_hold_) self->startup_hold_->cancel();
     }
+  });
+}
+
+void ClientSession::CloseAndCancelRunning(std::string sqlstate, std::string message) {
+  asio::post(executor_, [weak = weak_from_this(), sqlstate = std::move(sqlstate),
+                         message = std::move(message)]() mutable {
+    auto self = std::static_pointer_cast<ClientSession>(weak.lock());
+    if (!self) return;
+    // Before it relays, a session has no statement running.
+    if (self->relay_running_) self->cancel_running_at_end_ = true;
+    self->Close(CloseWhen::kNow, std::move(sqlstate), std::move(message));
   });
 }
 
@@ -465,6 +478,18 @@ Awaitable<bool> ClientSession::WaitForStartupHold(const bool& woken) {
   co_return false;
 }
 
+Awaitable<void> ClientSession::CancelRunningStatement() {
+  std::optional<BackendKey> key = record_->backend();
+  if (!key) co_return;
+  absl::Status sent = co_await ForwardCancelRequest(*key, kCancelAtCloseTimeout);
+  // The session is closed next whatever happened; the line only explains
+  // a backend that lingers.
+  if (!sent.ok()) {
+    spdlog::warn("session {}: cancel request for backend pid {} failed: {}", record_->id(), key->pid,
+                 StatusText(sent));
+  }
+}
+
 Awaitable<void> ClientSession::EndRelay(RelayEnd end, std::exception_ptr failure) {
   if (failure) std::rethrow_exception(failure);
   scope_->End(SessionEndOf(end.reason, record_->backend_pid() != 0), EndText(end.reason), end.detail);
@@ -485,6 +510,7 @@ Awaitable<void> ClientSession::EndRelay(RelayEnd end, std::exception_ptr failure
     case RelayEndReason::kCloseRequested:
     case RelayEndReason::kStartupTimeout:
       if (tell_client) co_await SendFatal(client_, end.sqlstate, end.detail);
+      if (cancel_running_at_end_ && relay_->tracker().awaiting_ready() > 0) co_await CancelRunningStatement();
       // The relay's backend: the one this session connected, unless it was
       // handed over (relay.h).
       if (relay_->backend() && relay_->server_stream_clean()) co_await SendTerminate(relay_->backend()->stream);

@@ -52,6 +52,7 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
 
   // SessionControl; callable from any thread.
   void Close(CloseWhen when, std::string sqlstate, std::string message) override;
+  void CloseAndCancelRunning(std::string sqlstate, std::string message) override;
   void WithdrawClose() override;
   void CloseIfStill(StateStamp stamp, std::string sqlstate, std::string message) override;
   void Probe(std::string sql, std::function<void(ProbeResult)> done) override;
@@ -75,6 +76,8 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // After the relay: the scope's record of the end, a FATAL to the client
   // and a Terminate to the server where due.
   Awaitable<void> EndRelay(RelayEnd end, std::exception_ptr failure);
+  // For CloseAndCancelRunning: a CancelRequest to the backend, bounded.
+  Awaitable<void> CancelRunningStatement();
   void Finish(std::exception_ptr failure);
   // Sends the startup packet and relays the authentication exchange, once
   // more over TLS when server_tls_sslmode = allow's plain attempt is
@@ -110,6 +113,8 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   std::unique_ptr<Relay> relay_;
   // While the relay runs; close requests go to it.
   bool relay_running_ = false;
+  // Set by CloseAndCancelRunning: EndRelay cancels a running statement.
+  bool cancel_running_at_end_ = false;
   struct PendingClose {
     std::string sqlstate;
     std::string message;

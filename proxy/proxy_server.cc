@@ -6,7 +6,6 @@
 
 
 #include "protocol/sqlstate.h"
-#include "proxy/cancel_forwarder.h"
 #include "proxy/client_session.h"
 #include "proxy/status_text.h"
 
@@ -14,19 +13,6 @@ namespace pgvalve::proxy {
 namespace {
 // How long a fast shutdown waits for sessions to say goodbye.
 constexpr std::chrono::seconds kFastShutdownGrace{5};
-constexpr std::chrono::milliseconds kShutdownCancelTimeout{2000};
-
-// Takes the key by value: a coroutine's reference parameter would point at
-// the caller's copy, gone by the time the detached coroutine runs.
-Awaitable<void> CancelForShutdown(BackendKey key) {
-  absl::Status sent = co_await ForwardCancelRequest(key, kShutdownCancelTimeout);
-  // The session is closed next whatever happened; the line only explains
-  // a backend that lingers.
-  if (!sent.ok()) {
-    spdlog::warn("fast shutdown: cancel request for backend pid {} failed: {}", key.pid,
-                 StatusText(sent));
-  }
-}
 // Floods are logged in full for the first lines of each interval, then
 // counted; the count is logged when the interval is over.
 constexpr uint32_t kFloodLogBurst = 10;
@@ -170,14 +156,14 @@ void ProxyServer::CloseSessions(CloseWhen when, bool cancel_running) {
   for (const auto& record : sessions_.All()) {
     std::shared_ptr<SessionControl> control = record->control();
     if (!control) continue;
-    control->Close(when, std::string(protocol::sqlstate::kAdminShutdown),
-                   "terminating connection due to administrator command");
-    std::optional<BackendKey> key = record->backend();
-    if (cancel_running && key && record->state() == SessionState::kActive) {
-      // Closing the client's side alone would leave the statement running
-      // on its backend until it next writes. Sent after the close request,
-      // which reaches the session well before the cancel reaches the backend.
-      asio::co_spawn(control_context_, CancelForShutdown(*std::move(key)), asio::detached);
+    std::string sqlstate(protocol::sqlstate::kAdminShutdown);
+    std::string message = "terminating connection due to administrator command";
+    // Closing the client's side alone would leave a running statement on
+    // its backend until it next writes.
+    if (cancel_running) {
+      control->CloseAndCancelRunning(std::move(sqlstate), std::move(message));
+    } else {
+      control->Close(when, std::move(sqlstate), std::move(message));
     }
   }
 }

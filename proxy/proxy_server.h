@@ -60,8 +60,9 @@ class ProxyServer final : public ProcessControl {
   Awaitable<void> HandleSignals();
   void FinishIfIdle();
   void Stop();
-  // Asks every registered session to close; with `cancel_running`, a
-  // running statement is also cancelled on its backend.
+  // Asks every registered session to close; with `cancel_running`, now
+  // (whatever `when` says), and a running statement is also cancelled on
+  // its backend.
   void CloseSessions(CloseWhen when, bool cancel_running);
   void StartShutdownTimeout(std::chrono::milliseconds timeout, std::chrono::milliseconds grace);
   // Logs what rate-limited log lines have held back.

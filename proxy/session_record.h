@@ -52,6 +52,12 @@ class SessionControl {
   // its stream is between messages, the backend gets a Terminate. A later
   // request with an earlier `when` replaces a pending one.
   virtual void Close(CloseWhen when, std::string sqlstate, std::string message) = 0;
+  // Closes now, as Close(kNow, ...), and then cancels the statement the
+  // backend is running, which would otherwise run to its end before the
+  // backend reads the Terminate (a fast shutdown). The cancel is sent once
+  // the relay has stopped, so its error never reaches the client, who is
+  // told `sqlstate` instead.
+  virtual void CloseAndCancelRunning(std::string sqlstate, std::string message) = 0;
   // Drops a close that is still waiting for its boundary (a cancelled DRAIN).
   virtual void WithdrawClose() = 0;
   // Closes the session now, as Close(kNow, ...) does, but only if it is

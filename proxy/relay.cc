@@ -26,7 +26,7 @@ class Relay::ClientVisitor {
 
   MessageAction OnMessageStart(char tag, uint32_t /*length*/) {
     const auto message = static_cast<FrontendTag>(tag);
-    if (relay_.discard_) return DiscardedMessageStart(*relay_.discard_, message);
+    if (relay_.discard_) return relay_.discard_->OnMessageStart(message);
     // No backend to send it to: the request waits for one.
     if (!relay_.backend_) return MessageAction::kHold;
     // The backend is answering pgvalve's probe; the client's request waits.
@@ -41,14 +41,6 @@ class Relay::ClientVisitor {
   absl::Status OnMessage(char /*tag*/, std::span<std::byte> /*body*/) { return absl::OkStatus(); }
 
  private:
-  // Streams (to be dropped) up to the request's last message, then stops
-  // before whatever follows it.
-  static MessageAction DiscardedMessageStart(Discard& discard, FrontendTag message) {
-    if (discard.last_message_started) return MessageAction::kHold;
-    if (!discard.until_sync || message == FrontendTag::kSync) discard.last_message_started = true;
-    return MessageAction::kStream;
-  }
-
   Relay& relay_;
 };
 
@@ -189,7 +181,7 @@ Relay::ClientNext Relay::ClientStep() {
         client_violation_ = scanned.error;
         return ClientNext::kViolation;
       }
-      if (discard_->last_message_started && client_scanner_.AtMessageBoundary()) {
+      if (discard_->Complete(client_scanner_.AtMessageBoundary())) {
         // The held request is gone; the client gets the ReadyForQuery that
         // ends it, as after any failed request.
         discard_.reset();
@@ -363,13 +355,13 @@ Awaitable<void> Relay::ContinueClient(ClientNext next) {
         break;
       case ClientNext::kHold:
         switch (co_await HoldUntilResumed()) {
-          case HoldOutcome::kResumed:
+          case RequestHold::Outcome::kWoken:
             // Asked to close while held (a CUTOVER closes the sessions left
             // on the old server before it resumes): the held request gets
             // the FATAL and never reaches that server.
             next = close_requests_.due() ? EndClient(*close_requests_.due()) : ClientStep();
             break;
-          case HoldOutcome::kTimedOut: {
+          case RequestHold::Outcome::kTimedOut: {
             const bool answered = co_await StartDiscardingHeldRequest();
             if (answered) {
               next = ClientStep();
@@ -378,10 +370,10 @@ Awaitable<void> Relay::ContinueClient(ClientNext next) {
             }
             break;
           }
-          case HoldOutcome::kAborted:
+          case RequestHold::Outcome::kAborted:
             next = EndClient(RelayEnd{RelayEndReason::kCloseRequested, "hold aborted", {}});
             break;
-          case HoldOutcome::kClientLeft:
+          case RequestHold::Outcome::kClientLeft:
             next = EndClient(RelayEnd{RelayEndReason::kClientDisconnected,
                                       "the client left while its request was held", {}});
             break;

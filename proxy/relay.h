@@ -37,10 +37,12 @@
 #include "proxy/backend_link.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_gate.h"
+#include "proxy/held_request_discard.h"
 #include "proxy/relay_buffer.h"
 #include "proxy/relay_close_requests.h"
 #include "proxy/relay_end.h"
 #include "proxy/relay_probe.h"
+#include "proxy/request_hold.h"
 #include "proxy/session_record.h"
 #include "proxy/transaction_tracker.h"
 
@@ -107,16 +109,6 @@ class Relay {
  private:
   class ClientVisitor;
   class ServerVisitor;
-  struct HoldWait;
-
-  // Discarding a held request that timed out: the rest of a Query, or an
-  // extended-protocol batch through its Sync.
-  struct Discard {
-    bool until_sync = false;
-    bool last_message_started = false;
-  };
-
-  enum class HoldOutcome { kResumed, kTimedOut, kAborted, kClientLeft };
 
   // What a pump does after a step: read again, end (its RelayEnd is set),
   // or wait for something in a coroutine.
@@ -192,9 +184,7 @@ class Relay {
 
   // How the relay ends when the client broke framing (`error`).
   Awaitable<RelayEnd> EndForClientViolation(const absl::Status& error);
-  Awaitable<HoldOutcome> HoldUntilResumed();
-  // The wait inside HoldUntilResumed, watching the client meanwhile.
-  Awaitable<HoldOutcome> WaitWhileHeld(HoldWait& wait);
+  Awaitable<RequestHold::Outcome> HoldUntilResumed();
   // Writes pgvalve's own bytes to the client between relayed messages.
   Awaitable<bool> InjectToClient(std::span<const std::byte> bytes);
   Awaitable<bool> StartDiscardingHeldRequest();
@@ -235,7 +225,7 @@ class Relay {
   protocol::MessageScanner client_scanner_;
   protocol::MessageScanner server_scanner_;
   TransactionTracker tracker_;
-  std::optional<Discard> discard_;
+  std::optional<HeldRequestDiscard> discard_;
   RelayProbe probe_;
   // While the client pump waits for the probe's answer.
   std::unique_ptr<asio::steady_timer> probe_done_;
@@ -257,7 +247,7 @@ class Relay {
   // Pointers: set only while a release is asked for, and while a request
   // waits for a backend.
   std::unique_ptr<BackendReleased> release_;
-  std::shared_ptr<HoldWait> backend_wait_;
+  std::shared_ptr<RequestHold> backend_wait_;
 
   Pump client_pump_;
   Pump server_pump_;

@@ -48,6 +48,13 @@ struct ScanResult {
   absl::Status error;  // set with kInvalid
 };
 
+// The length field of a message header (a tag, then 4 bytes big-endian),
+// which counts itself and the body but not the tag. Unchecked: the caller
+// compares it with kMinMessageLength and its own limit.
+inline uint32_t DeclaredLength(std::span<const std::byte, kMessageHeaderSize> header) {
+  return LoadBigEndian32(header.data() + 1);
+}
+
 // The message a scan stopped at with kHeld, at the front of what is left:
 // the header was checked by the scan, so its length can be trusted.
 struct HeldMessage {

@@ -38,27 +38,33 @@ absl::Status TimedOut() {
                                      "startup and authentication did not complete in time");
 }
 
-Awaitable<absl::StatusOr<WholeMessage>> ReadWholeMessage(ByteStream& stream, std::string_view from,
-                                                         steady_clock::time_point deadline) {
+// Header and body under one timeout: a timer armed and cancelled per read
+// costs two timerfd updates and a parallel group each, at every session
+// start.
+Awaitable<absl::StatusOr<WholeMessage>> ReadWholeMessageUntimed(ByteStream& stream, std::string_view from) {
   WholeMessage message;
   message.bytes.resize(protocol::kMessageHeaderSize);
-  auto header = co_await WithTimeout(stream.ReadExactly(message.bytes), deadline - steady_clock::now());
-  if (!header) co_return TimedOut();
-  if (auto [error, read] = *header; error)
+  if (auto [error, read] = co_await stream.ReadExactly(message.bytes); error) {
     co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
-  const uint32_t length = protocol::LoadBigEndian32(message.bytes.data() + 1);
+  }
+  const uint32_t length = protocol::DeclaredLength(std::span(message.bytes).first<protocol::kMessageHeaderSize>());
   if (length < protocol::kMinMessageLength || length > kMaxAuthenticationMessage) {
     co_return protocol::ProtocolViolation(
         fmt::format("{} sent a message of {} bytes during authentication", from, static_cast<int32_t>(length)));
   }
   message.bytes.resize(1 + size_t{length});
-  auto body =
-      co_await WithTimeout(stream.ReadExactly(std::span(message.bytes).subspan(protocol::kMessageHeaderSize)),
-                           deadline - steady_clock::now());
-  if (!body) co_return TimedOut();
-  if (auto [error, read] = *body; error)
+  if (auto [error, read] = co_await stream.ReadExactly(std::span(message.bytes).subspan(protocol::kMessageHeaderSize));
+      error) {
     co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
+  }
   co_return message;
+}
+
+Awaitable<absl::StatusOr<WholeMessage>> ReadWholeMessage(ByteStream& stream, std::string_view from,
+                                                         steady_clock::time_point deadline) {
+  auto message = co_await WithTimeout(ReadWholeMessageUntimed(stream, from), deadline - steady_clock::now());
+  if (!message) co_return TimedOut();
+  co_return *std::move(message);
 }
 
 Awaitable<absl::Status> Forward(ByteStream& to, std::span<const std::byte> bytes, std::string_view to_name) {

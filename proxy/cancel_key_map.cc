@@ -3,15 +3,57 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
 namespace pgvalve::proxy {
 
+namespace {
+
+// RAND_bytes checks for a fork (a getpid system call) and looks up its
+// generator's parameters on every call, and a session start asked it for
+// four bytes. Drawn a kilobyte at a time per thread instead; the bytes are
+// as random, and each is wiped from the pool once handed out.
+class ThreadRandomPool {
+ public:
+  // False if the CSPRNG failed.
+  bool Fill(std::span<std::byte> out) {
+    while (!out.empty()) {
+      if (left_ == 0) {
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(pool_.data()), static_cast<int>(pool_.size())) != 1) {
+          return false;
+        }
+        left_ = pool_.size();
+      }
+      std::byte* next = pool_.data() + (pool_.size() - left_);
+      const size_t taken = std::min(left_, out.size());
+      std::memcpy(out.data(), next, taken);
+      OPENSSL_cleanse(next, taken);
+      left_ -= taken;
+      out = out.subspan(taken);
+    }
+    return true;
+  }
+
+  static ThreadRandomPool& ForThisThread() {
+    thread_local ThreadRandomPool pool;
+    return pool;
+  }
+
+ private:
+  std::array<std::byte, 1024> pool_;
+  size_t left_ = 0;
+};
+
+}  // namespace
+
 void PrepareRandomForThisThread() {
-  unsigned char ignored;
+  std::byte ignored;
   // A failure here shows again, and is handled, where a key is minted.
-  (void)RAND_bytes(&ignored, 1);
+  (void)ThreadRandomPool::ForThisThread().Fill(std::span(&ignored, 1));
 }
 
 int32_t CancelKeyMap::NextFreePidLocked() {
@@ -26,8 +68,7 @@ VirtualKey CancelKeyMap::Register(CancelTarget target) {
   VirtualKey key;
   key.secret.resize(target.backend.secret.size());
   // A predictable secret would let anyone cancel anyone's queries.
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.secret.data()),
-                 static_cast<int>(key.secret.size())) != 1) {
+  if (!ThreadRandomPool::ForThisThread().Fill(key.secret)) {
     throw std::runtime_error("the CSPRNG failed to produce a cancel secret");
   }
   BackendId backend{target.backend.upstream_name, target.backend.pid};

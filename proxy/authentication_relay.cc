@@ -53,8 +53,8 @@ Awaitable<absl::StatusOr<WholeMessage>> ReadWholeMessageUntimed(ByteStream& stre
         fmt::format("{} sent a message of {} bytes during authentication", from, static_cast<int32_t>(length)));
   }
   message.bytes.resize(1 + size_t{length});
-  if (auto [error, read] = co_await stream.ReadExactly(std::span(message.bytes).subspan(protocol::kMessageHeaderSize));
-      error) {
+  const std::span<std::byte> body = std::span(message.bytes).subspan(protocol::kMessageHeaderSize);
+  if (auto [error, read] = co_await stream.ReadExactly(body); error) {
     co_return UnavailableError(fmt::format("{} left: {}", from, error.message()));
   }
   co_return message;

@@ -86,8 +86,10 @@ class Relay {
   // every request answered and nothing in flight either way (or now, if it
   // is there and waiting), the server pump stops and `released` gets the
   // backend. Until AttachBackend, the client's next request waits (the
-  // client is still watched: one that leaves ends the session). False,
-  // and nothing happens, if the relay has no backend or is ending.
+  // client is still watched: one that leaves ends the session). A relay
+  // that ends first keeps its backend and never calls `released`. False,
+  // and nothing happens, if the relay has no backend, is ending, or was
+  // already asked.
   bool ReleaseBackendWhenIdle(BackendReleased released);
   // Gives a relay that released its backend another one, idle outside a
   // transaction (past its own startup). Cancels and the record follow it;

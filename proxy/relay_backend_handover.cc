@@ -1,7 +1,5 @@
 #include "proxy/relay.h"
 
-#include "proxy/cancel_key_map.h"
-
 // The seam pooling will use: the relay lets go of its backend at a
 // transaction boundary and takes another. In 1:1 mode nothing asks for it;
 // what it costs there is a null check before each server receive.

@@ -117,9 +117,8 @@ namespace {
 // never owns a socket of another context, so shutting the listener down
 // cannot leave one behind in a context that outlives its owner.
 template <typename Socket>
-Socket MoveToContext(Socket accepted, asio::io_context& context) {
+Socket MoveToContext(Socket accepted, const typename Socket::protocol_type& protocol, asio::io_context& context) {
   error_code error;
-  const auto protocol = accepted.local_endpoint(error).protocol();
   Socket moved(context);
   auto handle = accepted.release(error);
   if (!error) moved.assign(protocol, handle, error);
@@ -130,6 +129,10 @@ Socket MoveToContext(Socket accepted, asio::io_context& context) {
 
 template <typename Acceptor, typename Describe>
 Awaitable<void> Listener::AcceptLoop(Acceptor& acceptor, Describe describe_peer) {
+  // Asked once: every accepted socket has the listening socket's protocol
+  // (a getsockname per connection otherwise).
+  error_code protocol_error;
+  const auto protocol = acceptor.local_endpoint(protocol_error).protocol();
   while (acceptor.is_open()) {
     if (policy_.may_accept && !policy_.may_accept()) {
       if (!std::exchange(paused_by_policy_, true)) {
@@ -139,14 +142,16 @@ Awaitable<void> Listener::AcceptLoop(Acceptor& acceptor, Describe describe_peer)
       continue;
     }
     if (std::exchange(paused_by_policy_, false)) spdlog::info("accepting new clients again");
-    auto [error, socket] = co_await acceptor.async_accept(kUseTuple);
+    // The peer's address comes with the accept (no getpeername).
+    typename Acceptor::endpoint_type peer;
+    auto [error, socket] = co_await acceptor.async_accept(peer, kUseTuple);
     if (IsOutOfDescriptors(error) && policy_.spare != nullptr) {
       // The connection is still waiting: take it with a spare descriptor,
       // without blocking in case it has gone meanwhile.
       policy_.spare->Release();
       error_code retry_error;
       acceptor.non_blocking(true, retry_error);
-      if (!retry_error) socket = acceptor.accept(retry_error);
+      if (!retry_error) socket = acceptor.accept(peer, retry_error);
       acceptor.non_blocking(false, retry_error);
       policy_.spare->Reacquire();
       error = socket.is_open() ? error_code() : error;
@@ -159,8 +164,8 @@ Awaitable<void> Listener::AcceptLoop(Acceptor& acceptor, Describe describe_peer)
       co_await Pause();
       continue;
     }
-    ClientAddress address = describe_peer(socket);
-    on_connection_(ByteStream(MoveToContext(std::move(socket), pick_context_())), std::move(address));
+    ClientAddress address = describe_peer(peer);
+    on_connection_(ByteStream(MoveToContext(std::move(socket), protocol, pick_context_())), std::move(address));
   }
 }
 
@@ -170,15 +175,13 @@ Awaitable<void> Listener::Pause() {
 }
 
 Awaitable<void> Listener::AcceptTcp(tcp::acceptor& acceptor) {
-  return AcceptLoop(acceptor, [](const tcp::socket& socket) {
-    error_code error;
-    tcp::endpoint peer = socket.remote_endpoint(error);
-    return error ? ClientAddress{"unknown", 0} : ClientAddress{peer.address().to_string(), peer.port()};
+  return AcceptLoop(acceptor, [](const tcp::endpoint& peer) {
+    return ClientAddress{peer.address().to_string(), peer.port()};
   });
 }
 
 Awaitable<void> Listener::AcceptUnix(unix_socket::acceptor& acceptor) {
-  return AcceptLoop(acceptor, [](const unix_socket::socket&) { return ClientAddress{"unix", 0}; });
+  return AcceptLoop(acceptor, [](const unix_socket::endpoint&) { return ClientAddress{"unix", 0}; });
 }
 
 }  // namespace pgvalve::proxy

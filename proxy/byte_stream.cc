@@ -181,11 +181,21 @@ Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadExactly(std::span<std:
       co_return std::tuple<error_code, size_t>{error_code(), filled};
     }(*this, buffer);
   }
-  return std::visit(
-      [&](auto& socket) {
-        return asio::async_read(socket, asio::buffer(buffer.data(), buffer.size()), kUseTuple);
-      },
+  return ReadExactlyPlain(buffer);
+}
+
+Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadExactlyPlain(std::span<std::byte> buffer) {
+  // What a session start reads (the rest of a startup packet, an
+  // authentication message's body) is usually there already: read here,
+  // it costs one system call and no trip through the event loop, which
+  // Asio's read takes even when it completes at once.
+  auto [error, filled] = TryReadSome(buffer);
+  if (filled == buffer.size() || (error && !MustWait(error))) co_return std::tuple<error_code, size_t>{error, filled};
+  const std::span<std::byte> rest = buffer.subspan(filled);
+  auto [rest_error, rest_read] = co_await std::visit(
+      [&](auto& socket) { return asio::async_read(socket, asio::buffer(rest.data(), rest.size()), kUseTuple); },
       socket_);
+  co_return std::tuple<error_code, size_t>{rest_error, filled + rest_read};
 }
 
 Awaitable<std::tuple<error_code, size_t>> ByteStream::WriteAll(std::span<const std::byte> bytes) {

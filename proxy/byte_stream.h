@@ -105,6 +105,7 @@ class ByteStream {
   Awaitable<std::tuple<error_code, size_t>> ReceiveTls(RelayBuffer& buffer);
   // The asynchronous halves of ReadSome and WriteAll over TLS.
   Awaitable<std::tuple<error_code, size_t>> ReadSomeTls(std::span<std::byte> buffer);
+  Awaitable<std::tuple<error_code, size_t>> ReadExactlyPlain(std::span<std::byte> buffer);
   Awaitable<std::tuple<error_code, size_t>> WriteAllTls(std::span<const std::byte> bytes, size_t sent);
 
   // Created at the first StartReceive (a plain stream's). Declared before the socket so that it is

@@ -102,7 +102,10 @@ AdminPgvalve::AdminPgvalve(const PgServer& pg, AdminPgvalveOptions options)
     : pg_(pg),
       fd_hard_limit_(options.fd_hard_limit),
       fd_soft_limit_(options.fd_soft_limit),
-      dir_("pgvalve-admin"), listen_port_(FreeTcpPort()), admin_port_(FreeTcpPort()) {
+      // Not "pgvalve-admin": its random suffix could start with "pw", and
+      // then every path SHOW CONFIG prints would contain the password
+      // "admin-pw" that ShowConfigNeverShowsAPassword looks for.
+      dir_("pgvalve-console"), listen_port_(FreeTcpPort()), admin_port_(FreeTcpPort()) {
   while (admin_port_ == listen_port_) admin_port_ = FreeTcpPort();
   config_path_ = dir_.path() + "/pgvalve.toml";
   state_path_ = dir_.path() + "/state.toml";

@@ -24,10 +24,14 @@ constexpr std::string_view kConfiguredDatabase = "limits_from_file";
 // Routed to an upstream without control credentials.
 constexpr std::string_view kNoControlDatabase = "limits_without_control";
 
-// A query that swallows every cancel: only a terminate ends it.
+// A query that swallows every cancel: only a terminate ends it. The sleep
+// loop runs inside the exception block: PL/pgSQL checks for interrupts
+// before each statement, so a cancel that arrived between two blocks of a
+// loop of blocks would end the query (under load it did). Here the only
+// point outside the handler is just after a caught cancel.
 constexpr std::string_view kIgnoresCancels =
-    "DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.1); EXCEPTION WHEN query_canceled THEN NULL; "
-    "END; END LOOP; END $$";
+    "DO $$ BEGIN LOOP BEGIN LOOP PERFORM pg_sleep(0.1); END LOOP; "
+    "EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$";
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 // What the admin console may ask of the running process as a whole. The
 // rest of ProxyServer (listeners, workers, signals) is none of its business.
 
+#include <memory>
+
 #include "absl/status/status.h"
 
 namespace pgvalve::proxy {
@@ -20,6 +22,11 @@ class ProcessControl {
   // when that fails.
   virtual absl::Status Reload() = 0;
   virtual void Shutdown(ShutdownMode mode) = 0;
+  // While the returned guard lives, a shutdown with nothing left to wait
+  // for does not stop the process yet (for at most a few seconds): the
+  // admin command that ended the last session still gets its reply.
+  // Control thread only.
+  virtual std::shared_ptr<void> HoldStop() = 0;
 
  protected:
   ~ProcessControl() = default;

@@ -135,13 +135,29 @@ void ProxyServer::OnConnectionEnded() {
 }
 
 void ProxyServer::FinishIfIdle() {
-  if (!shutdown_ || live_connections_.load(std::memory_order_acquire) != 0) return;
+  if (!shutdown_ || live_connections_.load(std::memory_order_acquire) != 0 || stop_deferred_) return;
   spdlog::info("all sessions have ended; pgvalve stops");
   workers_.ReleaseWork();
-  Stop();
+  if (stop_holds_ == 0) return Stop();
+  // An admin command is still answering (the KILL that ended the last
+  // session, say): it gets its reply first, within a fast shutdown's grace.
+  stop_deferred_ = true;
+  deferred_stop_timer_ = std::make_unique<asio::steady_timer>(control_context_, kFastShutdownGrace);
+  deferred_stop_timer_->async_wait([this](error_code error) {
+    if (!error) Stop();
+  });
+}
+
+std::shared_ptr<void> ProxyServer::HoldStop() {
+  ++stop_holds_;
+  return std::shared_ptr<void>(nullptr, [this](void*) {
+    if (--stop_holds_ == 0 && stop_deferred_) Stop();
+  });
 }
 
 void ProxyServer::Stop() {
+  if (std::exchange(stopped_, true)) return;
+  if (deferred_stop_timer_) deferred_stop_timer_->cancel();
   for (const auto& hook : stop_hooks_) hook();
   for (LogRateLimiter* log : {&refused_at_startup_log_, &bogus_cancel_log_, &access_.refusal_log()}) {
     if (std::optional<std::string> summary = log->TakeFinalSummary()) spdlog::warn("{}", *summary);

@@ -41,6 +41,7 @@ class ProxyServer final : public ProcessControl {
   // Thread-safe.
   void Shutdown(ShutdownMode mode) override;
   absl::Status Reload() override;
+  std::shared_ptr<void> HoldStop() override;
   // Runs on the control thread when pgvalve stops, at the end of a
   // shutdown: the admin console stays open until then, so that an operator
   // can see and end what holds a smart shutdown open.
@@ -79,6 +80,12 @@ class ProxyServer final : public ProcessControl {
   LogRateLimiter refused_at_startup_log_;
   LogRateLimiter bogus_cancel_log_;
   AccessControl access_;
+  // HoldStop's guards alive; a stop they put off; Stop has run. Before
+  // the control context: a guard in an admin session's frame is released
+  // when the context destroys the frame.
+  int stop_holds_ = 0;
+  bool stop_deferred_ = false;
+  bool stopped_ = false;
   asio::io_context control_context_{1};
   WorkerPool workers_;
   Listener listener_;
@@ -91,6 +98,7 @@ class ProxyServer final : public ProcessControl {
   std::atomic<uint64_t> live_connections_{0};
   std::optional<ShutdownMode> shutdown_;
   std::vector<std::function<void()>> stop_hooks_;
+  std::unique_ptr<asio::steady_timer> deferred_stop_timer_;
 };
 
 }  // namespace pgvalve::proxy

@@ -96,6 +96,9 @@ Awaitable<void> AdminSession::Run() {
   while (true) {
     std::optional<Message> message = co_await ReadMessage();
     if (!message) break;
+    // Until its reply is flushed, a shutdown this command completes (a
+    // KILL of the last session) waits for it.
+    const std::shared_ptr<void> stop_hold = services_.process.HoldStop();
     const auto tag = static_cast<FrontendTag>(message->tag);
     if (tag == FrontendTag::kTerminate) break;
     if (tag == FrontendTag::kQuery) {

@@ -110,7 +110,8 @@ void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string mess
       // takes effect before the session goes further. The first one says
       // why; the session may already be telling the client.
       if (!self->pending_close_) {
-        self->pending_close_ = std::make_unique<PendingClose>(PendingClose{std::move(sqlstate), std::move(message)});
+        self->pending_close_ =
+            std::make_unique<PendingClose>(PendingClose{std::move(sqlstate), std::move(message)});
       }
       if (self->startup_hold_) self->startup_hold_->cancel();
     }
@@ -328,7 +329,8 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
   absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*routing.config, gate);
   if (route.ok() && *route == nullptr) {
     route = protocol::ErrorWithSqlState(
-        sqlstate::kConnectionFailure, fmt::format("pgvalve no longer has a route for database \"{}\"", gate.name()));
+        sqlstate::kConnectionFailure,
+        fmt::format("pgvalve no longer has a route for database \"{}\"", gate.name()));
   }
   if (!route.ok()) {
     spdlog::error("session {}: {}", scope.id(), EscapeForLog(StatusText(route.status())));

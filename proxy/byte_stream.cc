@@ -78,51 +78,84 @@ Awaitable<std::tuple<error_code>> ByteStream::WaitReadable() {
 }
 
 Awaitable<std::tuple<error_code>> ByteStream::WaitReadableTls() {
-  if (tls_->HasDecryptedBytes()) co_return std::tuple<error_code>{};
+  if (tls_->ReadableNow()) co_return std::tuple<error_code>{};
   co_return co_await WaitSocket(AsSocketWait(tls_->read_wait()));
 }
 
+struct ByteStream::TlsReceive {
+  RelayBuffer* buffer = nullptr;
+  ReceiveCallback done;
+  // Cancels the wait for writability; created with the first.
+  std::unique_ptr<asio::cancellation_signal> writable_wait_cancel;
+};
+
 void ByteStream::StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done) {
-  if (tls_) return StartReceiveTls(buffer, done);
   if (!receive_) receive_ = std::make_unique<ReactorReceive>();
+  if (tls_) return StartReceiveTls(buffer, start, done);
   std::visit([&](auto& socket) { receive_->Start(socket, buffer, start, done); }, socket_);
 }
 
 void ByteStream::CancelReceive() {
   if (receive_) receive_->Cancel();
-  if (tls_receive_cancel_) tls_receive_cancel_->emit(asio::cancellation_type::terminal);
-}
-
-void ByteStream::StartReceiveTls(RelayBuffer& buffer, ReceiveCallback done) {
-  if (!tls_receive_cancel_) tls_receive_cancel_ = std::make_unique<asio::cancellation_signal>();
-  auto executor = this->executor();
-  asio::co_spawn(executor, ReceiveTls(buffer),
-                 asio::bind_cancellation_slot(
-                     tls_receive_cancel_->slot(),
-                     [executor, done](std::exception_ptr failure, std::tuple<error_code, size_t> result) {
-                       // Posted: co_spawn may finish inside this call, and
-                       // the caller must not be re-entered.
-                       asio::post(executor, [done, failure, result] {
-                         auto [error, read] = result;
-                         done.run(done.target, failure ? error_code(asio::error::operation_aborted) : error, read);
-                       });
-                     }));
-}
-
-Awaitable<std::tuple<error_code, size_t>> ByteStream::ReceiveTls(RelayBuffer& buffer) {
-  // A read that did not fill the buffer took everything decrypted and
-  // everything the socket had; another would find nothing.
-  bool wait_first = !buffer.last_read_filled();
-  while (true) {
-    if (wait_first) {
-      buffer.Release();
-      auto [wait_error] = co_await WaitReadableTls();
-      if (wait_error) co_return std::tuple<error_code, size_t>{wait_error, 0};
-    }
-    wait_first = true;
-    auto [error, read] = TryReadSome(buffer.free_space());
-    if (!MustWait(error)) co_return std::tuple<error_code, size_t>{error, read};
+  if (tls_receive_ && tls_receive_->writable_wait_cancel) {
+    tls_receive_->writable_wait_cancel->emit(asio::cancellation_type::terminal);
   }
+}
+
+void ByteStream::StartReceiveTls(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done) {
+  if (!tls_receive_) tls_receive_ = std::make_unique<TlsReceive>();
+  tls_receive_->buffer = &buffer;
+  tls_receive_->done = done;
+  // Bytes OpenSSL read ahead raise no edge of their own: read them now.
+  if (tls_->HasBufferedBytes()) start = ReceiveStart::kReadFirst;
+  std::visit(
+      [&](auto& socket) {
+        receive_->Start(socket, buffer, start, {&ByteStream::OnTlsReceived, this},
+                        {&ByteStream::ReadTlsForReceive, this});
+      },
+      socket_);
+}
+
+SourceRead ByteStream::ReadTlsForReceive(void* stream, std::span<std::byte> space) {
+  tls::TlsConnection& tls = *static_cast<ByteStream*>(stream)->tls_;
+  const tls::IoResult result = tls.Read(space);
+  switch (result.outcome) {
+    case tls::IoResult::Outcome::kDone:
+      // Drained only when OpenSSL holds nothing more and its last read
+      // from the socket took all there was.
+      return SourceRead{tls.HasBufferedBytes() || !tls.socket_drained() ? SourceRead::Found::kBytesAndMore
+                                                                          : SourceRead::Found::kBytes,
+                        result.bytes};
+    case tls::IoResult::Outcome::kWouldBlock:
+      if (result.wait == tls::Wait::kReadable) return SourceRead{SourceRead::Found::kNothing};
+      return SourceRead{SourceRead::Found::kError, 0, kWouldBlock};
+    default:
+      return SourceRead{SourceRead::Found::kError, 0, std::get<0>(AsSocketResult(result))};
+  }
+}
+
+void ByteStream::OnTlsReceived(void* stream, error_code error, size_t bytes) {
+  auto* self = static_cast<ByteStream*>(stream);
+  if (MustWait(error)) {
+    // OpenSSL must send before it reads on (a key update's answer) and the
+    // socket is full.
+    TlsReceive& receive = *self->tls_receive_;
+    if (!receive.writable_wait_cancel) receive.writable_wait_cancel = std::make_unique<asio::cancellation_signal>();
+    asio::co_spawn(self->executor(), self->ReceiveTlsAfterWritable(),
+                   asio::bind_cancellation_slot(receive.writable_wait_cancel->slot(), asio::detached));
+    return;
+  }
+  self->tls_receive_->done.run(self->tls_receive_->done.target, error, bytes);
+}
+
+Awaitable<void> ByteStream::ReceiveTlsAfterWritable() {
+  auto [error] = co_await WaitSocket(SocketWait::kWritable);
+  TlsReceive& receive = *tls_receive_;
+  if (error) {
+    receive.done.run(receive.done.target, error, 0);
+    co_return;
+  }
+  StartReceiveTls(*receive.buffer, ReceiveStart::kReadFirst, receive.done);
 }
 
 std::tuple<error_code, size_t> ByteStream::TryReadSome(std::span<std::byte> buffer) {

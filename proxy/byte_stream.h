@@ -58,10 +58,10 @@ class ByteStream {
   // space (the caller commits them), or at EOF or an error. The buffer
   // takes storage from the pool only when bytes are there, so a waiting
   // session holds none (reactor_receive.h). `start` as in
-  // reactor_receive.h; with TLS it waits, after a read that did not fill
-  // the buffer, with a readiness check that sees a close. One at a time.
-  // Destroying a plain stream abandons a pending one (`done` is not
-  // called); a TLS stream's must have completed first.
+  // reactor_receive.h. One at a time. Destroying the stream abandons a
+  // pending one (`done` is not called), except one over TLS that had to
+  // wait for writability first (a read that must send, rare): that one
+  // must have completed.
   void StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done);
   // A pending StartReceive completes with operation_aborted (or with what
   // it had already found).
@@ -101,18 +101,23 @@ class ByteStream {
   int NativeHandle();
   std::tuple<error_code, size_t> TryReceive(std::span<std::byte> buffer, int flags);
   Awaitable<std::tuple<error_code>> WaitReadableTls();
-  void StartReceiveTls(RelayBuffer& buffer, ReceiveCallback done);
-  Awaitable<std::tuple<error_code, size_t>> ReceiveTls(RelayBuffer& buffer);
+  struct TlsReceive;
+  void StartReceiveTls(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done);
+  // The ReceiveSource and ReceiveCallback of a receive over TLS.
+  static SourceRead ReadTlsForReceive(void* stream, std::span<std::byte> space);
+  static void OnTlsReceived(void* stream, error_code error, size_t bytes);
+  // A TLS read that must write first waits for writability here.
+  Awaitable<void> ReceiveTlsAfterWritable();
   // The asynchronous halves of ReadSome and WriteAll over TLS.
   Awaitable<std::tuple<error_code, size_t>> ReadSomeTls(std::span<std::byte> buffer);
   Awaitable<std::tuple<error_code, size_t>> ReadExactlyPlain(std::span<std::byte> buffer);
   Awaitable<std::tuple<error_code, size_t>> WriteAllTls(std::span<const std::byte> bytes, size_t sent);
 
-  // Created at the first StartReceive (a plain stream's). Declared before the socket so that it is
+  // Created at the first StartReceive. Declared before the socket so that it is
   // destroyed after it: closing the socket completes a pending receive.
   std::unique_ptr<ReactorReceive> receive_;
-  // Cancels a TLS receive, a coroutine; created with the first.
-  std::unique_ptr<asio::cancellation_signal> tls_receive_cancel_;
+  // The caller's side of a receive over TLS; created with the first.
+  std::unique_ptr<TlsReceive> tls_receive_;
   std::variant<tcp::socket, unix_socket::socket> socket_;
   std::unique_ptr<tls::TlsConnection> tls_;
 };

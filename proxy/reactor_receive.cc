@@ -18,6 +18,7 @@ class ReactorReceive::Operation : public detail::reactor_op {
   int descriptor = -1;
   RelayBuffer* buffer = nullptr;
   ReceiveCallback callback;
+  ReceiveSource source;
   bool pending = false;
   // Set when the ReactorReceive went away while this was pending.
   bool orphaned = false;
@@ -28,6 +29,7 @@ class ReactorReceive::Operation : public detail::reactor_op {
   static status Perform(reactor_op* base) {
     auto* self = static_cast<Operation*>(base);
     const std::span<std::byte> space = self->buffer->free_space();
+    if (self->source.read != nullptr) return PerformThroughSource(*self, space);
     while (true) {
       const ssize_t got = ::recv(self->descriptor, space.data(), space.size(), MSG_DONTWAIT);
       if (got > 0) {
@@ -48,6 +50,26 @@ class ReactorReceive::Operation : public detail::reactor_op {
   }
 
  private:
+  static status PerformThroughSource(Operation& self, std::span<std::byte> space) {
+    const SourceRead read = self.source.read(self.source.target, space);
+    switch (read.found) {
+      case SourceRead::Found::kBytes:
+        self.bytes_transferred_ = read.bytes;
+        return done_and_exhausted;
+      case SourceRead::Found::kBytesAndMore:
+        self.bytes_transferred_ = read.bytes;
+        return done;
+      case SourceRead::Found::kNothing:
+        self.buffer->Release();
+        return not_done;
+      case SourceRead::Found::kError:
+        break;
+    }
+    self.ec_ = read.error;
+    self.buffer->Release();
+    return done;
+  }
+
   // `owner` is null when the io_context is being destroyed with this
   // operation still queued: nothing is called then.
   static void Complete(void* owner, detail::operation* base, const error_code& /*ignored*/, size_t /*ignored*/) {
@@ -84,7 +106,7 @@ void ReactorReceive::Cancel() {
 
 void ReactorReceive::Start(detail::reactor& reactor, int descriptor,
                            detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
-                           ReceiveStart start, ReceiveCallback done) {
+                           ReceiveStart start, ReceiveCallback done, ReceiveSource source) {
   Operation& operation = *operation_;
   assert(!operation.pending);
   assert(!buffer.full());
@@ -97,6 +119,7 @@ void ReactorReceive::Start(detail::reactor& reactor, int descriptor,
   operation.descriptor = descriptor;
   operation.buffer = &buffer;
   operation.callback = done;
+  operation.source = source;
   operation.pending = true;
   if (start == ReceiveStart::kReadFirst && *registration != nullptr &&
       Operation::Perform(&operation) != detail::reactor_op::not_done) {

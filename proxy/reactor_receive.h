@@ -26,6 +26,10 @@
 // answering (writing that answer to a closed client draws a reset, which
 // is an edge).
 //
+// Over TLS the reactor calls a ReceiveSource instead of recv: OpenSSL
+// reads the socket and decrypts, and says whether it or the socket may
+// still hold bytes, which plays the part of "filled its buffer".
+//
 // It is built on the reactor interface Asio's own socket operations use
 // (boost::asio::detail), written against Boost 1.81's.
 
@@ -58,6 +62,31 @@ struct ReceiveCallback {
   void* target = nullptr;
 };
 
+// What a receive found through a ReceiveSource.
+struct SourceRead {
+  enum class Found {
+    // `bytes` bytes; the source and the socket under it are drained.
+    kBytes,
+    // `bytes` bytes, and more may be there without a new edge.
+    kBytesAndMore,
+    // Nothing yet: wait for the socket's next edge.
+    kNothing,
+    // `error`: eof, a failure, or would_block when the source must write
+    // before it can read on (the caller waits for writability itself).
+    kError,
+  };
+  Found found = Found::kNothing;
+  size_t bytes = 0;
+  error_code error;
+};
+
+// Reads without waiting for a receive whose socket's bytes are not the
+// relay's, i.e. TLS. Runs inside the reactor, on the socket's thread.
+struct ReceiveSource {
+  SourceRead (*read)(void* target, std::span<std::byte> space) = nullptr;
+  void* target = nullptr;
+};
+
 class ReactorReceive {
  public:
   ReactorReceive();
@@ -72,12 +101,14 @@ class ReactorReceive {
   // space and stay alive until then; the socket must stay open and in place
   // (a close completes the receive with operation_aborted, as Cancel does).
   // One receive at a time. If the io_context is destroyed first, `done` is
-  // not called.
+  // not called. With a `source`, the bytes are read through it rather than
+  // from the socket.
   template <typename Socket>
-  void Start(Socket& socket, RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done) {
+  void Start(Socket& socket, RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done,
+             ReceiveSource source = {}) {
     auto& implementation = Internals<Socket>::Implementation(socket);
     Start(asio::use_service<asio::detail::reactor>(asio::query(socket.get_executor(), asio::execution::context)),
-          implementation.socket_, &implementation.reactor_data_, buffer, start, done);
+          implementation.socket_, &implementation.reactor_data_, buffer, start, done, source);
   }
 
   // A pending receive completes with operation_aborted; otherwise nothing.
@@ -95,7 +126,7 @@ class ReactorReceive {
 
   void Start(asio::detail::reactor& reactor, int descriptor,
              asio::detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
-             ReceiveStart start, ReceiveCallback done);
+             ReceiveStart start, ReceiveCallback done, ReceiveSource source);
 
   // Owned here while idle; a pending operation left behind by this object's
   // destruction deletes itself when the reactor completes it.

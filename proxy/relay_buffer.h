@@ -34,14 +34,7 @@ class RelayBuffer {
   bool full() const { return filled_ == capacity_; }
   bool empty() const { return filled_ == 0; }
   bool holds_storage() const { return storage_ != nullptr; }
-  // True when the last read filled all the free space: the peer probably
-  // has more to send at once.
-  bool last_read_filled() const { return last_read_filled_; }
-
-  void Commit(size_t count) {
-    filled_ += count;
-    last_read_filled_ = count > 0 && filled_ == capacity_;
-  }
+  void Commit(size_t count) { filled_ += count; }
 
   // Drops the first `count` bytes.
   void Consume(size_t count) {
@@ -63,7 +56,6 @@ class RelayBuffer {
   std::unique_ptr<std::byte[]> storage_;
   size_t capacity_;
   size_t filled_ = 0;
-  bool last_read_filled_ = false;
 };
 
 }  // namespace pgvalve::proxy

@@ -17,9 +17,13 @@ absl::StatusOr<std::unique_ptr<TlsConnection>> TlsConnection::Create(SSL_CTX* co
   if (ssl == nullptr)
     return absl::InternalError(absl::StrCat("cannot create a TLS connection: ", TakeOpenSslErrors()));
   std::unique_ptr<TlsConnection> connection(new TlsConnection(ssl));
-  if (SSL_set_fd(ssl, fd) != 1) {
+  connection->socket_.fd = fd;
+  BIO* socket = NewSocketBio(&connection->socket_);
+  if (socket == nullptr) {
     return absl::InternalError(absl::StrCat("cannot attach TLS to the socket: ", TakeOpenSslErrors()));
   }
+  // One BIO for both directions: the connection owns it.
+  SSL_set_bio(ssl, socket, socket);
   if (role == Role::kServer) {
     SSL_set_accept_state(ssl);
   } else {
@@ -29,6 +33,14 @@ absl::StatusOr<std::unique_ptr<TlsConnection>> TlsConnection::Create(SSL_CTX* co
 }
 
 TlsConnection::~TlsConnection() { SSL_free(ssl_); }
+
+bool TlsConnection::ReadableNow() {
+  if (HasDecryptedBytes()) return true;
+  if (!HasBufferedBytes()) return false;
+  std::byte first;
+  const IoResult peeked = Peek(std::span(&first, 1));
+  return peeked.outcome != IoResult::Outcome::kWouldBlock || peeked.wait != Wait::kReadable;
+}
 
 absl::Status TlsConnection::SetServerName(const std::string& host) {
   if (SSL_set_tlsext_host_name(ssl_, host.c_str()) != 1) {
@@ -42,7 +54,11 @@ absl::StatusOr<Wait> TlsConnection::Handshake() {
   ERR_clear_error();
   errno = 0;
   const int result = SSL_do_handshake(ssl_);
-  if (result == 1) return Wait::kNone;
+  if (result == 1) {
+    // A verification callback may have queued errors on the way to success.
+    ERR_clear_error();
+    return Wait::kNone;
+  }
   const int error = SSL_get_error(ssl_, result);
   if (error == SSL_ERROR_WANT_READ) return Wait::kReadable;
   if (error == SSL_ERROR_WANT_WRITE) return Wait::kWritable;
@@ -88,7 +104,6 @@ IoResult TlsConnection::Outcome(int call_result, size_t bytes, Wait& wait, Wait 
 
 IoResult TlsConnection::Read(std::span<std::byte> buffer) {
   if (buffer.empty()) return IoResult{};
-  ERR_clear_error();
   size_t read = 0;
   const int result = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &read);
   return Outcome(result, read, read_wait_, Wait::kReadable);
@@ -96,7 +111,6 @@ IoResult TlsConnection::Read(std::span<std::byte> buffer) {
 
 IoResult TlsConnection::Peek(std::span<std::byte> buffer) {
   if (buffer.empty()) return IoResult{};
-  ERR_clear_error();
   size_t read = 0;
   const int result = SSL_peek_ex(ssl_, buffer.data(), buffer.size(), &read);
   return Outcome(result, read, read_wait_, Wait::kReadable);
@@ -104,7 +118,6 @@ IoResult TlsConnection::Peek(std::span<std::byte> buffer) {
 
 IoResult TlsConnection::Write(std::span<const std::byte> bytes) {
   if (bytes.empty()) return IoResult{};
-  ERR_clear_error();
   size_t written = 0;
   const int result = SSL_write_ex(ssl_, bytes.data(), bytes.size(), &written);
   return Outcome(result, written, write_wait_, Wait::kWritable);

@@ -9,6 +9,15 @@
 // write interleaved; OpenSSL allows that as long as the calls are not
 // concurrent, and a write that could not finish is retried with the same
 // bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets them move).
+//
+// OpenSSL's per-thread error queue must be empty when a read or a write
+// starts, or a call that only has to wait is taken for a failure. Emptying
+// it before every call costs more than a relayed query's own bookkeeping
+// (a lookup of the thread's state and sixteen slots cleared), so this class
+// keeps it empty instead: every call that fails takes the errors it left,
+// and a handshake, the one call that may leave some behind even when it
+// succeeds, empties it before and after. Code that uses OpenSSL on a
+// worker thread must leave the queue as empty as it found it.
 
 #include <openssl/ssl.h>
 
@@ -18,6 +27,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "tls/socket_bio.h"
 
 namespace pgvalve::tls {
 
@@ -53,6 +63,18 @@ class TlsConnection {
   IoResult Write(std::span<const std::byte> bytes);
   // Decrypted bytes wait in the connection: a read would return them now.
   bool HasDecryptedBytes() const { return SSL_pending(ssl_) > 0; }
+  // OpenSSL holds bytes read from the socket, decrypted or not yet (it
+  // reads ahead): a read may return them without the socket turning
+  // readable again, or may need more of a record that arrived in part.
+  bool HasBufferedBytes() const { return SSL_has_pending(ssl_) == 1; }
+  // A read would return bytes (or the end, or a failure) now: decrypted
+  // bytes wait, or a whole record does. Decrypts one record to find out.
+  bool ReadableNow();
+  // The last read from the socket took less than OpenSSL asked for, or
+  // found nothing: what the socket had then is all in OpenSSL now, and only
+  // a new readiness edge brings more. False while a read filled all the
+  // space OpenSSL offered (the socket may have more) and before any read.
+  bool socket_drained() const { return socket_.drained; }
   // What the last read that would block waits for.
   Wait read_wait() const { return read_wait_; }
   Wait write_wait() const { return write_wait_; }
@@ -82,6 +104,7 @@ class TlsConnection {
   SSL* ssl_;
   Wait read_wait_ = Wait::kReadable;
   Wait write_wait_ = Wait::kWritable;
+  SocketBioState socket_;
   std::string last_error_;
 };
 

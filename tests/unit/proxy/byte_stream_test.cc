@@ -18,9 +18,14 @@
 
 #include "gtest/gtest.h"
 #include "proxy/relay_buffer.h"
+#include "tests/unit/proxy/stream_receiver.h"
 
 namespace pgvalve::proxy {
 namespace {
+
+using stream_test::Receiver;
+using stream_test::Send;
+using stream_test::Text;
 
 
 struct Pair {
@@ -148,49 +153,6 @@ TEST(ByteStreamTest, WriteAllDeliversEverythingInOrderPastAFullSocket) {
 // then, the callback never runs inside StartReceive, and a pending receive
 // ends cleanly when cancelled and when its socket closes; when its stream or
 // its io_context goes away under it, the callback is never called.
-
-void Send(ByteStream& stream, std::string_view text) {
-  auto [error, sent] = stream.TrySend(std::as_bytes(std::span(text)));
-  ASSERT_FALSE(error);
-  ASSERT_EQ(sent, text.size());
-}
-
-std::string Text(RelayBuffer& buffer) {
-  auto filled = buffer.filled();
-  return std::string(reinterpret_cast<const char*>(filled.data()), filled.size());
-}
-
-// Receives into its buffer through the callback the relay uses, and
-// records how each receive ended.
-struct Receiver {
-  Receiver(ByteStream& stream, size_t capacity) : stream(stream), buffer(capacity) {}
-
-  void Start(ReceiveStart start = ReceiveStart::kTrustEdge) {
-    result.reset();
-    stream.StartReceive(buffer, start, {&Receiver::Done, this});
-    EXPECT_FALSE(result) << "the callback ran inside StartReceive";
-  }
-  static void Done(void* target, error_code error, size_t read) {
-    auto* self = static_cast<Receiver*>(target);
-    ++self->calls;
-    self->result.emplace(error, read);
-  }
-  // Runs the io_context until the receive has completed; commits its bytes.
-  void Finish(asio::io_context& context) {
-    // A context that ran out of work stops; this receive is new work.
-    context.restart();
-    while (!result && context.run_one() > 0) {
-    }
-    ASSERT_TRUE(result) << "the receive never completed";
-    if (!result->first) buffer.Commit(result->second);
-  }
-  error_code error() const { return result->first; }
-
-  ByteStream& stream;
-  RelayBuffer buffer;
-  std::optional<std::pair<error_code, size_t>> result;
-  int calls = 0;
-};
 
 TEST(ReactorReceiveTest, BytesAlreadyThereAreReceived) {
   asio::io_context context;

@@ -71,22 +71,6 @@ TEST(RelayBufferTest, DestructionGivesStorageBack) {
   });
 }
 
-TEST(RelayBufferTest, RemembersWhetherTheLastReadFilledIt) {
-  OnFreshThread([] {
-    RelayBuffer buffer(kCapacity);
-    buffer.free_space();
-    buffer.Commit(kCapacity / 2);
-    EXPECT_FALSE(buffer.last_read_filled());
-    buffer.Commit(kCapacity / 2);
-    EXPECT_TRUE(buffer.last_read_filled());
-    buffer.Consume(kCapacity);
-    // Still true: the peer probably has more, though the buffer is empty.
-    EXPECT_TRUE(buffer.last_read_filled());
-    buffer.Commit(1);
-    EXPECT_FALSE(buffer.last_read_filled());
-  });
-}
-
 TEST(BufferPoolTest, KeepsABoundedNumberOfFreeBuffers) {
   OnFreshThread([] {
     BufferPool& pool = BufferPool::ForThisThread();

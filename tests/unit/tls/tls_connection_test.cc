@@ -7,10 +7,12 @@
 #include "tls/tls_connection.h"
 
 #include <gmock/gmock.h>
+#include <openssl/err.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <string>
 
 #include "tests/support/temp_dir.h"
@@ -145,6 +147,81 @@ TEST_F(TlsConnectionTest, ReadsTakeWhatTheRecordHoldsAndPeeksLeaveIt) {
   IoResult rest = server_->Read(buffer);
   EXPECT_EQ(Text(buffer, rest.bytes), "llo");
   EXPECT_FALSE(server_->HasDecryptedBytes());
+}
+
+TEST_F(TlsConnectionTest, OneSocketReadTakesRecordsThatArrivedTogether) {
+  ConnectAndHandshake();
+  ASSERT_EQ(client_->Write(Bytes("one")).bytes, 3u);
+  ASSERT_EQ(client_->Write(Bytes("two")).bytes, 3u);
+  std::array<std::byte, 64> buffer;
+  IoResult first = server_->Read(buffer);
+  ASSERT_EQ(first.outcome, Outcome::kDone);
+  EXPECT_EQ(Text(buffer, first.bytes), "one") << "a read returns one record";
+  // OpenSSL read both records from the socket at once, which it then had
+  // no more of: the second record is OpenSSL's alone.
+  EXPECT_TRUE(server_->socket_drained());
+  EXPECT_FALSE(server_->HasDecryptedBytes());
+  EXPECT_TRUE(server_->HasBufferedBytes());
+  EXPECT_TRUE(server_->ReadableNow());
+  IoResult second = server_->Read(buffer);
+  EXPECT_EQ(Text(buffer, second.bytes), "two");
+  EXPECT_FALSE(server_->HasBufferedBytes());
+  EXPECT_FALSE(server_->ReadableNow());
+}
+
+TEST_F(TlsConnectionTest, ASocketReadThatFillsOpenSslsBufferIsNotDrained) {
+  ConnectAndHandshake();
+  const std::string big(64 * 1024, 'y');
+  size_t sent = 0;
+  while (sent < big.size()) {
+    IoResult written = client_->Write(Bytes(std::string_view(big).substr(sent)));
+    ASSERT_EQ(written.outcome, Outcome::kDone);
+    sent += written.bytes;
+  }
+  std::array<std::byte, 1024> buffer;
+  ASSERT_EQ(server_->Read(buffer).outcome, Outcome::kDone);
+  EXPECT_FALSE(server_->socket_drained()) << "64 KiB of records do not fit in one read-ahead";
+  size_t received = 1024;
+  while (true) {
+    IoResult read = server_->Read(buffer);
+    if (read.outcome == Outcome::kWouldBlock) break;
+    ASSERT_EQ(read.outcome, Outcome::kDone);
+    received += read.bytes;
+  }
+  EXPECT_EQ(received, big.size());
+  EXPECT_TRUE(server_->socket_drained());
+}
+
+TEST_F(TlsConnectionTest, APartOfARecordIsBufferedButNotReadable) {
+  ConnectAndHandshake();
+  ASSERT_EQ(client_->Write(Bytes("hello")).bytes, 5u);
+  // Take the record off the socket, then let it arrive in two parts.
+  std::array<char, 256> record;
+  const ssize_t size = ::recv(fds_[0], record.data(), record.size(), 0);
+  ASSERT_GT(size, 10);
+  ASSERT_EQ(::send(fds_[1], record.data(), 7, 0), 7);
+  std::array<std::byte, 64> buffer;
+  EXPECT_EQ(server_->Read(buffer).outcome, Outcome::kWouldBlock);
+  EXPECT_TRUE(server_->HasBufferedBytes());
+  EXPECT_FALSE(server_->ReadableNow()) << "the rest of the record has not come";
+  ASSERT_EQ(::send(fds_[1], record.data() + 7, size - 7, 0), size - 7);
+  EXPECT_TRUE(server_->ReadableNow());
+  IoResult read = server_->Read(buffer);
+  EXPECT_EQ(Text(buffer, read.bytes), "hello");
+}
+
+TEST_F(TlsConnectionTest, AFailedReadLeavesNoErrorForTheNextConnection) {
+  ConnectAndHandshake();
+  // An application-data record that decrypts to nothing valid.
+  const std::string forged("\x17\x03\x03\x00\x20" + std::string(32, 'z'));
+  ASSERT_EQ(::send(fds_[1], forged.data(), forged.size(), 0), static_cast<ssize_t>(forged.size()));
+  std::array<std::byte, 64> buffer;
+  EXPECT_EQ(server_->Read(buffer).outcome, Outcome::kFailed);
+  EXPECT_EQ(ERR_peek_error(), 0u) << "the failure's errors stayed queued";
+  // Reads do not empty the queue first, so one left behind would make this
+  // read, which only has to wait, look like a failure.
+  ConnectAndHandshake();
+  EXPECT_EQ(server_->Read(buffer).outcome, Outcome::kWouldBlock);
 }
 
 TEST_F(TlsConnectionTest, AWriteStopsWhenTheSocketIsFullAndGoesOnFromWhereItStopped) {

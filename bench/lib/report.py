@@ -347,6 +347,9 @@ def section_memory(s, out):
             f"{n}. Median over rounds; a round starts new proxy processes. Kernel socket buffers are not part of RSS."
             + (" The floor keeps a struct of a few dozen bytes and no buffer per idle "
                "session: about the least a relay can keep." if "floor" in s.targets() else "")
+            + (" Every proxy measured here reached PostgreSQL through a PgBouncer in "
+               "transaction mode (pool of 20, not measured), so that the sessions needed "
+               "20 backends rather than one each." if s.meta.get("memory_upstream") == "pool" else "")
             + "\n"
         )
         header = ["proxy", "RSS before MiB", f"RSS with {n} sessions MiB", "KiB per session"]

@@ -131,6 +131,12 @@ void TlsConnection::SendCloseNotify() {
   ERR_clear_error();
 }
 
+bool TlsConnection::RequestKeyUpdate() {
+  if (SSL_key_update(ssl_, SSL_KEY_UPDATE_REQUESTED) == 1) return true;
+  (void)TakeOpenSslErrors();
+  return false;
+}
+
 std::string TlsConnection::Description() const {
   return absl::StrCat(SSL_get_version(ssl_), " ", SSL_get_cipher_name(ssl_));
 }

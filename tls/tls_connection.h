@@ -80,6 +80,11 @@ class TlsConnection {
   Wait write_wait() const { return write_wait_; }
   // Sends close_notify if the socket takes it now; never waits.
   void SendCloseNotify();
+  // TLS 1.3: new keys for what this end sends from now on, and a request
+  // that the peer update its own (OpenSSL answers with its next write, not
+  // from the read that found the request). Sent with the next write. False
+  // on TLS 1.2 or a failure.
+  bool RequestKeyUpdate();
 
   // "TLSv1.3 TLS_AES_256_GCM_SHA384", for SHOW CLIENTS and logs.
   std::string Description() const;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -64,6 +65,7 @@ class ByteStreamTlsTest : public ::testing::Test {
       if (!server_done) server_done = *(*server_tls)->Handshake() == tls::Wait::kNone;
     }
     EXPECT_TRUE(server_done && client_done) << "the handshake did not finish";
+    client_tls_ = client_tls->get();
     server_->AdoptTls(*std::move(server_tls));
     client_->AdoptTls(*std::move(client_tls));
   }
@@ -75,6 +77,8 @@ class ByteStreamTlsTest : public ::testing::Test {
   asio::io_context context_;
   std::optional<ByteStream> server_;
   std::optional<ByteStream> client_;
+  // The client's TLS connection, which client_ owns.
+  tls::TlsConnection* client_tls_ = nullptr;
 };
 
 TEST_F(ByteStreamTlsTest, RecordsThatArrivedTogetherAreReceivedWithoutAnotherEdge) {
@@ -140,6 +144,54 @@ TEST_F(ByteStreamTlsTest, WaitReadableSeesARecordOpenSslReadAhead) {
   auto [second_error, second] = server_->TryReadSome(buffer);
   ASSERT_FALSE(second_error);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(buffer.data()), second), "two");
+}
+
+TEST_F(ByteStreamTlsTest, AKeyUpdateToAnswerDoesNotStallAReadWhileTheSocketBackIsFull) {
+  // Fill the socket towards the client, which reads nothing meanwhile, as
+  // an application does while it sends a large COPY.
+  const std::string chunk(16 * 1024, 'r');
+  size_t backlog = 0;
+  while (true) {
+    auto [error, sent] = server_->TrySend(std::as_bytes(std::span(chunk)));
+    ASSERT_FALSE(error);
+    if (sent == 0) break;
+    backlog += sent;
+  }
+  // The client asks for new keys both ways. OpenSSL queues the answer for
+  // the server's next write: the read goes on without sending anything.
+  ASSERT_TRUE(client_tls_->RequestKeyUpdate());
+  Send(*client_, "after the update");
+  Receiver receiver(*server_, 64);
+  receiver.Start();
+  ASSERT_NO_FATAL_FAILURE(receiver.Finish(context_));
+  ASSERT_FALSE(receiver.error()) << receiver.error().message();
+  EXPECT_EQ(Text(receiver.buffer), "after the update");
+  // The write that found the socket full is finished with the same bytes,
+  // as the relay does, while the client reads; then the server's next bytes
+  // carry the answer to the key update first, and come under its new keys.
+  const std::string marker = "new keys";
+  std::string_view unsent = chunk;
+  bool marker_queued = false;
+  std::vector<std::byte> sink(64 * 1024);
+  std::string tail;
+  size_t received = 0;
+  const size_t expected = backlog + chunk.size() + marker.size();
+  for (int attempts = 0; received < expected && attempts < 100000; ++attempts) {
+    if (unsent.empty() && !std::exchange(marker_queued, true)) unsent = marker;
+    if (!unsent.empty()) {
+      auto [error, sent] = server_->TrySend(std::as_bytes(std::span(unsent)));
+      ASSERT_FALSE(error) << error.message();
+      unsent.remove_prefix(sent);
+    }
+    auto [error, read] = client_->TryReadSome(sink);
+    if (MustWait(error)) continue;
+    ASSERT_FALSE(error) << error.message();
+    received += read;
+    tail.append(reinterpret_cast<const char*>(sink.data()), read);
+    if (tail.size() > 64) tail.erase(0, tail.size() - 64);
+  }
+  EXPECT_EQ(received, expected);
+  EXPECT_TRUE(tail.ends_with(marker));
 }
 
 TEST_F(ByteStreamTlsTest, ThePeerClosingIsEof) {

@@ -137,8 +137,10 @@ SourceRead ByteStream::ReadTlsForReceive(void* stream, std::span<std::byte> spac
 void ByteStream::OnTlsReceived(void* stream, error_code error, size_t bytes) {
   auto* self = static_cast<ByteStream*>(stream);
   if (MustWait(error)) {
-    // OpenSSL must send before it reads on (a key update's answer) and the
-    // socket is full.
+    // OpenSSL must send before it reads on and the socket is full: an alert
+    // (a TLS 1.2 peer asking to renegotiate is refused with one). A key
+    // update's answer is not such a case: OpenSSL sends it with its next
+    // write.
     TlsReceive& receive = *self->tls_receive_;
     if (!receive.writable_wait_cancel) receive.writable_wait_cancel = std::make_unique<asio::cancellation_signal>();
     asio::co_spawn(self->executor(), self->ReceiveTlsAfterWritable(),

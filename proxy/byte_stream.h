@@ -60,8 +60,8 @@ class ByteStream {
   // session holds none (reactor_receive.h). `start` as in
   // reactor_receive.h. One at a time. Destroying the stream abandons a
   // pending one (`done` is not called), except one over TLS that had to
-  // wait for writability first (a read that must send, rare): that one
-  // must have completed.
+  // wait for writability first (a read that must send an alert, rare):
+  // that one must have completed.
   void StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done);
   // A pending StartReceive completes with operation_aborted (or with what
   // it had already found).

@@ -38,8 +38,10 @@ bool TlsConnection::ReadableNow() {
   if (HasDecryptedBytes()) return true;
   if (!HasBufferedBytes()) return false;
   std::byte first;
+  // A peek that would block, whichever way, leaves read_wait() saying
+  // which readiness to wait for.
   const IoResult peeked = Peek(std::span(&first, 1));
-  return peeked.outcome != IoResult::Outcome::kWouldBlock || peeked.wait != Wait::kReadable;
+  return peeked.outcome != IoResult::Outcome::kWouldBlock;
 }
 
 absl::Status TlsConnection::SetServerName(const std::string& host) {

@@ -68,7 +68,8 @@ class TlsConnection {
   // readable again, or may need more of a record that arrived in part.
   bool HasBufferedBytes() const { return SSL_has_pending(ssl_) == 1; }
   // A read would return bytes (or the end, or a failure) now: decrypted
-  // bytes wait, or a whole record does. Decrypts one record to find out.
+  // bytes wait, or a whole record does. Decrypts one record to find out;
+  // when false, read_wait() says what to wait for.
   bool ReadableNow();
   // The last read from the socket took less than OpenSSL asked for, or
   // found nothing: what the socket had then is all in OpenSSL now, and only

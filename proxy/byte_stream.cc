@@ -225,7 +225,9 @@ Awaitable<std::tuple<error_code, size_t>> ByteStream::ReadExactlyPlain(std::span
   // it costs one system call and no trip through the event loop, which
   // Asio's read takes even when it completes at once.
   auto [error, filled] = TryReadSome(buffer);
-  if (filled == buffer.size() || (error && !MustWait(error))) co_return std::tuple<error_code, size_t>{error, filled};
+  if (filled == buffer.size() || (error && !MustWait(error))) {
+    co_return std::tuple<error_code, size_t>{error, filled};
+  }
   const std::span<std::byte> rest = buffer.subspan(filled);
   auto [rest_error, rest_read] = co_await std::visit(
       [&](auto& socket) { return asio::async_read(socket, asio::buffer(rest.data(), rest.size()), kUseTuple); },

@@ -57,12 +57,21 @@ class ByteStreamTlsTest : public ::testing::Test {
                                                  tls::TlsConnection::Role::kServer);
     auto client_tls = tls::TlsConnection::Create(client_context_.get(), client_->PrepareForTls(),
                                                  tls::TlsConnection::Role::kClient);
-    EXPECT_TRUE(server_tls.ok() && client_tls.ok());
+    if (!server_tls.ok() || !client_tls.ok()) {
+      ADD_FAILURE() << "cannot create the TLS connections";
+      return;
+    }
     bool server_done = false;
     bool client_done = false;
     for (int step = 0; step < 50 && !(server_done && client_done); ++step) {
-      if (!client_done) client_done = *(*client_tls)->Handshake() == tls::Wait::kNone;
-      if (!server_done) server_done = *(*server_tls)->Handshake() == tls::Wait::kNone;
+      absl::StatusOr<tls::Wait> client_step = client_done ? tls::Wait::kNone : (*client_tls)->Handshake();
+      absl::StatusOr<tls::Wait> server_step = server_done ? tls::Wait::kNone : (*server_tls)->Handshake();
+      if (!client_step.ok() || !server_step.ok()) {
+        ADD_FAILURE() << "handshake failed: " << client_step.status() << " / " << server_step.status();
+        return;
+      }
+      client_done = *client_step == tls::Wait::kNone;
+      server_done = *server_step == tls::Wait::kNone;
     }
     EXPECT_TRUE(server_done && client_done) << "the handshake did not finish";
     client_tls_ = client_tls->get();

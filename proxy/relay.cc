@@ -115,8 +115,7 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
       server_buffer_(limits.buffer_size),
       client_scanner_(limits.max_client_message_size),
       server_scanner_(protocol::kMaxRepresentableMessageLength),
-      on_startup_complete_(std::move(on_startup_complete)),
-      supervisor_timer_(client.executor(), limits.startup_deadline) {}
+      on_startup_complete_(std::move(on_startup_complete)) {}
 
 void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string message) {
   RelayEnd end{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};

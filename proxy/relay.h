@@ -2,8 +2,8 @@
 // The data path of one session: two pumps, client to server and server to
 // client, each reading a chunk, letting a MessageScanner find the few
 // messages pgvalve acts on, and writing the chunk on before reading again
-// (backpressure by construction). A supervisor, a timer's callback, applies
-// the startup deadline and requests from outside (close, probe). The first
+// (backpressure by construction). A supervisor applies the startup deadline
+// and requests from outside (close, probe). The first
 // part to end the relay stops the others.
 //
 // The common path runs on completion callbacks, not coroutines: a pump
@@ -43,6 +43,7 @@
 #include "proxy/relay_end.h"
 #include "proxy/relay_probe.h"
 #include "proxy/request_hold.h"
+#include "proxy/session_keeper.h"
 #include "proxy/session_record.h"
 #include "proxy/transaction_tracker.h"
 
@@ -69,9 +70,9 @@ class Relay {
   // it runs any more: why it ended, and the unexpected error that ended it,
   // if one did.
   using Done = std::function<void(RelayEnd, std::exception_ptr)>;
-  // Starts relaying. `keepalive` (the session that owns this relay) is held
-  // by the relay's pending work until `done` has run; if the io_context is
-  // destroyed first, it is dropped with that work and `done` never runs.
+  // Starts relaying. `keepalive` (the session that owns this relay) is kept
+  // by the io_context's SessionKeeper until `done` has run; if the
+  // io_context is destroyed first, it is dropped then and `done` never runs.
   void Start(std::shared_ptr<void> keepalive, Done done);
 
   // Must be called on the session's executor. See CloseWhen.
@@ -178,10 +179,10 @@ class Relay {
   bool BackendReleasable() const;
   void ReleaseBackend();
 
-  void ArmSupervisor(std::shared_ptr<void> keepalive);
-  // The supervisor's timer fired or was woken: close requests, the probe,
-  // the startup deadline, and the end.
-  void OnSupervisor(std::shared_ptr<void> keepalive);
+  void ArmStartupTimer();
+  // Close requests, the probe, the startup deadline, and the end: run when
+  // the startup timer fires or the supervisor is woken.
+  void Supervise();
   void WakeSupervisor();
 
   // How the relay ends when the client broke framing (`error`).
@@ -261,8 +262,11 @@ class Relay {
 
   RelayCloseRequests close_requests_;
   std::function<void()> on_startup_complete_;
-  asio::steady_timer supervisor_timer_;
-  bool supervisor_pending_ = false;
+  // Until the first ReadyForQuery: the startup deadline.
+  std::unique_ptr<asio::steady_timer> startup_timer_;
+  bool startup_timer_pending_ = false;
+  bool supervisor_posted_ = false;
+  bool supervising_ = false;
   // A wake-up that came while the supervisor was running.
   bool supervisor_rewake_ = false;
 
@@ -271,8 +275,10 @@ class Relay {
   std::unique_ptr<RelayEnd> end_;
   std::exception_ptr failure_;
   Done done_;
-  // The session, for the coroutines a pump starts (see Start).
+  // The session, for the coroutines a pump starts and the supervisor's
+  // handlers, and its owner while the relay runs (see Start).
   std::weak_ptr<void> owner_;
+  SessionKeeper::Hold kept_;
 };
 
 }  // namespace pgvalve::proxy

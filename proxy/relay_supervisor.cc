@@ -5,18 +5,21 @@
 #include "protocol/sqlstate.h"
 
 // How the relay starts, runs a pump's coroutine, and ends: the first part
-// to end it stops the others, and the supervisor, a timer's callback that
-// also applies the startup deadline and requests from outside, hands over
-// to `done_` once nothing of the relay runs any more.
+// to end it stops the others, and the supervisor, which also applies the
+// startup deadline and requests from outside, hands over to `done_` once
+// nothing of the relay runs any more.
 
 namespace pgvalve::proxy {
 
 void Relay::Start(std::shared_ptr<void> keepalive, Done done) {
   done_ = std::move(done);
   owner_ = keepalive;
+  // The pumps' receives do not hold the session (reactor_receive.h).
+  SessionKeeper::Of(client_.executor()).Keep(kept_, std::move(keepalive));
   ArmClientReceive();
   ArmServerReceive();
-  ArmSupervisor(std::move(keepalive));
+  startup_timer_ = std::make_unique<asio::steady_timer>(client_.executor(), limits_.startup_deadline);
+  ArmStartupTimer();
 }
 
 void Relay::StartCoroutine(Pump& pump, Awaitable<void> work) {
@@ -93,24 +96,36 @@ void Relay::StopPump(Pump& pump, ByteStream& stream) {
 }
 
 // --- The supervisor: the startup deadline, close requests, the probe. ---
+//
+// It runs from the startup timer until the first ReadyForQuery, and from a
+// posted wake-up after that: an idle session keeps no timer and no pending
+// wait. A handler of either kind holds the session; `done_` runs only when
+// none is pending, so nothing refers to the relay once it has run.
 
-void Relay::ArmSupervisor(std::shared_ptr<void> keepalive) {
-  supervisor_pending_ = true;
-  supervisor_timer_.async_wait([this, keepalive = std::move(keepalive)](error_code) mutable {
-    OnSupervisor(std::move(keepalive));
+void Relay::ArmStartupTimer() {
+  startup_timer_pending_ = true;
+  startup_timer_->async_wait([this, keepalive = owner_.lock()](error_code) {
+    startup_timer_pending_ = false;
+    Supervise();
   });
 }
 
 void Relay::WakeSupervisor() {
-  if (supervisor_pending_) {
-    supervisor_timer_.cancel();
-  } else {
+  if (supervising_) {
     supervisor_rewake_ = true;
+  } else if (startup_timer_pending_) {
+    startup_timer_->cancel();
+  } else if (!supervisor_posted_) {
+    supervisor_posted_ = true;
+    asio::post(client_.executor(), [this, keepalive = owner_.lock()] {
+      supervisor_posted_ = false;
+      Supervise();
+    });
   }
 }
 
-void Relay::OnSupervisor(std::shared_ptr<void> keepalive) {
-  supervisor_pending_ = false;
+void Relay::Supervise() {
+  supervising_ = true;
   do {
     supervisor_rewake_ = false;
     if (!stopping_) {
@@ -130,17 +145,28 @@ void Relay::OnSupervisor(std::shared_ptr<void> keepalive) {
       }
     }
   } while (supervisor_rewake_);
-  if (stopping_ && Stopped()) {
-    // The session may take a while yet to end (Terminate, closing the
-    // backend); its buffers can serve other sessions meanwhile.
-    client_buffer_.Release();
-    server_buffer_.Release();
-    Done done = std::move(done_);
-    done(*std::move(end_), failure_);
-    return;
+  supervising_ = false;
+
+  if (startup_timer_ && (stopping_ || tracker_.ready_seen())) {
+    // The deadline no longer applies: the timer goes once its wait is over.
+    if (startup_timer_pending_) {
+      startup_timer_->cancel();
+    } else {
+      startup_timer_.reset();
+    }
+  } else if (startup_timer_ && !startup_timer_pending_) {
+    ArmStartupTimer();
   }
-  if (stopping_ || tracker_.ready_seen()) supervisor_timer_.expires_at(asio::steady_timer::time_point::max());
-  ArmSupervisor(std::move(keepalive));
+  if (!stopping_ || !Stopped() || startup_timer_pending_ || supervisor_posted_) return;
+  // The session may take a while yet to end (Terminate, closing the
+  // backend); its buffers can serve other sessions meanwhile.
+  client_buffer_.Release();
+  server_buffer_.Release();
+  // Kept alive by the caller of `done_` from here on (ClientSession hands
+  // the end to a coroutine holding it).
+  std::shared_ptr<void> owner = SessionKeeper::Of(client_.executor()).Release(kept_);
+  Done done = std::move(done_);
+  done(*std::move(end_), failure_);
 }
 
 }  // namespace pgvalve::proxy

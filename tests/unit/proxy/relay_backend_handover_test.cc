@@ -4,61 +4,27 @@
 // the session record follow the backend. No ProxyServer: what is under
 // test is the relay's contract with whoever owns the backends.
 
-#include <sys/socket.h>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-
-#include <chrono>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "gtest/gtest.h"
-#include "proxy/backend_link.h"
-#include "proxy/cancel_key_map.h"
-#include "proxy/database_gate.h"
-#include "proxy/relay.h"
-#include "proxy/session_record.h"
-#include "tests/unit/proxy/test_socket.h"
-#include "tests/unit/proxy/wire.h"
+#include "tests/unit/proxy/direct_relay.h"
 
 namespace pgvalve::proxy {
 namespace {
 
 using namespace testutil;
+using namespace direct_relay;
 
-const Bytes kBlueSecret = {std::byte{0x01}, std::byte{0x02}, std::byte{0x03}, std::byte{0x04}};
 const Bytes kGreenSecret = {std::byte{0x0a}, std::byte{0x0b}, std::byte{0x0c}, std::byte{0x0d}};
-constexpr int32_t kBluePid = 4242;
 constexpr int32_t kGreenPid = 5151;
-
-// One end of a socketpair for the relay, the other a blocking TestSocket
-// for the test.
-std::pair<ByteStream, TestSocket> MakeWire(asio::io_context& context) {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) throw std::runtime_error("socketpair failed");
-  unix_socket::socket socket(context);
-  socket.assign(unix_socket(), fds[0]);
-  return {ByteStream(std::move(socket)), TestSocket(fds[1])};
-}
 
 BackendKey KeyOf(const std::string& upstream, int32_t pid, const Bytes& secret) {
   return BackendKey{upstream, std::make_shared<const UpstreamEndpoint>(unix_socket::endpoint("/" + upstream)), pid,
                     secret};
-}
-
-// Runs `work` on the thread running `context` and returns its result.
-template <typename Work>
-auto RunOn(asio::io_context& context, Work work) {
-  std::packaged_task<decltype(work())()> task(std::move(work));
-  auto result = task.get_future();
-  asio::post(context, [&task] { task(); });
-  if (result.wait_for(kIoTimeout) != std::future_status::ready) throw std::runtime_error("relay thread stuck");
-  return result.get();
 }
 
 struct Released {
@@ -66,66 +32,17 @@ struct Released {
   std::optional<BackendKey> key;
 };
 
-// A relay between a test client and two fake servers, "blue" (the one it
-// starts with) and "green", on an io_context of its own thread.
-class RelayHandoverTest : public ::testing::Test {
+// The relay of DirectRelayTest with a second fake server, "green", to
+// hand over to.
+class RelayHandoverTest : public DirectRelayTest {
  protected:
   RelayHandoverTest() {
-    auto [client_side, client_test] = MakeWire(context_);
-    auto [blue_side, blue_test] = MakeWire(context_);
     auto [green_side, green_test] = MakeWire(context_);
-    client_stream_.emplace(std::move(client_side));
-    client_ = std::move(client_test);
-    blue_link_.emplace("blue", UpstreamConnection{std::move(blue_side), unix_socket::endpoint("/blue")});
-    blue_ = std::move(blue_test);
     green_link_.emplace("green", UpstreamConnection{std::move(green_side), unix_socket::endpoint("/green")});
     green_ = std::move(green_test);
-
-    RelayLimits limits;
-    limits.startup_deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-    relay_.emplace(*client_stream_, *blue_link_, record_, cancel_keys_, gate_, limits, [] {});
-    thread_ = std::thread([this] { context_.run(); });
-    RunOn(context_, [this] {
-      relay_->Start(keepalive_, [this](RelayEnd end, std::exception_ptr) { ended_.set_value(std::move(end)); });
-    });
+    StartRelay();
   }
-
-  ~RelayHandoverTest() override {
-    // A test that failed half-way leaves the relay running: end it first.
-    if (ended_future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-      asio::post(context_, [this] { relay_->RequestClose(CloseWhen::kNow, "57P01", "test over"); });
-      ended_future_.wait_for(kIoTimeout);
-    }
-    work_.reset();
-    context_.stop();
-    thread_.join();
-  }
-
-  template <typename Work>
-  auto OnRelayThread(Work work) {
-    return RunOn(context_, std::move(work));
-  }
-
-  // The blue server's startup reply reaches the client, with the key
-  // replaced; returns the key the client got.
-  KeyData StartSession() {
-    EXPECT_TRUE(blue_.Send(StartupReply(kBluePid, kBlueSecret)));
-    MessagesRead startup = ReadUntil(client_, 'Z');
-    EXPECT_EQ(startup.Tags(), "RSKZ");
-    std::optional<KeyData> key = ParseKeyData(startup.messages.at(2));
-    if (!key) throw std::runtime_error("no BackendKeyData");
-    return *key;
-  }
-
-  // One simple query from the client, answered by `server` with `status`.
-  void RoundTrip(TestSocket& server, std::string_view sql, char status = 'I') {
-    ASSERT_TRUE(client_.Send(QueryMessage(sql)));
-    ReceivedMessage query = server.ReadMessage();
-    ASSERT_TRUE(query.ok());
-    EXPECT_EQ(QueryText(query.message), sql);
-    ASSERT_TRUE(server.Send(Concat({CommandCompleteMessage("SELECT 1"), ReadyForQueryMessage(status)})));
-    EXPECT_EQ(ReadUntil(client_, 'Z').Tags(), "CZ");
-  }
+  ~RelayHandoverTest() override { Shutdown(); }
 
   // Asks for the release; the future is ready once the relay let go.
   std::future<Released> AskForRelease() {
@@ -140,27 +57,8 @@ class RelayHandoverTest : public ::testing::Test {
     return future;
   }
 
-  RelayEnd WaitForEnd() {
-    if (ended_future_.wait_for(kIoTimeout) != std::future_status::ready) throw std::runtime_error("relay did not end");
-    return ended_future_.get();
-  }
-
-  asio::io_context context_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{context_.get_executor()};
-  std::optional<ByteStream> client_stream_;
-  TestSocket client_;
-  std::optional<BackendLink> blue_link_;
-  TestSocket blue_;
   std::optional<BackendLink> green_link_;
   TestSocket green_;
-  SessionRecord record_{SessionIdentity{.id = 7, .database = "app", .user = "alice"}, "", "blue"};
-  CancelKeyMap cancel_keys_;
-  DatabaseGate gate_{"app"};
-  std::shared_ptr<void> keepalive_ = std::make_shared<int>(0);
-  std::promise<RelayEnd> ended_;
-  std::shared_future<RelayEnd> ended_future_ = ended_.get_future().share();
-  std::optional<Relay> relay_;
-  std::thread thread_;
 };
 
 TEST_F(RelayHandoverTest, AnIdleBackendIsHandedOverAndTheNextRequestGoesToTheOneAttached) {

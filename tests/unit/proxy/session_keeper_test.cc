@@ -1,0 +1,95 @@
+#include "proxy/session_keeper.h"
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace pgvalve::proxy {
+namespace {
+
+// Something kept, carrying its own hold, as a session does.
+struct Kept {
+  SessionKeeper::Hold hold;
+  std::function<void()> on_destroyed;
+  ~Kept() {
+    if (on_destroyed) on_destroyed();
+  }
+};
+
+TEST(SessionKeeperTest, KeepsUntilReleasedAndHandsTheOwnerBack) {
+  asio::io_context context;
+  SessionKeeper& keeper = SessionKeeper::Of(context.get_executor());
+  auto kept = std::make_shared<Kept>();
+  std::weak_ptr<Kept> watch = kept;
+  keeper.Keep(kept->hold, kept);
+  kept.reset();
+  ASSERT_FALSE(watch.expired());
+  EXPECT_EQ(keeper.size(), 1u);
+
+  std::shared_ptr<void> owner = keeper.Release(watch.lock()->hold);
+  EXPECT_EQ(keeper.size(), 0u);
+  EXPECT_FALSE(watch.expired());
+  owner.reset();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(SessionKeeperTest, ReleasingWhatIsNotKeptGivesNothing) {
+  asio::io_context context;
+  SessionKeeper& keeper = SessionKeeper::Of(context.get_executor());
+  Kept kept;
+  EXPECT_EQ(keeper.Release(kept.hold), nullptr);
+  auto owner = std::make_shared<int>(1);
+  keeper.Keep(kept.hold, owner);
+  EXPECT_EQ(keeper.Release(kept.hold), owner);
+  EXPECT_EQ(keeper.Release(kept.hold), nullptr);
+}
+
+TEST(SessionKeeperTest, EachIoContextHasItsOwn) {
+  asio::io_context first;
+  asio::io_context second;
+  EXPECT_NE(&SessionKeeper::Of(first.get_executor()), &SessionKeeper::Of(second.get_executor()));
+  EXPECT_EQ(&SessionKeeper::Of(first.get_executor()), &SessionKeeper::Of(first.get_executor()));
+}
+
+TEST(SessionKeeperTest, KeepsAnyNumberAndReleasesInAnyOrder) {
+  asio::io_context context;
+  SessionKeeper& keeper = SessionKeeper::Of(context.get_executor());
+  std::vector<std::shared_ptr<Kept>> all;
+  for (int i = 0; i < 5; ++i) {
+    all.push_back(std::make_shared<Kept>());
+    keeper.Keep(all.back()->hold, all.back());
+  }
+  for (int i : {2, 0, 4, 1, 3}) {
+    EXPECT_EQ(keeper.Release(all[i]->hold), all[i]);
+  }
+  EXPECT_EQ(keeper.size(), 0u);
+}
+
+TEST(SessionKeeperTest, TheIoContextsEndLetsGoOfWhatIsStillKept) {
+  std::weak_ptr<Kept> first_watch;
+  std::weak_ptr<Kept> second_watch;
+  std::shared_ptr<void> released_during_shutdown = std::make_shared<int>(0);
+  {
+    asio::io_context context;
+    SessionKeeper& keeper = SessionKeeper::Of(context.get_executor());
+    auto first = std::make_shared<Kept>();
+    auto second = std::make_shared<Kept>();
+    first_watch = first;
+    second_watch = second;
+    // A kept object whose destruction reaches the keeper again, as a
+    // session ending others' work would: harmless during the shutdown.
+    first->on_destroyed = [&keeper, second = second.get(), &released_during_shutdown] {
+      released_during_shutdown = keeper.Release(second->hold);
+    };
+    keeper.Keep(first->hold, first);
+    keeper.Keep(second->hold, second);
+  }
+  EXPECT_TRUE(first_watch.expired());
+  EXPECT_TRUE(second_watch.expired());
+  EXPECT_EQ(released_during_shutdown, nullptr);
+}
+
+}  // namespace
+}  // namespace pgvalve::proxy

@@ -17,11 +17,12 @@ struct BackendLink {
   BackendLink(std::string upstream_name, UpstreamConnection connection)
       : upstream_name(std::move(upstream_name)),
         stream(std::move(connection.stream)),
-        endpoint(std::make_shared<const UpstreamEndpoint>(std::move(connection.endpoint))) {}
+        endpoint(SharedEndpoint(std::move(connection.endpoint))) {}
 
   std::string upstream_name;
   ByteStream stream;
-  // Shared with the BackendKeys made of it (cancel_key_map.h).
+  // Shared with the BackendKeys made of it (cancel_key_map.h) and with
+  // other sessions on the same endpoint.
   std::shared_ptr<const UpstreamEndpoint> endpoint;
   // Set at the server's BackendKeyData: a second one breaks the protocol.
   bool key_received = false;

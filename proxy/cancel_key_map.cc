@@ -65,20 +65,27 @@ int32_t CancelKeyMap::NextFreePidLocked() {
 }
 
 VirtualKey CancelKeyMap::Register(CancelTarget target) {
+  if (!target.backend) throw std::invalid_argument("a cancel key is registered for a backend");
   VirtualKey key;
-  key.secret.resize(target.backend.secret.size());
+  key.secret.resize(target.backend->secret.size());
   // A predictable secret would let anyone cancel anyone's queries.
   if (!ThreadRandomPool::ForThisThread().Fill(key.secret)) {
     throw std::runtime_error("the CSPRNG failed to produce a cancel secret");
   }
-  BackendId backend{target.backend.upstream_name, target.backend.pid};
   std::lock_guard lock(mutex_);
   key.pid = NextFreePidLocked();
-  entries_.emplace(key.pid, Entry{key.secret, std::move(target)});
-  // A pid the server reuses may still name a session that has not finished
-  // ending; the newer backend is the one that can send anything now.
-  virtual_pids_.insert_or_assign(std::move(backend), key.pid);
+  const BackendKey& backend = *target.backend;
+  entries_.emplace(key.pid, Entry{key.secret, target.session_id, std::move(target.backend)});
+  SetWayBackLocked(backend, key.pid);
   return key;
+}
+
+void CancelKeyMap::SetWayBackLocked(const BackendKey& backend, int32_t virtual_pid) {
+  // A pid the server reuses may still name a session that has not finished
+  // ending; the newer backend is the one that can send anything now. The
+  // old mapping goes with its key, which views the older session's name.
+  virtual_pids_.erase(BackendRef{backend.upstream_name, backend.pid});
+  virtual_pids_.emplace(BackendRef{backend.upstream_name, backend.pid}, virtual_pid);
 }
 
 void CancelKeyMap::ForgetBackendLocked(const BackendKey& backend, int32_t virtual_pid) {
@@ -91,21 +98,18 @@ void CancelKeyMap::Unregister(int32_t virtual_pid) {
   std::lock_guard lock(mutex_);
   auto found = entries_.find(virtual_pid);
   if (found == entries_.end()) return;
-  if (found->second.has_backend) ForgetBackendLocked(found->second.target.backend, virtual_pid);
+  if (found->second.backend) ForgetBackendLocked(*found->second.backend, virtual_pid);
   entries_.erase(found);
 }
 
-void CancelKeyMap::Retarget(int32_t virtual_pid, std::optional<BackendKey> backend) {
+void CancelKeyMap::Retarget(int32_t virtual_pid, SharedBackendKey backend) {
   std::lock_guard lock(mutex_);
   auto found = entries_.find(virtual_pid);
   if (found == entries_.end()) return;
   Entry& entry = found->second;
-  if (entry.has_backend) ForgetBackendLocked(entry.target.backend, virtual_pid);
-  entry.has_backend = backend.has_value();
-  if (!backend) return;
-  entry.target.backend = *std::move(backend);
-  virtual_pids_.insert_or_assign(BackendId{entry.target.backend.upstream_name, entry.target.backend.pid},
-                                 virtual_pid);
+  if (entry.backend) ForgetBackendLocked(*entry.backend, virtual_pid);
+  entry.backend = std::move(backend);
+  if (entry.backend) SetWayBackLocked(*entry.backend, virtual_pid);
 }
 
 std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
@@ -120,8 +124,8 @@ std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
       CRYPTO_memcmp(expected.data(), secret.data(), secret.size()) != 0) {
     return std::nullopt;
   }
-  if (!found->second.has_backend) return std::nullopt;
-  return found->second.target;
+  if (!found->second.backend) return std::nullopt;
+  return CancelTarget{found->second.session_id, found->second.backend};
 }
 
 std::optional<int32_t> CancelKeyMap::VirtualPidOf(std::string_view upstream_name,

@@ -33,9 +33,13 @@ struct BackendKey {
   std::vector<std::byte> secret;
 };
 
+// One copy per backend, shared by the session's record and the cancel-key
+// map's entry.
+using SharedBackendKey = std::shared_ptr<const BackendKey>;
+
 struct CancelTarget {
   uint64_t session_id = 0;
-  BackendKey backend;
+  SharedBackendKey backend;
 };
 
 struct VirtualKey {
@@ -51,13 +55,13 @@ void PrepareRandomForThisThread();
 class CancelKeyMap {
  public:
   // Mints a key whose secret is as long as the server's (4 bytes in protocol
-  // 3.0, up to 256 in 3.2) and maps it to `target`.
+  // 3.0, up to 256 in 3.2) and maps it to `target`, whose backend is set.
   VirtualKey Register(CancelTarget target);
   void Unregister(int32_t virtual_pid);
   // Points a registered key at another backend of the same session, or at
-  // none (nullopt) while the session has no backend: such a key cancels
+  // none (null) while the session has no backend: such a key cancels
   // nothing, as a wrong one. The virtual key itself does not change.
-  void Retarget(int32_t virtual_pid, std::optional<BackendKey> backend);
+  void Retarget(int32_t virtual_pid, SharedBackendKey backend);
 
   // The target of a presented key; nullopt for an unknown pid, a wrong
   // secret or a session without a backend, which callers must not tell
@@ -74,28 +78,19 @@ class CancelKeyMap {
  private:
   struct Entry {
     std::vector<std::byte> secret;
-    CancelTarget target;
-    // False while the session has no backend (Retarget).
-    bool has_backend = true;
+    uint64_t session_id = 0;
+    // Null while the session has no backend (Retarget).
+    SharedBackendKey backend;
   };
 
-  // (upstream name, real backend pid), looked up without copying the name.
+  // (upstream name, real backend pid). The name is a view of the entry's
+  // key that the mapping leads to (see SetWayBackLocked), so a slot holds
+  // no string of its own.
   using BackendRef = std::pair<std::string_view, int32_t>;
-  struct BackendId {
-    std::string upstream_name;
-    int32_t pid = 0;
-    operator BackendRef() const { return {upstream_name, pid}; }
-  };
-  struct BackendIdHash {
-    using is_transparent = void;
-    size_t operator()(BackendRef id) const { return absl::Hash<BackendRef>{}(id); }
-  };
-  struct BackendIdEq {
-    using is_transparent = void;
-    bool operator()(BackendRef a, BackendRef b) const { return a == b; }
-  };
 
   int32_t NextFreePidLocked();
+  // Maps `backend` back to `virtual_pid`, replacing any older mapping.
+  void SetWayBackLocked(const BackendKey& backend, int32_t virtual_pid);
   // Drops the real backend's way back to `virtual_pid`, unless a newer
   // session has taken it over.
   void ForgetBackendLocked(const BackendKey& backend, int32_t virtual_pid);
@@ -103,7 +98,7 @@ class CancelKeyMap {
   mutable std::mutex mutex_;
   absl::flat_hash_map<int32_t, Entry> entries_;
   // Real backend -> virtual pid, kept with entries_ by Register/Unregister.
-  absl::flat_hash_map<BackendId, int32_t, BackendIdHash, BackendIdEq> virtual_pids_;
+  absl::flat_hash_map<BackendRef, int32_t> virtual_pids_;
   // Virtual pids start above any Linux pid (pid_max is at most 2^22), so a
   // virtual pid can never be mistaken for a real backend's.
   static constexpr int32_t kFirstVirtualPid = 1 << 30;

@@ -211,11 +211,11 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
     }
     co_return;
   }
-  absl::Status forwarded = co_await ForwardCancelRequest(target->backend, kCancelForwardTimeout);
+  absl::Status forwarded = co_await ForwardCancelRequest(*target->backend, kCancelForwardTimeout);
   if (forwarded.ok()) {
     spdlog::info("session {}: cancel request from {} forwarded to backend pid {} on {}",
-                 target->session_id, address_.ToString(), target->backend.pid,
-                 target->backend.upstream_name);
+                 target->session_id, address_.ToString(), target->backend->pid,
+                 target->backend->upstream_name);
   } else {
     spdlog::warn("session {}: cancel request from {} failed: {}", target->session_id,
                  address_.ToString(), EscapeForLog(StatusText(forwarded)));
@@ -425,7 +425,7 @@ Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,
     co_return protocol::ErrorWithSqlState(sqlstate::kConnectionFailure, StatusText(connection.status()));
   }
   backend.stream = std::move(connection->stream);
-  backend.endpoint = std::make_shared<const UpstreamEndpoint>(std::move(connection->endpoint));
+  backend.endpoint = SharedEndpoint(std::move(connection->endpoint));
   if (auto [write_error, written] = co_await backend.stream.WriteAll(startup.bytes); write_error) {
     co_return UnavailableError(write_error.message());
   }

@@ -26,9 +26,11 @@ bool Relay::BackendReleasable() const {
 void Relay::ReleaseBackend() {
   server_pump_.state = PumpState::kParked;
   BackendLink& link = *std::exchange(backend_, nullptr);
-  std::optional<BackendKey> key = record_.TakeBackend();
+  SharedBackendKey shared_key = record_.TakeBackend();
+  std::optional<BackendKey> key;
+  if (shared_key) key = *shared_key;
   // A cancel for this session now has nothing to cancel.
-  if (record_.virtual_pid() != 0) cancel_keys_.Retarget(record_.virtual_pid(), std::nullopt);
+  if (record_.virtual_pid() != 0) cancel_keys_.Retarget(record_.virtual_pid(), nullptr);
   // Nothing is buffered (BackendReleasable); the storage serves others.
   server_buffer_.Release();
   const std::unique_ptr<BackendReleased> released = std::move(release_);
@@ -38,9 +40,12 @@ void Relay::ReleaseBackend() {
 bool Relay::AttachBackend(BackendLink& link, std::optional<BackendKey> key) {
   if (backend_ || stopping_) return false;
   backend_ = &link;
-  if (key && record_.virtual_pid() != 0) cancel_keys_.Retarget(record_.virtual_pid(), *key);
   record_.SetUpstream(link.upstream_name);
-  if (key) record_.SetBackend(record_.virtual_pid(), *std::move(key));
+  if (key) {
+    auto shared_key = std::make_shared<const BackendKey>(*std::move(key));
+    if (record_.virtual_pid() != 0) cancel_keys_.Retarget(record_.virtual_pid(), shared_key);
+    record_.SetBackend(record_.virtual_pid(), std::move(shared_key));
+  }
   // This connection's state is unknown to the relay: its first read checks
   // for a close as well.
   server_may_close_ = true;

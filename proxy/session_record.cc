@@ -17,22 +17,23 @@ SessionRecord::SessionRecord(SessionIdentity identity, std::string application_n
       application_name_(std::move(application_name)),
       upstream_(std::move(upstream)) {}
 
-void SessionRecord::SetBackend(int32_t virtual_pid, BackendKey key) {
+void SessionRecord::SetBackend(int32_t virtual_pid, SharedBackendKey key) {
   virtual_pid_.store(virtual_pid, std::memory_order_relaxed);
-  backend_pid_.store(key.pid, std::memory_order_relaxed);
+  backend_pid_.store(key->pid, std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   backend_ = std::move(key);
 }
 
 std::optional<BackendKey> SessionRecord::backend() const {
   std::lock_guard lock(mutex_);
-  return backend_;
+  if (!backend_) return std::nullopt;
+  return *backend_;
 }
 
-std::optional<BackendKey> SessionRecord::TakeBackend() {
+SharedBackendKey SessionRecord::TakeBackend() {
   backend_pid_.store(0, std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
-  return std::exchange(backend_, std::nullopt);
+  return std::exchange(backend_, nullptr);
 }
 
 namespace {

@@ -122,11 +122,11 @@ class SessionRecord {
   const SessionIdentity& identity() const { return identity_; }
   uint64_t id() const { return identity_.id; }
 
-  void SetBackend(int32_t virtual_pid, BackendKey key);
+  void SetBackend(int32_t virtual_pid, SharedBackendKey key);
   std::optional<BackendKey> backend() const;
   // The session let go of its backend (pooling's seam): the key goes with
-  // it, the virtual pid stays the client's.
-  std::optional<BackendKey> TakeBackend();
+  // it, the virtual pid stays the client's. Null if it had none.
+  SharedBackendKey TakeBackend();
   int32_t virtual_pid() const { return virtual_pid_.load(std::memory_order_relaxed); }
   int32_t backend_pid() const { return backend_pid_.load(std::memory_order_relaxed); }
 
@@ -178,7 +178,8 @@ class SessionRecord {
   mutable std::mutex mutex_;
   std::string application_name_;
   std::string upstream_;
-  std::optional<BackendKey> backend_;
+  // Shared with the cancel-key map's entry.
+  SharedBackendKey backend_;
   std::weak_ptr<SessionControl> control_;
   std::optional<SessionEnd> end_;
 };

@@ -53,6 +53,12 @@ std::string Describe(const UpstreamEndpoint& endpoint) {
   return std::get<unix_socket::endpoint>(endpoint).path();
 }
 
+std::shared_ptr<const UpstreamEndpoint> SharedEndpoint(UpstreamEndpoint endpoint) {
+  thread_local std::shared_ptr<const UpstreamEndpoint> last;
+  if (last == nullptr || *last != endpoint) last = std::make_shared<const UpstreamEndpoint>(std::move(endpoint));
+  return last;
+}
+
 Awaitable<absl::StatusOr<ByteStream>> ConnectEndpoint(const UpstreamEndpoint& endpoint,
                                                       std::chrono::milliseconds timeout) {
   absl::StatusOr<ByteStream> stream = co_await ConnectWithin(endpoint, timeout);

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -20,6 +21,12 @@ namespace pgvalve::proxy {
 using UpstreamEndpoint = std::variant<tcp::endpoint, unix_socket::endpoint>;
 
 std::string Describe(const UpstreamEndpoint& endpoint);
+
+// `endpoint` as an object sessions share (BackendLink, BackendKey): the
+// same endpoint as the one this thread made last is that one again, so
+// the sessions of an upstream share one copy instead of holding one each
+// (a unix-socket endpoint alone is 128 bytes).
+std::shared_ptr<const UpstreamEndpoint> SharedEndpoint(UpstreamEndpoint endpoint);
 
 struct UpstreamConnection {
   ByteStream stream;

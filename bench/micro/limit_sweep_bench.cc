@@ -83,8 +83,8 @@ std::unique_ptr<SweepScene> MakeScene(size_t due) {
         "bench", "blue");
     const SessionState state = hot ? SessionState::kIdle : StateOf(i);
     if (state != SessionState::kStarting) {
-      record->SetBackend(static_cast<int32_t>(i + 1),
-                         proxy::BackendKey{.pid = static_cast<int32_t>(10'000 + i)});
+      record->SetBackend(static_cast<int32_t>(i + 1), std::make_shared<const proxy::BackendKey>(proxy::BackendKey{
+                                                        .pid = static_cast<int32_t>(10'000 + i)}));
       record->SetState(state);
     }
     scene->registry.Add(record);

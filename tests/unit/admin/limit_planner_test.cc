@@ -31,7 +31,8 @@ class LimitPlannerTest : public ::testing::Test {
         proxy::SessionIdentity{.id = next_id_, .database = std::move(database), .user = std::move(user)},
         "test", "blue");
     if (state != SessionState::kStarting) {
-      record->SetBackend(static_cast<int32_t>(next_id_), proxy::BackendKey{.pid = 1000 + static_cast<int32_t>(next_id_)});
+      const auto id = static_cast<int32_t>(next_id_);
+      record->SetBackend(id, std::make_shared<const proxy::BackendKey>(proxy::BackendKey{.pid = 1000 + id}));
       record->SetState(state);
     }
     ++next_id_;

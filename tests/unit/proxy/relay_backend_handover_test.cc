@@ -93,9 +93,9 @@ TEST_F(RelayHandoverTest, AnIdleBackendIsHandedOverAndTheNextRequestGoesToTheOne
   // The client's key, unchanged, now cancels on green; the record follows.
   std::optional<CancelTarget> target = cancel_keys_.Find(client_key.pid, client_key.secret);
   ASSERT_TRUE(target.has_value());
-  EXPECT_EQ(target->backend.upstream_name, "green");
-  EXPECT_EQ(target->backend.pid, kGreenPid);
-  EXPECT_EQ(target->backend.secret, kGreenSecret);
+  EXPECT_EQ(target->backend->upstream_name, "green");
+  EXPECT_EQ(target->backend->pid, kGreenPid);
+  EXPECT_EQ(target->backend->secret, kGreenSecret);
   EXPECT_EQ(cancel_keys_.VirtualPidOf("green", kGreenPid), client_key.pid);
   EXPECT_FALSE(cancel_keys_.VirtualPidOf("blue", kBluePid).has_value());
   EXPECT_EQ(record_.backend_pid(), kGreenPid);

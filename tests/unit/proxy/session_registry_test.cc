@@ -17,7 +17,7 @@ std::shared_ptr<SessionRecord> AddSession(SessionRegistry& registry, std::string
                                           bool authenticated, uint64_t bytes) {
   auto record = std::make_shared<SessionRecord>(
       SessionIdentity{.id = registry.NextSessionId(), .database = std::move(database)}, "", "main");
-  if (authenticated) record->SetBackend(1 << 30, BackendKey{.pid = 4242});
+  if (authenticated) record->SetBackend(1 << 30, std::make_shared<const BackendKey>(BackendKey{.pid = 4242}));
   record->counters().add_bytes_from_client(bytes);
   registry.Add(record);
   return record;

@@ -90,13 +90,12 @@ struct ByteStream::TlsReceive {
 };
 
 void ByteStream::StartReceive(RelayBuffer& buffer, ReceiveStart start, ReceiveCallback done) {
-  if (!receive_) receive_ = std::make_unique<ReactorReceive>();
   if (tls_) return StartReceiveTls(buffer, start, done);
-  std::visit([&](auto& socket) { receive_->Start(socket, buffer, start, done); }, socket_);
+  std::visit([&](auto& socket) { receive_.Start(socket, buffer, start, done); }, socket_);
 }
 
 void ByteStream::CancelReceive() {
-  if (receive_) receive_->Cancel();
+  receive_.Cancel();
   if (tls_receive_ && tls_receive_->writable_wait_cancel) {
     tls_receive_->writable_wait_cancel->emit(asio::cancellation_type::terminal);
   }
@@ -110,7 +109,7 @@ void ByteStream::StartReceiveTls(RelayBuffer& buffer, ReceiveStart start, Receiv
   if (tls_->HasBufferedBytes()) start = ReceiveStart::kReadFirst;
   std::visit(
       [&](auto& socket) {
-        receive_->Start(socket, buffer, start, {&ByteStream::OnTlsReceived, this},
+        receive_.Start(socket, buffer, start, {&ByteStream::OnTlsReceived, this},
                         {&ByteStream::ReadTlsForReceive, this});
       },
       socket_);

@@ -113,9 +113,9 @@ class ByteStream {
   Awaitable<std::tuple<error_code, size_t>> ReadExactlyPlain(std::span<std::byte> buffer);
   Awaitable<std::tuple<error_code, size_t>> WriteAllTls(std::span<const std::byte> bytes, size_t sent);
 
-  // Created at the first StartReceive. Declared before the socket so that it is
-  // destroyed after it: closing the socket completes a pending receive.
-  std::unique_ptr<ReactorReceive> receive_;
+  // Declared before the socket so that it is destroyed after it: closing
+  // the socket completes a pending receive.
+  ReactorReceive receive_;
   // The caller's side of a receive over TLS; created with the first.
   std::unique_ptr<TlsReceive> tls_receive_;
   std::variant<tcp::socket, unix_socket::socket> socket_;

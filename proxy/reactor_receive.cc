@@ -85,17 +85,26 @@ class ReactorReceive::Operation : public detail::reactor_op {
   }
 };
 
-ReactorReceive::ReactorReceive() : operation_(new Operation) {}
+ReactorReceive& ReactorReceive::operator=(ReactorReceive&& other) noexcept {
+  if (this != &other) {
+    Abandon();
+    operation_ = std::exchange(other.operation_, nullptr);
+  }
+  return *this;
+}
 
-ReactorReceive::~ReactorReceive() {
+void ReactorReceive::Abandon() {
+  if (operation_ == nullptr) return;
   if (operation_->pending) {
     operation_->orphaned = true;
   } else {
     delete operation_;
   }
+  operation_ = nullptr;
 }
 
 void ReactorReceive::Cancel() {
+  if (operation_ == nullptr) return;
   Operation& operation = *operation_;
   // A closed socket has no registration left, and no receive queued: its
   // close already completed it.
@@ -107,6 +116,7 @@ void ReactorReceive::Cancel() {
 void ReactorReceive::Start(detail::reactor& reactor, int descriptor,
                            detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
                            ReceiveStart start, ReceiveCallback done, ReceiveSource source) {
+  if (operation_ == nullptr) operation_ = new Operation;
   Operation& operation = *operation_;
   assert(!operation.pending);
   assert(!buffer.full());

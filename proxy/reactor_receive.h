@@ -35,6 +35,8 @@
 
 #include <sys/socket.h>
 
+#include <utility>
+
 // io_context first: detail/reactor.hpp cannot be the first Asio header.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/detail/reactor.hpp>
@@ -89,9 +91,14 @@ struct ReceiveSource {
 
 class ReactorReceive {
  public:
-  ReactorReceive();
+  // Holds nothing until the first Start.
+  ReactorReceive() = default;
   // A receive still pending is abandoned: its callback never runs.
-  ~ReactorReceive();
+  ~ReactorReceive() { Abandon(); }
+  // Moved with a receive pending, the receive goes along: it is the
+  // socket's, named by its registration, not this object's address.
+  ReactorReceive(ReactorReceive&& other) noexcept : operation_(std::exchange(other.operation_, nullptr)) {}
+  ReactorReceive& operator=(ReactorReceive&& other) noexcept;
   ReactorReceive(const ReactorReceive&) = delete;
   ReactorReceive& operator=(const ReactorReceive&) = delete;
 
@@ -124,13 +131,15 @@ class ReactorReceive {
     static auto& Implementation(Socket& socket) { return (socket.*(&Internals::impl_)).get_implementation(); }
   };
 
+  void Abandon();
   void Start(asio::detail::reactor& reactor, int descriptor,
              asio::detail::reactor::per_descriptor_data* registration, RelayBuffer& buffer,
              ReceiveStart start, ReceiveCallback done, ReceiveSource source);
 
   // Owned here while idle; a pending operation left behind by this object's
-  // destruction deletes itself when the reactor completes it.
-  Operation* operation_;
+  // destruction deletes itself when the reactor completes it. Made at the
+  // first Start.
+  Operation* operation_ = nullptr;
 };
 
 }  // namespace pgvalve::proxy

@@ -164,7 +164,7 @@ void Relay::Supervise() {
   server_buffer_.Release();
   // Kept alive by the caller of `done_` from here on (ClientSession hands
   // the end to a coroutine holding it).
-  std::shared_ptr<void> owner = SessionKeeper::Of(client_.executor()).Release(kept_);
+  std::shared_ptr<void> owner = SessionKeeper::Release(kept_);
   Done done = std::move(done_);
   done(*std::move(end_), failure_);
 }

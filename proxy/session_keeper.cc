@@ -35,10 +35,15 @@ void SessionKeeper::Keep(Hold& hold, std::shared_ptr<void> owner) {
 }
 
 std::shared_ptr<void> SessionKeeper::Release(Hold& hold) {
-  std::lock_guard lock(mutex_);
-  if (hold.keeper_ != this) return nullptr;
+  // Kept and released on the session's thread; only the io_context's
+  // shutdown, on another thread once the session's has stopped, unlinks
+  // it otherwise.
+  SessionKeeper* keeper = hold.keeper_;
+  if (keeper == nullptr) return nullptr;
+  std::lock_guard lock(keeper->mutex_);
+  if (hold.keeper_ != keeper) return nullptr;
   std::shared_ptr<void> owner = std::move(hold.owner_);
-  UnlinkLocked(hold);
+  keeper->UnlinkLocked(hold);
   return owner;
 }
 

@@ -47,8 +47,9 @@ class SessionKeeper : public asio::execution_context::service {
   void Keep(Hold& hold, std::shared_ptr<void> owner);
   // Stops keeping; the owner is handed back rather than dropped, because
   // dropping it may destroy `hold` (and whoever called). Null if `hold`
-  // was not kept.
-  [[nodiscard]] std::shared_ptr<void> Release(Hold& hold);
+  // was not kept. Static: the hold knows its keeper, so a session's end
+  // does not look the service up again (a mutex and a list walk).
+  [[nodiscard]] static std::shared_ptr<void> Release(Hold& hold);
 
   size_t size() const;
 

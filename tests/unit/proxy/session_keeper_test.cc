@@ -28,7 +28,7 @@ TEST(SessionKeeperTest, KeepsUntilReleasedAndHandsTheOwnerBack) {
   ASSERT_FALSE(watch.expired());
   EXPECT_EQ(keeper.size(), 1u);
 
-  std::shared_ptr<void> owner = keeper.Release(watch.lock()->hold);
+  std::shared_ptr<void> owner = SessionKeeper::Release(watch.lock()->hold);
   EXPECT_EQ(keeper.size(), 0u);
   EXPECT_FALSE(watch.expired());
   owner.reset();
@@ -39,11 +39,11 @@ TEST(SessionKeeperTest, ReleasingWhatIsNotKeptGivesNothing) {
   asio::io_context context;
   SessionKeeper& keeper = SessionKeeper::Of(context.get_executor());
   Kept kept;
-  EXPECT_EQ(keeper.Release(kept.hold), nullptr);
+  EXPECT_EQ(SessionKeeper::Release(kept.hold), nullptr);
   auto owner = std::make_shared<int>(1);
   keeper.Keep(kept.hold, owner);
-  EXPECT_EQ(keeper.Release(kept.hold), owner);
-  EXPECT_EQ(keeper.Release(kept.hold), nullptr);
+  EXPECT_EQ(SessionKeeper::Release(kept.hold), owner);
+  EXPECT_EQ(SessionKeeper::Release(kept.hold), nullptr);
 }
 
 TEST(SessionKeeperTest, EachIoContextHasItsOwn) {
@@ -62,33 +62,36 @@ TEST(SessionKeeperTest, KeepsAnyNumberAndReleasesInAnyOrder) {
     keeper.Keep(all.back()->hold, all.back());
   }
   for (int i : {2, 0, 4, 1, 3}) {
-    EXPECT_EQ(keeper.Release(all[i]->hold), all[i]);
+    EXPECT_EQ(SessionKeeper::Release(all[i]->hold), all[i]);
   }
   EXPECT_EQ(keeper.size(), 0u);
 }
 
 TEST(SessionKeeperTest, TheIoContextsEndLetsGoOfWhatIsStillKept) {
+  // Outlives the io_context: its hold stays valid throughout the shutdown.
+  Kept other;
   std::weak_ptr<Kept> first_watch;
-  std::weak_ptr<Kept> second_watch;
+  std::weak_ptr<void> other_owner_watch;
   std::shared_ptr<void> released_during_shutdown = std::make_shared<int>(0);
   {
     asio::io_context context;
     SessionKeeper& keeper = SessionKeeper::Of(context.get_executor());
     auto first = std::make_shared<Kept>();
-    auto second = std::make_shared<Kept>();
     first_watch = first;
-    second_watch = second;
+    auto other_owner = std::make_shared<int>(2);
+    other_owner_watch = other_owner;
     // A kept object whose destruction reaches the keeper again, as a
-    // session ending others' work would: harmless during the shutdown.
-    first->on_destroyed = [&keeper, second = second.get(), &released_during_shutdown] {
-      released_during_shutdown = keeper.Release(second->hold);
+    // session ending another's work would: by then every hold is let go.
+    first->on_destroyed = [&other, &released_during_shutdown] {
+      released_during_shutdown = SessionKeeper::Release(other.hold);
     };
+    keeper.Keep(other.hold, other_owner);
     keeper.Keep(first->hold, first);
-    keeper.Keep(second->hold, second);
   }
   EXPECT_TRUE(first_watch.expired());
-  EXPECT_TRUE(second_watch.expired());
+  EXPECT_TRUE(other_owner_watch.expired());
   EXPECT_EQ(released_during_shutdown, nullptr);
+  EXPECT_EQ(SessionKeeper::Release(other.hold), nullptr);
 }
 
 }  // namespace

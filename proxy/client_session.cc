@@ -84,13 +84,8 @@ Awaitable<void> SendTerminate(ByteStream& server) {
 
 }  // namespace
 
-ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address,
-                             StartupTicket startup)
-    : context_(context),
-      client_(std::move(client)),
-      address_(std::move(address)),
-      startup_ticket_(std::move(startup)),
-      executor_(client_.executor()) {
+ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address)
+    : context_(context), client_(std::move(client)), address_(std::move(address)), executor_(client_.executor()) {
   ConfigHolder::Snapshot snapshot = context.config.Both();
   config_ = std::move(snapshot.config);
   tls_contexts_ = std::move(snapshot.tls);
@@ -161,9 +156,9 @@ void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done
   });
 }
 
-void ClientSession::Start(Ended ended) {
+void ClientSession::Start(StartupTicket startup, Ended ended) {
   ended_ = std::move(ended);
-  asio::co_spawn(executor_, Open(), [self = shared_from_this()](std::exception_ptr failure, bool relaying) {
+  asio::co_spawn(executor_, Open(std::move(startup)), [self = shared_from_this()](std::exception_ptr failure, bool relaying) {
     if (failure || !relaying) self->Finish(failure);
   });
 }
@@ -222,10 +217,10 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
   }
 }
 
-Awaitable<bool> ClientSession::Open() {
+Awaitable<bool> ClientSession::Open(StartupTicket startup_ticket) {
   const auto deadline = steady_clock::now() + config_->proxy.startup_timeout;
   std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
-  startup_ticket_.Release();
+  startup_ticket.Release();
   if (!startup) co_return false;
   // Each step is a coroutine of its own, so that what one needs (the
   // refusal messages, the upstream connection attempt) is gone before the
@@ -291,7 +286,7 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
       std::string(message.application_name()),
       route.ok() && *route != nullptr ? (*route)->name : upstream->name);
   record_->AttachControl(weak_from_this());
-  scope->Register(record_, address_.ToString());
+  scope->Register(record_);
   co_return scope;
 }
 

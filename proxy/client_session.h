@@ -40,15 +40,14 @@ namespace pgvalve::proxy {
 
 class ClientSession : public SessionControl, public std::enable_shared_from_this<ClientSession> {
  public:
-  // `startup` is given back once the startup packet has been handled.
-  ClientSession(ProxyContext context, ByteStream client, ClientAddress address,
-                StartupTicket startup = {});
+  ClientSession(ProxyContext context, ByteStream client, ClientAddress address);
   ~ClientSession() override;
 
   // Runs the session; `ended` is called once the connection is closed,
-  // with the unexpected error that ended it, if one did.
+  // with the unexpected error that ended it, if one did. `startup` is
+  // given back once the startup packet has been handled.
   using Ended = std::function<void(std::exception_ptr)>;
-  void Start(Ended ended);
+  void Start(StartupTicket startup, Ended ended);
 
   // SessionControl; callable from any thread.
   void Close(CloseWhen when, std::string sqlstate, std::string message) override;
@@ -68,7 +67,8 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // authentication), the relay. A step that ends the session tells the
   // client and the SessionScope why; the scope cleans up. True when the
   // relay has taken over.
-  Awaitable<bool> Open();
+  // Holds the startup ticket in its frame: no session keeps it longer.
+  Awaitable<bool> Open(StartupTicket startup);
   Awaitable<std::unique_ptr<SessionScope>> Admit(const protocol::StartupMessage& message);
   Awaitable<std::unique_ptr<BackendLink>> ConnectBackend(SessionScope& scope, const ReceivedStartupPacket& startup,
                                                          std::chrono::steady_clock::time_point deadline);
@@ -100,7 +100,6 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   // What the transport proved about the client (set by the negotiation),
   // for the access rules.
   ConnectionSecurity security_;
-  StartupTicket startup_ticket_;
   asio::any_io_executor executor_;
   std::shared_ptr<const config::Config> config_;
   // Of the same reload as config_; what the client's handshake uses.

@@ -114,9 +114,9 @@ void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
   live_connections_.fetch_add(1, std::memory_order_relaxed);
   auto session = std::make_shared<ClientSession>(
       ProxyContext{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_, access_},
-      std::move(stream), std::move(address), std::move(entry.ticket));
+      std::move(stream), std::move(address));
   // The session keeps itself alive through its pending work until it ends.
-  session->Start([this](std::exception_ptr failure) {
+  session->Start(std::move(entry.ticket), [this](std::exception_ptr failure) {
     if (failure) {
       try {
         std::rethrow_exception(failure);

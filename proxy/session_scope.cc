@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/client_address.h"
 #include "proxy/log_text.h"
 
 namespace pgvalve::proxy {
@@ -12,9 +13,8 @@ SessionScope::SessionScope(SessionRegistry& sessions, DatabaseRegistry& database
                            std::shared_ptr<DatabaseGate> gate)
     : sessions_(sessions), databases_(databases), cancel_keys_(cancel_keys), gate_(std::move(gate)) {}
 
-void SessionScope::Register(std::shared_ptr<SessionRecord> record, std::string client) {
+void SessionScope::Register(std::shared_ptr<SessionRecord> record) {
   record_ = std::move(record);
-  client_ = std::move(client);
   registered_at_ = steady_clock::now();
   sessions_.Add(record_);
 }
@@ -35,7 +35,8 @@ SessionScope::~SessionScope() {
     spdlog::info(
         "session {} closed ({}{}{}): client={} database={} user={} backend_pid={} duration={:.3f}s "
         "bytes_from_client={} bytes_to_client={}",
-        record_->id(), reason_, detail_.empty() ? "" : ": ", EscapeForLog(detail_), client_,
+        record_->id(), reason_, detail_.empty() ? "" : ": ", EscapeForLog(detail_),
+        ClientAddress{identity.client_address, identity.client_port}.ToString(),
         QuoteForLog(identity.database), QuoteForLog(identity.user), record_->backend_pid(), duration.count(),
         record_->counters().bytes_from_client(), record_->counters().bytes_to_client());
   }

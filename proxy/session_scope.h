@@ -31,7 +31,7 @@ class SessionScope {
 
   // Adds the record to the registry (SHOW CLIENTS sees the session from
   // now on) and starts the clock of the closing log line.
-  void Register(std::shared_ptr<SessionRecord> record, std::string client);
+  void Register(std::shared_ptr<SessionRecord> record);
   SessionRecord& record() { return *record_; }
   uint64_t id() const { return record_->id(); }
 
@@ -46,7 +46,6 @@ class SessionScope {
   CancelKeyMap& cancel_keys_;
   std::shared_ptr<DatabaseGate> gate_;
   std::shared_ptr<SessionRecord> record_;
-  std::string client_;
   std::chrono::steady_clock::time_point registered_at_;
   // Until a step says otherwise: a session torn down by an exception or a
   // shutdown never got to a working state worth another name.

@@ -370,29 +370,36 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
 }
 
 void ClientSession::StartRelay(const protocol::StartupMessage& message, steady_clock::time_point deadline) {
-  auto log_open = [this, application_name = std::string(message.application_name())] {
-    const SessionIdentity& identity = record_->identity();
-    spdlog::info(
-        "session {} open: client={} database={} user={} application_name={} upstream={} "
-        "backend_pid={} virtual_pid={}",
-        scope_->id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
-        QuoteForLog(application_name), QuoteForLog(backend_->upstream_name), record_->backend_pid(),
-        record_->virtual_pid());
-  };
-  relay_ = std::make_unique<Relay>(client_, *backend_, *record_, context_.cancel_keys, scope_->gate(),
+  // As the client sent it, for the "session open" line: PostgreSQL reports
+  // it back with what is not printable ASCII replaced.
+  startup_application_name_ = std::make_unique<std::string>(message.application_name());
+  relay_ = std::make_unique<Relay>(*this, client_, *backend_, *record_, context_.cancel_keys, scope_->gate(),
                                    RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
                                                .startup_deadline = deadline,
-                                               .hold_timeout = config_->proxy.hold_timeout},
-                                   std::move(log_open));
+                                               .hold_timeout = config_->proxy.hold_timeout});
   relay_running_ = true;
   // Asked to close while authenticating: the relay ends the session at
   // once, telling both sides.
   if (pending_close_) relay_->RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
-  relay_->Start(shared_from_this(), [this](RelayEnd end, std::exception_ptr failure) {
-    relay_running_ = false;
-    asio::co_spawn(executor_, EndRelay(std::move(end), std::move(failure)),
-                   [self = shared_from_this()](std::exception_ptr error) { self->Finish(error); });
-  });
+  relay_->Start();
+}
+
+void ClientSession::OnStartupComplete() {
+  const std::unique_ptr<std::string> application_name = std::move(startup_application_name_);
+  const SessionIdentity& identity = record_->identity();
+  spdlog::info(
+      "session {} open: client={} database={} user={} application_name={} upstream={} "
+      "backend_pid={} virtual_pid={}",
+      scope_->id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
+      QuoteForLog(application_name ? *application_name : ""), QuoteForLog(backend_->upstream_name),
+      record_->backend_pid(),
+      record_->virtual_pid());
+}
+
+void ClientSession::OnRelayEnded(RelayEnd end, std::exception_ptr failure) {
+  relay_running_ = false;
+  asio::co_spawn(executor_, EndRelay(std::move(end), std::move(failure)),
+                 [self = shared_from_this()](std::exception_ptr error) { self->Finish(error); });
 }
 
 Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,

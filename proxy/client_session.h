@@ -20,6 +20,7 @@
 #include "proxy/connection_security.h"
 #include "proxy/database_gate.h"
 #include "proxy/proxy_context.h"
+#include "proxy/relay_owner.h"
 #include "proxy/session_record.h"
 #include "proxy/startup_limiter.h"
 
@@ -38,7 +39,9 @@ struct StartupMessage;
 
 namespace pgvalve::proxy {
 
-class ClientSession : public SessionControl, public std::enable_shared_from_this<ClientSession> {
+class ClientSession : public SessionControl,
+                      public RelayOwner,
+                      public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(ProxyContext context, ByteStream client, ClientAddress address);
   ~ClientSession() override;
@@ -73,6 +76,12 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   Awaitable<std::unique_ptr<BackendLink>> ConnectBackend(SessionScope& scope, const ReceivedStartupPacket& startup,
                                                          std::chrono::steady_clock::time_point deadline);
   void StartRelay(const protocol::StartupMessage& message, std::chrono::steady_clock::time_point deadline);
+  // RelayOwner.
+  std::shared_ptr<void> RelayKeepalive() override { return shared_from_this(); }
+  // Writes the "session open" line.
+  void OnStartupComplete() override;
+  // Hands the end to EndRelay, then Finish.
+  void OnRelayEnded(RelayEnd end, std::exception_ptr failure) override;
   // After the relay: the scope's record of the end, a FATAL to the client
   // and a Terminate to the server where due.
   Awaitable<void> EndRelay(RelayEnd end, std::exception_ptr failure);
@@ -120,6 +129,8 @@ class ClientSession : public SessionControl, public std::enable_shared_from_this
   };
   // A pointer: few sessions are ever asked to close before they relay.
   std::unique_ptr<PendingClose> pending_close_;
+  // From the relay's start to its first ReadyForQuery, for the log line.
+  std::unique_ptr<std::string> startup_application_name_;
   // Wakes a session held before its upstream connection was opened.
   std::shared_ptr<asio::steady_timer> startup_hold_;
 };

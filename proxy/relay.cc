@@ -102,10 +102,10 @@ class Relay::ServerVisitor {
   Relay& relay_;
 };
 
-Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
-             CancelKeyMap& cancel_keys, DatabaseGate& gate, RelayLimits limits,
-             std::function<void()> on_startup_complete)
-    : client_(client),
+Relay::Relay(RelayOwner& owner, ByteStream& client, BackendLink& backend, SessionRecord& record,
+             CancelKeyMap& cancel_keys, DatabaseGate& gate, RelayLimits limits)
+    : owner_(owner),
+      client_(client),
       backend_(&backend),
       record_(record),
       cancel_keys_(cancel_keys),
@@ -114,8 +114,7 @@ Relay::Relay(ByteStream& client, BackendLink& backend, SessionRecord& record,
       client_buffer_(limits.buffer_size),
       server_buffer_(limits.buffer_size),
       client_scanner_(limits.max_client_message_size),
-      server_scanner_(protocol::kMaxRepresentableMessageLength),
-      on_startup_complete_(std::move(on_startup_complete)) {}
+      server_scanner_(protocol::kMaxRepresentableMessageLength) {}
 
 void Relay::RequestClose(CloseWhen when, std::string sqlstate, std::string message) {
   RelayEnd end{RelayEndReason::kCloseRequested, std::move(message), std::move(sqlstate)};
@@ -489,8 +488,7 @@ absl::Status Relay::OnReadyForQuery(std::span<const std::byte> body) {
   if (first) {
     // Wakes the watcher so the startup deadline stops applying.
     WakeSupervisor();
-    // Dropped once run: what it holds is of no use to an idle session.
-    if (std::function<void()> complete = std::exchange(on_startup_complete_, nullptr)) complete();
+    owner_.OnStartupComplete();
   }
   // A PAUSE or DRAIN waits for sessions to reach this point.
   if (gate_.watched()) gate_.NotifyWatchers();

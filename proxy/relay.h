@@ -41,6 +41,7 @@
 #include "proxy/relay_buffer.h"
 #include "proxy/relay_close_requests.h"
 #include "proxy/relay_end.h"
+#include "proxy/relay_owner.h"
 #include "proxy/relay_probe.h"
 #include "proxy/request_hold.h"
 #include "proxy/session_keeper.h"
@@ -62,18 +63,13 @@ struct RelayLimits {
 
 class Relay {
  public:
-  // `on_startup_complete` runs once, at the server's first ReadyForQuery.
-  Relay(ByteStream& client, BackendLink& backend, SessionRecord& record, CancelKeyMap& cancel_keys,
-        DatabaseGate& gate, RelayLimits limits, std::function<void()> on_startup_complete);
+  Relay(RelayOwner& owner, ByteStream& client, BackendLink& backend, SessionRecord& record,
+        CancelKeyMap& cancel_keys, DatabaseGate& gate, RelayLimits limits);
 
-  // Called once, on the executor, when the relay has ended and nothing of
-  // it runs any more: why it ended, and the unexpected error that ended it,
-  // if one did.
-  using Done = std::function<void(RelayEnd, std::exception_ptr)>;
-  // Starts relaying. `keepalive` (the session that owns this relay) is kept
-  // by the io_context's SessionKeeper until `done` has run; if the
-  // io_context is destroyed first, it is dropped then and `done` never runs.
-  void Start(std::shared_ptr<void> keepalive, Done done);
+  // Starts relaying. The owner is kept by the io_context's SessionKeeper
+  // until OnRelayEnded has run; if the io_context is destroyed first, it is
+  // dropped then and OnRelayEnded never runs.
+  void Start();
 
   // Must be called on the session's executor. See CloseWhen.
   void RequestClose(CloseWhen when, std::string sqlstate, std::string message);
@@ -164,7 +160,7 @@ class Relay {
   // as an unexpected error, not the worker thread.
   void OnStepFailed(Pump& pump);
   // Ends the relay, the first call deciding why: stops both pumps and the
-  // probe's sender, then the supervisor hands over to `done_`.
+  // probe's sender, then the supervisor hands over to the owner.
   void Finish(RelayEnd end, std::exception_ptr failure = nullptr);
   void StopPump(Pump& pump, ByteStream& stream);
   // Nothing of the relay runs any more: no receive, no coroutine (nor its
@@ -215,6 +211,7 @@ class Relay {
   absl::Status OnNotificationResponse(std::span<std::byte> body);
   void PublishState() { record_.SetState(tracker_.State()); }
 
+  RelayOwner& owner_;
   ByteStream& client_;
   // Null between ReleaseBackend and AttachBackend.
   BackendLink* backend_;
@@ -261,7 +258,6 @@ class Relay {
   std::shared_ptr<asio::cancellation_signal> probe_send_cancel_;
 
   RelayCloseRequests close_requests_;
-  std::function<void()> on_startup_complete_;
   // Until the first ReadyForQuery: the startup deadline.
   std::unique_ptr<asio::steady_timer> startup_timer_;
   bool startup_timer_pending_ = false;
@@ -274,10 +270,7 @@ class Relay {
   bool stopping_ = false;
   std::unique_ptr<RelayEnd> end_;
   std::exception_ptr failure_;
-  Done done_;
-  // The session, for the coroutines a pump starts and the supervisor's
-  // handlers, and its owner while the relay runs (see Start).
-  std::weak_ptr<void> owner_;
+  // The owner, kept while the relay runs (see Start).
   SessionKeeper::Hold kept_;
 };
 

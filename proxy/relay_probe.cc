@@ -111,7 +111,7 @@ void Relay::StartSendingProbe() {
   ++coroutines_;
   auto cancel = std::make_shared<asio::cancellation_signal>();
   probe_send_cancel_ = cancel;
-  std::shared_ptr<void> keepalive = owner_.lock();
+  std::shared_ptr<void> keepalive = owner_.RelayKeepalive();
   auto sent = [this, cancel, keepalive](std::exception_ptr failure) {
     --coroutines_;
     probe_sending_ = false;

@@ -6,16 +6,14 @@
 
 // How the relay starts, runs a pump's coroutine, and ends: the first part
 // to end it stops the others, and the supervisor, which also applies the
-// startup deadline and requests from outside, hands over to `done_` once
+// startup deadline and requests from outside, hands over to the owner once
 // nothing of the relay runs any more.
 
 namespace pgvalve::proxy {
 
-void Relay::Start(std::shared_ptr<void> keepalive, Done done) {
-  done_ = std::move(done);
-  owner_ = keepalive;
+void Relay::Start() {
   // The pumps' receives do not hold the session (reactor_receive.h).
-  SessionKeeper::Of(client_.executor()).Keep(kept_, std::move(keepalive));
+  SessionKeeper::Of(client_.executor()).Keep(kept_, owner_.RelayKeepalive());
   ArmClientReceive();
   ArmServerReceive();
   startup_timer_ = std::make_unique<asio::steady_timer>(client_.executor(), limits_.startup_deadline);
@@ -28,7 +26,7 @@ void Relay::StartCoroutine(Pump& pump, Awaitable<void> work) {
   pump.state = PumpState::kInCoroutine;
   ++coroutines_;
   // Holds the session: a coroutine may outlive the pump's receive.
-  std::shared_ptr<void> keepalive = owner_.lock();
+  std::shared_ptr<void> keepalive = owner_.RelayKeepalive();
   auto ended = [this, &pump, cancel, keepalive](std::exception_ptr failure) {
     --coroutines_;
     // Unless the pump has moved on (the coroutine started a receive), the
@@ -99,12 +97,12 @@ void Relay::StopPump(Pump& pump, ByteStream& stream) {
 //
 // It runs from the startup timer until the first ReadyForQuery, and from a
 // posted wake-up after that: an idle session keeps no timer and no pending
-// wait. A handler of either kind holds the session; `done_` runs only when
-// none is pending, so nothing refers to the relay once it has run.
+// wait. A handler of either kind holds the session; the owner hears of the
+// end only when none is pending, so nothing refers to the relay then.
 
 void Relay::ArmStartupTimer() {
   startup_timer_pending_ = true;
-  startup_timer_->async_wait([this, keepalive = owner_.lock()](error_code) {
+  startup_timer_->async_wait([this, keepalive = owner_.RelayKeepalive()](error_code) {
     startup_timer_pending_ = false;
     Supervise();
   });
@@ -117,7 +115,7 @@ void Relay::WakeSupervisor() {
     startup_timer_->cancel();
   } else if (!supervisor_posted_) {
     supervisor_posted_ = true;
-    asio::post(client_.executor(), [this, keepalive = owner_.lock()] {
+    asio::post(client_.executor(), [this, keepalive = owner_.RelayKeepalive()] {
       supervisor_posted_ = false;
       Supervise();
     });
@@ -162,11 +160,9 @@ void Relay::Supervise() {
   // backend); its buffers can serve other sessions meanwhile.
   client_buffer_.Release();
   server_buffer_.Release();
-  // Kept alive by the caller of `done_` from here on (ClientSession hands
-  // the end to a coroutine holding it).
+  // Held across the call: the owner may let go of the relay in it.
   std::shared_ptr<void> owner = SessionKeeper::Release(kept_);
-  Done done = std::move(done_);
-  done(*std::move(end_), failure_);
+  owner_.OnRelayEnded(*std::move(end_), failure_);
 }
 
 }  // namespace pgvalve::proxy

@@ -55,7 +55,7 @@ auto RunOn(asio::io_context& context, Work work) {
   return result.get();
 }
 
-class DirectRelayTest : public ::testing::Test {
+class DirectRelayTest : public ::testing::Test, public RelayOwner {
  protected:
   DirectRelayTest() {
     auto [client_side, client_test] = MakeWire(context_);
@@ -81,18 +81,25 @@ class DirectRelayTest : public ::testing::Test {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Starts the relay on its thread, owned by `owner`, which the test may
-  // watch through weak pointers.
+  // Starts the relay on its thread. From then on the test holds no
+  // reference to what the relay keeps alive: it watches it through
+  // `owner_watch_`.
   void StartRelay(std::chrono::steady_clock::duration startup_time = std::chrono::minutes(5)) {
     RelayLimits limits;
     limits.startup_deadline = std::chrono::steady_clock::now() + startup_time;
-    relay_.emplace(*client_stream_, *blue_link_, record_, cancel_keys_, gate_, limits, [] {});
+    relay_.emplace(*this, *client_stream_, *blue_link_, record_, cancel_keys_, gate_, limits);
     thread_ = std::thread([this] { context_.run(); });
     started_ = true;
-    RunOn(context_, [this, owner = std::move(owner_)] {
-      relay_->Start(owner, [this](RelayEnd end, std::exception_ptr) { ended_.set_value(std::move(end)); });
+    RunOn(context_, [this] {
+      relay_->Start();
+      owner_.reset();
     });
   }
+
+  // RelayOwner: a stand-in object plays the session's part.
+  std::shared_ptr<void> RelayKeepalive() override { return owner_watch_.lock(); }
+  void OnStartupComplete() override { ++startups_completed_; }
+  void OnRelayEnded(RelayEnd end, std::exception_ptr) override { ended_.set_value(std::move(end)); }
 
   template <typename Work>
   auto OnRelayThread(Work work) {
@@ -134,10 +141,11 @@ class DirectRelayTest : public ::testing::Test {
   SessionRecord record_{SessionIdentity{.id = 7, .database = "app", .user = "alice"}, "", "blue"};
   CancelKeyMap cancel_keys_;
   DatabaseGate gate_{"app"};
-  // What the relay keeps alive; handed to it by StartRelay. Watch it
-  // through `owner_watch_`.
+  // What the relay keeps alive; held here until StartRelay.
   std::shared_ptr<void> owner_ = std::make_shared<int>(0);
   std::weak_ptr<void> owner_watch_ = owner_;
+  // Read on the relay's thread.
+  int startups_completed_ = 0;
   std::promise<RelayEnd> ended_;
   std::shared_future<RelayEnd> ended_future_ = ended_.get_future().share();
   std::optional<Relay> relay_;

@@ -40,6 +40,7 @@ TEST_F(RelayLifetimeTest, DuringStartupTheKeeperAndTheDeadlineTimerHoldTheSessio
   StartRelay();
   EXPECT_EQ(KeptSessions(), 1u);
   EXPECT_EQ(OwnersOnceSettled(2), 2);
+  EXPECT_EQ(OnRelayThread([this] { return startups_completed_; }), 0);
 }
 
 TEST_F(RelayLifetimeTest, AnIdleSessionIsHeldByItsKeeperAlone) {
@@ -49,6 +50,8 @@ TEST_F(RelayLifetimeTest, AnIdleSessionIsHeldByItsKeeperAlone) {
   // No timer, no pending handler: only the keeper.
   EXPECT_EQ(OwnersOnceSettled(1), 1);
   EXPECT_EQ(KeptSessions(), 1u);
+  // Told once, at the first ReadyForQuery only.
+  EXPECT_EQ(OnRelayThread([this] { return startups_completed_; }), 1);
 }
 
 TEST_F(RelayLifetimeTest, TheKeeperLetsGoOnceTheRelayHasEnded) {

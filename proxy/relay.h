@@ -176,6 +176,8 @@ class Relay {
   void ReleaseBackend();
 
   void ArmStartupTimer();
+  // The owner has been told the relay ended (its RelayEnd went with it).
+  bool handed_over() const { return stopping_ && end_ == nullptr; }
   // Close requests, the probe, the startup deadline, and the end: run when
   // the startup timer fires or the supervisor is woken.
   void Supervise();

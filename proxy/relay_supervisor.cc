@@ -109,6 +109,9 @@ void Relay::ArmStartupTimer() {
 }
 
 void Relay::WakeSupervisor() {
+  // After the hand-over to the owner nothing is left to supervise: a late
+  // request (a close, say) must not end the relay twice.
+  if (handed_over()) return;
   if (supervising_) {
     supervisor_rewake_ = true;
   } else if (startup_timer_pending_) {
@@ -155,14 +158,15 @@ void Relay::Supervise() {
   } else if (startup_timer_ && !startup_timer_pending_) {
     ArmStartupTimer();
   }
-  if (!stopping_ || !Stopped() || startup_timer_pending_ || supervisor_posted_) return;
+  if (!stopping_ || handed_over() || !Stopped() || startup_timer_pending_ || supervisor_posted_) return;
   // The session may take a while yet to end (Terminate, closing the
   // backend); its buffers can serve other sessions meanwhile.
   client_buffer_.Release();
   server_buffer_.Release();
-  // Held across the call: the owner may let go of the relay in it.
+  // Locals, held across the call: the owner may let go of the relay in it.
   std::shared_ptr<void> owner = SessionKeeper::Release(kept_);
-  owner_.OnRelayEnded(*std::move(end_), failure_);
+  const std::unique_ptr<RelayEnd> end = std::move(end_);
+  owner_.OnRelayEnded(std::move(*end), failure_);
 }
 
 }  // namespace pgvalve::proxy

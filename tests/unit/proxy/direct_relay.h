@@ -99,7 +99,9 @@ class DirectRelayTest : public ::testing::Test, public RelayOwner {
   // RelayOwner: a stand-in object plays the session's part.
   std::shared_ptr<void> RelayKeepalive() override { return owner_watch_.lock(); }
   void OnStartupComplete() override { ++startups_completed_; }
-  void OnRelayEnded(RelayEnd end, std::exception_ptr) override { ended_.set_value(std::move(end)); }
+  void OnRelayEnded(RelayEnd end, std::exception_ptr) override {
+    if (++ends_reported_ == 1) ended_.set_value(std::move(end));
+  }
 
   template <typename Work>
   auto OnRelayThread(Work work) {
@@ -128,7 +130,9 @@ class DirectRelayTest : public ::testing::Test, public RelayOwner {
   }
 
   RelayEnd WaitForEnd() {
-    if (ended_future_.wait_for(kIoTimeout) != std::future_status::ready) throw std::runtime_error("relay did not end");
+    if (ended_future_.wait_for(kIoTimeout) != std::future_status::ready) {
+      throw std::runtime_error("relay did not end");
+    }
     return ended_future_.get();
   }
 
@@ -146,6 +150,7 @@ class DirectRelayTest : public ::testing::Test, public RelayOwner {
   std::weak_ptr<void> owner_watch_ = owner_;
   // Read on the relay's thread.
   int startups_completed_ = 0;
+  int ends_reported_ = 0;
   std::promise<RelayEnd> ended_;
   std::shared_future<RelayEnd> ended_future_ = ended_.get_future().share();
   std::optional<Relay> relay_;

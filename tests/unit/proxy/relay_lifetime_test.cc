@@ -78,6 +78,18 @@ TEST_F(RelayLifetimeTest, ACloseRequestedAfterStartupIsActedOnWithoutATimer) {
   EXPECT_EQ(KeptSessions(), 0u);
 }
 
+// An operator's close can cross the session's own end.
+TEST_F(RelayLifetimeTest, ACloseRequestedAfterTheEndChangesNothing) {
+  StartRelay();
+  StartSession();
+  ASSERT_TRUE(client_.Send(TerminateMessage()));
+  EXPECT_EQ(WaitForEnd().reason, RelayEndReason::kClientTerminated);
+  OnRelayThread([this] { relay_->RequestClose(CloseWhen::kNow, "57P01", "too late"); });
+  // Runs after anything the request posted.
+  EXPECT_EQ(OnRelayThread([this] { return ends_reported_; }), 1);
+  EXPECT_EQ(KeptSessions(), 0u);
+}
+
 TEST_F(RelayLifetimeTest, TheStartupDeadlineStillEndsASilentServer) {
   StartRelay(std::chrono::milliseconds(50));
   RelayEnd end = WaitForEnd();

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
+
 #include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "protocol/message_writer.h"
@@ -84,8 +86,24 @@ Awaitable<void> SendTerminate(ByteStream& server) {
 
 }  // namespace
 
+namespace {
+
+// The worker the session runs on. Its executor is kept as the io_context's
+// own type, 8 bytes, rather than the type-erased one sockets carry (56).
+asio::io_context::executor_type WorkerExecutor(ByteStream& stream) {
+  const asio::any_io_executor executor = stream.executor();
+  const auto* worker = executor.target<asio::io_context::executor_type>();
+  if (worker == nullptr) throw std::logic_error("a client session runs on an io_context");
+  return *worker;
+}
+
+}  // namespace
+
 ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address)
-    : context_(context), client_(std::move(client)), address_(std::move(address)), executor_(client_.executor()) {
+    : context_(context),
+      client_(std::move(client)),
+      address_(std::move(address)),
+      executor_(WorkerExecutor(client_)) {
   ConfigHolder::Snapshot snapshot = context.config.Both();
   config_ = std::move(snapshot.config);
   tls_contexts_ = std::move(snapshot.tls);
@@ -158,9 +176,10 @@ void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done
 
 void ClientSession::Start(StartupTicket startup, Ended ended) {
   ended_ = std::move(ended);
-  asio::co_spawn(executor_, Open(std::move(startup)), [self = shared_from_this()](std::exception_ptr failure, bool relaying) {
-    if (failure || !relaying) self->Finish(failure);
-  });
+  asio::co_spawn(executor_, Open(std::move(startup)),
+                 [self = shared_from_this()](std::exception_ptr failure, bool relaying) {
+                   if (failure || !relaying) self->Finish(failure);
+                 });
 }
 
 void ClientSession::Finish(std::exception_ptr failure) {

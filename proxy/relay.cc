@@ -465,8 +465,9 @@ absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
   if (!key.ok()) return key.status();
   if (backend_->key_received) return protocol::ProtocolViolation("second BackendKeyData from the server");
 
-  auto real = std::make_shared<const BackendKey>(BackendKey{
-      backend_->upstream_name, backend_->endpoint, key->pid, std::vector<std::byte>(key->secret.begin(), key->secret.end())});
+  auto real = std::make_shared<const BackendKey>(
+      BackendKey{backend_->upstream_name, backend_->endpoint, key->pid,
+                 std::vector<std::byte>(key->secret.begin(), key->secret.end())});
   backend_->key_received = true;
   VirtualKey minted = cancel_keys_.Register(CancelTarget{record_.id(), real});
   record_.SetBackend(minted.pid, std::move(real));

@@ -84,10 +84,6 @@ Awaitable<void> SendTerminate(ByteStream& server) {
   co_await WithTimeout(server.WriteAll(terminate.bytes()), kTerminateWriteTimeout);
 }
 
-}  // namespace
-
-namespace {
-
 // The worker the session runs on. Its executor is kept as the io_context's
 // own type, 8 bytes, rather than the type-erased one sockets carry (56).
 asio::io_context::executor_type WorkerExecutor(ByteStream& stream) {
@@ -411,8 +407,7 @@ void ClientSession::OnStartupComplete() {
       "backend_pid={} virtual_pid={}",
       scope_->id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
       QuoteForLog(application_name ? *application_name : ""), QuoteForLog(backend_->upstream_name),
-      record_->backend_pid(),
-      record_->virtual_pid());
+      record_->backend_pid(), record_->virtual_pid());
 }
 
 void ClientSession::OnRelayEnded(RelayEnd end, std::exception_ptr failure) {

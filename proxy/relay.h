@@ -3,8 +3,8 @@
 // client, each reading a chunk, letting a MessageScanner find the few
 // messages pgvalve acts on, and writing the chunk on before reading again
 // (backpressure by construction). A supervisor applies the startup deadline
-// and requests from outside (close, probe). The first
-// part to end the relay stops the others.
+// and requests from outside (close, probe). The first part to end the relay
+// stops the others.
 //
 // The common path runs on completion callbacks, not coroutines: a pump
 // waiting for its peer is a pending receive on its socket and nothing

@@ -160,12 +160,20 @@ TEST_F(LimitsTest, QueryTimeoutWithoutControlUserRepeatsTheCancelAndSaysWhy) {
   EnsureDatabase(kNoControlDatabase);
   PgConn admin = ConnectAdmin();
   const std::string db(kNoControlDatabase);
-  ExecOk(admin.get(), "SET " + db + ".query_timeout = '1s'");
-  ExecOk(admin.get(), "SET " + db + ".query_timeout_grace = '1s'");
   PgConn client = ConnectClient(db);
   const int32_t pid = BackendPid(client.get());
   const int64_t cancels_before = LimitCount(admin.get(), db, "query_timeout", "cancels");
   Background<QueryOutcome> stubborn = QueryInBackground(client.get(), std::string(kIgnoresCancels));
+  // The limit starts once the block that swallows cancels is running: on a
+  // loaded machine a backend compiling the block in a database it has not
+  // used yet can take longer than the second the limit allows, and a cancel
+  // before the block is entered ends the statement.
+  ASSERT_TRUE(WaitUntil([&] {
+    return ScalarString(checker_.get(), "SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                                            std::to_string(pid) + " AND wait_event = 'PgSleep'") == "1";
+  })) << "the stubborn query did not start";
+  ExecOk(admin.get(), "SET " + db + ".query_timeout = '1s'");
+  ExecOk(admin.get(), "SET " + db + ".query_timeout_grace = '1s'");
 
   EXPECT_TRUE(WaitUntil([&] {
     return LimitCount(admin.get(), db, "query_timeout", "cancels") >= cancels_before + 3;

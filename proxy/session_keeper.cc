@@ -14,7 +14,7 @@ SessionKeeper::~SessionKeeper() = default;
 SessionKeeper::Hold::~Hold() {
   if (keeper_ != nullptr) {
     std::lock_guard lock(keeper_->mutex_);
-    // The owner is being destroyed, so this cannot be what destroys it.
+    // The owner it kept goes with the hold's members, after the lock.
     keeper_->UnlinkLocked(*this);
   }
 }

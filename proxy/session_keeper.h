@@ -17,14 +17,17 @@ namespace pgvalve::proxy {
 
 class SessionKeeper : public asio::execution_context::service {
  public:
-  // The link a kept object carries: two pointers and the owner it keeps.
+  // The link a kept object carries: its keeper, two list pointers and the
+  // owner it keeps.
   class Hold {
    public:
     Hold() = default;
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
-    // Unlinks itself if still kept (the io_context's shutdown let its
-    // owner go while the owner's destruction reached here).
+    // A hold is normally released, or let go by the io_context's shutdown,
+    // before it is destroyed; one destroyed while still kept (it did not
+    // live inside its owner) unlinks itself rather than leave the list
+    // pointing at freed memory.
     ~Hold();
 
    private:

@@ -5,7 +5,6 @@
 // through a posted wake-up rather than a timer kept armed for it.
 
 #include <chrono>
-#include <functional>
 
 #include "gtest/gtest.h"
 #include "proxy/session_keeper.h"

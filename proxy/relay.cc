@@ -304,7 +304,9 @@ Relay::ServerNext Relay::ServerStep() {
                                   std::string(protocol::sqlstate::kProtocolViolation)});
       }
       if (reply.whole) {
-        if (absl::Status taken = ConsumeProbeReply(reply.tag, reply.body); !taken.ok()) {
+        // At its ReadyForQuery the probe ends, and a client pump waiting
+        // for it goes on.
+        if (absl::Status taken = probe_.OnReply(static_cast<BackendTag>(reply.tag), reply.body); !taken.ok()) {
           return EndServer(RelayEnd{RelayEndReason::kServerProtocolError, std::string(StatusText(taken)),
                                     std::string(protocol::sqlstate::kProtocolViolation)});
         }

@@ -191,9 +191,6 @@ class Relay {
   Awaitable<bool> StartDiscardingHeldRequest();
   void StartSendingProbe();
   Awaitable<void> SendProbe();
-  // Hands a reply taken off the server buffer to the probe, and ends the
-  // client pump's wait once the probe has its answer.
-  absl::Status ConsumeProbeReply(char tag, std::span<const std::byte> body);
   // Waits (bounded) until the probe's ReadyForQuery arrived.
   Awaitable<bool> WaitForProbe();
   // Waits until the server has answered every complete request forwarded.
@@ -229,8 +226,6 @@ class Relay {
   TransactionTracker tracker_;
   std::optional<HeldRequestDiscard> discard_;
   RelayProbe probe_;
-  // While the client pump waits for the probe's answer.
-  std::unique_ptr<asio::steady_timer> probe_done_;
   // Cancelled by the server pump when the last awaited answer arrived.
   std::unique_ptr<asio::steady_timer> answers_done_;
 
@@ -256,8 +251,6 @@ class Relay {
   // Coroutines started by the pumps and the probe's sender whose
   // completion handler has not run yet.
   int coroutines_ = 0;
-  bool probe_sending_ = false;
-  std::shared_ptr<asio::cancellation_signal> probe_send_cancel_;
 
   RelayCloseRequests close_requests_;
   // Until the first ReadyForQuery: the startup deadline.

@@ -80,8 +80,25 @@ void RelayProbe::Fail(std::string error) {
   Finish();
 }
 
+void RelayProbe::SenderStarted(std::shared_ptr<asio::cancellation_signal> sender) {
+  state_->sender = std::move(sender);
+}
+
+void RelayProbe::SenderEnded(const asio::cancellation_signal* sender) {
+  if (active() && state_->sender.get() == sender) state_->sender.reset();
+}
+
+void RelayProbe::CancelSender() {
+  if (active() && state_->sender) state_->sender->emit(asio::cancellation_type::terminal);
+}
+
+void RelayProbe::SetWaiter(asio::steady_timer* waiter) {
+  if (active()) state_->waiter = waiter;
+}
+
 void RelayProbe::Finish() {
   const std::unique_ptr<State> state = std::move(state_);
+  if (state->waiter) state->waiter->cancel();
   if (state->error) {
     state->done(UnavailableError(*state->error));
   } else {
@@ -107,21 +124,19 @@ void Relay::StartProbe(std::string sql, RelayProbe::Done done) {
 }
 
 void Relay::StartSendingProbe() {
-  probe_sending_ = true;
   ++coroutines_;
-  auto cancel = std::make_shared<asio::cancellation_signal>();
-  probe_send_cancel_ = cancel;
+  auto sender = std::make_shared<asio::cancellation_signal>();
+  probe_.SenderStarted(sender);
   std::shared_ptr<void> keepalive = owner_.RelayKeepalive();
-  auto sent = [this, cancel, keepalive](std::exception_ptr failure) {
+  auto sent = [this, sender, keepalive](std::exception_ptr failure) {
     --coroutines_;
-    probe_sending_ = false;
-    if (probe_send_cancel_ == cancel) probe_send_cancel_.reset();
+    probe_.SenderEnded(sender.get());
     if (failure && !stopping_) {
       return Finish(RelayEnd{RelayEndReason::kCloseRequested, "relay failed", {}}, failure);
     }
     if (stopping_ && Stopped()) WakeSupervisor();
   };
-  asio::co_spawn(client_.executor(), SendProbe(), asio::bind_cancellation_slot(cancel->slot(), std::move(sent)));
+  asio::co_spawn(client_.executor(), SendProbe(), asio::bind_cancellation_slot(sender->slot(), std::move(sent)));
 }
 
 Awaitable<void> Relay::SendProbe() {
@@ -130,23 +145,22 @@ Awaitable<void> Relay::SendProbe() {
   server_write_cut_ = true;
   auto [error, written] = co_await backend_->stream.WriteAll(query.bytes());
   if (error) {
+    // Ends the probe, and with it a client pump's wait for it.
     probe_.Fail(error.message());
-    if (probe_done_) probe_done_->cancel();
     co_return;
   }
   server_write_cut_ = false;
 }
 
-absl::Status Relay::ConsumeProbeReply(char tag, std::span<const std::byte> body) {
-  absl::Status taken = probe_.OnReply(static_cast<BackendTag>(tag), body);
-  if (!probe_.active() && probe_done_) probe_done_->cancel();
-  return taken;
-}
-
 Awaitable<bool> Relay::WaitForProbe() {
-  probe_done_ = std::make_unique<asio::steady_timer>(client_.executor(), kProbeTimeout);
-  co_await probe_done_->async_wait(kUseTuple);
-  probe_done_.reset();
+  if (!probe_.active()) co_return true;
+  // In the waiting coroutine's frame: only a pump that waits has one.
+  asio::steady_timer waiter(client_.executor(), kProbeTimeout);
+  probe_.SetWaiter(&waiter);
+  co_await waiter.async_wait(kUseTuple);
+  // Timed out or cancelled by the relay's end: the probe must not wake a
+  // timer that is gone.
+  probe_.SetWaiter(nullptr);
   co_return !probe_.active();
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 // A query of pgvalve's own on a relaying session's backend
 // (SessionControl::Probe), run between two of the client's requests: what
-// is to be sent, the replies the server pump takes out of the stream for
-// it, and the answer handed to the caller at its ReadyForQuery. The relay
-// sends the query and waits; this type holds no I/O.
+// is to be sent, who is sending it, the replies the server pump takes out
+// of the stream for it, who waits for its end, and the answer handed to the
+// caller at its ReadyForQuery. All of it exists only while a probe runs:
+// most sessions never see one. The relay does the writing and the waiting
+// (relay_probe.cc); this type does no I/O.
 
 #include <functional>
 #include <memory>
@@ -12,8 +14,11 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/cancellation_signal.hpp>
+
 #include "absl/status/status.h"
 #include "protocol/message_tags.h"
+#include "proxy/asio.h"
 #include "proxy/session_record.h"
 
 namespace pgvalve::proxy {
@@ -27,10 +32,24 @@ class RelayProbe {
   // Sent: the server's replies belong to the probe until its ReadyForQuery.
   bool awaiting_replies() const { return active() && !state_->sql_to_send; }
   bool awaiting_send() const { return active() && state_->sql_to_send.has_value(); }
+  // Its query is to be sent and nobody is sending it yet.
+  bool send_due() const { return awaiting_send() && !state_->sender; }
 
   void Begin(std::string sql, Done done);
   // The query's text, once; afterwards replies are awaited.
   std::string TakeSql();
+
+  // The coroutine sending the query, ended by CancelSender. Shared with
+  // the coroutine's completion handler, which may run after the probe
+  // ended (a failed write ends it): SenderEnded forgets only its own.
+  void SenderStarted(std::shared_ptr<asio::cancellation_signal> sender);
+  void SenderEnded(const asio::cancellation_signal* sender);
+  void CancelSender();
+
+  // The timer a pump waiting for the probe's end sleeps on; cancelled when
+  // the probe ends, which ends the wait early. Null clears it (the waiter
+  // gave up first).
+  void SetWaiter(asio::steady_timer* waiter);
   // A reply to the probe; at its ReadyForQuery the answer is handed over
   // and the probe is no longer active. Errors are the server's framing.
   absl::Status OnReply(protocol::BackendTag tag, std::span<const std::byte> body);
@@ -45,6 +64,8 @@ class RelayProbe {
   struct State {
     Done done;
     std::optional<std::string> sql_to_send;
+    std::shared_ptr<asio::cancellation_signal> sender;
+    asio::steady_timer* waiter = nullptr;
     std::optional<std::vector<std::optional<std::string>>> first_row;
     std::optional<std::string> error;
   };

@@ -73,7 +73,7 @@ void Relay::Finish(RelayEnd end, std::exception_ptr failure) {
     StopPump(client_pump_, client_);
     // A parked server pump has nothing to stop.
     if (backend_) StopPump(server_pump_, backend_->stream);
-    if (probe_sending_ && probe_send_cancel_) probe_send_cancel_->emit(asio::cancellation_type::terminal);
+    probe_.CancelSender();
   }
   if (Stopped()) WakeSupervisor();
 }
@@ -138,7 +138,7 @@ void Relay::Supervise() {
         } else if (!tracker_.ready_seen() && std::chrono::steady_clock::now() >= limits_.startup_deadline) {
           Finish(RelayEnd{RelayEndReason::kStartupTimeout, "startup and authentication did not complete in time",
                           std::string(protocol::sqlstate::kConnectionFailure)});
-        } else if (probe_.awaiting_send() && !probe_sending_) {
+        } else if (probe_.send_due()) {
           StartSendingProbe();
         }
       } catch (...) {

@@ -1,5 +1,6 @@
 // RelayProbe: what a probe keeps of the server's replies and what it hands
-// its caller, fed messages built with the protocol writer.
+// its caller, fed messages built with the protocol writer; and who it tells
+// when it ends (the sender it stops, the waiter it wakes).
 
 #include "proxy/relay_probe.h"
 
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "proxy/asio.h"
 #include "protocol/backend_writer.h"
 #include "protocol/message_scanner.h"
 #include "protocol/message_writer.h"
@@ -109,6 +111,75 @@ TEST(RelayProbeStateTest, OnlyWhatASimpleQueryIsAnsweredWithIsAReply) {
   EXPECT_TRUE(RelayProbe::IsReply(BackendTag::kNoticeResponse));
   EXPECT_FALSE(RelayProbe::IsReply(BackendTag::kNotificationResponse));
   EXPECT_FALSE(RelayProbe::IsReply(BackendTag::kParameterStatus));
+}
+
+TEST(RelayProbeStateTest, ItsEndWakesTheWaiter) {
+  asio::io_context io;
+  asio::steady_timer waiter(io, std::chrono::hours(1));
+  std::optional<error_code> woken;
+  waiter.async_wait([&](error_code error) { woken = error; });
+  RelayProbe probe;
+  probe.Begin("SELECT 1", [](SessionControl::ProbeResult) {});
+  probe.TakeSql();
+  probe.SetWaiter(&waiter);
+  ASSERT_TRUE(Ready(probe).ok());
+  io.poll();
+  ASSERT_TRUE(woken.has_value());
+  EXPECT_EQ(*woken, asio::error::operation_aborted);
+}
+
+TEST(RelayProbeStateTest, AWaiterThatGaveUpIsNotWoken) {
+  asio::io_context io;
+  asio::steady_timer waiter(io, std::chrono::hours(1));
+  bool woken = false;
+  waiter.async_wait([&](error_code) { woken = true; });
+  RelayProbe probe;
+  probe.Begin("SELECT 1", [](SessionControl::ProbeResult) {});
+  probe.TakeSql();
+  probe.SetWaiter(&waiter);
+  probe.SetWaiter(nullptr);
+  probe.Fail("Broken pipe");
+  io.poll();
+  EXPECT_FALSE(woken);
+  waiter.cancel();
+  io.poll();
+  EXPECT_TRUE(woken);
+}
+
+TEST(RelayProbeStateTest, OnlyItsOwnSenderEndingMakesTheSendDueAgain) {
+  RelayProbe probe;
+  probe.Begin("SELECT 1", [](SessionControl::ProbeResult) {});
+  EXPECT_TRUE(probe.send_due());
+  auto sender = std::make_shared<asio::cancellation_signal>();
+  probe.SenderStarted(sender);
+  EXPECT_FALSE(probe.send_due());
+  // An earlier probe's sender, finishing late.
+  const asio::cancellation_signal earlier;
+  probe.SenderEnded(&earlier);
+  EXPECT_FALSE(probe.send_due());
+  probe.SenderEnded(sender.get());
+  EXPECT_TRUE(probe.send_due());
+}
+
+TEST(RelayProbeStateTest, CancelSenderStopsTheSenderOfARunningProbeOnly) {
+  RelayProbe probe;
+  probe.Begin("SELECT 1", [](SessionControl::ProbeResult) {});
+  auto sender = std::make_shared<asio::cancellation_signal>();
+  std::optional<asio::cancellation_type> emitted;
+  sender->slot().assign([&](asio::cancellation_type type) { emitted = type; });
+  probe.SenderStarted(sender);
+  probe.CancelSender();
+  ASSERT_TRUE(emitted.has_value());
+  EXPECT_EQ(*emitted, asio::cancellation_type::terminal);
+
+  // A write that failed ended the probe before its sender finished.
+  emitted.reset();
+  probe.TakeSql();
+  probe.Fail("Broken pipe");
+  probe.CancelSender();
+  probe.SenderEnded(sender.get());
+  EXPECT_FALSE(emitted.has_value());
+  EXPECT_FALSE(probe.send_due());
 }
 
 }  // namespace

@@ -117,7 +117,7 @@ std::optional<CancelTarget> CancelKeyMap::Find(int32_t virtual_pid,
   std::lock_guard lock(mutex_);
   auto found = entries_.find(virtual_pid);
   if (found == entries_.end()) return std::nullopt;
-  const std::vector<std::byte>& expected = found->second.secret;
+  const CancelSecret& expected = found->second.secret;
   // Lengths are public (they follow the protocol version); the content is
   // compared in constant time so timing reveals nothing about the secret.
   if (expected.size() != secret.size() ||

@@ -14,13 +14,18 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "proxy/upstream_connector.h"
 
 namespace pgvalve::proxy {
+
+// The secret half of a cancel key: 4 bytes in protocol 3.0 (every
+// PostgreSQL before 18), up to 256 in 3.2. Held inline up to 8 bytes, so
+// the usual key costs no allocation of its own; every session has two.
+using CancelSecret = absl::InlinedVector<std::byte, 8>;
 
 // Where a session's backend is and how to cancel what it runs.
 struct BackendKey {
@@ -30,7 +35,7 @@ struct BackendKey {
   // bytes. Set for every key a backend sent.
   std::shared_ptr<const UpstreamEndpoint> endpoint;
   int32_t pid = 0;
-  std::vector<std::byte> secret;
+  CancelSecret secret;
 };
 
 // One copy per backend, shared by the session's record and the cancel-key
@@ -44,7 +49,7 @@ struct CancelTarget {
 
 struct VirtualKey {
   int32_t pid = 0;
-  std::vector<std::byte> secret;
+  CancelSecret secret;
 };
 
 // OpenSSL sets up a random generator per thread on first use, some four
@@ -77,7 +82,7 @@ class CancelKeyMap {
 
  private:
   struct Entry {
-    std::vector<std::byte> secret;
+    CancelSecret secret;
     uint64_t session_id = 0;
     // Null while the session has no backend (Retarget).
     SharedBackendKey backend;

@@ -469,7 +469,7 @@ absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
 
   auto real = std::make_shared<const BackendKey>(
       BackendKey{backend_->upstream_name, backend_->endpoint, key->pid,
-                 std::vector<std::byte>(key->secret.begin(), key->secret.end())});
+                 CancelSecret(key->secret.begin(), key->secret.end())});
   backend_->key_received = true;
   VirtualKey minted = cancel_keys_.Register(CancelTarget{record_.id(), real});
   record_.SetBackend(minted.pid, std::move(real));

@@ -18,13 +18,13 @@ namespace {
 
 constexpr int32_t kFirstVirtualPid = int32_t{1} << 30;
 
-std::vector<std::byte> CountingSecret(size_t length, uint8_t first = 1) {
-  std::vector<std::byte> secret(length);
+CancelSecret CountingSecret(size_t length, uint8_t first = 1) {
+  CancelSecret secret(length);
   for (size_t i = 0; i < length; ++i) secret[i] = static_cast<std::byte>(first + i);
   return secret;
 }
 
-CancelTarget Target(uint64_t session_id, int32_t backend_pid, std::vector<std::byte> secret,
+CancelTarget Target(uint64_t session_id, int32_t backend_pid, CancelSecret secret,
                     std::string upstream_name = "main") {
   return CancelTarget{
       .session_id = session_id,
@@ -71,7 +71,7 @@ TEST(CancelKeyMapTest, SecretIsAsLongAsTheServersAndNotTheServers) {
   for (size_t length : {size_t{4}, size_t{32}, size_t{256}}) {
     SCOPED_TRACE(::testing::Message() << "server secret of " << length << " bytes");
     CancelKeyMap map;
-    std::vector<std::byte> server_secret = CountingSecret(length);
+    CancelSecret server_secret = CountingSecret(length);
     VirtualKey key = map.Register(Target(1, 4242, server_secret));
     EXPECT_EQ(key.secret.size(), length);
     EXPECT_NE(key.secret, server_secret);
@@ -81,7 +81,7 @@ TEST(CancelKeyMapTest, SecretIsAsLongAsTheServersAndNotTheServers) {
 
 TEST(CancelKeyMapTest, FindWithTheMintedKeyReturnsTheTarget) {
   CancelKeyMap map;
-  std::vector<std::byte> server_secret = CountingSecret(32, 0x40);
+  CancelSecret server_secret = CountingSecret(32, 0x40);
   VirtualKey key = map.Register(Target(17, 4242, server_secret));
 
   std::optional<CancelTarget> found = map.Find(key.pid, key.secret);
@@ -111,7 +111,7 @@ TEST(CancelKeyMapTest, WrongSecretIsRejectedWhicheverByteDiffers) {
   for (size_t length : {size_t{4}, size_t{256}}) {
     VirtualKey key = map.Register(Target(1, 4242, CountingSecret(length)));
     for (size_t at = 0; at < length; ++at) {
-      std::vector<std::byte> wrong = key.secret;
+      CancelSecret wrong = key.secret;
       wrong[at] ^= std::byte{0x01};
       EXPECT_FALSE(map.Find(key.pid, wrong).has_value()) << "byte " << at << " of " << length;
     }
@@ -121,7 +121,7 @@ TEST(CancelKeyMapTest, WrongSecretIsRejectedWhicheverByteDiffers) {
 TEST(CancelKeyMapTest, SecretOfTheWrongLengthIsRejected) {
   CancelKeyMap map;
   VirtualKey key = map.Register(Target(1, 4242, CountingSecret(4)));
-  std::vector<std::byte> longer = key.secret;
+  CancelSecret longer = key.secret;
   longer.push_back(std::byte{0});
   EXPECT_FALSE(map.Find(key.pid, longer).has_value());
   EXPECT_FALSE(map.Find(key.pid, std::span(key.secret).first(3)).has_value());
@@ -158,8 +158,8 @@ TEST(CancelKeyMapTest, RegistrationsNeverShareASecret) {
   // Same target each time: the minted secret must come from the CSPRNG,
   // not from the server's key or a counter.
   CancelKeyMap map;
-  std::vector<std::byte> server_secret = CountingSecret(16);
-  std::set<std::vector<std::byte>> secrets;
+  CancelSecret server_secret = CountingSecret(16);
+  std::set<CancelSecret> secrets;
   for (int i = 0; i < 2000; ++i) {
     VirtualKey key = map.Register(Target(i, 4242, server_secret));
     EXPECT_TRUE(secrets.insert(key.secret).second) << "secret repeated at registration " << i;
@@ -170,7 +170,7 @@ TEST(CancelKeyMapTest, FourByteSecretsLookUniformlyRandom) {
   // 1000 draws from 2^32 values collide with probability ~1e-4; two
   // collisions (~1e-8) would mean the secrets are not random.
   CancelKeyMap map;
-  std::set<std::vector<std::byte>> secrets;
+  std::set<CancelSecret> secrets;
   std::array<int, 256> first_byte_counts{};
   for (int i = 0; i < 1000; ++i) {
     VirtualKey key = map.Register(Target(i, 4242, CountingSecret(4)));

@@ -24,7 +24,7 @@ constexpr int32_t kGreenPid = 5151;
 
 BackendKey KeyOf(const std::string& upstream, int32_t pid, const Bytes& secret) {
   return BackendKey{upstream, std::make_shared<const UpstreamEndpoint>(unix_socket::endpoint("/" + upstream)), pid,
-                    secret};
+                    CancelSecret(secret.begin(), secret.end())};
 }
 
 struct Released {
@@ -72,7 +72,7 @@ TEST_F(RelayHandoverTest, AnIdleBackendIsHandedOverAndTheNextRequestGoesToTheOne
   EXPECT_EQ(handed.link, &*blue_link_);
   ASSERT_TRUE(handed.key.has_value());
   EXPECT_EQ(handed.key->pid, kBluePid);
-  EXPECT_EQ(handed.key->secret, kBlueSecret);
+  EXPECT_EQ(handed.key->secret, CancelSecret(kBlueSecret.begin(), kBlueSecret.end()));
   EXPECT_EQ(OnRelayThread([this] { return relay_->backend(); }), nullptr);
   // Nothing to cancel without a backend; the record shows none.
   EXPECT_FALSE(cancel_keys_.Find(client_key.pid, client_key.secret).has_value());
@@ -95,7 +95,7 @@ TEST_F(RelayHandoverTest, AnIdleBackendIsHandedOverAndTheNextRequestGoesToTheOne
   ASSERT_TRUE(target.has_value());
   EXPECT_EQ(target->backend->upstream_name, "green");
   EXPECT_EQ(target->backend->pid, kGreenPid);
-  EXPECT_EQ(target->backend->secret, kGreenSecret);
+  EXPECT_EQ(target->backend->secret, CancelSecret(kGreenSecret.begin(), kGreenSecret.end()));
   EXPECT_EQ(cancel_keys_.VirtualPidOf("green", kGreenPid), client_key.pid);
   EXPECT_FALSE(cancel_keys_.VirtualPidOf("blue", kBluePid).has_value());
   EXPECT_EQ(record_.backend_pid(), kGreenPid);

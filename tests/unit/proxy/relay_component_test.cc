@@ -70,8 +70,9 @@ TEST(RelaySessionTest, StartupIsPassedOnVerbatimAndOnlyTheKeyIsReplaced) {
   ASSERT_NE(record, nullptr);
   EXPECT_EQ(record->backend_pid(), 4242);
   EXPECT_EQ(record->virtual_pid(), key->pid);
-  ASSERT_TRUE(record->backend().has_value());
-  EXPECT_EQ(record->backend()->secret, kServerSecret);
+  const std::optional<BackendKey> backend = record->backend();
+  ASSERT_TRUE(backend.has_value());
+  EXPECT_EQ(Bytes(backend->secret.begin(), backend->secret.end()), kServerSecret);
   EXPECT_EQ(record->state(), SessionState::kIdle);
   SessionSnapshot snapshot = record->Snapshot();
   EXPECT_EQ(snapshot.identity.user, "alice");

@@ -1,7 +1,14 @@
 #include "proxy/session_record.h"
 
+#include <array>
+#include <cstdint>
+
 namespace pgvalve::proxy {
 namespace {
+
+// Constant-initialized (std::mutex's constructor is constexpr), so usable
+// from any thread at any time.
+std::array<std::mutex, 64> record_mutexes;
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -17,22 +24,29 @@ SessionRecord::SessionRecord(SessionIdentity identity, std::string application_n
       application_name_(std::move(application_name)),
       upstream_(std::move(upstream)) {}
 
+std::mutex& SessionRecord::mutex() const {
+  // Fibonacci hashing spreads records allocated next to each other over
+  // the stripes; the top six bits index 64 of them.
+  const auto address = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(this));
+  return record_mutexes[(address >> 4) * 0x9E3779B97F4A7C15ull >> 58];
+}
+
 void SessionRecord::SetBackend(int32_t virtual_pid, SharedBackendKey key) {
   virtual_pid_.store(virtual_pid, std::memory_order_relaxed);
   backend_pid_.store(key->pid, std::memory_order_relaxed);
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   backend_ = std::move(key);
 }
 
 std::optional<BackendKey> SessionRecord::backend() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   if (!backend_) return std::nullopt;
   return *backend_;
 }
 
 SharedBackendKey SessionRecord::TakeBackend() {
   backend_pid_.store(0, std::memory_order_relaxed);
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   return std::exchange(backend_, nullptr);
 }
 
@@ -85,37 +99,37 @@ StateStamp SessionRecord::state_stamp() const {
 }
 
 void SessionRecord::SetApplicationName(std::string_view name) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   application_name_.assign(name);
 }
 
 std::string SessionRecord::upstream() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   return upstream_;
 }
 
 void SessionRecord::SetUpstream(std::string_view upstream) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   upstream_.assign(upstream);
 }
 
 void SessionRecord::MarkEnded(SessionEnd end) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   if (!end_) end_ = end;
 }
 
 std::optional<SessionEnd> SessionRecord::end() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   return end_;
 }
 
 void SessionRecord::AttachControl(std::weak_ptr<SessionControl> control) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   control_ = std::move(control);
 }
 
 std::shared_ptr<SessionControl> SessionRecord::control() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   return control_.lock();
 }
 
@@ -130,7 +144,7 @@ SessionSnapshot SessionRecord::Snapshot() const {
   snapshot.virtual_pid = virtual_pid();
   snapshot.backend_pid = backend_pid();
   snapshot.counters = counters_.Load();
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex());
   snapshot.application_name = application_name_;
   snapshot.upstream = upstream_;
   return snapshot;

@@ -95,7 +95,7 @@ asio::io_context::executor_type WorkerExecutor(ByteStream& stream) {
 
 }  // namespace
 
-ClientSession::ClientSession(ProxyContext context, ByteStream client, ClientAddress address)
+ClientSession::ClientSession(const ProxyContext& context, ByteStream client, ClientAddress address)
     : context_(context),
       client_(std::move(client)),
       address_(std::move(address)),
@@ -170,8 +170,7 @@ void ClientSession::Probe(std::string sql, std::function<void(ProbeResult)> done
   });
 }
 
-void ClientSession::Start(StartupTicket startup, Ended ended) {
-  ended_ = std::move(ended);
+void ClientSession::Start(StartupTicket startup) {
   asio::co_spawn(executor_, Open(std::move(startup)),
                  [self = shared_from_this()](std::exception_ptr failure, bool relaying) {
                    if (failure || !relaying) self->Finish(failure);
@@ -187,8 +186,7 @@ void ClientSession::Finish(std::exception_ptr failure) {
   // closing log line.
   scope_.reset();
   client_.Close();
-  Ended ended = std::move(ended_);
-  ended(failure);
+  context_.session_ended(failure);
 }
 
 Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(

@@ -43,14 +43,14 @@ class ClientSession : public SessionControl,
                       public RelayOwner,
                       public std::enable_shared_from_this<ClientSession> {
  public:
-  ClientSession(ProxyContext context, ByteStream client, ClientAddress address);
+  // `context` outlives the session.
+  ClientSession(const ProxyContext& context, ByteStream client, ClientAddress address);
   ~ClientSession() override;
 
-  // Runs the session; `ended` is called once the connection is closed,
-  // with the unexpected error that ended it, if one did. `startup` is
-  // given back once the startup packet has been handled.
-  using Ended = std::function<void(std::exception_ptr)>;
-  void Start(StartupTicket startup, Ended ended);
+  // Runs the session; the context's session_ended is called once the
+  // connection is closed. `startup` is given back once the startup packet
+  // has been handled.
+  void Start(StartupTicket startup);
 
   // SessionControl; callable from any thread.
   void Close(CloseWhen when, std::string sqlstate, std::string message) override;
@@ -103,7 +103,7 @@ class ClientSession : public SessionControl,
   // client left.
   Awaitable<bool> WaitForStartupHold(const bool& woken);
 
-  ProxyContext context_;
+  const ProxyContext& context_;
   ByteStream client_;
   ClientAddress address_;
   // What the transport proved about the client (set by the negotiation),
@@ -114,7 +114,6 @@ class ClientSession : public SessionControl,
   // Of the same reload as config_; what the client's handshake uses.
   std::shared_ptr<const tls::TlsContextSet> tls_contexts_;
   std::shared_ptr<SessionRecord> record_;
-  Ended ended_;
   // Set by the steps as they succeed; reset when the session is closed.
   std::unique_ptr<SessionScope> scope_;
   std::unique_ptr<BackendLink> backend_;

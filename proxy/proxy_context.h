@@ -1,6 +1,8 @@
 #pragma once
 // The services every session shares, owned by the ProxyServer.
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -58,6 +60,7 @@ class ConfigHolder {
   std::shared_ptr<const tls::TlsContextSet> tls_;
 };
 
+// One per ProxyServer; sessions keep a reference to it, not a copy.
 struct ProxyContext {
   ConfigHolder& config;
   SessionRegistry& sessions;
@@ -68,6 +71,9 @@ struct ProxyContext {
   LogRateLimiter& bogus_cancel_log;
   // Decides on each StartupMessage who may go further.
   AccessControl& access;
+  // Told once per session, when its connection is closed, of the
+  // unexpected error that ended it, if one did.
+  std::function<void(std::exception_ptr)> session_ended;
 };
 
 }  // namespace pgvalve::proxy

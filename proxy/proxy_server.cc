@@ -32,6 +32,8 @@ ProxyServer::ProxyServer(config::Config config, ConfigLoader reload)
       bogus_cancel_log_("ignored cancel requests (unknown pid or wrong secret)", kFloodLogBurst,
                         kFloodLogInterval),
       access_(*config_.Current(), kFloodLogBurst, kFloodLogInterval),
+      session_context_{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_, access_,
+                       [this](std::exception_ptr failure) { OnSessionEnded(failure); }},
       workers_(config_.Current()->proxy.workers),
       listener_(
           control_context_, [this]() -> asio::io_context& { return workers_.Next(); },
@@ -112,20 +114,20 @@ void ProxyServer::StartSession(ByteStream stream, ClientAddress address) {
     return;
   }
   live_connections_.fetch_add(1, std::memory_order_relaxed);
-  auto session = std::make_shared<ClientSession>(
-      ProxyContext{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_, access_},
-      std::move(stream), std::move(address));
+  auto session = std::make_shared<ClientSession>(session_context_, std::move(stream), std::move(address));
   // The session keeps itself alive through its pending work until it ends.
-  session->Start(std::move(entry.ticket), [this](std::exception_ptr failure) {
-    if (failure) {
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& error) {
-        spdlog::error("session ended by an unexpected error: {}", error.what());
-      }
+  session->Start(std::move(entry.ticket));
+}
+
+void ProxyServer::OnSessionEnded(std::exception_ptr failure) {
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& error) {
+      spdlog::error("session ended by an unexpected error: {}", error.what());
     }
-    OnConnectionEnded();
-  });
+  }
+  OnConnectionEnded();
 }
 
 void ProxyServer::OnConnectionEnded() {

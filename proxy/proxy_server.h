@@ -57,6 +57,8 @@ class ProxyServer final : public ProcessControl {
 
  private:
   void StartSession(ByteStream stream, ClientAddress address);
+  // A session's connection closed (ProxyContext::session_ended).
+  void OnSessionEnded(std::exception_ptr failure);
   void OnConnectionEnded();
   Awaitable<void> HandleSignals();
   void FinishIfIdle();
@@ -80,6 +82,9 @@ class ProxyServer final : public ProcessControl {
   LogRateLimiter refused_at_startup_log_;
   LogRateLimiter bogus_cancel_log_;
   AccessControl access_;
+  // What every session refers to: the members above and the end of a
+  // session reported back here.
+  ProxyContext session_context_;
   // HoldStop's guards alive; a stop they put off; Stop has run. Before
   // the control context: a guard in an admin session's frame is released
   // when the context destroys the frame.

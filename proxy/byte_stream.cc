@@ -12,13 +12,13 @@
 
 namespace pgvalve::proxy {
 
-ByteStream::ByteStream(tcp::socket socket) : socket_(std::move(socket)) {
+ByteStream::ByteStream(TcpStream socket) : socket_(std::move(socket)) {
   // Messages are small and latency-bound; Nagle would hold each reply back.
   error_code ignored;
-  std::get<tcp::socket>(socket_).set_option(tcp::no_delay(true), ignored);
+  std::get<TcpStream>(socket_).set_option(tcp::no_delay(true), ignored);
 }
 
-ByteStream::ByteStream(unix_socket::socket socket) : socket_(std::move(socket)) {}
+ByteStream::ByteStream(UnixStream socket) : socket_(std::move(socket)) {}
 
 ByteStream::ByteStream(ByteStream&&) noexcept = default;
 ByteStream& ByteStream::operator=(ByteStream&&) noexcept = default;
@@ -328,20 +328,19 @@ bool ByteStream::is_open() const {
   return std::visit([](const auto& socket) { return socket.is_open(); }, socket_);
 }
 
-asio::any_io_executor ByteStream::executor() {
-  return std::visit([](auto& socket) -> asio::any_io_executor { return socket.get_executor(); },
-                    socket_);
+IoContextExecutor ByteStream::executor() {
+  return std::visit([](auto& socket) { return socket.get_executor(); }, socket_);
 }
 
 std::string ByteStream::PeerDescription() const {
   error_code error;
-  if (const auto* socket = std::get_if<tcp::socket>(&socket_)) {
+  if (const auto* socket = std::get_if<TcpStream>(&socket_)) {
     tcp::endpoint peer = socket->remote_endpoint(error);
     if (error) return "unknown";
     if (peer.address().is_v6()) return fmt::format("[{}]:{}", peer.address().to_string(), peer.port());
     return fmt::format("{}:{}", peer.address().to_string(), peer.port());
   }
-  const auto& socket = std::get<unix_socket::socket>(socket_);
+  const auto& socket = std::get<UnixStream>(socket_);
   unix_socket::endpoint local = socket.local_endpoint(error);
   return error ? "unix" : fmt::format("unix:{}", local.path());
 }

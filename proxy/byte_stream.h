@@ -34,8 +34,8 @@ inline bool MustWait(const error_code& error) {
 
 class ByteStream {
  public:
-  explicit ByteStream(tcp::socket socket);
-  explicit ByteStream(unix_socket::socket socket);
+  explicit ByteStream(TcpStream socket);
+  explicit ByteStream(UnixStream socket);
 
   ByteStream(ByteStream&&) noexcept;
   ByteStream& operator=(ByteStream&&) noexcept;
@@ -92,7 +92,7 @@ class ByteStream {
   // Aborts outstanding reads and writes on this stream.
   void Cancel();
   bool is_open() const;
-  asio::any_io_executor executor();
+  IoContextExecutor executor();
 
   // "127.0.0.1:5432" or "unix:/path" for logs and SHOW CLIENTS.
   std::string PeerDescription() const;
@@ -118,7 +118,7 @@ class ByteStream {
   ReactorReceive receive_;
   // The caller's side of a receive over TLS; created with the first.
   std::unique_ptr<TlsReceive> tls_receive_;
-  std::variant<tcp::socket, unix_socket::socket> socket_;
+  std::variant<TcpStream, UnixStream> socket_;
   std::unique_ptr<tls::TlsConnection> tls_;
 };
 

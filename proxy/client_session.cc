@@ -84,22 +84,13 @@ Awaitable<void> SendTerminate(ByteStream& server) {
   co_await WithTimeout(server.WriteAll(terminate.bytes()), kTerminateWriteTimeout);
 }
 
-// The worker the session runs on. Its executor is kept as the io_context's
-// own type, 8 bytes, rather than the type-erased one sockets carry (56).
-asio::io_context::executor_type WorkerExecutor(ByteStream& stream) {
-  const asio::any_io_executor executor = stream.executor();
-  const auto* worker = executor.target<asio::io_context::executor_type>();
-  if (worker == nullptr) throw std::logic_error("a client session runs on an io_context");
-  return *worker;
-}
-
 }  // namespace
 
 ClientSession::ClientSession(const ProxyContext& context, ByteStream client, ClientAddress address)
     : context_(context),
       client_(std::move(client)),
       address_(std::move(address)),
-      executor_(WorkerExecutor(client_)) {
+      executor_(client_.executor()) {
   ConfigHolder::Snapshot snapshot = context.config.Both();
   config_ = std::move(snapshot.config);
   tls_contexts_ = std::move(snapshot.tls);

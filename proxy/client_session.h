@@ -109,7 +109,7 @@ class ClientSession : public SessionControl,
   // What the transport proved about the client (set by the negotiation),
   // for the access rules.
   ConnectionSecurity security_;
-  asio::io_context::executor_type executor_;
+  IoContextExecutor executor_;
   std::shared_ptr<const config::Config> config_;
   // Of the same reload as config_; what the client's handshake uses.
   std::shared_ptr<const tls::TlsContextSet> tls_contexts_;

@@ -117,9 +117,9 @@ namespace {
 // never owns a socket of another context, so shutting the listener down
 // cannot leave one behind in a context that outlives its owner.
 template <typename Socket>
-Socket MoveToContext(Socket accepted, const typename Socket::protocol_type& protocol, asio::io_context& context) {
+auto MoveToContext(Socket accepted, const typename Socket::protocol_type& protocol, asio::io_context& context) {
   error_code error;
-  Socket moved(context);
+  asio::basic_stream_socket<typename Socket::protocol_type, IoContextExecutor> moved(context);
   auto handle = accepted.release(error);
   if (!error) moved.assign(protocol, handle, error);
   return moved;

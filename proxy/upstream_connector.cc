@@ -26,7 +26,7 @@ std::string TimeoutText(std::chrono::milliseconds timeout) {
 template <typename Socket, typename Endpoint>
 Awaitable<absl::StatusOr<ByteStream>> ConnectSocket(const Endpoint& endpoint,
                                                     std::chrono::milliseconds timeout) {
-  Socket socket(co_await asio::this_coro::executor);
+  Socket socket(ToIoContextExecutor(co_await asio::this_coro::executor));
   auto outcome = co_await (socket.async_connect(endpoint, kUseTuple) || SleepFor(timeout));
   if (outcome.index() == 1) co_return UnavailableError(TimeoutText(timeout));
   if (auto [error] = std::get<0>(outcome); error) co_return UnavailableError(error.message());
@@ -36,9 +36,9 @@ Awaitable<absl::StatusOr<ByteStream>> ConnectSocket(const Endpoint& endpoint,
 Awaitable<absl::StatusOr<ByteStream>> ConnectWithin(const UpstreamEndpoint& endpoint,
                                                     std::chrono::milliseconds timeout) {
   if (const auto* tcp_endpoint = std::get_if<tcp::endpoint>(&endpoint)) {
-    co_return co_await ConnectSocket<tcp::socket>(*tcp_endpoint, timeout);
+    co_return co_await ConnectSocket<TcpStream>(*tcp_endpoint, timeout);
   }
-  co_return co_await ConnectSocket<unix_socket::socket>(std::get<unix_socket::endpoint>(endpoint),
+  co_return co_await ConnectSocket<UnixStream>(std::get<unix_socket::endpoint>(endpoint),
                                                         timeout);
 }
 
@@ -161,7 +161,7 @@ Awaitable<absl::StatusOr<UpstreamConnection>> ConnectTransport(const config::Ups
   auto [resolve_error, endpoints] = std::get<0>(std::move(resolved));
   if (resolve_error) co_return ConnectError(label, resolve_error.message());
 
-  tcp::socket socket(executor);
+  TcpStream socket(ToIoContextExecutor(executor));
   auto connected = co_await (asio::async_connect(socket, endpoints, kUseTuple) ||
                              SleepFor(upstream.connect_timeout));
   if (connected.index() == 1) co_return ConnectError(label, TimeoutText(upstream.connect_timeout));

@@ -30,8 +30,8 @@ using stream_test::Text;
 
 struct Pair {
   explicit Pair(asio::io_context& context) {
-    unix_socket::socket a(context);
-    unix_socket::socket b(context);
+    UnixStream a(context);
+    UnixStream b(context);
     asio::local::connect_pair(a, b);
     left.emplace(std::move(a));
     right.emplace(std::move(b));

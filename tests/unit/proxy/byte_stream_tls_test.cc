@@ -48,8 +48,8 @@ class ByteStreamTlsTest : public ::testing::Test {
     upstream.mode = config::ServerTlsMode::kRequire;
     client_context_ = *tls::MakeClientContext(upstream, "localhost", "upstreams.test");
 
-    unix_socket::socket a(context_);
-    unix_socket::socket b(context_);
+    UnixStream a(context_);
+    UnixStream b(context_);
     asio::local::connect_pair(a, b);
     server_.emplace(std::move(a));
     client_.emplace(std::move(b));

@@ -40,7 +40,7 @@ inline constexpr int32_t kBluePid = 4242;
 inline std::pair<ByteStream, TestSocket> MakeWire(asio::io_context& context) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) throw std::runtime_error("socketpair failed");
-  unix_socket::socket socket(context);
+  UnixStream socket(context);
   socket.assign(unix_socket(), fds[0]);
   return {ByteStream(std::move(socket)), TestSocket(fds[1])};
 }

@@ -30,7 +30,7 @@ struct SocketPair {
   SocketPair() {
     tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 0));
     peer = TestSocket::Connect(acceptor.local_endpoint().port());
-    stream.emplace(acceptor.accept());
+    stream.emplace(acceptor.accept(io));
   }
 };
 

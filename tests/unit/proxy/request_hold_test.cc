@@ -26,8 +26,8 @@ using std::chrono::steady_clock;
 class RequestHoldTest : public ::testing::Test {
  protected:
   RequestHoldTest() {
-    unix_socket::socket a(context_);
-    unix_socket::socket b(context_);
+    UnixStream a(context_);
+    UnixStream b(context_);
     asio::local::connect_pair(a, b);
     relay_side_.emplace(std::move(a));
     client_.emplace(std::move(b));

@@ -87,13 +87,11 @@ Awaitable<void> SendTerminate(ByteStream& server) {
 }  // namespace
 
 ClientSession::ClientSession(const ProxyContext& context, ByteStream client, ClientAddress address)
-    : context_(context),
-      client_(std::move(client)),
-      address_(std::move(address)),
-      executor_(client_.executor()) {
+    : context_(context), client_(std::move(client)), executor_(client_.executor()) {
   ConfigHolder::Snapshot snapshot = context.config.Both();
-  config_ = std::move(snapshot.config);
-  tls_contexts_ = std::move(snapshot.tls);
+  startup_ = std::make_unique<Startup>(Startup{.address = std::move(address),
+                                               .config = std::move(snapshot.config),
+                                               .tls_contexts = std::move(snapshot.tls)});
 }
 
 ClientSession::~ClientSession() = default;
@@ -109,11 +107,10 @@ void ClientSession::Close(CloseWhen when, std::string sqlstate, std::string mess
       // Not relaying yet: nothing can be cut short, so every kind of close
       // takes effect before the session goes further. The first one says
       // why; the session may already be telling the client.
-      if (!self->pending_close_) {
-        self->pending_close_ =
-            std::make_unique<PendingClose>(PendingClose{std::move(sqlstate), std::move(message)});
-      }
-      if (self->startup_hold_) self->startup_hold_->cancel();
+      Startup* startup = self->startup_.get();
+      if (startup == nullptr) return;  // the relay has ended
+      if (!startup->pending_close) startup->pending_close = PendingClose{std::move(sqlstate), std::move(message)};
+      if (startup->hold) startup->hold->cancel();
     }
   });
 }
@@ -184,9 +181,11 @@ Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(
     steady_clock::time_point deadline) {
   // No TLS over a unix socket, as PostgreSQL: its peer is on this host.
   const ClientTlsPolicy policy =
-      address_.is_unix() ? ClientTlsPolicy{} : ClientTlsPolicy{tls_contexts_->proxy(), config_->proxy.tls.mode};
+      startup_->address.is_unix()
+          ? ClientTlsPolicy{}
+          : ClientTlsPolicy{startup_->tls_contexts->proxy(), startup_->config->proxy.tls.mode};
   std::optional<ReceivedStartupPacket> packet =
-      co_await NegotiateStartup(client_, policy, deadline, address_.ToString(), security_);
+      co_await NegotiateStartup(client_, policy, deadline, startup_->address.ToString(), startup_->security);
   if (!packet) co_return std::nullopt;
   if (const auto* cancel = std::get_if<protocol::CancelRequest>(&packet->parsed)) {
     co_await HandleCancelRequest(cancel->pid, cancel->secret);
@@ -206,23 +205,23 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
     if (log.summary) spdlog::warn("{}", *log.summary);
     if (log.log) {
       spdlog::warn("cancel request from {} for pid {} ignored: unknown pid or wrong secret",
-                   address_.ToString(), virtual_pid);
+                   startup_->address.ToString(), virtual_pid);
     }
     co_return;
   }
   absl::Status forwarded = co_await ForwardCancelRequest(*target->backend, kCancelForwardTimeout);
   if (forwarded.ok()) {
     spdlog::info("session {}: cancel request from {} forwarded to backend pid {} on {}",
-                 target->session_id, address_.ToString(), target->backend->pid,
+                 target->session_id, startup_->address.ToString(), target->backend->pid,
                  target->backend->upstream_name);
   } else {
     spdlog::warn("session {}: cancel request from {} failed: {}", target->session_id,
-                 address_.ToString(), EscapeForLog(StatusText(forwarded)));
+                 startup_->address.ToString(), EscapeForLog(StatusText(forwarded)));
   }
 }
 
 Awaitable<bool> ClientSession::Open(StartupTicket startup_ticket) {
-  const auto deadline = steady_clock::now() + config_->proxy.startup_timeout;
+  const auto deadline = steady_clock::now() + startup_->config->proxy.startup_timeout;
   std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
   startup_ticket.Release();
   if (!startup) co_return false;
@@ -243,26 +242,26 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
   // Before the route lookup: a refused client must not learn from a 3D000
   // which databases pgvalve serves.
   if (std::optional<std::string> refusal = context_.access.Refusal(
-          AccessListener::kProxy, address_, security_, database, message.user())) {
+          AccessListener::kProxy, startup_->address, startup_->security, database, message.user())) {
     co_await SendFatal(client_, sqlstate::kInvalidAuthorizationSpecification, *refusal);
     co_return nullptr;
   }
-  const config::UpstreamConfig* upstream = config_->UpstreamFor(database);
+  const config::UpstreamConfig* upstream = startup_->config->UpstreamFor(database);
   if (upstream == nullptr) {
-    spdlog::warn("client {}: no route for database {}", address_.ToString(), QuoteForLog(database));
+    spdlog::warn("client {}: no route for database {}", startup_->address.ToString(), QuoteForLog(database));
     co_await SendFatal(client_, sqlstate::kInvalidCatalogName,
                        fmt::format("pgvalve has no route for database \"{}\"", database), {},
                        fmt::format("Add [databases.\"{}\"] or [databases.\"*\"] to {}.", database,
-                                   config_->source));
+                                   startup_->config->source));
     co_return nullptr;
   }
-  if (!context_.sessions.TryReserveSlot(config_->proxy.max_client_connections)) {
-    spdlog::warn("client {}: refused, max_client_connections ({}) reached", address_.ToString(),
-                 config_->proxy.max_client_connections);
+  if (!context_.sessions.TryReserveSlot(startup_->config->proxy.max_client_connections)) {
+    spdlog::warn("client {}: refused, max_client_connections ({}) reached", startup_->address.ToString(),
+                 startup_->config->proxy.max_client_connections);
     co_await SendFatal(client_, sqlstate::kTooManyConnections, "sorry, too many clients already",
                        fmt::format("pgvalve accepts at most {} client connections "
                                    "(max_client_connections).",
-                                   config_->proxy.max_client_connections));
+                                   startup_->config->proxy.max_client_connections));
     co_return nullptr;
   }
   auto scope = std::make_unique<SessionScope>(context_.sessions, context_.databases, context_.cancel_keys,
@@ -270,7 +269,8 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
   // Refused before any upstream connection is opened, with what PostgreSQL
   // says when a database does not allow connections.
   if (std::optional<std::string> refusal = scope->gate().RefusalFor(message.user())) {
-    spdlog::info("client {}: refused, database {} is disabled", address_.ToString(), QuoteForLog(database));
+    spdlog::info("client {}: refused, database {} is disabled", startup_->address.ToString(),
+                 QuoteForLog(database));
     co_await SendFatal(client_, sqlstate::kObjectNotInPrerequisiteState,
                        fmt::format("database \"{}\" is not currently accepting connections", database),
                        *refusal);
@@ -278,11 +278,11 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
   }
 
   // Where the session would go now; a hold may change it.
-  absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*config_, scope->gate());
+  absl::StatusOr<const config::UpstreamConfig*> route = CurrentRoute(*startup_->config, scope->gate());
   record_ = std::make_shared<SessionRecord>(
       SessionIdentity{.id = context_.sessions.NextSessionId(),
-                      .client_address = address_.address,
-                      .client_port = address_.port,
+                      .client_address = startup_->address.address,
+                      .client_port = startup_->address.port,
                       .database = database,
                       .user = std::string(message.user()),
                       .connected_at = WallClock::now(),
@@ -307,14 +307,14 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
                   fmt::format("left while held by PAUSE of \"{}\"", gate.name()));
         co_return nullptr;
       case StartupHold::kCloseRequested:
-        co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
-        scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", pending_close_->message);
+        co_await SendFatal(client_, startup_->pending_close->sqlstate, startup_->pending_close->message);
+        scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", startup_->pending_close->message);
         co_return nullptr;
       case StartupHold::kTimedOut:
         co_await SendFatal(
             client_, sqlstate::kCannotConnectNow,
             fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)", gate.name(),
-                        config_->proxy.hold_timeout.count()),
+                        startup_->config->proxy.hold_timeout.count()),
             {}, "Retry once the operator has resumed the database.");
         scope.End(SessionEnd::kStartupFailed, "startup failed", "held by PAUSE for longer than hold_timeout");
         co_return nullptr;
@@ -349,11 +349,11 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
     co_return nullptr;
   }
   auto backend = std::make_unique<BackendLink>(upstream.name, *std::move(connection));
-  if (pending_close_) {
+  if (startup_->pending_close) {
     // Asked to close while connecting: the backend never gets a startup
     // packet, so there is no session on it to end.
-    co_await SendFatal(client_, pending_close_->sqlstate, pending_close_->message);
-    scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", pending_close_->message);
+    co_await SendFatal(client_, startup_->pending_close->sqlstate, startup_->pending_close->message);
+    scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", startup_->pending_close->message);
     backend->stream.Close();
     co_return nullptr;
   }
@@ -376,27 +376,30 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
 void ClientSession::StartRelay(const protocol::StartupMessage& message, steady_clock::time_point deadline) {
   // As the client sent it, for the "session open" line: PostgreSQL reports
   // it back with what is not printable ASCII replaced.
-  startup_application_name_ = std::make_unique<std::string>(message.application_name());
+  startup_->application_name = message.application_name();
   relay_ = std::make_unique<Relay>(*this, client_, *backend_, *record_, context_.cancel_keys, scope_->gate(),
-                                   RelayLimits{.max_client_message_size = config_->proxy.max_message_size,
+                                   RelayLimits{.max_client_message_size = startup_->config->proxy.max_message_size,
                                                .startup_deadline = deadline,
-                                               .hold_timeout = config_->proxy.hold_timeout});
+                                               .hold_timeout = startup_->config->proxy.hold_timeout});
   relay_running_ = true;
   // Asked to close while authenticating: the relay ends the session at
   // once, telling both sides.
-  if (pending_close_) relay_->RequestClose(CloseWhen::kNow, pending_close_->sqlstate, pending_close_->message);
+  if (const std::optional<PendingClose>& close = startup_->pending_close) {
+    relay_->RequestClose(CloseWhen::kNow, close->sqlstate, close->message);
+  }
   relay_->Start();
 }
 
 void ClientSession::OnStartupComplete() {
-  const std::unique_ptr<std::string> application_name = std::move(startup_application_name_);
+  // What only the startup used goes now: an idle session keeps none of it.
+  const std::unique_ptr<Startup> startup = std::move(startup_);
   const SessionIdentity& identity = record_->identity();
   spdlog::info(
       "session {} open: client={} database={} user={} application_name={} upstream={} "
       "backend_pid={} virtual_pid={}",
-      scope_->id(), address_.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
-      QuoteForLog(application_name ? *application_name : ""), QuoteForLog(backend_->upstream_name),
-      record_->backend_pid(), record_->virtual_pid());
+      scope_->id(), startup->address.ToString(), QuoteForLog(identity.database), QuoteForLog(identity.user),
+      QuoteForLog(startup->application_name), QuoteForLog(backend_->upstream_name), record_->backend_pid(),
+      record_->virtual_pid());
 }
 
 void ClientSession::OnRelayEnded(RelayEnd end, std::exception_ptr failure) {
@@ -438,11 +441,11 @@ Awaitable<absl::Status> ClientSession::StartBackendSession(BackendLink& backend,
 }
 
 Awaitable<ClientSession::StartupHold> ClientSession::WaitWhilePaused(DatabaseGate& gate) {
-  startup_hold_ = std::make_shared<asio::steady_timer>(executor_, config_->proxy.hold_timeout);
+  startup_->hold = std::make_shared<asio::steady_timer>(executor_, startup_->config->proxy.hold_timeout);
   auto woken = std::make_shared<bool>(false);
   auto ticket = gate.StartHolding(
       executor_,
-      [timer = startup_hold_, woken] {
+      [timer = startup_->hold, woken] {
         *woken = true;
         timer->cancel();
       },
@@ -452,10 +455,10 @@ Awaitable<ClientSession::StartupHold> ClientSession::WaitWhilePaused(DatabaseGat
   gate.NotifyWatchers();
   const bool client_left = co_await WaitForStartupHold(*woken);
   gate.StopHolding(*ticket);
-  startup_hold_.reset();
+  startup_->hold.reset();
   record_->SetState(SessionState::kStarting);
   if (client_left) co_return StartupHold::kClientLeft;
-  if (pending_close_) co_return StartupHold::kCloseRequested;
+  if (startup_->pending_close) co_return StartupHold::kCloseRequested;
   co_return *woken ? StartupHold::kResumed : StartupHold::kTimedOut;
 }
 
@@ -467,12 +470,12 @@ Awaitable<bool> ClientSession::WaitForStartupHold(const bool& woken) {
   bool watch_client = true;
   // A wake-up cancels the timer only if a wait is pending, so each wait
   // starts after checking for one.
-  while (!woken && !pending_close_) {
+  while (!woken && !startup_->pending_close) {
     if (!watch_client) {
-      co_await startup_hold_->async_wait(kUseTuple);
+      co_await startup_->hold->async_wait(kUseTuple);
       break;
     }
-    const HeldWake wake = co_await WaitForTimerOrClient(*startup_hold_, client_);
+    const HeldWake wake = co_await WaitForTimerOrClient(*startup_->hold, client_);
     if (wake.what == HeldWake::What::kTimer) break;
     if (wake.error) co_return true;
     std::byte next;

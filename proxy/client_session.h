@@ -105,14 +105,7 @@ class ClientSession : public SessionControl,
 
   const ProxyContext& context_;
   ByteStream client_;
-  ClientAddress address_;
-  // What the transport proved about the client (set by the negotiation),
-  // for the access rules.
-  ConnectionSecurity security_;
   IoContextExecutor executor_;
-  std::shared_ptr<const config::Config> config_;
-  // Of the same reload as config_; what the client's handshake uses.
-  std::shared_ptr<const tls::TlsContextSet> tls_contexts_;
   std::shared_ptr<SessionRecord> record_;
   // Set by the steps as they succeed; reset when the session is closed.
   std::unique_ptr<SessionScope> scope_;
@@ -122,16 +115,29 @@ class ClientSession : public SessionControl,
   bool relay_running_ = false;
   // Set by CloseAndCancelRunning: EndRelay cancels a running statement.
   bool cancel_running_at_end_ = false;
+
   struct PendingClose {
     std::string sqlstate;
     std::string message;
   };
-  // A pointer: few sessions are ever asked to close before they relay.
-  std::unique_ptr<PendingClose> pending_close_;
-  // From the relay's start to its first ReadyForQuery, for the log line.
-  std::unique_ptr<std::string> startup_application_name_;
-  // Wakes a session held before its upstream connection was opened.
-  std::shared_ptr<asio::steady_timer> startup_hold_;
+  // What only the steps up to the relay's first ReadyForQuery use. Dropped
+  // then, so an idle session keeps none of it.
+  struct Startup {
+    ClientAddress address;
+    // What the transport proved about the client (set by the
+    // negotiation), for the access rules.
+    ConnectionSecurity security;
+    std::shared_ptr<const config::Config> config;
+    // Of the same reload as `config`; what the client's handshake uses.
+    std::shared_ptr<const tls::TlsContextSet> tls_contexts;
+    // A close asked for before the relay runs, which the steps act on.
+    std::optional<PendingClose> pending_close;
+    // Wakes a session held before its upstream connection was opened.
+    std::shared_ptr<asio::steady_timer> hold;
+    // As the client sent it, for the "session open" line.
+    std::string application_name;
+  };
+  std::unique_ptr<Startup> startup_;
 };
 
 }  // namespace pgvalve::proxy

@@ -38,8 +38,7 @@ Awaitable<absl::StatusOr<ByteStream>> ConnectWithin(const UpstreamEndpoint& endp
   if (const auto* tcp_endpoint = std::get_if<tcp::endpoint>(&endpoint)) {
     co_return co_await ConnectSocket<TcpStream>(*tcp_endpoint, timeout);
   }
-  co_return co_await ConnectSocket<UnixStream>(std::get<unix_socket::endpoint>(endpoint),
-                                                        timeout);
+  co_return co_await ConnectSocket<UnixStream>(std::get<unix_socket::endpoint>(endpoint), timeout);
 }
 
 }  // namespace

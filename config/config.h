@@ -115,9 +115,20 @@ struct AdminSettings {
   std::vector<AccessRule> rules = DefaultAccessRules();
 };
 
+// The HTTP endpoint: /metrics for Prometheus, /healthz and /readyz for
+// orchestrators and load balancers.
+struct HttpSettings {
+  // Empty means no HTTP endpoint.
+  std::vector<ListenAddress> listen;
+  // False serves GET /metrics without credentials, as many operators
+  // scrape on loopback; every other authenticated path still asks.
+  bool metrics_auth = true;
+};
+
 struct Config {
   ProxySettings proxy;
   AdminSettings admin;
+  HttpSettings http;
   // Keyed by name; each entry's `name` equals its key (Validate sees to it).
   std::map<std::string, UpstreamConfig> upstreams;
   std::map<std::string, DatabaseRoute> databases;

@@ -122,6 +122,12 @@ void ReadAdmin(const toml::value* value, FirstError& errors,
   ReadAccessRules(table, errors, admin.rules);
 }
 
+void ReadHttp(const toml::value* value, FirstError& errors, HttpSettings& http) {
+  TomlTable table(value, "http", errors, {"listen", "metrics_auth"});
+  table.Addresses("listen", http.listen);
+  table.Bool("metrics_auth", http.metrics_auth);
+}
+
 void ReadUpstreams(const toml::value* value, FirstError& errors,
                    std::map<std::string, UpstreamConfig>& upstreams) {
   for (const auto& [name, entry_value] :
@@ -246,10 +252,11 @@ absl::StatusOr<Config> ReadConfigText(std::string_view toml_text,
   config.source = source;
   FirstError errors(source);
   TomlTable root(&*document, "", errors,
-                 {"log_level", "proxy", "admin", "upstreams", "databases"});
+                 {"log_level", "proxy", "admin", "http", "upstreams", "databases"});
   root.String("log_level", config.log_level);
   ReadProxy(root.Get("proxy"), errors, config.proxy);
   ReadAdmin(root.Get("admin"), errors, config.admin);
+  ReadHttp(root.Get("http"), errors, config.http);
   ReadUpstreams(root.Get("upstreams"), errors, config.upstreams);
   ReadDatabases(root.Get("databases"), errors, config.databases);
   if (errors.failed()) return errors.status();

@@ -130,6 +130,16 @@ void TomlTable::String(std::string_view key, std::string& out) {
   out = value->as_string().str;
 }
 
+void TomlTable::Bool(std::string_view key, bool& out) {
+  const toml::value* value = Get(key);
+  if (value == nullptr) return;
+  if (!value->is_boolean()) {
+    Fail(key, absl::StrCat("must be true or false, got ", TypeName(*value)));
+    return;
+  }
+  out = value->as_boolean();
+}
+
 void TomlTable::String(std::string_view key, std::optional<std::string>& out) {
   if (Get(key) == nullptr) return;
   std::string text;

@@ -45,6 +45,7 @@ class TomlTable {
     out = static_cast<T>(value);
   }
   void Timeout(std::string_view key, Duration& out);
+  void Bool(std::string_view key, bool& out);
   // An array of strings, e.g. ["replicator", "backup"].
   void StringList(std::string_view key, std::vector<std::string>& out);
   void Addresses(std::string_view key, std::vector<ListenAddress>& out);

@@ -309,6 +309,7 @@ absl::Status Validate(Config& config, std::string_view source) {
   std::set<std::string> addresses;
   CheckProxy(check, config.proxy, addresses);
   CheckAdmin(check, config.admin, addresses);
+  check.ListenList("http.listen", config.http.listen, addresses);
   for (auto& [name, upstream] : config.upstreams) {
     const std::string path = JoinKey("upstreams", name);
     if (name.empty()) check.Fail(path, "upstream name must not be empty");

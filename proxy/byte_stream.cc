@@ -5,6 +5,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/read.hpp>
 #include <cerrno>
+#include <stdexcept>
 
 #include "fmt/format.h"
 #include "proxy/reactor_receive.h"
@@ -304,6 +305,14 @@ void ByteStream::ShutdownSend() {
         socket.shutdown(asio::socket_base::shutdown_send, ignored);
       },
       socket_);
+}
+
+std::variant<TcpStream, UnixStream> ByteStream::TakeSocket() && {
+  if (tls_ != nullptr) throw std::logic_error("TakeSocket on a TLS stream");
+  receive_.Cancel();
+  std::variant<TcpStream, UnixStream> taken = std::move(socket_);
+  // A moved-from socket is closed; the variant still holds one.
+  return taken;
 }
 
 void ByteStream::Close() {

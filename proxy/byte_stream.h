@@ -86,6 +86,11 @@ class ByteStream {
   // buffer is full).
   std::tuple<error_code, size_t> TrySend(std::span<const std::byte> bytes);
 
+  // The socket of a plain stream (no TLS, no receive pending), for a
+  // protocol other than PostgreSQL's on a Listener's connection: the HTTP
+  // endpoint runs Beast over it. The stream is left closed.
+  std::variant<TcpStream, UnixStream> TakeSocket() &&;
+
   // Ends our sending side after queued data; the peer reads EOF.
   void ShutdownSend();
   void Close();

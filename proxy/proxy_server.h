@@ -54,6 +54,9 @@ class ProxyServer final : public ProcessControl {
   AccessControl& access() { return access_; }
   asio::io_context& control_context() { return control_context_; }
   std::vector<uint16_t> proxy_ports() const { return listener_.tcp_ports(); }
+  size_t worker_threads() const { return workers_.size(); }
+  // A shutdown has begun: no new clients are accepted. Control thread only.
+  bool shutting_down() const { return shutdown_.has_value(); }
 
  private:
   void StartSession(ByteStream stream, ClientAddress address);

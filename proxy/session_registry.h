@@ -6,8 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <string>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <mutex>
 #include <vector>
 
@@ -15,6 +16,10 @@
 #include "proxy/session_record.h"
 
 namespace pgvalve::proxy {
+
+// What SHOW STATS and /metrics call the databases whose counters add up in
+// SessionRegistry::DatabaseCounters::others.
+inline constexpr std::string_view kOtherDatabases = "(other databases)";
 
 class SessionRegistry {
  public:

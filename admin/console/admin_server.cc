@@ -19,10 +19,18 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
           [&context = server.control_context()]() -> proxy::asio::io_context& { return context; },
           [this](proxy::ByteStream stream, proxy::ClientAddress address) {
             StartSession(std::move(stream), std::move(address));
-          }) {
+          }),
+      readiness_(server.config(), server.databases()),
+      http_routes_({.config = server.config(),
+                    .sessions = server.sessions(),
+                    .worker_threads = server.worker_threads(),
+                    .accepting_clients = [&server] { return !server.shutting_down(); }},
+                   http_authenticator_, readiness_),
+      http_(server.control_context(), http_routes_) {
   listener_.SetAcceptPolicy({.spare = &spare_fds_});
   server_.AddStopHook([this] {
     listener_.Stop();
+    http_.Stop();
     enforcer_.Stop();
   });
 }
@@ -41,6 +49,7 @@ absl::Status AdminServer::RestoreState() {
 absl::Status AdminServer::Start() {
   enforcer_.Start();
   auto config = server_.config().Current();
+  if (absl::Status http = StartHttp(*config); !http.ok()) return http;
   if (config->admin.users.empty()) {
     spdlog::warn("admin console off: no [[admin.users]] configured");
     return absl::OkStatus();
@@ -56,6 +65,17 @@ absl::Status AdminServer::Start() {
     }
   }
   listener_.Start();
+  return absl::OkStatus();
+}
+
+absl::Status AdminServer::StartHttp(const config::Config& config) {
+  if (config.http.listen.empty()) return absl::OkStatus();
+  if (absl::Status status = http_.Listen(config.http.listen); !status.ok()) return status;
+  if (config.http.metrics_auth && config.admin.users.empty()) {
+    spdlog::warn("/metrics needs an admin user's credentials and none is configured: add [[admin.users]] "
+                 "or set [http] metrics_auth = false");
+  }
+  http_.Start();
   return absl::OkStatus();
 }
 

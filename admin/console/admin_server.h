@@ -1,11 +1,16 @@
 #pragma once
 // The admin console: its listeners (TCP and a unix socket, database
-// "pgvalve"), the control connections to upstreams, and the state file. It
+// "pgvalve"), the control connections to upstreams, the state file, and the
+// HTTP endpoint (/metrics, /healthz, /readyz), which shares its users. It
 // runs on the proxy's control thread, never on a relay worker.
 
 #include "absl/status/status.h"
 #include "admin/commands/command_context.h"
 #include "admin/console/admin_credentials.h"
+#include "admin/http/basic_auth.h"
+#include "admin/http/http_routes.h"
+#include "admin/http/http_server.h"
+#include "admin/http/upstream_readiness.h"
 #include "admin/jobs/cutover_registry.h"
 #include "admin/jobs/drain_registry.h"
 #include "admin/jobs/limit_enforcer.h"
@@ -28,12 +33,14 @@ class AdminServer {
   // Re-applies DISABLE/PAUSE and limits set with SET from the state file;
   // call before the proxy starts accepting clients.
   absl::Status RestoreState();
-  // Starts enforcing limits and binds the admin listeners.
+  // Starts enforcing limits and binds the admin and HTTP listeners.
   absl::Status Start();
 
   std::vector<uint16_t> ports() const { return listener_.tcp_ports(); }
+  std::vector<uint16_t> http_ports() const { return http_.ports(); }
 
  private:
+  absl::Status StartHttp(const config::Config& config);
   void StartSession(proxy::ByteStream stream, proxy::ClientAddress address);
 
   proxy::ProxyServer& server_;
@@ -52,6 +59,10 @@ class AdminServer {
   // process has run out of descriptors.
   proxy::SpareDescriptors spare_fds_{kSpareFds};
   proxy::Listener listener_;
+  HttpAuthenticator http_authenticator_{credentials_};
+  UpstreamReadiness readiness_;
+  HttpRoutes http_routes_;
+  HttpServer http_;
 };
 
 }  // namespace pgvalve::admin

@@ -24,10 +24,6 @@ namespace sqlstate = protocol::sqlstate;
 using protocol::ColumnType;
 using proxy::SessionState;
 
-// SHOW STATS's row for sessions whose database has no row of its own (see
-// SessionRegistry::CountersByDatabase).
-constexpr std::string_view kOtherDatabasesRow = "(other databases)";
-
 std::string_view OriginText(proxy::StateOrigin origin) {
   switch (origin) {
     case proxy::StateOrigin::kDefault: return "";
@@ -318,7 +314,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowStats(CommandContext& context, Argu
   };
   const auto counters = context.services.sessions.CountersByDatabase();
   for (const auto& [database, totals] : counters.by_name) add(database, totals);
-  if (counters.has_others) add(kOtherDatabasesRow, counters.others);
+  if (counters.has_others) add(proxy::kOtherDatabases, counters.others);
   co_return CommandResult{std::move(rows), "SHOW"};
 }
 
@@ -372,6 +368,8 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   for (const auto& user : config->admin.users) {
     add(fmt::format("admin.users.{}", user.name), std::string(config::AdminRoleName(user.role)));
   }
+  add("http.listen", addresses(config->http.listen));
+  add("http.metrics_auth", config->http.metrics_auth ? "true" : "false");
   for (const auto& [name, upstream] : config->upstreams) {
     const std::string prefix = fmt::format("upstreams.{}.", name);
     add(prefix + "host", upstream.host);

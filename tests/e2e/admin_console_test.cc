@@ -387,6 +387,9 @@ TEST_F(ConsoleTest, ShowConfigNeverShowsAPassword) {
   EXPECT_EQ(config.Text(*admin_user, "value"), "admin");
   const auto hold = config.FindRow("key", "proxy.hold_timeout");
   ASSERT_TRUE(hold) << text;
+  const auto metrics_auth = config.FindRow("key", "http.metrics_auth");
+  ASSERT_TRUE(metrics_auth) << text;
+  EXPECT_EQ(config.Text(*metrics_auth, "value"), "true");
   const auto source = config.FindRow("key", "source");
   ASSERT_TRUE(source) << text;
   EXPECT_EQ(config.Text(*source, "value"), pgvalve().config_path());

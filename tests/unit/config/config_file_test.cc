@@ -169,6 +169,17 @@ TEST(ConfigFileTest, SectionsMayBeLeftOut) {
   EXPECT_EQ(config->admin.listen,
             std::vector<ListenAddress>({{"127.0.0.1", 6433}}));
   EXPECT_TRUE(config->admin.users.empty());
+  EXPECT_TRUE(config->http.listen.empty()) << "no HTTP endpoint unless asked for";
+  EXPECT_TRUE(config->http.metrics_auth);
+}
+
+TEST(ConfigFileTest, ReadsTheHttpSection) {
+  const absl::StatusOr<Config> config = ParseConfigText(
+      "[http]\nlisten = [\"127.0.0.1:9187\", \"[::1]:9187\"]\nmetrics_auth = false\n" + std::string(kRoutes),
+      "http.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->http.listen, std::vector<ListenAddress>({{"127.0.0.1", 9187}, {"::1", 9187}}));
+  EXPECT_FALSE(config->http.metrics_auth);
 }
 
 TEST(ConfigFileErrorTest, PortOutOfRange) {
@@ -257,6 +268,15 @@ TEST(ConfigFileErrorTest, BadListenAddresses) {
   EXPECT_EQ(ErrorWithRoutes("[proxy]\nlisten = []\n"),
             "pgvalve.toml: proxy.listen: no address to listen on; list one or "
             "set proxy.unix_socket_dir");
+}
+
+TEST(ConfigFileErrorTest, HttpSection) {
+  EXPECT_EQ(ErrorWithRoutes("[http]\nmetrics_auth = \"no\"\n"),
+            "pgvalve.toml: http.metrics_auth: must be true or false, got string");
+  EXPECT_EQ(ErrorWithRoutes("[http]\nlisten = [\"127.0.0.1:6433\"]\n"),
+            "pgvalve.toml: http.listen[0]: 127.0.0.1:6433 is listed more than once")
+      << "the admin console's default address";
+  EXPECT_EQ(ErrorWithRoutes("[http]\nport = 9187\n"), "pgvalve.toml: http.port: unknown key");
 }
 
 TEST(ConfigFileErrorTest, SyntaxErrorNamesFileAndLine) {

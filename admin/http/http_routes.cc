@@ -1,0 +1,73 @@
+#include "admin/http/http_routes.h"
+
+#include "admin/http/json_text.h"
+#include "admin/http/metrics_page.h"
+#include "admin/http/metrics_text.h"
+#include "admin/http/process_stats.h"
+
+namespace pgvalve::admin {
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+HttpReply Text(unsigned status, std::string body) {
+  return HttpReply{.status = status, .body = std::move(body)};
+}
+
+HttpReply Unauthorized() {
+  HttpReply reply = Text(401, "credentials of an admin user are required\n");
+  reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"pgvalve\", charset=\"UTF-8\"");
+  return reply;
+}
+
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+proxy::Awaitable<HttpReply> HttpRoutes::Handle(const HttpRequest& request) {
+  if (request.method == HttpMethod::kOther) {
+    HttpReply reply = Text(405, "only GET and HEAD are served\n");
+    reply.headers.emplace_back("Allow", "GET, HEAD");
+    co_return reply;
+  }
+  const std::string_view path = PathOf(request.target);
+  if (path == "/healthz") co_return Text(200, "ok\n");
+  if (path == "/readyz") co_return co_await Ready();
+  if (path == "/metrics") co_return Metrics(request);
+  co_return Text(404, "not found; pgvalve serves /metrics, /healthz and /readyz\n");
+}
+
+proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
+  std::vector<UpstreamFailure> failures;
+  if (!sources_.accepting_clients()) {
+    failures.push_back({.upstream = "", .error = "pgvalve is shutting down and accepts no new clients"});
+  } else {
+    failures = co_await readiness_.Check();
+  }
+  if (failures.empty()) {
+    co_return HttpReply{.status = 200, .content_type = std::string(kJson), .body = "{\"status\":\"ready\"}\n"};
+  }
+  std::string body = "{\"status\":\"not ready\",\"failed\":[";
+  for (size_t i = 0; i < failures.size(); ++i) {
+    if (i > 0) body += ',';
+    body += "{\"upstream\":" + JsonQuoted(failures[i].upstream) + ",\"error\":" + JsonQuoted(failures[i].error) + "}";
+  }
+  body += "]}\n";
+  co_return HttpReply{.status = 503, .content_type = std::string(kJson), .body = std::move(body)};
+}
+
+HttpReply HttpRoutes::Metrics(const HttpRequest& request) {
+  const auto config = sources_.config.Current();
+  // Either role may read: monitor users are meant for exactly this.
+  if (config->http.metrics_auth && !authenticator_.Authenticate(config, request.authorization)) {
+    return Unauthorized();
+  }
+  return HttpReply{
+      .status = 200,
+      .content_type = std::string(kMetricsContentType),
+      .body = RenderMetrics({.sessions = sources_.sessions, .worker_threads = sources_.worker_threads},
+                            ReadProcessStats()),
+  };
+}
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,68 @@
+#pragma once
+// What the HTTP endpoint answers, apart from HTTP itself (http_server.h):
+//   GET /healthz   200 while the process serves; no credentials.
+//   GET /readyz    200 while pgvalve accepts clients and every routed
+//                  upstream answered its last probe (upstream_readiness.h),
+//                  else 503 with a JSON body naming what failed; no
+//                  credentials, as load balancers and orchestrators ask.
+//   GET /metrics   Prometheus's text format (metrics_page.h); an admin
+//                  user of either role, unless [http] metrics_auth = false.
+// HEAD is answered as GET without the body; other methods get 405.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "admin/http/basic_auth.h"
+#include "admin/http/upstream_readiness.h"
+#include "proxy/asio.h"
+#include "proxy/proxy_context.h"
+#include "proxy/session_registry.h"
+
+namespace pgvalve::admin {
+
+enum class HttpMethod { kGet, kHead, kOther };
+
+struct HttpRequest {
+  HttpMethod method = HttpMethod::kGet;
+  // As sent: a path, maybe with a query string.
+  std::string_view target;
+  // The Authorization header's value; empty when there is none.
+  std::string_view authorization;
+};
+
+struct HttpReply {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct HttpRouteSources {
+  proxy::ConfigHolder& config;
+  const proxy::SessionRegistry& sessions;
+  size_t worker_threads = 0;
+  // False once pgvalve stopped accepting clients (a shutdown).
+  std::function<bool()> accepting_clients;
+};
+
+// Control thread only.
+class HttpRoutes {
+ public:
+  HttpRoutes(HttpRouteSources sources, HttpAuthenticator& authenticator, UpstreamReadiness& readiness)
+      : sources_(std::move(sources)), authenticator_(authenticator), readiness_(readiness) {}
+
+  proxy::Awaitable<HttpReply> Handle(const HttpRequest& request);
+
+ private:
+  proxy::Awaitable<HttpReply> Ready();
+  HttpReply Metrics(const HttpRequest& request);
+
+  HttpRouteSources sources_;
+  HttpAuthenticator& authenticator_;
+  UpstreamReadiness& readiness_;
+};
+
+}  // namespace pgvalve::admin

@@ -1,0 +1,92 @@
+// The HTTP endpoint's parsing and text helpers: basic credentials and
+// JSON strings.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "admin/console/admin_credentials.h"
+#include "admin/console/scram_authenticator.h"
+#include "admin/http/basic_auth.h"
+#include "admin/http/json_text.h"
+#include "config/config.h"
+
+namespace pgvalve::admin {
+namespace {
+
+TEST(BasicAuthorizationTest, ReadsUserAndPassword) {
+  // base64("monitor:s3cr:et")
+  std::optional<BasicCredentials> credentials = ParseBasicAuthorization("Basic bW9uaXRvcjpzM2NyOmV0");
+  ASSERT_TRUE(credentials.has_value());
+  EXPECT_EQ(credentials->user, "monitor");
+  EXPECT_EQ(credentials->password, "s3cr:et") << "only the first colon separates";
+  EXPECT_TRUE(ParseBasicAuthorization("basic bW9uaXRvcjpzM2NyOmV0").has_value()) << "schemes are case-insensitive";
+}
+
+TEST(BasicAuthorizationTest, RefusesWhatIsNotBasicCredentials) {
+  EXPECT_FALSE(ParseBasicAuthorization(""));
+  EXPECT_FALSE(ParseBasicAuthorization("Bearer abc"));
+  EXPECT_FALSE(ParseBasicAuthorization("Basic"));
+  EXPECT_FALSE(ParseBasicAuthorization("Basic !!!!"));
+  EXPECT_FALSE(ParseBasicAuthorization("Basic bW9uaXRvcg==")) << "no colon";
+}
+
+std::string Header(const std::string& user_colon_password) {
+  return "Basic " + Base64Encode({reinterpret_cast<const uint8_t*>(user_colon_password.data()),
+                                  user_colon_password.size()});
+}
+
+std::shared_ptr<const config::Config> ConfigWithUsers(std::string admin_password) {
+  config::Config config;
+  config.admin.users.push_back({.name = "admin", .password = std::move(admin_password)});
+  config.admin.users.push_back(
+      {.name = "watcher", .password = MakeScramVerifier("look only"), .role = config::AdminRole::kMonitor});
+  return std::make_shared<const config::Config>(std::move(config));
+}
+
+TEST(HttpAuthenticatorTest, GivesTheRoleOfAUserWithTheRightPassword) {
+  AdminCredentials credentials;
+  HttpAuthenticator authenticator(credentials);
+  auto config = ConfigWithUsers("plain secret");
+  EXPECT_EQ(authenticator.Authenticate(config, Header("admin:plain secret")), config::AdminRole::kAdmin);
+  EXPECT_EQ(authenticator.Authenticate(config, Header("watcher:look only")), config::AdminRole::kMonitor)
+      << "a password configured as a SCRAM verifier";
+  // Again, from what the authenticator remembered.
+  EXPECT_EQ(authenticator.Authenticate(config, Header("watcher:look only")), config::AdminRole::kMonitor);
+}
+
+TEST(HttpAuthenticatorTest, RefusesWrongPasswordsAndUnknownUsers) {
+  AdminCredentials credentials;
+  HttpAuthenticator authenticator(credentials);
+  auto config = ConfigWithUsers("plain secret");
+  EXPECT_FALSE(authenticator.Authenticate(config, Header("admin:plain secreT")));
+  EXPECT_FALSE(authenticator.Authenticate(config, Header("admin:")));
+  EXPECT_FALSE(authenticator.Authenticate(config, Header("nobody:plain secret")));
+  EXPECT_FALSE(authenticator.Authenticate(config, ""));
+}
+
+TEST(HttpAuthenticatorTest, AReloadedPasswordReplacesTheOldOne) {
+  AdminCredentials credentials;
+  HttpAuthenticator authenticator(credentials);
+  auto before = ConfigWithUsers("old");
+  ASSERT_TRUE(authenticator.Authenticate(before, Header("admin:old")));
+  auto after = ConfigWithUsers("new");
+  EXPECT_FALSE(authenticator.Authenticate(after, Header("admin:old")))
+      << "a password remembered under the old configuration must not outlive it";
+  EXPECT_TRUE(authenticator.Authenticate(after, Header("admin:new")));
+}
+
+TEST(JsonQuotedTest, EscapesWhatJsonRequires) {
+  EXPECT_EQ(JsonQuoted("plain"), "\"plain\"");
+  EXPECT_EQ(JsonQuoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(JsonQuoted("line\nnext\ttab\x01"), "\"line\\nnext\\ttab\\u0001\"");
+  EXPECT_EQ(JsonQuoted("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+}
+
+TEST(JsonQuotedTest, ReplacesBytesThatAreNotUtf8) {
+  EXPECT_EQ(JsonQuoted("a\xff" "b\xc3"), "\"a\\ufffdb\\ufffd\"");
+}
+
+}  // namespace
+}  // namespace pgvalve::admin

@@ -1,0 +1,114 @@
+// Prometheus's text exposition format as pgvalve writes it, and the page
+// /metrics serves, built from a session registry.
+#include "admin/http/metrics_text.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "admin/http/metrics_page.h"
+#include "proxy/session_registry.h"
+
+namespace pgvalve::admin {
+namespace {
+
+TEST(MetricsTextTest, WritesHelpAndTypeBeforeTheSamples) {
+  MetricsText text;
+  text.Family("pgvalve_queries_total", MetricType::kCounter, "client requests");
+  text.Sample("pgvalve_queries_total", {{"database", "app"}}, uint64_t{42});
+  text.Family("pgvalve_worker_threads", MetricType::kGauge, "threads");
+  text.Sample("pgvalve_worker_threads", {}, uint64_t{2});
+  EXPECT_EQ(text.text(),
+            "# HELP pgvalve_queries_total client requests\n"
+            "# TYPE pgvalve_queries_total counter\n"
+            "pgvalve_queries_total{database=\"app\"} 42\n"
+            "# HELP pgvalve_worker_threads threads\n"
+            "# TYPE pgvalve_worker_threads gauge\n"
+            "pgvalve_worker_threads 2\n");
+}
+
+TEST(MetricsTextTest, EscapesLabelValuesAClientChose) {
+  // Database names come from clients: quotes, backslashes and line feeds
+  // must not end the value or the line.
+  EXPECT_EQ(EscapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  EXPECT_EQ(EscapeLabelValue("caf\xc3\xa9 {x=1}"), "caf\xc3\xa9 {x=1}");
+  MetricsText text;
+  text.Sample("m", {{"database", "x\"} 1\nevil 2"}, {"state", "idle"}}, uint64_t{1});
+  EXPECT_EQ(text.text(), "m{database=\"x\\\"} 1\\nevil 2\",state=\"idle\"} 1\n");
+}
+
+TEST(MetricsTextTest, EscapesHelpText) {
+  EXPECT_EQ(EscapeHelp("a\\b\nc \"d\""), "a\\\\b\\nc \"d\"");
+}
+
+TEST(MetricsTextTest, FormatsValuesAsPrometheusReadsThem) {
+  EXPECT_EQ(FormatSampleValue(0.25), "0.25");
+  EXPECT_EQ(FormatSampleValue(3.0), "3");
+  EXPECT_EQ(FormatSampleValue(1e-6), "1e-06");
+  EXPECT_EQ(FormatSampleValue(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(FormatSampleValue(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(FormatSampleValue(std::nan("")), "NaN");
+}
+
+std::shared_ptr<proxy::SessionRecord> AddSession(proxy::SessionRegistry& registry, std::string database,
+                                                 proxy::SessionState state) {
+  auto record = std::make_shared<proxy::SessionRecord>(
+      proxy::SessionIdentity{.id = registry.NextSessionId(), .database = std::move(database)}, "", "main");
+  record->SetState(state);
+  registry.Add(record);
+  return record;
+}
+
+TEST(MetricsPageTest, CountsSessionsByDatabaseAndStateInShowClientsWords) {
+  proxy::SessionRegistry registry;
+  AddSession(registry, "app", proxy::SessionState::kIdle);
+  AddSession(registry, "app", proxy::SessionState::kIdle);
+  AddSession(registry, "app", proxy::SessionState::kIdleInTransaction);
+  AddSession(registry, "reports", proxy::SessionState::kActive);
+  const std::string page = RenderMetrics({.sessions = registry, .worker_threads = 2}, {});
+  EXPECT_NE(page.find("pgvalve_sessions{database=\"app\",state=\"idle\"} 2\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("pgvalve_sessions{database=\"app\",state=\"idle in transaction\"} 1\n"), std::string::npos);
+  EXPECT_NE(page.find("pgvalve_sessions{database=\"reports\",state=\"active\"} 1\n"), std::string::npos);
+  EXPECT_EQ(page.find("state=\"held\""), std::string::npos) << "a state no session is in has no series";
+  EXPECT_NE(page.find("pgvalve_worker_threads 2\n"), std::string::npos);
+}
+
+TEST(MetricsPageTest, ServesTheCountersShowStatsShows) {
+  proxy::SessionRegistry registry;
+  auto record = AddSession(registry, "app", proxy::SessionState::kIdle);
+  // Past authentication: its database keeps a row of its own once it ends.
+  record->SetBackend(1 << 30, std::make_shared<const proxy::BackendKey>(proxy::BackendKey{.pid = 4242}));
+  record->counters().add_transactions(7);
+  record->counters().add_queries(9);
+  record->counters().add_bytes_from_client(100);
+  record->counters().add_bytes_to_client(2000);
+  record->counters().add_transaction_time_us(1'500'000);
+  const std::string page = RenderMetrics({.sessions = registry, .worker_threads = 1}, {});
+  EXPECT_NE(page.find("# TYPE pgvalve_transactions_total counter\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("pgvalve_transactions_total{database=\"app\"} 7\n"), std::string::npos);
+  EXPECT_NE(page.find("pgvalve_queries_total{database=\"app\"} 9\n"), std::string::npos);
+  EXPECT_NE(page.find("pgvalve_client_received_bytes_total{database=\"app\"} 100\n"), std::string::npos);
+  EXPECT_NE(page.find("pgvalve_client_sent_bytes_total{database=\"app\"} 2000\n"), std::string::npos);
+  EXPECT_NE(page.find("pgvalve_transaction_time_seconds_total{database=\"app\"} 1.5\n"), std::string::npos);
+  // Counters survive the session: an ended one's stay under its database.
+  registry.Remove(record->id());
+  const std::string after = RenderMetrics({.sessions = registry, .worker_threads = 1}, {});
+  EXPECT_NE(after.find("pgvalve_transactions_total{database=\"app\"} 7\n"), std::string::npos) << after;
+  EXPECT_EQ(after.find("pgvalve_sessions{"), std::string::npos);
+}
+
+TEST(MetricsPageTest, ProcessFiguresUseTheStandardNamesWhenKnown) {
+  proxy::SessionRegistry registry;
+  const std::string page =
+      RenderMetrics({.sessions = registry, .worker_threads = 1}, {.resident_bytes = 4096, .open_fds = 12});
+  EXPECT_NE(page.find("process_resident_memory_bytes 4096\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("process_open_fds 12\n"), std::string::npos);
+  const std::string unknown = RenderMetrics({.sessions = registry, .worker_threads = 1}, {});
+  EXPECT_EQ(unknown.find("process_open_fds"), std::string::npos) << "no sample rather than a wrong one";
+}
+
+}  // namespace
+}  // namespace pgvalve::admin

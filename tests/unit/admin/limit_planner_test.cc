@@ -99,6 +99,10 @@ TEST_F(LimitPlannerTest, TheNextQueryOfThePipelineIsCancelledOnItsOwn) {
   auto session = Session(SessionState::kActive);
   const auto first_start = session->query_start();
   ASSERT_EQ(Plan({session}, first_start + seconds(1)).size(), 1u);
+  // The record keeps microseconds, and all of the above may take less than
+  // one: wait for the clock to pass the first start.
+  while (std::chrono::time_point_cast<std::chrono::microseconds>(proxy::WallClock::now()) <= first_start) {
+  }
   session->RestartQueryClock();
   const auto second_start = session->query_start();
   ASSERT_NE(second_start, first_start) << "the clock has microseconds; the restart must move it";

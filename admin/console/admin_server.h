@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "admin/commands/command_context.h"
 #include "admin/console/admin_credentials.h"
-#include "admin/http/basic_auth.h"
+#include "admin/http/http_authenticator.h"
 #include "admin/http/http_routes.h"
 #include "admin/http/http_server.h"
 #include "admin/http/upstream_readiness.h"

@@ -1,6 +1,5 @@
-#include "admin/http/basic_auth.h"
+#include "admin/http/http_authenticator.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -9,24 +8,6 @@
 
 namespace pgvalve::admin {
 namespace {
-
-constexpr std::string_view kScheme = "basic";
-
-std::string_view TrimSpaces(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
-bool StartsWithScheme(std::string_view header) {
-  if (header.size() <= kScheme.size() || (header[kScheme.size()] != ' ' && header[kScheme.size()] != '\t')) {
-    return false;
-  }
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if ((header[i] | 0x20) != kScheme[i]) return false;
-  }
-  return true;
-}
 
 std::span<const uint8_t> Bytes(std::string_view text) {
   return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
@@ -44,19 +25,6 @@ ScramKey DigestOf(const BasicCredentials& credentials) {
 }
 
 }  // namespace
-
-std::optional<BasicCredentials> ParseBasicAuthorization(std::string_view header) {
-  header = TrimSpaces(header);
-  if (!StartsWithScheme(header)) return std::nullopt;
-  std::optional<std::vector<uint8_t>> decoded = Base64Decode(TrimSpaces(header.substr(kScheme.size())));
-  if (!decoded) return std::nullopt;
-  const auto colon = std::find(decoded->begin(), decoded->end(), uint8_t{':'});
-  if (colon == decoded->end()) return std::nullopt;
-  BasicCredentials credentials{.user = std::string(decoded->begin(), colon),
-                               .password = std::string(colon + 1, decoded->end())};
-  Wipe(*decoded);
-  return credentials;
-}
 
 std::optional<config::AdminRole> HttpAuthenticator::Authenticate(const std::shared_ptr<const config::Config>& config,
                                                                  std::string_view authorization) {

@@ -11,19 +11,10 @@
 
 #include "admin/console/admin_credentials.h"
 #include "admin/console/scram_crypto.h"
+#include "admin/http/basic_credentials.h"
 #include "config/config.h"
 
 namespace pgvalve::admin {
-
-struct BasicCredentials {
-  std::string user;
-  std::string password;
-};
-
-// The user and password of an Authorization header's value, "Basic "
-// followed by the base64 of "user:password"; nullopt for anything else.
-// The scheme name is case-insensitive, as HTTP's are.
-std::optional<BasicCredentials> ParseBasicAuthorization(std::string_view header);
 
 // Control thread only, as AdminCredentials.
 class HttpAuthenticator {

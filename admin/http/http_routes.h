@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "admin/http/basic_auth.h"
+#include "admin/http/http_authenticator.h"
 #include "admin/http/upstream_readiness.h"
 #include "proxy/asio.h"
 #include "proxy/proxy_context.h"

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
                   WriteCorpus(root / "admin_statement", pgvalve::fuzz::AdminStatementSeeds()) &&
                   WriteCorpus(root / "config_file", pgvalve::fuzz::ConfigFileSeeds()) &&
                   WriteCorpus(root / "command_line", pgvalve::fuzz::CommandLineSeeds()) &&
-                  WriteCorpus(root / "scram", pgvalve::fuzz::ScramSeeds());
+                  WriteCorpus(root / "scram", pgvalve::fuzz::ScramSeeds()) &&
+                  WriteCorpus(root / "http_request", pgvalve::fuzz::HttpRequestSeeds());
   return ok ? 0 : 1;
 }

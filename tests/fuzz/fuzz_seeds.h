@@ -28,5 +28,7 @@ std::vector<Input> ConfigFileSeeds();
 std::vector<Input> CommandLineSeeds();
 // Both SCRAM messages of a login, as scram_fuzz_input.h lays them out.
 std::vector<Input> ScramSeeds();
+// HTTP request heads, as the HTTP endpoint reads them.
+std::vector<Input> HttpRequestSeeds();
 
 }  // namespace pgvalve::fuzz

@@ -260,4 +260,25 @@ std::vector<Input> ScramSeeds() {
   return seeds;
 }
 
+std::vector<Input> HttpRequestSeeds() {
+  std::vector<Input> seeds;
+  for (std::string_view request : {
+           // A scrape as Prometheus sends it, with basic credentials (monitor:secret).
+           std::string_view("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9187\r\nUser-Agent: Prometheus/2.42.0\r\n"
+                            "Accept: text/plain;version=0.0.4\r\nAuthorization: Basic bW9uaXRvcjpzZWNyZXQ=\r\n\r\n"),
+           std::string_view("GET /readyz HTTP/1.0\r\n\r\n"),
+           std::string_view("HEAD /healthz?verbose=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+           std::string_view("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
+           std::string_view("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+           std::string_view("GET /metrics HTTP/1.1\r\nAuthorization: basic\t dXNlcjpwYTpzcw==  \r\n\r\n"),
+           std::string_view("GET /metrics HTTP/1.1\r\nAuthorization: Basic dXNlcg==\r\n\r\n"),
+           std::string_view("GET /metrics HTTP/1.1\r\nAuthorization: Bearer abc.def\r\n\r\n"),
+           std::string_view("GET /\xff\xfe\"q\\ HTTP/1.1\r\n\r\n"),
+           std::string_view("Basic OnBhc3N3b3Jk"),
+       }) {
+    seeds.push_back(Text(request));
+  }
+  return seeds;
+}
+
 }  // namespace pgvalve::fuzz

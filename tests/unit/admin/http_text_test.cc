@@ -8,7 +8,8 @@
 
 #include "admin/console/admin_credentials.h"
 #include "admin/console/scram_authenticator.h"
-#include "admin/http/basic_auth.h"
+#include "admin/http/basic_credentials.h"
+#include "admin/http/http_authenticator.h"
 #include "admin/http/json_text.h"
 #include "config/config.h"
 

@@ -25,7 +25,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
                     .sessions = server.sessions(),
                     .worker_threads = server.worker_threads(),
                     .accepting_clients = [&server] { return !server.shutting_down(); }},
-                   http_authenticator_, readiness_),
+                   http_authenticator_, readiness_, views_),
       http_(server.control_context(), http_routes_) {
   listener_.SetAcceptPolicy({.spare = &spare_fds_});
   server_.AddStopHook([this] {

@@ -61,6 +61,7 @@ class AdminServer {
   proxy::Listener listener_;
   HttpAuthenticator http_authenticator_{credentials_};
   UpstreamReadiness readiness_;
+  AdminViews views_{services_};
   HttpRoutes http_routes_;
   HttpServer http_;
 };

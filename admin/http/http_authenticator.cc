@@ -26,7 +26,7 @@ ScramKey DigestOf(const BasicCredentials& credentials) {
 
 }  // namespace
 
-std::optional<config::AdminRole> HttpAuthenticator::Authenticate(const std::shared_ptr<const config::Config>& config,
+std::optional<AuthenticatedUser> HttpAuthenticator::Authenticate(const std::shared_ptr<const config::Config>& config,
                                                                  std::string_view authorization) {
   std::optional<BasicCredentials> credentials = ParseBasicAuthorization(authorization);
   if (!credentials) return std::nullopt;
@@ -34,7 +34,7 @@ std::optional<config::AdminRole> HttpAuthenticator::Authenticate(const std::shar
   Wipe({reinterpret_cast<uint8_t*>(credentials->password.data()), credentials->password.size()});
   if (!matches) return std::nullopt;
   for (const auto& user : config->admin.users) {
-    if (user.name == credentials->user) return user.role;
+    if (user.name == credentials->user) return AuthenticatedUser{.name = user.name, .role = user.role};
   }
   return std::nullopt;
 }

@@ -16,14 +16,19 @@
 
 namespace pgvalve::admin {
 
+struct AuthenticatedUser {
+  std::string name;
+  config::AdminRole role = config::AdminRole::kMonitor;
+};
+
 // Control thread only, as AdminCredentials.
 class HttpAuthenticator {
  public:
   explicit HttpAuthenticator(AdminCredentials& credentials) : credentials_(credentials) {}
 
-  // The role of the admin user `authorization` names, when its password is
-  // right under `config`; nullopt otherwise, whatever was wrong.
-  std::optional<config::AdminRole> Authenticate(const std::shared_ptr<const config::Config>& config,
+  // The admin user `authorization` names, with its role, when its password
+  // is right under `config`; nullopt otherwise, whatever was wrong.
+  std::optional<AuthenticatedUser> Authenticate(const std::shared_ptr<const config::Config>& config,
                                                 std::string_view authorization);
 
  private:

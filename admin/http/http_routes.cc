@@ -8,8 +8,6 @@
 namespace pgvalve::admin {
 namespace {
 
-constexpr std::string_view kJson = "application/json";
-
 HttpReply Text(unsigned status, std::string body) {
   return HttpReply{.status = status, .body = std::move(body)};
 }
@@ -34,7 +32,8 @@ proxy::Awaitable<HttpReply> HttpRoutes::Handle(const HttpRequest& request) {
   if (path == "/healthz") co_return Text(200, "ok\n");
   if (path == "/readyz") co_return co_await Ready();
   if (path == "/metrics") co_return Metrics(request);
-  co_return Text(404, "not found; pgvalve serves /metrics, /healthz and /readyz\n");
+  if (std::optional<std::string_view> statement = ViewStatement(path)) co_return co_await View(request, *statement);
+  co_return Text(404, "not found; pgvalve serves /metrics, /healthz, /readyz and /v1/ views of SHOW commands\n");
 }
 
 proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
@@ -45,7 +44,7 @@ proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
     failures = co_await readiness_.Check();
   }
   if (failures.empty()) {
-    co_return HttpReply{.status = 200, .content_type = std::string(kJson), .body = "{\"status\":\"ready\"}\n"};
+    co_return HttpReply{.status = 200, .content_type = std::string(kJsonContentType), .body = "{\"status\":\"ready\"}\n"};
   }
   std::string body = "{\"status\":\"not ready\",\"failed\":[";
   for (size_t i = 0; i < failures.size(); ++i) {
@@ -53,7 +52,15 @@ proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
     body += "{\"upstream\":" + JsonQuoted(failures[i].upstream) + ",\"error\":" + JsonQuoted(failures[i].error) + "}";
   }
   body += "]}\n";
-  co_return HttpReply{.status = 503, .content_type = std::string(kJson), .body = std::move(body)};
+  co_return HttpReply{.status = 503, .content_type = std::string(kJsonContentType), .body = std::move(body)};
+}
+
+proxy::Awaitable<HttpReply> HttpRoutes::View(const HttpRequest& request, std::string_view statement) {
+  const auto config = sources_.config.Current();
+  std::optional<AuthenticatedUser> user = authenticator_.Authenticate(config, request.authorization);
+  if (!user) co_return Unauthorized();
+  const AdminCaller caller{.user = user->name, .role = user->role, .address = "http:" + std::string(request.client)};
+  co_return co_await views_.Run(statement, caller);
 }
 
 HttpReply HttpRoutes::Metrics(const HttpRequest& request) {

@@ -7,6 +7,8 @@
 //                  credentials, as load balancers and orchestrators ask.
 //   GET /metrics   Prometheus's text format (metrics_page.h); an admin
 //                  user of either role, unless [http] metrics_auth = false.
+//   GET /v1/...    SHOW commands as JSON (admin_views.h); an admin user,
+//                  whose role the command's own check applies to.
 // HEAD is answered as GET without the body; other methods get 405.
 
 #include <functional>
@@ -15,7 +17,9 @@
 #include <utility>
 #include <vector>
 
+#include "admin/http/admin_views.h"
 #include "admin/http/http_authenticator.h"
+#include "admin/http/http_reply.h"
 #include "admin/http/upstream_readiness.h"
 #include "proxy/asio.h"
 #include "proxy/proxy_context.h"
@@ -31,13 +35,8 @@ struct HttpRequest {
   std::string_view target;
   // The Authorization header's value; empty when there is none.
   std::string_view authorization;
-};
-
-struct HttpReply {
-  unsigned status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
+  // "127.0.0.1:51234", for the audit line of a view.
+  std::string_view client;
 };
 
 struct HttpRouteSources {
@@ -51,18 +50,21 @@ struct HttpRouteSources {
 // Control thread only.
 class HttpRoutes {
  public:
-  HttpRoutes(HttpRouteSources sources, HttpAuthenticator& authenticator, UpstreamReadiness& readiness)
-      : sources_(std::move(sources)), authenticator_(authenticator), readiness_(readiness) {}
+  HttpRoutes(HttpRouteSources sources, HttpAuthenticator& authenticator, UpstreamReadiness& readiness,
+             AdminViews& views)
+      : sources_(std::move(sources)), authenticator_(authenticator), readiness_(readiness), views_(views) {}
 
   proxy::Awaitable<HttpReply> Handle(const HttpRequest& request);
 
  private:
   proxy::Awaitable<HttpReply> Ready();
   HttpReply Metrics(const HttpRequest& request);
+  proxy::Awaitable<HttpReply> View(const HttpRequest& request, std::string_view statement);
 
   HttpRouteSources sources_;
   HttpAuthenticator& authenticator_;
   UpstreamReadiness& readiness_;
+  AdminViews& views_;
 };
 
 }  // namespace pgvalve::admin

@@ -26,7 +26,8 @@ using proxy::kUseTuple;
 
 class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(proxy::TcpStream socket, HttpRoutes& routes) : stream_(std::move(socket)), routes_(routes) {}
+  Connection(proxy::TcpStream socket, std::string client, HttpRoutes& routes)
+      : stream_(std::move(socket)), client_(std::move(client)), routes_(routes) {}
 
   Awaitable<void> Serve();
   void Close() {
@@ -41,6 +42,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   Awaitable<bool> Write(http::response<http::string_body>& response);
 
   beast::basic_stream<proxy::tcp, proxy::IoContextExecutor> stream_;
+  const std::string client_;
   HttpRoutes& routes_;
   beast::flat_buffer buffer_{kMaxHeaderBytes};
 };
@@ -72,6 +74,7 @@ Awaitable<void> HttpServer::Connection::Serve() {
         .method = MethodOf(message.method()),
         .target = {message.target().data(), message.target().size()},
         .authorization = {message[http::field::authorization].data(), message[http::field::authorization].size()},
+        .client = client_,
     };
     HttpReply reply = co_await routes_.Handle(request);
 
@@ -119,7 +122,9 @@ HttpServer::HttpServer(proxy::asio::io_context& context, HttpRoutes& routes)
       routes_(routes),
       listener_(
           context, [&context]() -> proxy::asio::io_context& { return context; },
-          [this](proxy::ByteStream stream, proxy::ClientAddress) { OnConnection(std::move(stream)); }) {}
+          [this](proxy::ByteStream stream, proxy::ClientAddress address) {
+            OnConnection(std::move(stream), address);
+          }) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -139,10 +144,11 @@ void HttpServer::Stop() {
   for (const auto& connection : connections_) connection->Close();
 }
 
-void HttpServer::OnConnection(proxy::ByteStream stream) {
+void HttpServer::OnConnection(proxy::ByteStream stream, const proxy::ClientAddress& address) {
   if (stopped_ || connections_.size() >= kMaxConnections) return;  // the stream closes here
   std::variant<proxy::TcpStream, proxy::UnixStream> socket = std::move(stream).TakeSocket();
-  auto connection = std::make_shared<Connection>(std::move(std::get<proxy::TcpStream>(socket)), routes_);
+  auto connection = std::make_shared<Connection>(std::move(std::get<proxy::TcpStream>(socket)), address.ToString(),
+                                                 routes_);
   connections_.insert(connection);
   proxy::asio::co_spawn(context_, connection->Serve(), [this, connection](std::exception_ptr failure) {
     connections_.erase(connection);

@@ -16,6 +16,7 @@
 #include "admin/http/http_routes.h"
 #include "config/config.h"
 #include "proxy/asio.h"
+#include "proxy/client_address.h"
 #include "proxy/listener.h"
 
 namespace pgvalve::admin {
@@ -40,7 +41,7 @@ class HttpServer {
  private:
   class Connection;
 
-  void OnConnection(proxy::ByteStream stream);
+  void OnConnection(proxy::ByteStream stream, const proxy::ClientAddress& address);
 
   proxy::asio::io_context& context_;
   HttpRoutes& routes_;

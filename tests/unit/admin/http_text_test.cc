@@ -6,7 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "admin/commands/result_set.h"
 #include "admin/console/admin_credentials.h"
+#include "admin/http/admin_views.h"
 #include "admin/console/scram_authenticator.h"
 #include "admin/http/basic_credentials.h"
 #include "admin/http/http_authenticator.h"
@@ -50,11 +52,17 @@ TEST(HttpAuthenticatorTest, GivesTheRoleOfAUserWithTheRightPassword) {
   AdminCredentials credentials;
   HttpAuthenticator authenticator(credentials);
   auto config = ConfigWithUsers("plain secret");
-  EXPECT_EQ(authenticator.Authenticate(config, Header("admin:plain secret")), config::AdminRole::kAdmin);
-  EXPECT_EQ(authenticator.Authenticate(config, Header("watcher:look only")), config::AdminRole::kMonitor)
+  const auto role = [&](const std::string& header) -> std::optional<config::AdminRole> {
+    std::optional<AuthenticatedUser> user = authenticator.Authenticate(config, header);
+    if (!user) return std::nullopt;
+    EXPECT_EQ(user->name, header == Header("admin:plain secret") ? "admin" : "watcher");
+    return user->role;
+  };
+  EXPECT_EQ(role(Header("admin:plain secret")), config::AdminRole::kAdmin);
+  EXPECT_EQ(role(Header("watcher:look only")), config::AdminRole::kMonitor)
       << "a password configured as a SCRAM verifier";
   // Again, from what the authenticator remembered.
-  EXPECT_EQ(authenticator.Authenticate(config, Header("watcher:look only")), config::AdminRole::kMonitor);
+  EXPECT_EQ(role(Header("watcher:look only")), config::AdminRole::kMonitor);
 }
 
 TEST(HttpAuthenticatorTest, RefusesWrongPasswordsAndUnknownUsers) {
@@ -87,6 +95,31 @@ TEST(JsonQuotedTest, EscapesWhatJsonRequires) {
 
 TEST(JsonQuotedTest, ReplacesBytesThatAreNotUtf8) {
   EXPECT_EQ(JsonQuoted("a\xff" "b\xc3"), "\"a\\ufffdb\\ufffd\"");
+}
+
+TEST(AdminViewsTest, EachViewIsAShowCommand) {
+  EXPECT_EQ(ViewStatement("/v1/clients"), "SHOW CLIENTS");
+  EXPECT_EQ(ViewStatement("/v1/databases"), "SHOW DATABASES");
+  EXPECT_EQ(ViewStatement("/v1/upstreams"), "SHOW UPSTREAMS");
+  EXPECT_EQ(ViewStatement("/v1/drains"), "SHOW DRAINS");
+  EXPECT_EQ(ViewStatement("/v1/cutovers"), "SHOW CUTOVERS");
+  EXPECT_FALSE(ViewStatement("/v1/"));
+  EXPECT_FALSE(ViewStatement("/v1/clients/"));
+}
+
+TEST(AdminViewsTest, RowsBecomeObjectsWithTypedValues) {
+  using protocol::ColumnType;
+  ResultSet rows({{"database", ColumnType::kText},
+                  {"sessions", ColumnType::kInt8},
+                  {"paused", ColumnType::kBool},
+                  {"avg_ms", ColumnType::kFloat8},
+                  {"upstream", ColumnType::kText}});
+  rows.AddRow().Text("app \"x\"").Int(3).Bool(true).Double(1.5).Null();
+  rows.AddRow().Text("reports").Int(0).Bool(false).Double(0).Text("blue");
+  EXPECT_EQ(ResultSetJson(rows),
+            "[\n{\"database\":\"app \\\"x\\\"\",\"sessions\":3,\"paused\":true,\"avg_ms\":1.500,\"upstream\":null},"
+            "\n{\"database\":\"reports\",\"sessions\":0,\"paused\":false,\"avg_ms\":0.000,\"upstream\":\"blue\"}\n]\n");
+  EXPECT_EQ(ResultSetJson(ResultSet({{"a", ColumnType::kText}})), "[\n]\n");
 }
 
 }  // namespace

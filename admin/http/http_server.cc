@@ -1,5 +1,6 @@
 #include "admin/http/http_server.h"
 
+#include <array>
 #include <string>
 #include <utility>
 #include <variant>
@@ -40,6 +41,10 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   // ends the connection; nothing for a peer that simply left.
   Awaitable<void> RefuseUnreadable(const error_code& error);
   Awaitable<bool> Write(http::response<http::string_body>& response);
+  Awaitable<void> DrainBeforeClose();
+
+  static constexpr std::chrono::seconds kLingerTimeout{2};
+  static constexpr size_t kMaxLingerBytes = 1 << 20;
 
   beast::basic_stream<proxy::tcp, proxy::IoContextExecutor> stream_;
   const std::string client_;
@@ -64,12 +69,20 @@ Awaitable<void> HttpServer::Connection::Serve() {
     http::request_parser<http::empty_body> parser;
     parser.header_limit(kMaxHeaderBytes);
     stream_.expires_after(kIdleTimeout);
-    auto [read_error, read] = co_await http::async_read(stream_, buffer_, parser, kUseTuple);
+    auto [read_error, read] = co_await http::async_read_header(stream_, buffer_, parser, kUseTuple);
     if (read_error) {
       co_await RefuseUnreadable(read_error);
-      co_return;
+      break;
     }
     const auto& message = parser.get();
+    // Nothing served takes a body. A method that is not served is told so
+    // (405) whatever it carries; a GET with a body is malformed. Either way
+    // the body is never read, so the connection ends after the answer.
+    const bool served_method = message.method() == http::verb::get || message.method() == http::verb::head;
+    if (!parser.is_done() && served_method) {
+      co_await RefuseUnreadable(http::error::unexpected_body);
+      break;
+    }
     const HttpRequest request{
         .method = MethodOf(message.method()),
         .target = {message.target().data(), message.target().size()},
@@ -83,7 +96,7 @@ Awaitable<void> HttpServer::Connection::Serve() {
     response.set(http::field::content_type, reply.content_type);
     response.set(http::field::cache_control, "no-store");
     for (const auto& [name, value] : reply.headers) response.set(name, value);
-    response.keep_alive(message.keep_alive());
+    response.keep_alive(message.keep_alive() && parser.is_done());
     const size_t length = reply.body.size();
     // HEAD: GET's headers, Content-Length included, without the body.
     if (request.method != HttpMethod::kHead) response.body() = std::move(reply.body);
@@ -92,6 +105,21 @@ Awaitable<void> HttpServer::Connection::Serve() {
   }
   error_code ignored;
   stream_.socket().shutdown(proxy::tcp::socket::shutdown_send, ignored);
+  co_await DrainBeforeClose();
+}
+
+Awaitable<void> HttpServer::Connection::DrainBeforeClose() {
+  // Closing a socket with unread bytes (a refused request's body) resets
+  // the connection, and the peer may lose the answer before reading it; so
+  // what it still sends is read and dropped until it closes, for a while.
+  stream_.expires_after(kLingerTimeout);
+  std::array<char, 4096> sink;
+  size_t drained = 0;
+  while (drained < kMaxLingerBytes) {
+    auto [error, read] = co_await stream_.async_read_some(proxy::asio::buffer(sink), kUseTuple);
+    if (error) break;
+    drained += read;
+  }
 }
 
 Awaitable<void> HttpServer::Connection::RefuseUnreadable(const error_code& error) {

@@ -107,6 +107,11 @@ constexpr CommandSpec kCommands[] = {
      "query_timeout_grace, idle_in_transaction_timeout or client_idle_timeout; 0 turns it off. "
      "Wins over the config file; kept in the state file",
      AdminRole::kAdmin, SetLimit},
+    {"SET LOG_LEVEL", "[= | TO] trace | debug | info | warn | error",
+     "the log level from now until RESET LOG_LEVEL or a restart (a RELOAD keeps it)", AdminRole::kAdmin,
+     SetLogLevel},
+    {"RESET LOG_LEVEL", "", "the log level back to the configuration's log_level", AdminRole::kAdmin,
+     ResetLogLevel},
     {"RESET", "db.limit | db.ALL",
      "drop limits set with SET; the config file's values (or \"*\"'s) apply again",
      AdminRole::kAdmin, ResetLimit},

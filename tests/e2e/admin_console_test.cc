@@ -395,6 +395,34 @@ TEST_F(ConsoleTest, ShowConfigNeverShowsAPassword) {
   EXPECT_EQ(config.Text(*source, "value"), pgvalve().config_path());
 }
 
+TEST_F(ConsoleTest, SetLogLevelTakesEffectAtOnceAndResetReturnsToTheFile) {
+  PgConn admin = ConnectAdmin();
+  NoticeLog notices(admin.get());
+  const auto audited_shows = [] {
+    return CountOccurrences(pgvalve().process().Log(), "command=\"SHOW DATABASES\"");
+  };
+  const size_t before = audited_shows();
+
+  const QueryOutcome quiet = RunQuery(admin.get(), "SET LOG_LEVEL = 'error'");
+  ASSERT_TRUE(quiet.ok()) << quiet.Describe();
+  ASSERT_FALSE(notices.notices().empty());
+  EXPECT_EQ(notices.notices().back().message, "log level error, was info; RESET LOG_LEVEL returns to the file's info");
+  // Audit lines are info: this one is not written.
+  ASSERT_TRUE(RunQuery(admin.get(), "SHOW DATABASES").ok());
+  const QueryOutcome reset = RunQuery(admin.get(), "RESET LOG_LEVEL");
+  ASSERT_TRUE(reset.ok()) << reset.Describe();
+  EXPECT_EQ(notices.notices().back().message, "log level info, the configuration's");
+  ASSERT_TRUE(RunQuery(admin.get(), "SHOW DATABASES").ok());
+  EXPECT_TRUE(WaitUntil([&] { return audited_shows() == before + 1; }))
+      << "expected only the SHOW after RESET in the log; found " << audited_shows() - before;
+
+  const QueryOutcome wrong = RunQuery(admin.get(), "SET LOG_LEVEL TO loud");
+  EXPECT_EQ(wrong.sqlstate, "22023") << wrong.Describe();
+  PgConn monitor = ConnectAdmin(kMonitorUser, kMonitorPassword);
+  const QueryOutcome denied = RunQuery(monitor.get(), "SET LOG_LEVEL debug");
+  EXPECT_EQ(denied.sqlstate, "42501") << denied.Describe();
+}
+
 TEST_F(ConsoleTest, ShowUpstreamsListsEveryUpstream) {
   PgConn admin = ConnectAdmin();
   const ResultTable upstreams = QueryTable(admin.get(), "SHOW UPSTREAMS");

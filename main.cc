@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <memory>
 
 #include "admin/console/admin_server.h"
 #include "config/command_line.h"
 #include "config/fd_limit.h"
 #include "pgvalve_version.h"
+#include "proxy/json_log.h"
 #include "proxy/proxy_server.h"
 #include "proxy/status_text.h"
 
@@ -15,8 +17,12 @@ namespace {
 
 using pgvalve::proxy::StatusText;
 
-void ConfigureLogging(const std::string& level) {
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+void ConfigureLogging(const std::string& level, const std::string& format) {
+  if (format == "json") {
+    spdlog::set_formatter(std::make_unique<pgvalve::proxy::JsonLogFormatter>());
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  }
   spdlog::set_level(spdlog::level::from_str(level));
   // Session open/close lines must reach a log collector promptly.
   spdlog::flush_on(spdlog::level::info);
@@ -66,7 +72,7 @@ int main(int argc, char** argv) {
     std::cerr << "pgvalve: " << StatusText(loaded.status()) << "\n";
     return 1;
   }
-  ConfigureLogging(loaded->log_level);
+  ConfigureLogging(loaded->log_level, loaded->log_format);
   spdlog::info("pgvalve {} starting with configuration from {}", pgvalve::kVersion,
                loaded->source);
   RaiseFdLimit(loaded->proxy);

@@ -133,6 +133,9 @@ struct Config {
   std::map<std::string, UpstreamConfig> upstreams;
   std::map<std::string, DatabaseRoute> databases;
   std::string log_level = "info";  // trace|debug|info|warn|error
+  // "text", or "json": one object per line (proxy/json_log.h). Read at
+  // start only.
+  std::string log_format = "text";
   std::string source;              // file it came from, or "<command line>"
 
   // The route for `database`: its own entry, else "*", else nullptr.

@@ -252,8 +252,9 @@ absl::StatusOr<Config> ReadConfigText(std::string_view toml_text,
   config.source = source;
   FirstError errors(source);
   TomlTable root(&*document, "", errors,
-                 {"log_level", "proxy", "admin", "http", "upstreams", "databases"});
+                 {"log_level", "log_format", "proxy", "admin", "http", "upstreams", "databases"});
   root.String("log_level", config.log_level);
+  root.String("log_format", config.log_format);
   ReadProxy(root.Get("proxy"), errors, config.proxy);
   ReadAdmin(root.Get("admin"), errors, config.admin);
   ReadHttp(root.Get("http"), errors, config.http);

@@ -306,6 +306,9 @@ absl::Status Validate(Config& config, std::string_view source) {
                absl::StrCat("must be one of ", absl::StrJoin(kLogLevels, "|"),
                             ", got ", Quoted(config.log_level)));
   }
+  if (config.log_format != "text" && config.log_format != "json") {
+    check.Fail("log_format", absl::StrCat("must be text or json, got ", Quoted(config.log_format)));
+  }
   std::set<std::string> addresses;
   CheckProxy(check, config.proxy, addresses);
   CheckAdmin(check, config.admin, addresses);

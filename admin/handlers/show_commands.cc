@@ -347,6 +347,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   };
   add("source", config->source);
   add("log_level", config->log_level);
+  add("log_format", config->log_format);
   add("proxy.listen", addresses(config->proxy.listen));
   add("proxy.unix_socket_dir", config->proxy.unix_socket_dir.value_or(""));
   add("proxy.max_client_connections", std::to_string(config->proxy.max_client_connections));

@@ -6,7 +6,7 @@
 
 #include "admin/commands/command_table.h"
 #include "admin/commands/command_tokenizer.h"
-#include "admin/http/json_text.h"
+#include "proxy/json_text.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
 #include "proxy/status_text.h"
@@ -43,15 +43,15 @@ std::string CellJson(ColumnType type, const std::optional<std::string>& cell) {
     case ColumnType::kBool: return *cell == "t" ? "true" : "false";
     case ColumnType::kText: break;
   }
-  return JsonQuoted(*cell);
+  return proxy::JsonQuoted(*cell);
 }
 
 HttpReply JsonError(unsigned status, const absl::Status& error) {
   return HttpReply{
       .status = status,
       .content_type = std::string(kJsonContentType),
-      .body = "{\"error\":" + JsonQuoted(proxy::StatusText(error)) + ",\"sqlstate\":" +
-              JsonQuoted(protocol::SqlStateOf(error)) + "}\n",
+      .body = "{\"error\":" + proxy::JsonQuoted(proxy::StatusText(error)) + ",\"sqlstate\":" +
+              proxy::JsonQuoted(protocol::SqlStateOf(error)) + "}\n",
   };
 }
 
@@ -66,7 +66,7 @@ std::optional<std::string_view> ViewStatement(std::string_view path) {
 
 std::string ResultSetJson(const ResultSet& rows) {
   std::vector<std::string> keys;
-  for (const Column& column : rows.columns()) keys.push_back(JsonQuoted(column.name) + ":");
+  for (const Column& column : rows.columns()) keys.push_back(proxy::JsonQuoted(column.name) + ":");
   std::string json = "[";
   for (size_t row = 0; row < rows.row_count(); ++row) {
     json += row == 0 ? "\n{" : ",\n{";

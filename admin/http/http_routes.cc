@@ -1,6 +1,6 @@
 #include "admin/http/http_routes.h"
 
-#include "admin/http/json_text.h"
+#include "proxy/json_text.h"
 #include "admin/http/metrics_page.h"
 #include "admin/http/metrics_text.h"
 #include "admin/http/process_stats.h"
@@ -49,7 +49,8 @@ proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
   std::string body = "{\"status\":\"not ready\",\"failed\":[";
   for (size_t i = 0; i < failures.size(); ++i) {
     if (i > 0) body += ',';
-    body += "{\"upstream\":" + JsonQuoted(failures[i].upstream) + ",\"error\":" + JsonQuoted(failures[i].error) + "}";
+    body += "{\"upstream\":" + proxy::JsonQuoted(failures[i].upstream) +
+            ",\"error\":" + proxy::JsonQuoted(failures[i].error) + "}";
   }
   body += "]}\n";
   co_return HttpReply{.status = 503, .content_type = std::string(kJsonContentType), .body = std::move(body)};

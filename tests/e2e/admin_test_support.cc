@@ -116,6 +116,7 @@ AdminPgvalve::AdminPgvalve(const PgServer& pg, AdminPgvalveOptions options)
 void AdminPgvalve::WriteConfig(const AdminPgvalveOptions& options) {
   std::ostringstream toml;
   toml << "log_level = \"info\"\n"
+       << options.top_toml
        << "\n[proxy]\n"
        << "listen = [\"127.0.0.1:" << listen_port_ << "\"]\n"
        << "hold_timeout = " << TomlString(options.hold_timeout) << "\n"

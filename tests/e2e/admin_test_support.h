@@ -40,6 +40,8 @@ inline constexpr std::string_view kMonitorPassword = "watcher-pw";
 // What varies between the pgvalves of the test binaries.
 struct AdminPgvalveOptions {
   std::string hold_timeout = "60s";
+  // More top-level `key = value` lines (log_format = "json").
+  std::string top_toml;
   // More `key = value` lines of the [proxy] and [admin] tables.
   std::string proxy_toml;
   std::string admin_toml;

@@ -26,7 +26,7 @@
 #include "admin/console/scram_crypto.h"
 #include "admin/http/basic_credentials.h"
 #include "admin/http/http_server.h"
-#include "admin/http/json_text.h"
+#include "proxy/json_text.h"
 #include "admin/http/metrics_text.h"
 #include "protocol/utf8.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -60,7 +60,7 @@ void CheckCredentials(std::string_view header) {
 }
 
 void CheckQuoting(std::string_view text) {
-  const std::string json = admin::JsonQuoted(text);
+  const std::string json = proxy::JsonQuoted(text);
   PGVALVE_FUZZ_CHECK(json.size() >= 2 && json.front() == '"' && json.back() == '"');
   PGVALVE_FUZZ_CHECK(!protocol::FirstInvalidUtf8(json).has_value());
   for (size_t i = 1; i + 1 < json.size(); ++i) {

@@ -1,5 +1,5 @@
 // The HTTP endpoint's parsing and text helpers: basic credentials and
-// JSON strings.
+// the JSON views.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -12,7 +12,6 @@
 #include "admin/console/scram_authenticator.h"
 #include "admin/http/basic_credentials.h"
 #include "admin/http/http_authenticator.h"
-#include "admin/http/json_text.h"
 #include "config/config.h"
 
 namespace pgvalve::admin {
@@ -84,17 +83,6 @@ TEST(HttpAuthenticatorTest, AReloadedPasswordReplacesTheOldOne) {
   EXPECT_FALSE(authenticator.Authenticate(after, Header("admin:old")))
       << "a password remembered under the old configuration must not outlive it";
   EXPECT_TRUE(authenticator.Authenticate(after, Header("admin:new")));
-}
-
-TEST(JsonQuotedTest, EscapesWhatJsonRequires) {
-  EXPECT_EQ(JsonQuoted("plain"), "\"plain\"");
-  EXPECT_EQ(JsonQuoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(JsonQuoted("line\nnext\ttab\x01"), "\"line\\nnext\\ttab\\u0001\"");
-  EXPECT_EQ(JsonQuoted("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
-}
-
-TEST(JsonQuotedTest, ReplacesBytesThatAreNotUtf8) {
-  EXPECT_EQ(JsonQuoted("a\xff" "b\xc3"), "\"a\\ufffdb\\ufffd\"");
 }
 
 TEST(AdminViewsTest, EachViewIsAShowCommand) {

@@ -270,6 +270,13 @@ TEST(ConfigFileErrorTest, BadListenAddresses) {
             "set proxy.unix_socket_dir");
 }
 
+TEST(ConfigFileTest, LogFormat) {
+  const absl::StatusOr<Config> config = ParseConfigText("log_format = \"json\"\n" + std::string(kRoutes), "l.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_format, "json");
+  EXPECT_EQ(ErrorWithRoutes("log_format = \"yaml\"\n"), "pgvalve.toml: log_format: must be text or json, got \"yaml\"");
+}
+
 TEST(ConfigFileErrorTest, HttpSection) {
   EXPECT_EQ(ErrorWithRoutes("[http]\nmetrics_auth = \"no\"\n"),
             "pgvalve.toml: http.metrics_auth: must be true or false, got string");

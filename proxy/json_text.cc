@@ -1,4 +1,4 @@
-#include "admin/http/json_text.h"
+#include "proxy/json_text.h"
 
 #include <cstdint>
 #include <optional>
@@ -6,7 +6,7 @@
 #include "fmt/format.h"
 #include "protocol/utf8.h"
 
-namespace pgvalve::admin {
+namespace pgvalve::proxy {
 namespace {
 
 // Appends valid UTF-8 `text`, escaped; multi-byte characters as they are.
@@ -43,4 +43,4 @@ std::string JsonQuoted(std::string_view text) {
   return quoted;
 }
 
-}  // namespace pgvalve::admin
+}  // namespace pgvalve::proxy

@@ -365,6 +365,21 @@ def section_memory(s, out):
             ])
         out.append(table(header, rows))
         out.append("\n")
+        if s.per_round("memory", cell, "pgvalve", "scrape_cpu_ms_metrics"):
+            out.append(
+                f"pgvalve's CPU for one HTTP request while the {n} sessions were open (median of "
+                "rounds, each the mean of its scrapes): what a Prometheus scrape of `/metrics` "
+                "and a dashboard's `/v1/clients` cost at that many sessions.\n"
+            )
+            scrape_rows = []
+            for path, metric in (("/metrics", "metrics"), ("/v1/clients", "v1_clients")):
+                scrape_rows.append([
+                    f"`GET {path}`",
+                    fmt(s.median("memory", cell, "pgvalve", "scrape_cpu_ms_" + metric)),
+                    fmt(s.median("memory", cell, "pgvalve", "scrape_bytes_" + metric) / 1024),
+                ])
+            out.append(table(["request", "CPU ms", "response KiB"], scrape_rows))
+            out.append("\n")
 
 
 def section_cancel(s, out):

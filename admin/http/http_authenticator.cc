@@ -26,8 +26,8 @@ ScramKey DigestOf(const BasicCredentials& credentials) {
 
 }  // namespace
 
-std::optional<AuthenticatedUser> HttpAuthenticator::Authenticate(const std::shared_ptr<const config::Config>& config,
-                                                                 std::string_view authorization) {
+std::optional<AuthenticatedUser> HttpAuthenticator::Authenticate(
+    const std::shared_ptr<const config::Config>& config, std::string_view authorization) {
   std::optional<BasicCredentials> credentials = ParseBasicAuthorization(authorization);
   if (!credentials) return std::nullopt;
   const bool matches = PasswordMatches(config, *credentials);

@@ -44,7 +44,8 @@ proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
     failures = co_await readiness_.Check();
   }
   if (failures.empty()) {
-    co_return HttpReply{.status = 200, .content_type = std::string(kJsonContentType), .body = "{\"status\":\"ready\"}\n"};
+    co_return HttpReply{
+        .status = 200, .content_type = std::string(kJsonContentType), .body = "{\"status\":\"ready\"}\n"};
   }
   std::string body = "{\"status\":\"not ready\",\"failed\":[";
   for (size_t i = 0; i < failures.size(); ++i) {
@@ -60,7 +61,8 @@ proxy::Awaitable<HttpReply> HttpRoutes::View(const HttpRequest& request, std::st
   const auto config = sources_.config.Current();
   std::optional<AuthenticatedUser> user = authenticator_.Authenticate(config, request.authorization);
   if (!user) co_return Unauthorized();
-  const AdminCaller caller{.user = user->name, .role = user->role, .address = "http:" + std::string(request.client)};
+  const AdminCaller caller{
+      .user = user->name, .role = user->role, .address = "http:" + std::string(request.client)};
   co_return co_await views_.Run(statement, caller);
 }
 

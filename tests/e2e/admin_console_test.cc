@@ -406,7 +406,8 @@ TEST_F(ConsoleTest, SetLogLevelTakesEffectAtOnceAndResetReturnsToTheFile) {
   const QueryOutcome quiet = RunQuery(admin.get(), "SET LOG_LEVEL = 'error'");
   ASSERT_TRUE(quiet.ok()) << quiet.Describe();
   ASSERT_FALSE(notices.notices().empty());
-  EXPECT_EQ(notices.notices().back().message, "log level error, was info; RESET LOG_LEVEL returns to the file's info");
+  EXPECT_EQ(notices.notices().back().message,
+            "log level error, was info; RESET LOG_LEVEL returns to the file's info");
   // Audit lines are info: this one is not written.
   ASSERT_TRUE(RunQuery(admin.get(), "SHOW DATABASES").ok());
   const QueryOutcome reset = RunQuery(admin.get(), "RESET LOG_LEVEL");

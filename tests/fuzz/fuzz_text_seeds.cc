@@ -265,7 +265,8 @@ std::vector<Input> HttpRequestSeeds() {
   for (std::string_view request : {
            // A scrape as Prometheus sends it, with basic credentials (monitor:secret).
            std::string_view("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9187\r\nUser-Agent: Prometheus/2.42.0\r\n"
-                            "Accept: text/plain;version=0.0.4\r\nAuthorization: Basic bW9uaXRvcjpzZWNyZXQ=\r\n\r\n"),
+                            "Accept: text/plain;version=0.0.4\r\n"
+                            "Authorization: Basic bW9uaXRvcjpzZWNyZXQ=\r\n\r\n"),
            std::string_view("GET /readyz HTTP/1.0\r\n\r\n"),
            std::string_view("HEAD /healthz?verbose=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
            std::string_view("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),

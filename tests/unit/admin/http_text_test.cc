@@ -105,8 +105,10 @@ TEST(AdminViewsTest, RowsBecomeObjectsWithTypedValues) {
   rows.AddRow().Text("app \"x\"").Int(3).Bool(true).Double(1.5).Null();
   rows.AddRow().Text("reports").Int(0).Bool(false).Double(0).Text("blue");
   EXPECT_EQ(ResultSetJson(rows),
-            "[\n{\"database\":\"app \\\"x\\\"\",\"sessions\":3,\"paused\":true,\"avg_ms\":1.500,\"upstream\":null},"
-            "\n{\"database\":\"reports\",\"sessions\":0,\"paused\":false,\"avg_ms\":0.000,\"upstream\":\"blue\"}\n]\n");
+            "[\n{\"database\":\"app \\\"x\\\"\",\"sessions\":3,\"paused\":true,\"avg_ms\":1.500,"
+            "\"upstream\":null},"
+            "\n{\"database\":\"reports\",\"sessions\":0,\"paused\":false,\"avg_ms\":0.000,"
+            "\"upstream\":\"blue\"}\n]\n");
   EXPECT_EQ(ResultSetJson(ResultSet({{"a", ColumnType::kText}})), "[\n]\n");
 }
 

@@ -274,7 +274,8 @@ TEST(ConfigFileTest, LogFormat) {
   const absl::StatusOr<Config> config = ParseConfigText("log_format = \"json\"\n" + std::string(kRoutes), "l.toml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->log_format, "json");
-  EXPECT_EQ(ErrorWithRoutes("log_format = \"yaml\"\n"), "pgvalve.toml: log_format: must be text or json, got \"yaml\"");
+  EXPECT_EQ(ErrorWithRoutes("log_format = \"yaml\"\n"),
+            "pgvalve.toml: log_format: must be text or json, got \"yaml\"");
 }
 
 TEST(ConfigFileErrorTest, HttpSection) {

@@ -67,7 +67,14 @@ Awaitable<bool> StartTls(ByteStream& stream, SSL_CTX* context, steady_clock::tim
 
 Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& stream, ClientTlsPolicy policy,
                                                                  steady_clock::time_point deadline,
-                                                                 std::string client, ConnectionSecurity& security) {
+                                                                 std::string client, ConnectionSecurity& security,
+                                                                 ProxyEvents* events) {
+  // pgvalve's own FATAL, counted for /metrics when asked to.
+  const auto fatal = [&stream, events](std::string_view sqlstate, std::string_view message,
+                                       std::string_view hint = {}) {
+    if (events != nullptr) events->ErrorSent(sqlstate);
+    return SendFatal(stream, sqlstate, message, {}, hint);
+  };
   if (policy.context != nullptr) {
     std::optional<bool> direct = co_await OpensWithTls(stream, deadline);
     if (!direct) {
@@ -81,8 +88,8 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
       // attacks PostgreSQL 17 requires it for).
       if (stream.tls()->AlpnProtocol() != tls::kAlpnProtocol) {
         spdlog::info("client {}: direct TLS connection refused: no ALPN protocol \"postgresql\"", client);
-        co_await SendFatal(stream, sqlstate::kProtocolViolation,
-                           "received direct TLS connection request without ALPN protocol \"postgresql\"");
+        co_await fatal(sqlstate::kProtocolViolation,
+                       "received direct TLS connection request without ALPN protocol \"postgresql\"");
         co_return std::nullopt;
       }
     }
@@ -99,7 +106,7 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
       const absl::Status& status = received->status();
       if (status.code() != absl::StatusCode::kUnavailable) {
         spdlog::warn("client {}: invalid startup packet: {}", client, EscapeForLog(StatusText(status)));
-        co_await SendFatal(stream, protocol::SqlStateOf(status), StatusText(status));
+        co_await fatal(protocol::SqlStateOf(status), StatusText(status));
       }
       co_return std::nullopt;
     }
@@ -107,13 +114,11 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
     const bool ssl_request = std::holds_alternative<protocol::SslRequest>(packet.parsed);
     if (ssl_request || std::holds_alternative<protocol::GssEncRequest>(packet.parsed)) {
       if (security.tls) {
-        co_await SendFatal(stream, sqlstate::kProtocolViolation,
-                           "encryption request on a connection that is already encrypted");
+        co_await fatal(sqlstate::kProtocolViolation, "encryption request on a connection that is already encrypted");
         co_return std::nullopt;
       }
       if (encryption_requests >= kMaxEncryptionRequests) {
-        co_await SendFatal(stream, sqlstate::kProtocolViolation,
-                           "too many encryption requests before the startup message");
+        co_await fatal(sqlstate::kProtocolViolation, "too many encryption requests before the startup message");
         co_return std::nullopt;
       }
       const bool accept = ssl_request && policy.context != nullptr;
@@ -132,9 +137,9 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
       const auto& message = std::get<protocol::StartupMessage>(packet.parsed);
       spdlog::info("client {}: refused, TLS is required (user={} database={})", client, QuoteForLog(message.user()),
                    QuoteForLog(message.database()));
-      co_await SendFatal(stream, sqlstate::kInvalidAuthorizationSpecification,
-                         "TLS is required to connect to pgvalve", {},
-                         "Connect with sslmode=require (or stronger).");
+      if (events != nullptr) events->Refused(Refusal::kTlsRequired);
+      co_await fatal(sqlstate::kInvalidAuthorizationSpecification, "TLS is required to connect to pgvalve",
+                     "Connect with sslmode=require (or stronger).");
       co_return std::nullopt;
     }
     co_return std::move(packet);

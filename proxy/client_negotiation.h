@@ -16,6 +16,7 @@
 #include "proxy/asio.h"
 #include "proxy/byte_stream.h"
 #include "proxy/connection_security.h"
+#include "proxy/proxy_events.h"
 #include "proxy/startup_reader.h"
 
 namespace pgvalve::proxy {
@@ -29,9 +30,11 @@ struct ClientTlsPolicy {
 // `security` set to what the transport proved; nullopt when the connection
 // is over (a client that left or was too slow, a bad packet, a failed
 // handshake, a plain client where TLS is required: each answered as
-// PostgreSQL would and logged under `client`).
+// PostgreSQL would and logged under `client`). `events`, when set, counts
+// the errors it sends and a refusal for want of TLS.
 Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& stream, ClientTlsPolicy policy,
                                                                  std::chrono::steady_clock::time_point deadline,
-                                                                 std::string client, ConnectionSecurity& security);
+                                                                 std::string client, ConnectionSecurity& security,
+                                                                 ProxyEvents* events);
 
 }  // namespace pgvalve::proxy

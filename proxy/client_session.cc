@@ -185,7 +185,8 @@ Awaitable<std::optional<ReceivedStartupPacket>> ClientSession::Negotiate(
           ? ClientTlsPolicy{}
           : ClientTlsPolicy{startup_->tls_contexts->proxy(), startup_->config->proxy.tls.mode};
   std::optional<ReceivedStartupPacket> packet =
-      co_await NegotiateStartup(client_, policy, deadline, startup_->address.ToString(), startup_->security);
+      co_await NegotiateStartup(client_, policy, deadline, startup_->address.ToString(), startup_->security,
+                                &context_.events);
   if (!packet) co_return std::nullopt;
   if (const auto* cancel = std::get_if<protocol::CancelRequest>(&packet->parsed)) {
     co_await HandleCancelRequest(cancel->pid, cancel->secret);
@@ -201,6 +202,7 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
     // Dropped without an answer, as PostgreSQL does, so a prober learns
     // nothing about which pids exist. Rate-limited: a flood of them must
     // not become a flood of log lines.
+    context_.events.CancelRequest(/*matched=*/false);
     LogRateLimiter::Decision log = context_.bogus_cancel_log.Admit();
     if (log.summary) spdlog::warn("{}", *log.summary);
     if (log.log) {
@@ -209,6 +211,7 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
     }
     co_return;
   }
+  context_.events.CancelRequest(/*matched=*/true);
   absl::Status forwarded = co_await ForwardCancelRequest(*target->backend, kCancelForwardTimeout);
   if (forwarded.ok()) {
     spdlog::info("session {}: cancel request from {} forwarded to backend pid {} on {}",
@@ -243,13 +246,15 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
   // which databases pgvalve serves.
   if (std::optional<std::string> refusal = context_.access.Refusal(
           AccessListener::kProxy, startup_->address, startup_->security, database, message.user())) {
-    co_await SendFatal(client_, sqlstate::kInvalidAuthorizationSpecification, *refusal);
+    context_.events.Refused(Refusal::kAccessRule);
+    co_await SendOwnFatal(sqlstate::kInvalidAuthorizationSpecification, *refusal);
     co_return nullptr;
   }
   const config::UpstreamConfig* upstream = startup_->config->UpstreamFor(database);
   if (upstream == nullptr) {
     spdlog::warn("client {}: no route for database {}", startup_->address.ToString(), QuoteForLog(database));
-    co_await SendFatal(client_, sqlstate::kInvalidCatalogName,
+    context_.events.Refused(Refusal::kNoRoute);
+    co_await SendOwnFatal(sqlstate::kInvalidCatalogName,
                        fmt::format("pgvalve has no route for database \"{}\"", database), {},
                        fmt::format("Add [databases.\"{}\"] or [databases.\"*\"] to {}.", database,
                                    startup_->config->source));
@@ -258,7 +263,8 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
   if (!context_.sessions.TryReserveSlot(startup_->config->proxy.max_client_connections)) {
     spdlog::warn("client {}: refused, max_client_connections ({}) reached", startup_->address.ToString(),
                  startup_->config->proxy.max_client_connections);
-    co_await SendFatal(client_, sqlstate::kTooManyConnections, "sorry, too many clients already",
+    context_.events.Refused(Refusal::kTooManyClients);
+    co_await SendOwnFatal(sqlstate::kTooManyConnections, "sorry, too many clients already",
                        fmt::format("pgvalve accepts at most {} client connections "
                                    "(max_client_connections).",
                                    startup_->config->proxy.max_client_connections));
@@ -271,7 +277,8 @@ Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::St
   if (std::optional<std::string> refusal = scope->gate().RefusalFor(message.user())) {
     spdlog::info("client {}: refused, database {} is disabled", startup_->address.ToString(),
                  QuoteForLog(database));
-    co_await SendFatal(client_, sqlstate::kObjectNotInPrerequisiteState,
+    context_.events.Refused(Refusal::kDisabled);
+    co_await SendOwnFatal(sqlstate::kObjectNotInPrerequisiteState,
                        fmt::format("database \"{}\" is not currently accepting connections", database),
                        *refusal);
     co_return nullptr;
@@ -307,12 +314,13 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
                   fmt::format("left while held by PAUSE of \"{}\"", gate.name()));
         co_return nullptr;
       case StartupHold::kCloseRequested:
-        co_await SendFatal(client_, startup_->pending_close->sqlstate, startup_->pending_close->message);
+        co_await SendOwnFatal(startup_->pending_close->sqlstate, startup_->pending_close->message);
         scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", startup_->pending_close->message);
         co_return nullptr;
       case StartupHold::kTimedOut:
-        co_await SendFatal(
-            client_, sqlstate::kCannotConnectNow,
+        context_.events.Refused(Refusal::kPausedTimeout);
+        co_await SendOwnFatal(
+            sqlstate::kCannotConnectNow,
             fmt::format("database \"{}\" has been paused for longer than hold_timeout ({} ms)", gate.name(),
                         startup_->config->proxy.hold_timeout.count()),
             {}, "Retry once the operator has resumed the database.");
@@ -333,26 +341,31 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
   }
   if (!route.ok()) {
     spdlog::error("session {}: {}", scope.id(), EscapeForLog(StatusText(route.status())));
-    co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(route.status()));
+    context_.events.Refused(Refusal::kUpstreamUnreachable);
+    co_await SendOwnFatal(sqlstate::kConnectionFailure, StatusText(route.status()));
     scope.End(SessionEnd::kStartupFailed, "startup failed", std::string(StatusText(route.status())));
     co_return nullptr;
   }
   const config::UpstreamConfig& upstream = **route;
   record_->SetUpstream(upstream.name);
 
+  const auto connect_start = std::chrono::steady_clock::now();
   absl::StatusOr<UpstreamConnection> connection =
       co_await ConnectUpstream(upstream, routing.tls->upstream(upstream.name));
   if (!connection.ok()) {
     spdlog::error("session {}: {}", scope.id(), EscapeForLog(StatusText(connection.status())));
-    co_await SendFatal(client_, sqlstate::kConnectionFailure, StatusText(connection.status()));
+    context_.events.UpstreamConnectFailed(upstream.name);
+    context_.events.Refused(Refusal::kUpstreamUnreachable);
+    co_await SendOwnFatal(sqlstate::kConnectionFailure, StatusText(connection.status()));
     scope.End(SessionEnd::kStartupFailed, "startup failed", std::string(StatusText(connection.status())));
     co_return nullptr;
   }
+  context_.events.UpstreamConnected(upstream.name, std::chrono::steady_clock::now() - connect_start);
   auto backend = std::make_unique<BackendLink>(upstream.name, *std::move(connection));
   if (startup_->pending_close) {
     // Asked to close while connecting: the backend never gets a startup
     // packet, so there is no session on it to end.
-    co_await SendFatal(client_, startup_->pending_close->sqlstate, startup_->pending_close->message);
+    co_await SendOwnFatal(startup_->pending_close->sqlstate, startup_->pending_close->message);
     scope.End(SessionEnd::kClosedByPgvalve, "closed by pgvalve", startup_->pending_close->message);
     backend->stream.Close();
     co_return nullptr;
@@ -363,7 +376,7 @@ Awaitable<std::unique_ptr<BackendLink>> ClientSession::ConnectBackend(SessionSco
     const RelayEnd end = AuthenticationEnd(authenticated);
     if (!end.sqlstate.empty()) {
       spdlog::info("session {}: {}", scope.id(), EscapeForLog(StatusText(authenticated)));
-      co_await SendFatal(client_, end.sqlstate, StatusText(authenticated), protocol::DetailOf(authenticated));
+      co_await SendOwnFatal(end.sqlstate, StatusText(authenticated), protocol::DetailOf(authenticated));
       co_await SendTerminate(backend->stream);
     }
     scope.End(SessionEndOf(end.reason, false), EndText(end.reason), end.detail);
@@ -500,6 +513,12 @@ Awaitable<void> ClientSession::CancelRunningStatement() {
   }
 }
 
+Awaitable<void> ClientSession::SendOwnFatal(std::string_view sqlstate, std::string_view message,
+                                            std::string_view detail, std::string_view hint) {
+  context_.events.ErrorSent(sqlstate);
+  return SendFatal(client_, sqlstate, message, detail, hint);
+}
+
 Awaitable<void> ClientSession::EndRelay(RelayEnd end, std::exception_ptr failure) {
   if (failure) std::rethrow_exception(failure);
   scope_->End(SessionEndOf(end.reason, record_->backend_pid() != 0), EndText(end.reason), end.detail);
@@ -510,16 +529,15 @@ Awaitable<void> ClientSession::EndRelay(RelayEnd end, std::exception_ptr failure
       break;
     case RelayEndReason::kServerProtocolError:
       if (tell_client) {
-        co_await SendFatal(client_, end.sqlstate,
-                           fmt::format("upstream \"{}\" sent an invalid message: {}",
-                                       backend_->upstream_name, end.detail));
+        co_await SendOwnFatal(end.sqlstate, fmt::format("upstream \"{}\" sent an invalid message: {}",
+                                                        backend_->upstream_name, end.detail));
       }
       break;
     case RelayEndReason::kClientDisconnected:
     case RelayEndReason::kClientProtocolError:
     case RelayEndReason::kCloseRequested:
     case RelayEndReason::kStartupTimeout:
-      if (tell_client) co_await SendFatal(client_, end.sqlstate, end.detail);
+      if (tell_client) co_await SendOwnFatal(end.sqlstate, end.detail);
       if (cancel_running_at_end_ && relay_->tracker().awaiting_ready() > 0) co_await CancelRunningStatement();
       // The relay's backend: the one this session connected, unless it was
       // handed over (relay.h).

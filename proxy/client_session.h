@@ -85,6 +85,11 @@ class ClientSession : public SessionControl,
   // After the relay: the scope's record of the end, a FATAL to the client
   // and a Terminate to the server where due.
   Awaitable<void> EndRelay(RelayEnd end, std::exception_ptr failure);
+  // pgvalve's own FATAL to the client (SendFatal), its SQLSTATE counted
+  // for /metrics. Not a coroutine: the views need only live as long as the
+  // caller's co_await, as SendFatal's.
+  Awaitable<void> SendOwnFatal(std::string_view sqlstate, std::string_view message, std::string_view detail = {},
+                               std::string_view hint = {});
   // For CloseAndCancelRunning: a CancelRequest to the backend, bounded.
   Awaitable<void> CancelRunningStatement();
   void Finish(std::exception_ptr failure);

@@ -11,6 +11,7 @@
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_registry.h"
 #include "proxy/log_rate_limiter.h"
+#include "proxy/proxy_events.h"
 #include "proxy/session_registry.h"
 #include "tls/tls_context_set.h"
 
@@ -71,6 +72,9 @@ struct ProxyContext {
   LogRateLimiter& bogus_cancel_log;
   // Decides on each StartupMessage who may go further.
   AccessControl& access;
+  // Refusals, pgvalve's own errors, cancels and upstream connections, for
+  // /metrics.
+  ProxyEvents& events;
   // Told once per session, when its connection is closed, of the
   // unexpected error that ended it, if one did.
   std::function<void(std::exception_ptr)> session_ended;

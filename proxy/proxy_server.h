@@ -52,6 +52,7 @@ class ProxyServer final : public ProcessControl {
   DatabaseRegistry& databases() { return databases_; }
   ConfigHolder& config() { return config_; }
   AccessControl& access() { return access_; }
+  const ProxyEvents& events() const { return events_; }
   asio::io_context& control_context() { return control_context_; }
   std::vector<uint16_t> proxy_ports() const { return listener_.tcp_ports(); }
   size_t worker_threads() const { return workers_.size(); }
@@ -85,6 +86,7 @@ class ProxyServer final : public ProcessControl {
   LogRateLimiter refused_at_startup_log_;
   LogRateLimiter bogus_cancel_log_;
   AccessControl access_;
+  ProxyEvents events_;
   // What every session refers to: the members above and the end of a
   // session reported back here.
   ProxyContext session_context_;

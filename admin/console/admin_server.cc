@@ -23,6 +23,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
       readiness_(server.config(), server.databases()),
       http_routes_({.config = server.config(),
                     .sessions = server.sessions(),
+                    .events = server.events(),
                     .worker_threads = server.worker_threads(),
                     .accepting_clients = [&server] { return !server.shutting_down(); }},
                    http_authenticator_, readiness_, views_),

@@ -177,7 +177,8 @@ Awaitable<std::optional<AdminCaller>> AdminSession::Start() {
       address_.is_unix() ? proxy::ClientTlsPolicy{}
                          : proxy::ClientTlsPolicy{settings.tls->admin(), settings.config->admin.tls.mode};
   std::optional<proxy::ReceivedStartupPacket> startup =
-      co_await proxy::NegotiateStartup(client_, policy, deadline, address_.ToString(), security_);
+      co_await proxy::NegotiateStartup(client_, policy, deadline, address_.ToString(), security_,
+                                       /*events=*/nullptr);
   // Admin commands are not cancellable by a CancelRequest.
   if (!startup || !std::holds_alternative<protocol::StartupMessage>(startup->parsed)) co_return std::nullopt;
   const auto& message = std::get<protocol::StartupMessage>(startup->parsed);

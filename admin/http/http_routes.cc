@@ -75,7 +75,9 @@ HttpReply HttpRoutes::Metrics(const HttpRequest& request) {
   return HttpReply{
       .status = 200,
       .content_type = std::string(kMetricsContentType),
-      .body = RenderMetrics({.sessions = sources_.sessions, .worker_threads = sources_.worker_threads},
+      .body = RenderMetrics({.sessions = sources_.sessions,
+                             .events = sources_.events,
+                             .worker_threads = sources_.worker_threads},
                             ReadProcessStats()),
   };
 }

@@ -42,6 +42,7 @@ struct HttpRequest {
 struct HttpRouteSources {
   proxy::ConfigHolder& config;
   const proxy::SessionRegistry& sessions;
+  const proxy::ProxyEvents& events;
   size_t worker_threads = 0;
   // False once pgvalve stopped accepting clients (a shutdown).
   std::function<bool()> accepting_clients;

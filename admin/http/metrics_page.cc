@@ -51,6 +51,43 @@ void AddSessions(MetricsText& text, const proxy::SessionRegistry& sessions,
   text.Sample("pgvalve_client_connections", {}, static_cast<uint64_t>(sessions.slots_in_use()));
 }
 
+void AddEvents(MetricsText& text, const proxy::ProxyEvents::Snapshot& events) {
+  text.Family("pgvalve_sessions_refused_total", MetricType::kCounter,
+              "client connections refused before their session started, by reason");
+  for (size_t i = 0; i < proxy::kRefusalCount; ++i) {
+    text.Sample("pgvalve_sessions_refused_total", {{"reason", proxy::RefusalName(static_cast<proxy::Refusal>(i))}},
+                events.refusals[i]);
+  }
+  text.Family("pgvalve_errors_sent_total", MetricType::kCounter,
+              "ErrorResponses pgvalve itself sent to clients, by SQLSTATE");
+  for (const auto& [sqlstate, count] : events.errors_sent) {
+    text.Sample("pgvalve_errors_sent_total", {{"sqlstate", sqlstate}}, count);
+  }
+  text.Family("pgvalve_cancel_requests_total", MetricType::kCounter,
+              "cancel requests from clients: forwarded to a backend, or dropped (no session has that key)");
+  text.Sample("pgvalve_cancel_requests_total", {{"outcome", "forwarded"}}, events.cancels_matched);
+  text.Sample("pgvalve_cancel_requests_total", {{"outcome", "dropped"}}, events.cancels_unmatched);
+
+  text.Family("pgvalve_upstream_connect_seconds", MetricType::kHistogram,
+              "time to open a session's connection to its upstream (TLS included), successful ones");
+  for (const auto& [upstream, connects] : events.upstream_connects) {
+    for (size_t i = 0; i < proxy::kConnectSecondsBuckets.size(); ++i) {
+      const std::string bound = FormatSampleValue(proxy::kConnectSecondsBuckets[i]);
+      text.Sample("pgvalve_upstream_connect_seconds_bucket", {{"upstream", upstream}, {"le", bound}},
+                  connects.buckets[i]);
+    }
+    text.Sample("pgvalve_upstream_connect_seconds_bucket", {{"upstream", upstream}, {"le", "+Inf"}},
+                connects.buckets.back());
+    text.Sample("pgvalve_upstream_connect_seconds_sum", {{"upstream", upstream}}, connects.seconds);
+    text.Sample("pgvalve_upstream_connect_seconds_count", {{"upstream", upstream}}, connects.count);
+  }
+  text.Family("pgvalve_upstream_connect_failures_total", MetricType::kCounter,
+              "session connections to an upstream that failed (refused, timed out, TLS failed)");
+  for (const auto& [upstream, connects] : events.upstream_connects) {
+    text.Sample("pgvalve_upstream_connect_failures_total", {{"upstream", upstream}}, connects.failures);
+  }
+}
+
 void AddProcess(MetricsText& text, size_t worker_threads, const ProcessStats& process) {
   text.Family("pgvalve_worker_threads", MetricType::kGauge, "threads relaying sessions");
   text.Sample("pgvalve_worker_threads", {}, static_cast<uint64_t>(worker_threads));
@@ -72,6 +109,7 @@ std::string RenderMetrics(const MetricsSources& sources, const ProcessStats& pro
   MetricsText text;
   AddCounters(text, counters);
   AddSessions(text, sources.sessions, counters);
+  AddEvents(text, sources.events.Read());
   AddProcess(text, sources.worker_threads, process);
   return text.Take();
 }

@@ -8,12 +8,14 @@
 #include <string>
 
 #include "admin/http/process_stats.h"
+#include "proxy/proxy_events.h"
 #include "proxy/session_registry.h"
 
 namespace pgvalve::admin {
 
 struct MetricsSources {
   const proxy::SessionRegistry& sessions;
+  const proxy::ProxyEvents& events;
   size_t worker_threads = 0;
 };
 

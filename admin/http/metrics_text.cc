@@ -41,7 +41,7 @@ std::string FormatSampleValue(double value) {
 
 void MetricsText::Family(std::string_view name, MetricType type, std::string_view help) {
   fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, EscapeHelp(help), name,
-                 type == MetricType::kCounter ? "counter" : "gauge");
+                 type == MetricType::kCounter ? "counter" : type == MetricType::kGauge ? "gauge" : "histogram");
 }
 
 void MetricsText::SampleStart(std::string_view name, std::initializer_list<MetricLabel> labels) {

@@ -12,7 +12,7 @@ namespace pgvalve::admin {
 
 inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-enum class MetricType { kCounter, kGauge };
+enum class MetricType { kCounter, kGauge, kHistogram };
 
 struct MetricLabel {
   std::string_view name;

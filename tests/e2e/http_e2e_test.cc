@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -282,6 +283,40 @@ TEST_F(HttpEndpointTest, ExpositionParsesWithThePrometheusClientParser) {
 }
 
 // Last: it stops the shared PostgreSQL for a while.
+// The value of one series in an exposition page, e.g.
+// `pgvalve_sessions_refused_total{reason="disabled"}`; nullopt without it.
+std::optional<std::string> SampleOf(const std::string& page, const std::string& series) {
+  const std::string prefix = "\n" + series + " ";
+  const size_t at = page.find(prefix);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t start = at + prefix.size();
+  return page.substr(start, page.find('\n', start) - start);
+}
+
+TEST_F(HttpEndpointTest, RefusalsAndPgvalvesOwnErrorsAreCounted) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  ExecOk(admin.get(), "DISABLE " + db + " FORCE");
+  const std::string refused = "pgvalve_sessions_refused_total{reason=\"disabled\"}";
+  const std::string sent = "pgvalve_errors_sent_total{sqlstate=\"55000\"}";
+  const std::string before = HttpGet(port(), "/metrics", Monitor()).body;
+  const int refused_before = std::stoi(SampleOf(before, refused).value_or("-1"));
+  const int sent_before = std::stoi(SampleOf(before, sent).value_or("0"));
+  ASSERT_GE(refused_before, 0) << "every reason has a series:\n" << before;
+
+  EXPECT_EQ(TryConnect(pgvalve().ClientConnString(db)).sqlstate, "55000");
+  const std::string after = HttpGet(port(), "/metrics", Monitor()).body;
+  EXPECT_EQ(SampleOf(after, refused), std::to_string(refused_before + 1)) << after;
+  EXPECT_EQ(SampleOf(after, sent), std::to_string(sent_before + 1)) << after;
+  // Every session so far connected to "blue": its histogram has them.
+  const std::optional<std::string> connects =
+      SampleOf(after, "pgvalve_upstream_connect_seconds_count{upstream=\"blue\"}");
+  ASSERT_TRUE(connects) << after;
+  EXPECT_GT(std::stoi(*connects), 0);
+  EXPECT_EQ(SampleOf(after, "pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"+Inf\"}"), connects);
+  ExecOk(admin.get(), "ENABLE " + db);
+}
+
 TEST_F(HttpEndpointTest, JsonViewsShowWhatTheConsoleShows) {
   const std::string db = FreshDatabase();
   PgConn client = ConnectClient(db);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <chrono>
 #include <string>
 
 #include "admin/http/metrics_page.h"
@@ -64,11 +65,12 @@ std::shared_ptr<proxy::SessionRecord> AddSession(proxy::SessionRegistry& registr
 
 TEST(MetricsPageTest, CountsSessionsByDatabaseAndStateInShowClientsWords) {
   proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
   AddSession(registry, "app", proxy::SessionState::kIdle);
   AddSession(registry, "app", proxy::SessionState::kIdle);
   AddSession(registry, "app", proxy::SessionState::kIdleInTransaction);
   AddSession(registry, "reports", proxy::SessionState::kActive);
-  const std::string page = RenderMetrics({.sessions = registry, .worker_threads = 2}, {});
+  const std::string page = RenderMetrics({.sessions = registry, .events = events, .worker_threads = 2}, {});
   EXPECT_NE(page.find("pgvalve_sessions{database=\"app\",state=\"idle\"} 2\n"), std::string::npos) << page;
   EXPECT_NE(page.find("pgvalve_sessions{database=\"app\",state=\"idle in transaction\"} 1\n"), std::string::npos);
   EXPECT_NE(page.find("pgvalve_sessions{database=\"reports\",state=\"active\"} 1\n"), std::string::npos);
@@ -78,6 +80,7 @@ TEST(MetricsPageTest, CountsSessionsByDatabaseAndStateInShowClientsWords) {
 
 TEST(MetricsPageTest, ServesTheCountersShowStatsShows) {
   proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
   auto record = AddSession(registry, "app", proxy::SessionState::kIdle);
   // Past authentication: its database keeps a row of its own once it ends.
   record->SetBackend(1 << 30, std::make_shared<const proxy::BackendKey>(proxy::BackendKey{.pid = 4242}));
@@ -86,7 +89,7 @@ TEST(MetricsPageTest, ServesTheCountersShowStatsShows) {
   record->counters().add_bytes_from_client(100);
   record->counters().add_bytes_to_client(2000);
   record->counters().add_transaction_time_us(1'500'000);
-  const std::string page = RenderMetrics({.sessions = registry, .worker_threads = 1}, {});
+  const std::string page = RenderMetrics({.sessions = registry, .events = events, .worker_threads = 1}, {});
   EXPECT_NE(page.find("# TYPE pgvalve_transactions_total counter\n"), std::string::npos) << page;
   EXPECT_NE(page.find("pgvalve_transactions_total{database=\"app\"} 7\n"), std::string::npos);
   EXPECT_NE(page.find("pgvalve_queries_total{database=\"app\"} 9\n"), std::string::npos);
@@ -95,19 +98,60 @@ TEST(MetricsPageTest, ServesTheCountersShowStatsShows) {
   EXPECT_NE(page.find("pgvalve_transaction_time_seconds_total{database=\"app\"} 1.5\n"), std::string::npos);
   // Counters survive the session: an ended one's stay under its database.
   registry.Remove(record->id());
-  const std::string after = RenderMetrics({.sessions = registry, .worker_threads = 1}, {});
+  const std::string after = RenderMetrics({.sessions = registry, .events = events, .worker_threads = 1}, {});
   EXPECT_NE(after.find("pgvalve_transactions_total{database=\"app\"} 7\n"), std::string::npos) << after;
   EXPECT_EQ(after.find("pgvalve_sessions{"), std::string::npos);
 }
 
 TEST(MetricsPageTest, ProcessFiguresUseTheStandardNamesWhenKnown) {
   proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
   const std::string page =
-      RenderMetrics({.sessions = registry, .worker_threads = 1}, {.resident_bytes = 4096, .open_fds = 12});
+      RenderMetrics({.sessions = registry, .events = events, .worker_threads = 1},
+                    {.resident_bytes = 4096, .open_fds = 12});
   EXPECT_NE(page.find("process_resident_memory_bytes 4096\n"), std::string::npos) << page;
   EXPECT_NE(page.find("process_open_fds 12\n"), std::string::npos);
-  const std::string unknown = RenderMetrics({.sessions = registry, .worker_threads = 1}, {});
+  const std::string unknown = RenderMetrics({.sessions = registry, .events = events, .worker_threads = 1}, {});
   EXPECT_EQ(unknown.find("process_open_fds"), std::string::npos) << "no sample rather than a wrong one";
+}
+
+TEST(MetricsPageTest, RefusalsErrorsCancelsAndUpstreamConnects) {
+  proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
+  events.Refused(proxy::Refusal::kDisabled);
+  events.Refused(proxy::Refusal::kDisabled);
+  events.ErrorSent("55000");
+  events.ErrorSent("55000");
+  events.ErrorSent("57P01");
+  events.ErrorSent("not a sqlstate");
+  events.CancelRequest(true);
+  events.CancelRequest(false);
+  events.UpstreamConnected("blue", std::chrono::microseconds(800));
+  events.UpstreamConnected("blue", std::chrono::milliseconds(30));
+  events.UpstreamConnectFailed("green");
+  const std::string page = RenderMetrics({.sessions = registry, .events = events, .worker_threads = 1}, {});
+  const auto has = [&page](std::string_view line) { return page.find(line) != std::string::npos; };
+  EXPECT_TRUE(has("pgvalve_sessions_refused_total{reason=\"disabled\"} 2\n")) << page;
+  EXPECT_TRUE(has("pgvalve_sessions_refused_total{reason=\"access_rule\"} 0\n")) << "every reason, zeros too";
+  EXPECT_TRUE(has("pgvalve_errors_sent_total{sqlstate=\"55000\"} 2\n"));
+  EXPECT_TRUE(has("pgvalve_errors_sent_total{sqlstate=\"57P01\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_errors_sent_total{sqlstate=\"?????\"} 1\n")) << "no text grows the label set";
+  EXPECT_TRUE(has("pgvalve_cancel_requests_total{outcome=\"forwarded\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_cancel_requests_total{outcome=\"dropped\"} 1\n"));
+  EXPECT_TRUE(has("# TYPE pgvalve_upstream_connect_seconds histogram\n"));
+  // Cumulative buckets: 0.8 ms is under 1 ms, 30 ms under 50 ms.
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"0.0005\"} 0\n"));
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"0.001\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"0.025\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"0.05\"} 2\n"));
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"+Inf\"} 2\n"));
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_count{upstream=\"blue\"} 2\n"));
+  const std::string sum_prefix = "pgvalve_upstream_connect_seconds_sum{upstream=\"blue\"} ";
+  const size_t sum = page.find(sum_prefix);
+  ASSERT_NE(sum, std::string::npos);
+  EXPECT_NEAR(std::stod(page.substr(sum + sum_prefix.size())), 0.0308, 1e-9);
+  EXPECT_TRUE(has("pgvalve_upstream_connect_failures_total{upstream=\"green\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_count{upstream=\"green\"} 0\n"));
 }
 
 }  // namespace

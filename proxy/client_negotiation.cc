@@ -114,7 +114,8 @@ Awaitable<std::optional<ReceivedStartupPacket>> NegotiateStartup(ByteStream& str
     const bool ssl_request = std::holds_alternative<protocol::SslRequest>(packet.parsed);
     if (ssl_request || std::holds_alternative<protocol::GssEncRequest>(packet.parsed)) {
       if (security.tls) {
-        co_await fatal(sqlstate::kProtocolViolation, "encryption request on a connection that is already encrypted");
+        co_await fatal(sqlstate::kProtocolViolation,
+                       "encryption request on a connection that is already encrypted");
         co_return std::nullopt;
       }
       if (encryption_requests >= kMaxEncryptionRequests) {

@@ -6,9 +6,9 @@
 
 #include "admin/commands/command_table.h"
 #include "admin/commands/command_tokenizer.h"
-#include "proxy/json_text.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
+#include "proxy/json_text.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::admin {

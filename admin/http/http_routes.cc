@@ -1,9 +1,9 @@
 #include "admin/http/http_routes.h"
 
-#include "proxy/json_text.h"
 #include "admin/http/metrics_page.h"
 #include "admin/http/metrics_text.h"
 #include "admin/http/process_stats.h"
+#include "proxy/json_text.h"
 
 namespace pgvalve::admin {
 namespace {

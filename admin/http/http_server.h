@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "admin/http/http_limits.h"
 #include "admin/http/http_routes.h"
 #include "config/config.h"
 #include "proxy/asio.h"
@@ -24,7 +25,7 @@ namespace pgvalve::admin {
 class HttpServer {
  public:
   static constexpr size_t kMaxConnections = 64;
-  static constexpr size_t kMaxHeaderBytes = 8 * 1024;
+  static constexpr size_t kMaxHeaderBytes = kMaxHttpHeaderBytes;
   static constexpr std::chrono::seconds kIdleTimeout{30};
 
   HttpServer(proxy::asio::io_context& context, HttpRoutes& routes);

@@ -2,8 +2,8 @@
 // Whether the upstreams that sessions would be routed to can be reached the
 // way a session reaches them: resolved, connected within connect_timeout
 // (at most kProbeTimeout here) and TLS negotiated as server_tls_sslmode
-// asks, then closed before any startup packet, which PostgreSQL does not
-// log. For GET /readyz: probes run when asked, and a result younger than
+// asks, then closed before any startup packet (PostgreSQL logs nothing
+// for a plain connection that ends there). For GET /readyz: probes run when asked, and a result younger than
 // kProbeInterval is reused, so a busy load balancer does not become a
 // connection storm on the upstreams.
 

@@ -25,10 +25,10 @@
 
 #include "admin/console/scram_crypto.h"
 #include "admin/http/basic_credentials.h"
-#include "admin/http/http_server.h"
-#include "proxy/json_text.h"
+#include "admin/http/http_limits.h"
 #include "admin/http/metrics_text.h"
 #include "protocol/utf8.h"
+#include "proxy/json_text.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace pgvalve::fuzz {
@@ -92,7 +92,7 @@ extern "C" int PGVALVE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
   http::request_parser<http::empty_body> parser;
-  parser.header_limit(pgvalve::admin::HttpServer::kMaxHeaderBytes);
+  parser.header_limit(pgvalve::admin::kMaxHttpHeaderBytes);
   boost::system::error_code error;
   parser.put(boost::asio::buffer(data, size), error);
   if (!error && parser.is_header_done()) {

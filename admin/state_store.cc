@@ -24,7 +24,8 @@ using proxy::UnavailableError;
 // As in the config file: query_timeout_except_users = [...].
 constexpr std::string_view kExceptSuffix = "_except_users";
 
-// A TOML basic string.
+// A TOML basic string. TOML wants every control character but tab escaped,
+// DEL (U+007F) included, which JSON leaves alone: so not JsonQuoted.
 std::string Quote(std::string_view text) {
   std::string quoted = "\"";
   for (char c : text) {
@@ -35,7 +36,7 @@ std::string Quote(std::string_view text) {
       case '\t': quoted += "\\t"; break;
       case '\r': quoted += "\\r"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           quoted += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
         } else {
           quoted.push_back(c);

@@ -32,7 +32,7 @@ class StateStoreTest : public ::testing::Test {
 
 TEST_F(StateStoreTest, WhatWasSavedIsLoadedAgain) {
   proxy::DatabaseRegistry saved;
-  const std::string reason = "moving to \"green\"\nback at 10:00 \\ ask ops\t\x01";
+  const std::string reason = "moving to \"green\"\nback at 10:00 \\ ask ops\t\x01\x7f";
   saved.Gate("app")->Disable(
       proxy::DisableState{.reason = reason, .except_roles = {"migrator", "Odd \"Role\""}});
   saved.Gate("Reports DB")->Pause(proxy::StateOrigin::kAdminCommand);

@@ -5,33 +5,32 @@
 #include "fmt/format.h"
 
 namespace pgvalve::admin {
+namespace {
 
-std::string EscapeLabelValue(std::string_view value) {
+// Backslash and line feed as the format escapes them, and the double quote
+// too where the text is quoted (label values, not HELP).
+std::string Escape(std::string_view text, bool quoted) {
   std::string escaped;
-  escaped.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\': escaped += "\\\\"; break;
-      case '"': escaped += "\\\""; break;
-      case '\n': escaped += "\\n"; break;
-      default: escaped += c;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\') {
+      escaped += "\\\\";
+    } else if (c == '\n') {
+      escaped += "\\n";
+    } else if (c == '"' && quoted) {
+      escaped += "\\\"";
+    } else {
+      escaped += c;
     }
   }
   return escaped;
 }
 
-std::string EscapeHelp(std::string_view help) {
-  std::string escaped;
-  escaped.reserve(help.size());
-  for (char c : help) {
-    switch (c) {
-      case '\\': escaped += "\\\\"; break;
-      case '\n': escaped += "\\n"; break;
-      default: escaped += c;
-    }
-  }
-  return escaped;
-}
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) { return Escape(value, /*quoted=*/true); }
+
+std::string EscapeHelp(std::string_view help) { return Escape(help, /*quoted=*/false); }
 
 std::string FormatSampleValue(double value) {
   if (std::isnan(value)) return "NaN";

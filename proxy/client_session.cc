@@ -466,8 +466,10 @@ Awaitable<ClientSession::StartupHold> ClientSession::WaitWhilePaused(DatabaseGat
   if (!ticket) co_return StartupHold::kResumed;
   record_->SetState(SessionState::kHeld);
   gate.NotifyWatchers();
+  const auto held_since = steady_clock::now();
   const bool client_left = co_await WaitForStartupHold(*woken);
   gate.StopHolding(*ticket);
+  context_.events.HoldEnded(HoldKind::kNewSession, steady_clock::now() - held_since);
   startup_->hold.reset();
   record_->SetState(SessionState::kStarting);
   if (client_left) co_return StartupHold::kClientLeft;

@@ -82,6 +82,7 @@ class ClientSession : public SessionControl,
   void OnStartupComplete() override;
   // Hands the end to EndRelay, then Finish.
   void OnRelayEnded(RelayEnd end, std::exception_ptr failure) override;
+  ProxyEvents& Events() override { return context_.events; }
   // After the relay: the scope's record of the end, a FATAL to the client
   // and a Terminate to the server where due.
   Awaitable<void> EndRelay(RelayEnd end, std::exception_ptr failure);

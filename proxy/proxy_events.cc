@@ -38,18 +38,18 @@ void ProxyEvents::ErrorSent(std::string_view sqlstate) {
 void ProxyEvents::UpstreamConnected(std::string_view upstream, std::chrono::steady_clock::duration took) {
   const double seconds = std::chrono::duration<double>(took).count();
   std::lock_guard lock(mutex_);
-  UpstreamConnects& connects = EntryFor(upstream_connects_, upstream);
-  for (size_t i = 0; i < kConnectSecondsBuckets.size(); ++i) {
-    if (seconds <= kConnectSecondsBuckets[i]) ++connects.buckets[i];
-  }
-  ++connects.buckets.back();
-  ++connects.count;
-  connects.seconds += seconds;
+  EntryFor(upstream_connects_, upstream).latency.Add(kConnectSecondsBuckets, seconds);
 }
 
 void ProxyEvents::UpstreamConnectFailed(std::string_view upstream) {
   std::lock_guard lock(mutex_);
   ++EntryFor(upstream_connects_, upstream).failures;
+}
+
+void ProxyEvents::HoldEnded(HoldKind kind, std::chrono::steady_clock::duration waited) {
+  const double seconds = std::chrono::duration<double>(waited).count();
+  std::lock_guard lock(mutex_);
+  (kind == HoldKind::kNewSession ? held_new_sessions_ : held_requests_).Add(kHoldSecondsBuckets, seconds);
 }
 
 ProxyEvents::Snapshot ProxyEvents::Read() const {
@@ -60,6 +60,8 @@ ProxyEvents::Snapshot ProxyEvents::Read() const {
   std::lock_guard lock(mutex_);
   snapshot.errors_sent.insert(errors_sent_.begin(), errors_sent_.end());
   snapshot.upstream_connects.insert(upstream_connects_.begin(), upstream_connects_.end());
+  snapshot.held_requests = held_requests_;
+  snapshot.held_new_sessions = held_new_sessions_;
   return snapshot;
 }
 

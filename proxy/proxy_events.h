@@ -1,10 +1,13 @@
 #pragma once
 // Counts of what happens around sessions, off the relay's path, for
 // /metrics: refusals by reason, the SQLSTATEs of the errors pgvalve itself
-// sent to clients, cancel requests, and connections to upstreams (latency
-// histogram, failures). Written where those happen (a refusal, a session's
-// start, a cancel request: never per message), from any worker; read at
-// scrape time.
+// sent to clients, cancel requests, connections to upstreams (latency
+// histogram, failures) and how long PAUSE held requests and new sessions.
+// Written where those happen (a refusal, a session's start, a cancel
+// request, a hold's end: never per message), from any worker; read at
+// scrape time. Also the home of the transaction latency histograms, which
+// are written per transaction and so keep to their own rules
+// (transaction_latencies.h).
 
 #include <array>
 #include <atomic>
@@ -15,6 +18,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "proxy/database_gate.h"
+#include "proxy/session_registry.h"
+#include "proxy/transaction_latencies.h"
 
 namespace pgvalve::proxy {
 
@@ -36,12 +43,32 @@ std::string_view RefusalName(Refusal refusal);
 inline constexpr std::array<double, 12> kConnectSecondsBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                                   0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
-struct UpstreamConnects {
-  // Cumulative, as Prometheus wants them: [i] counts connections that took
-  // at most kConnectSecondsBuckets[i]; the last is +Inf.
-  std::array<uint64_t, kConnectSecondsBuckets.size() + 1> buckets{};
+// Upper bounds of the hold-time histogram's buckets, in seconds; +Inf
+// follows. A hold lasts at most proxy.hold_timeout unless RESUME comes.
+inline constexpr std::array<double, 14> kHoldSecondsBuckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5,
+                                                               1,     2.5,   5,    10,   30,  60,   300};
+
+// A histogram over seconds with fixed bounds, cumulative as Prometheus
+// wants it: buckets[i] counts observations of at most bounds[i]; the last
+// is +Inf.
+template <size_t kBounds>
+struct SecondsHistogram {
+  std::array<uint64_t, kBounds + 1> buckets{};
   uint64_t count = 0;
   double seconds = 0;
+
+  void Add(const std::array<double, kBounds>& bounds, double value) {
+    for (size_t i = 0; i < kBounds; ++i) {
+      if (value <= bounds[i]) ++buckets[i];
+    }
+    ++buckets.back();
+    ++count;
+    seconds += value;
+  }
+};
+
+struct UpstreamConnects {
+  SecondsHistogram<kConnectSecondsBuckets.size()> latency;
   uint64_t failures = 0;
 };
 
@@ -55,6 +82,12 @@ class ProxyEvents {
   }
   void UpstreamConnected(std::string_view upstream, std::chrono::steady_clock::duration took);
   void UpstreamConnectFailed(std::string_view upstream);
+  // A request or a new session waited `waited` for RESUME (or for its
+  // hold_timeout, or until its client left).
+  void HoldEnded(HoldKind kind, std::chrono::steady_clock::duration waited);
+
+  TransactionLatencies& transaction_latencies() { return transaction_latencies_; }
+  const TransactionLatencies& transaction_latencies() const { return transaction_latencies_; }
 
   struct Snapshot {
     std::array<uint64_t, kRefusalCount> refusals{};
@@ -62,6 +95,9 @@ class ProxyEvents {
     uint64_t cancels_matched = 0;
     uint64_t cancels_unmatched = 0;
     std::map<std::string, UpstreamConnects> upstream_connects;  // by upstream
+    using HoldSeconds = SecondsHistogram<kHoldSecondsBuckets.size()>;
+    HoldSeconds held_requests;
+    HoldSeconds held_new_sessions;
   };
   Snapshot Read() const;
 
@@ -73,6 +109,10 @@ class ProxyEvents {
   mutable std::mutex mutex_;
   std::map<std::string, uint64_t, std::less<>> errors_sent_;
   std::map<std::string, UpstreamConnects, std::less<>> upstream_connects_;
+  Snapshot::HoldSeconds held_requests_;
+  Snapshot::HoldSeconds held_new_sessions_;
+
+  TransactionLatencies transaction_latencies_{SessionRegistry::kMaxDatabasesWithCounters};
 };
 
 }  // namespace pgvalve::proxy

@@ -473,6 +473,11 @@ absl::Status Relay::OnBackendKeyData(std::span<std::byte> body) {
   backend_->key_received = true;
   VirtualKey minted = cancel_keys_.Register(CancelTarget{record_.id(), real});
   record_.SetBackend(minted.pid, std::move(real));
+  // The server accepted the session: its database may have a histogram.
+  if (!record_.has_transaction_latency()) {
+    TransactionLatencies& latencies = owner_.Events().transaction_latencies();
+    record_.SetTransactionLatency(latencies.ForThisThread(record_.identity().database));
+  }
 
   // Minted as long as the server's key, so the rewrite happens in place.
   return protocol::RewriteBackendKeyData(body, minted.pid, minted.secret);

@@ -24,8 +24,10 @@ Awaitable<RequestHold::Outcome> Relay::HoldUntilResumed() {
 
   record_.SetState(SessionState::kHeld);
   gate_.NotifyWatchers();
+  const auto held_since = std::chrono::steady_clock::now();
   const RequestHold::Outcome outcome = co_await hold->Wait(client_, client_buffer_, record_.counters());
   gate_.StopHolding(*ticket);
+  owner_.Events().HoldEnded(HoldKind::kRequest, std::chrono::steady_clock::now() - held_since);
   PublishState();
   co_return outcome;
 }

@@ -3,6 +3,7 @@
 #include <exception>
 #include <memory>
 
+#include "proxy/proxy_events.h"
 #include "proxy/relay_end.h"
 
 namespace pgvalve::proxy {
@@ -21,6 +22,9 @@ class RelayOwner {
   // any more: why it ended, and the unexpected error that ended it, if one
   // did.
   virtual void OnRelayEnded(RelayEnd end, std::exception_ptr failure) = 0;
+  // Where the relay counts what /metrics shows of it beyond the session's
+  // own counters: hold times, the transaction latency histograms.
+  virtual ProxyEvents& Events() = 0;
 
  protected:
   ~RelayOwner() = default;

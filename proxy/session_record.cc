@@ -1,5 +1,6 @@
 #include "proxy/session_record.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -67,9 +68,12 @@ void SessionRecord::SetState(SessionState state) {
   if (InTransaction(state) && !InTransaction(previous)) {
     transaction_start_us_.store(now, std::memory_order_relaxed);
   } else if (state == SessionState::kIdle && InTransaction(previous)) {
+    // The wall clock may step back meanwhile; a transaction takes no less than nothing.
+    const auto took_us =
+        static_cast<uint64_t>(std::max<int64_t>(0, now - transaction_start_us_.load(std::memory_order_relaxed)));
     counters_.add_transactions(1);
-    counters_.add_transaction_time_us(
-        static_cast<uint64_t>(now - transaction_start_us_.load(std::memory_order_relaxed)));
+    counters_.add_transaction_time_us(took_us);
+    if (transaction_latency_ != nullptr) transaction_latency_->Add(took_us);
   }
   state_since_us_.store(now, std::memory_order_relaxed);
   state_.store(state, std::memory_order_release);

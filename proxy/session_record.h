@@ -18,6 +18,7 @@
 #include "proxy/cancel_key_map.h"
 #include "proxy/session_counters.h"
 #include "proxy/session_state.h"
+#include "proxy/transaction_latencies.h"
 
 namespace pgvalve::proxy {
 
@@ -130,8 +131,14 @@ class SessionRecord {
   int32_t virtual_pid() const { return virtual_pid_.load(std::memory_order_relaxed); }
   int32_t backend_pid() const { return backend_pid_.load(std::memory_order_relaxed); }
 
-  // Also counts transactions and their time from the state transitions.
+  // Also counts transactions and their time from the state transitions,
+  // and adds each transaction to the latency histogram, once there is one.
   void SetState(SessionState state);
+  // The worker thread's histogram for the session's database, chosen once
+  // its backend accepted it (a name alone must not make a histogram). Only
+  // the session's own thread calls this and SetState.
+  void SetTransactionLatency(LatencyHistogram& histogram) { transaction_latency_ = &histogram; }
+  bool has_transaction_latency() const { return transaction_latency_ != nullptr; }
   SessionState state() const { return state_.load(std::memory_order_relaxed); }
   StateStamp state_stamp() const;
   // The server answered one request and the next one it already holds
@@ -173,6 +180,7 @@ class SessionRecord {
   std::atomic<int64_t> transaction_start_us_{0};
   std::atomic<int64_t> query_start_us_{0};
   SessionCounters counters_;
+  LatencyHistogram* transaction_latency_ = nullptr;
 
   // Guards the rarely written fields below. One of a fixed set shared by
   // all records, picked by the record's address (lock striping): a mutex

@@ -51,9 +51,14 @@ proxy::Awaitable<std::vector<TerminateOutcome>> SignalBackends(ControlConnection
       // braced initializer list inside a co_await expression.
       std::vector<std::optional<std::string>> params = {std::to_string(pid)};
       absl::StatusOr<QueryResult> result = co_await control.Query(sql, std::move(params));
+      const bool confirmed = result.ok() && !result->rows.empty() && IsTrue(result->rows[0][0]);
+      if (terminate) {
+        ++control.terminations().sent;
+        if (confirmed) ++control.terminations().confirmed;
+      }
       if (!result.ok()) {
         outcome.result = fmt::format("refused: {}", proxy::StatusText(result.status()));
-      } else if (!result->rows.empty() && IsTrue(result->rows[0][0])) {
+      } else if (confirmed) {
         outcome.result = terminate ? "terminated" : "cancel signal sent";
         outcome.signalled = true;
       } else if (result->notices.empty()) {

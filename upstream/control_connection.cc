@@ -581,8 +581,10 @@ void ControlConnection::Core::OnNotice(void* arg, const PGresult* notice) {
   if (core->notices_.size() < kMaxNotices) core->notices_.push_back(std::move(text));
 }
 
-ControlConnection::ControlConnection(proxy::asio::any_io_executor executor, config::UpstreamConfig upstream)
-    : core_(std::make_shared<Core>(std::move(executor), std::move(upstream))) {}
+ControlConnection::ControlConnection(proxy::asio::any_io_executor executor, config::UpstreamConfig upstream,
+                                     std::shared_ptr<TerminationCounts> terminations)
+    : core_(std::make_shared<Core>(std::move(executor), std::move(upstream))),
+      terminations_(terminations ? std::move(terminations) : std::make_shared<TerminationCounts>()) {}
 
 ControlConnection::~ControlConnection() { core_->Close(); }
 

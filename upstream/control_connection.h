@@ -51,9 +51,22 @@ inline constexpr std::chrono::milliseconds kDefaultStatementTimeout = std::chron
 // connection lost under a statement too (08006); no control_user is
 // FailedPrecondition (55000); a NUL in the statement or a parameter is
 // InvalidArgument (22023).
+// pg_terminate_backend calls made through an upstream's control connections
+// (backend_signals.h), for /metrics: those sent, and those the server
+// confirmed (it returned true: the backend was signalled). Control thread
+// only, as the connection.
+struct TerminationCounts {
+  uint64_t sent = 0;
+  uint64_t confirmed = 0;
+};
+
 class ControlConnection {
  public:
-  ControlConnection(proxy::asio::any_io_executor executor, config::UpstreamConfig upstream);
+  // `terminations`: where this connection's terminations are counted,
+  // shared with the connection that replaces it after a reload; a count
+  // of its own when null.
+  ControlConnection(proxy::asio::any_io_executor executor, config::UpstreamConfig upstream,
+                    std::shared_ptr<TerminationCounts> terminations = nullptr);
   // Closes the connection. A statement still running on the server is
   // cancelled; coroutines still waiting in Query() or EnsureConnected()
   // complete with an error the next time the executor runs them.
@@ -90,11 +103,14 @@ class ControlConnection {
   // The server's version as a number (150004 for 15.4); 0 when not connected.
   int server_version() const;
 
+  TerminationCounts& terminations() { return *terminations_; }
+
  private:
   // The connection's state, shared with the coroutines using it so that
   // destroying the ControlConnection under them is safe.
   class Core;
   std::shared_ptr<Core> core_;
+  std::shared_ptr<TerminationCounts> terminations_;
 };
 
 }  // namespace pgvalve::upstream

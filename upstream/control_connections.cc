@@ -14,9 +14,17 @@ bool SameTarget(const config::UpstreamConfig& a, const config::UpstreamConfig& b
 std::shared_ptr<ControlConnection> ControlConnections::For(const config::UpstreamConfig& upstream) {
   auto& slot = connections_[upstream.name];
   if (!slot || !SameTarget(slot->upstream(), upstream)) {
-    slot = std::make_shared<ControlConnection>(executor_, upstream);
+    auto& terminations = terminations_[upstream.name];
+    if (!terminations) terminations = std::make_shared<TerminationCounts>();
+    slot = std::make_shared<ControlConnection>(executor_, upstream, terminations);
   }
   return slot;
+}
+
+std::map<std::string, TerminationCounts> ControlConnections::Terminations() const {
+  std::map<std::string, TerminationCounts> counts;
+  for (const auto& [name, terminations] : terminations_) counts.emplace(name, *terminations);
+  return counts;
 }
 
 const ControlConnection* ControlConnections::Existing(const std::string& upstream_name) const {

@@ -23,9 +23,14 @@ class ControlConnections {
   // The connection of that name if one was opened; nullptr otherwise.
   const ControlConnection* Existing(const std::string& upstream_name) const;
 
+  // By upstream name, over every connection it had: a reload that
+  // replaces a connection does not reset them.
+  std::map<std::string, TerminationCounts> Terminations() const;
+
  private:
   proxy::asio::any_io_executor executor_;
   std::map<std::string, std::shared_ptr<ControlConnection>> connections_;
+  std::map<std::string, std::shared_ptr<TerminationCounts>> terminations_;
 };
 
 }  // namespace pgvalve::upstream

@@ -201,10 +201,6 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDrains(CommandContext& context, Arg
                   {"left", ColumnType::kInt8},
                   {"progress", ColumnType::kText}});
   for (const auto& [id, job] : context.services.drains.jobs()) {
-    int64_t left = 0;
-    for (const DrainedBackend& backend : job->report()) {
-      if (backend.outcome == DrainOutcome::kPending || backend.outcome == DrainOutcome::kStillPresent) ++left;
-    }
     rows.AddRow()
         .Int(static_cast<int64_t>(id))
         .Text(job->options().database)
@@ -213,7 +209,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowDrains(CommandContext& context, Arg
         .Time(job->started_at())
         .Double(job->elapsed_seconds().value_or(0))
         .Int(static_cast<int64_t>(job->report().size()))
-        .Int(left)
+        .Int(static_cast<int64_t>(job->BackendsLeft()))
         .Text(job->ProgressText());
   }
   co_return CommandResult{std::move(rows), "SHOW"};

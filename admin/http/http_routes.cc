@@ -77,7 +77,11 @@ HttpReply HttpRoutes::Metrics(const HttpRequest& request) {
       .content_type = std::string(kMetricsContentType),
       .body = RenderMetrics({.sessions = sources_.sessions,
                              .events = sources_.events,
-                             .worker_threads = sources_.worker_threads},
+                             .worker_threads = sources_.worker_threads,
+                             .databases = &sources_.databases,
+                             .control = &sources_.control,
+                             .drains = &sources_.drains,
+                             .cutovers = &sources_.cutovers},
                             ReadProcessStats()),
   };
 }

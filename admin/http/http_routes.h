@@ -21,9 +21,12 @@
 #include "admin/http/http_authenticator.h"
 #include "admin/http/http_reply.h"
 #include "admin/http/upstream_readiness.h"
+#include "admin/jobs/cutover_registry.h"
+#include "admin/jobs/drain_registry.h"
 #include "proxy/asio.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_registry.h"
+#include "upstream/control_connections.h"
 
 namespace pgvalve::admin {
 
@@ -43,6 +46,10 @@ struct HttpRouteSources {
   proxy::ConfigHolder& config;
   const proxy::SessionRegistry& sessions;
   const proxy::ProxyEvents& events;
+  const proxy::DatabaseRegistry& databases;
+  const upstream::ControlConnections& control;
+  const DrainRegistry& drains;
+  const CutoverRegistry& cutovers;
   size_t worker_threads = 0;
   // False once pgvalve stopped accepting clients (a shutdown).
   std::function<bool()> accepting_clients;

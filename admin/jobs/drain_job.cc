@@ -88,6 +88,14 @@ double DrainJob::SecondsSinceStart() const {
   return std::chrono::duration<double>(steady_clock::now() - started_).count();
 }
 
+size_t DrainJob::BackendsLeft() const {
+  size_t left = 0;
+  for (const DrainedBackend& backend : backends_) {
+    if (backend.outcome == DrainOutcome::kPending || backend.outcome == DrainOutcome::kStillPresent) ++left;
+  }
+  return left;
+}
+
 std::optional<double> DrainJob::elapsed_seconds() const {
   const auto end = finished_.value_or(steady_clock::now());
   return std::chrono::duration<double>(end - started_).count();

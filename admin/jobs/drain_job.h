@@ -106,6 +106,8 @@ class DrainJob {
   bool running() const { return phase_ == DrainPhase::kGrace || phase_ == DrainPhase::kEscalated; }
   std::chrono::system_clock::time_point started_at() const { return started_wall_; }
   std::optional<double> elapsed_seconds() const;
+  // Backends not yet gone: pending, or still present at the end.
+  size_t BackendsLeft() const;
   const std::vector<DrainedBackend>& report() const { return backends_; }
   // One line: what is left and what happens next.
   std::string ProgressText() const;

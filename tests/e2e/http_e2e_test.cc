@@ -240,6 +240,11 @@ TEST_F(HttpEndpointTest, PrometheusCountsExactlyTheTransactionsRun) {
       << "up: " << prometheus.QueryOne("up").value_or("<no sample>") << "\nprometheus log:\n"
       << prometheus.LogTail() << "\n/metrics:\n" << HttpGet(port(), "/metrics", Monitor()).body;
   EXPECT_EQ(StatsColumn(admin.get(), kMetricsDatabase, "transactions"), seen);
+  // The latency histogram counts the same transactions.
+  EXPECT_EQ(prometheus.WaitForValue("pgvalve_transaction_duration_seconds_count{" + database + "}",
+                                    seen, kScrapeTimeout),
+            seen)
+      << HttpGet(port(), "/metrics", Monitor()).body;
 
   const std::string idle = "pgvalve_sessions{" + database + ",state=\"idle\"}";
   EXPECT_EQ(prometheus.WaitForValue(idle, "1", kScrapeTimeout), "1")
@@ -314,6 +319,86 @@ TEST_F(HttpEndpointTest, RefusalsAndPgvalvesOwnErrorsAreCounted) {
   ASSERT_TRUE(connects) << after;
   EXPECT_GT(std::stoi(*connects), 0);
   EXPECT_EQ(SampleOf(after, "pgvalve_upstream_connect_seconds_bucket{upstream=\"blue\",le=\"+Inf\"}"), connects);
+  ExecOk(admin.get(), "ENABLE " + db);
+}
+
+std::string MetricsPage(uint16_t port) { return HttpGet(port, "/metrics", Monitor()).body; }
+
+std::string Series(std::string_view family, std::string_view labels) {
+  return std::string(family) + "{" + std::string(labels) + "}";
+}
+
+std::string DatabaseLabel(const std::string& db) { return "database=\"" + db + "\""; }
+
+TEST_F(HttpEndpointTest, PauseShowsTheHeldRequestAndTimesItsHold) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn client = ConnectClient(db);
+  const std::string holds = Series("pgvalve_hold_duration_seconds_count", "kind=\"request\"");
+  const std::string held = Series("pgvalve_held_requests", DatabaseLabel(db));
+  const int holds_before = std::stoi(SampleOf(MetricsPage(port()), holds).value_or("-1"));
+  ASSERT_GE(holds_before, 0) << "the histogram is there before any hold";
+
+  ExecOk(admin.get(), "PAUSE " + db);
+  Background<QueryOutcome> request = QueryInBackground(client.get(), "SELECT 1");
+  ASSERT_TRUE(WaitUntil([&] { return DatabaseColumn(admin.get(), db, "held") == "1"; }));
+  const std::string page = MetricsPage(port());
+  EXPECT_EQ(SampleOf(page, held), "1") << page;
+  EXPECT_EQ(SampleOf(page, Series("pgvalve_database_paused", DatabaseLabel(db))), "1");
+  EXPECT_EQ(SampleOf(page, Series("pgvalve_sessions", DatabaseLabel(db) + ",state=\"held\"")), "1");
+
+  ExecOk(admin.get(), "RESUME " + db);
+  ASSERT_TRUE(request.WaitFor(kHangGuard)) << "still held after RESUME";
+  EXPECT_TRUE(request.Result().ok()) << request.Result().Describe();
+  const std::string after = MetricsPage(port());
+  EXPECT_EQ(SampleOf(after, holds), std::to_string(holds_before + 1)) << after;
+  EXPECT_EQ(SampleOf(after, held), std::nullopt) << "a resumed database leaves no series";
+}
+
+TEST_F(HttpEndpointTest, TerminateIsCountedAsSentAndConfirmed) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn client = ConnectClient(db);
+  const std::string id = ClientId(admin.get(), client.get());
+  const std::string sent = Series("pgvalve_terminations_sent_total", "upstream=\"blue\"");
+  const std::string confirmed = Series("pgvalve_terminations_confirmed_total", "upstream=\"blue\"");
+  const std::string before = MetricsPage(port());
+  const int sent_before = std::stoi(SampleOf(before, sent).value_or("0"));
+  const int confirmed_before = std::stoi(SampleOf(before, confirmed).value_or("0"));
+
+  const ResultTable terminated = QueryTable(admin.get(), "TERMINATE " + id);
+  ASSERT_EQ(terminated.size(), 1u) << terminated.ToString();
+  const std::string after = MetricsPage(port());
+  EXPECT_EQ(SampleOf(after, sent), std::to_string(sent_before + 1)) << after;
+  EXPECT_EQ(SampleOf(after, confirmed), std::to_string(confirmed_before + 1)) << after;
+}
+
+TEST_F(HttpEndpointTest, ARunningDrainShowsItsPhaseAndWhatIsLeft) {
+  const std::string db = FreshDatabase();
+  PgConn admin = ConnectAdmin();
+  PgConn writer = ConnectClient(db);
+  ExecOk(writer.get(), "BEGIN");
+  const ResultTable started = QueryTable(admin.get(), "DRAIN " + db + " GRACE '60s' NOWAIT");
+  ASSERT_EQ(started.size(), 1u) << started.ToString();
+  const std::string job_id = started.Text(0, "job_id");
+
+  const std::string phase = Series("pgvalve_drain_phase", DatabaseLabel(db) + ",phase=\"grace\"");
+  const std::string left = Series("pgvalve_drain_sessions_remaining", DatabaseLabel(db));
+  std::string page;
+  EXPECT_TRUE(WaitUntil([&] {
+    page = MetricsPage(port());
+    return SampleOf(page, left) == "1";
+  })) << "the open transaction keeps the drain waiting:\n"
+      << page;
+  EXPECT_EQ(SampleOf(page, phase), "1") << page;
+  EXPECT_EQ(SampleOf(page, Series("pgvalve_database_disabled", DatabaseLabel(db))), "1");
+
+  ExecOk(admin.get(), "CANCEL DRAIN " + job_id);
+  EXPECT_TRUE(WaitUntil([&] {
+    page = MetricsPage(port());
+    return !SampleOf(page, phase) && !SampleOf(page, left);
+  })) << "a cancelled drain is no longer running:\n"
+      << page;
   ExecOk(admin.get(), "ENABLE " + db);
 }
 

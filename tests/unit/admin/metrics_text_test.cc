@@ -6,11 +6,12 @@
 
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "admin/http/metrics_page.h"
+#include "proxy/database_registry.h"
 #include "proxy/session_registry.h"
 
 namespace pgvalve::admin {
@@ -152,6 +153,56 @@ TEST(MetricsPageTest, RefusalsErrorsCancelsAndUpstreamConnects) {
   EXPECT_NEAR(std::stod(page.substr(sum + sum_prefix.size())), 0.0308, 1e-9);
   EXPECT_TRUE(has("pgvalve_upstream_connect_failures_total{upstream=\"green\"} 1\n"));
   EXPECT_TRUE(has("pgvalve_upstream_connect_seconds_count{upstream=\"green\"} 0\n"));
+}
+
+TEST(MetricsPageTest, TransactionLatencyAndHoldTimeHistograms) {
+  proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
+  proxy::LatencyHistogram& app = events.transaction_latencies().ForThisThread("app");
+  app.Add(400);        // 0.4 ms
+  app.Add(20'000);     // 20 ms
+  app.Add(90'000'000);  // beyond the last bound
+  events.HoldEnded(proxy::HoldKind::kRequest, std::chrono::milliseconds(3));
+  events.HoldEnded(proxy::HoldKind::kNewSession, std::chrono::seconds(2));
+  const std::string page = RenderMetrics({.sessions = registry, .events = events, .worker_threads = 1}, {});
+  const auto has = [&page](std::string_view line) { return page.find(line) != std::string::npos; };
+  EXPECT_TRUE(has("# TYPE pgvalve_transaction_duration_seconds histogram\n")) << page;
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_bucket{database=\"app\",le=\"0.0005\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_bucket{database=\"app\",le=\"0.01\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_bucket{database=\"app\",le=\"0.025\"} 2\n"));
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_bucket{database=\"app\",le=\"60\"} 2\n"));
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_bucket{database=\"app\",le=\"+Inf\"} 3\n"));
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_sum{database=\"app\"} 90.0204\n"));
+  EXPECT_TRUE(has("pgvalve_transaction_duration_seconds_count{database=\"app\"} 3\n"));
+
+  EXPECT_TRUE(has("pgvalve_hold_duration_seconds_bucket{kind=\"request\",le=\"0.001\"} 0\n"));
+  EXPECT_TRUE(has("pgvalve_hold_duration_seconds_bucket{kind=\"request\",le=\"0.005\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_hold_duration_seconds_count{kind=\"request\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_hold_duration_seconds_bucket{kind=\"new_session\",le=\"1\"} 0\n"));
+  EXPECT_TRUE(has("pgvalve_hold_duration_seconds_bucket{kind=\"new_session\",le=\"2.5\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_hold_duration_seconds_sum{kind=\"new_session\"} 2\n"));
+}
+
+TEST(MetricsPageTest, GatesAppearOnlyOnceAnOperatorActedOnThem) {
+  proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
+  proxy::DatabaseRegistry databases;
+  std::shared_ptr<proxy::DatabaseGate> paused = databases.Gate("app");
+  paused->Pause(proxy::StateOrigin::kAdminCommand);
+  std::shared_ptr<proxy::DatabaseGate> disabled = databases.Gate("old");
+  disabled->Disable({.reason = "moved"});
+  // A name a client sent: a gate at its defaults.
+  std::shared_ptr<proxy::DatabaseGate> untouched = databases.Gate("whatever a client sent");
+  const std::string page = RenderMetrics(
+      {.sessions = registry, .events = events, .worker_threads = 1, .databases = &databases}, {});
+  const auto has = [&page](std::string_view line) { return page.find(line) != std::string::npos; };
+  EXPECT_TRUE(has("pgvalve_held_requests{database=\"app\"} 0\n")) << page;
+  EXPECT_TRUE(has("pgvalve_database_paused{database=\"app\"} 1\n"));
+  EXPECT_TRUE(has("pgvalve_database_disabled{database=\"app\"} 0\n"));
+  EXPECT_TRUE(has("pgvalve_database_paused{database=\"old\"} 0\n"));
+  EXPECT_TRUE(has("pgvalve_database_disabled{database=\"old\"} 1\n"));
+  EXPECT_FALSE(has("whatever a client sent"));
+  paused->Resume();
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "proxy/backend_link.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/database_gate.h"
+#include "proxy/proxy_events.h"
 #include "proxy/relay.h"
 #include "proxy/session_record.h"
 #include "tests/unit/proxy/test_socket.h"
@@ -102,6 +103,7 @@ class DirectRelayTest : public ::testing::Test, public RelayOwner {
   void OnRelayEnded(RelayEnd end, std::exception_ptr) override {
     if (++ends_reported_ == 1) ended_.set_value(std::move(end));
   }
+  ProxyEvents& Events() override { return events_; }
 
   template <typename Work>
   auto OnRelayThread(Work work) {
@@ -145,6 +147,7 @@ class DirectRelayTest : public ::testing::Test, public RelayOwner {
   SessionRecord record_{SessionIdentity{.id = 7, .database = "app", .user = "alice"}, "", "blue"};
   CancelKeyMap cancel_keys_;
   DatabaseGate gate_{"app"};
+  ProxyEvents events_;
   // What the relay keeps alive; held here until StartRelay.
   std::shared_ptr<void> owner_ = std::make_shared<int>(0);
   std::weak_ptr<void> owner_watch_ = owner_;

@@ -103,6 +103,11 @@ TEST(RelayHoldBytesTest, RequestsSentWhileHeldRunInOrderAfterResume) {
   ASSERT_TRUE(WaitFor([&] { return server_side->received().size() == 2; }));
   EXPECT_EQ(Encode(server_side->received()[0]), first);
   EXPECT_EQ(Encode(server_side->received()[1]), second);
+
+  // One hold, counted for /metrics before the request went on.
+  const ProxyEvents::Snapshot events = proxy.server().events().Read();
+  EXPECT_EQ(events.held_requests.count, 1u);
+  EXPECT_EQ(events.held_new_sessions.count, 0u);
 }
 
 TEST(RelayHoldStartupTest, NewSessionWhoseClientLeavesWhileHeldEndsWithoutABackend) {
@@ -122,6 +127,9 @@ TEST(RelayHoldStartupTest, NewSessionWhoseClientLeavesWhileHeldEndsWithoutABacke
       << "the held session outlived its client";
   EXPECT_EQ(gate->Snapshot().held, 0u);
   EXPECT_EQ(upstream.session_count(), 0u) << "no upstream connection for a client that left";
+  const ProxyEvents::Snapshot events = proxy.server().events().Read();
+  EXPECT_EQ(events.held_new_sessions.count, 1u);
+  EXPECT_EQ(events.held_requests.count, 0u);
   gate->Resume();
 }
 

@@ -194,6 +194,26 @@ TEST(RelaySessionTest, RegistryFollowsAQueryAndTheTransactionBlock) {
   EXPECT_EQ(record->state(), SessionState::kIdleInTransaction);
 }
 
+// Each transaction lands in its database's latency histogram as it ends,
+// and the histogram counts what the session's counters count.
+TEST(RelaySessionTest, EachTransactionIsAddedToItsDatabasesLatencyHistogram) {
+  FakeServer upstream(AnsweringServer());
+  ProxyUnderTest proxy(MakeConfig(upstream.port()));
+  ASSERT_TRUE(proxy.ok());
+  TestClient client = StartSession(proxy);
+  ASSERT_TRUE(client.ready);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(QueryRoundTrip(client.socket));
+
+  const TransactionLatencies::Totals totals = proxy.server().events().transaction_latencies().Read();
+  ASSERT_TRUE(totals.by_database.contains("app"));
+  EXPECT_EQ(totals.by_database.at("app").count(), 3u);
+  EXPECT_FALSE(totals.has_others);
+  std::shared_ptr<SessionRecord> record = OnlySession(proxy);
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->counters().transactions(), 3u);
+  EXPECT_EQ(totals.by_database.at("app").sum_us, record->counters().transaction_time_us());
+}
+
 class RelayClientGoneTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(RelayClientGoneTest, ServerGetsTerminateThenEofWhenTheClientVanishes) {

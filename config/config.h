@@ -123,6 +123,12 @@ struct HttpSettings {
   // False serves GET /metrics without credentials, as many operators
   // scrape on loopback; every other authenticated path still asks.
   bool metrics_auth = true;
+  // HTTPS instead of HTTP, with the admin console's TLS settings ([admin]
+  // client_tls_*: certificate, key, protocols, ciphers; with verify-ca or
+  // verify-full, a client certificate that client_tls_ca_file verifies).
+  // The endpoint serves the same credentials the console checks, so it
+  // gets the console's protection.
+  bool tls = false;
 };
 
 struct Config {

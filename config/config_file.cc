@@ -123,9 +123,10 @@ void ReadAdmin(const toml::value* value, FirstError& errors,
 }
 
 void ReadHttp(const toml::value* value, FirstError& errors, HttpSettings& http) {
-  TomlTable table(value, "http", errors, {"listen", "metrics_auth"});
+  TomlTable table(value, "http", errors, {"listen", "metrics_auth", "tls"});
   table.Addresses("listen", http.listen);
   table.Bool("metrics_auth", http.metrics_auth);
+  table.Bool("tls", http.tls);
 }
 
 void ReadUpstreams(const toml::value* value, FirstError& errors,

@@ -313,6 +313,10 @@ absl::Status Validate(Config& config, std::string_view source) {
   CheckProxy(check, config.proxy, addresses);
   CheckAdmin(check, config.admin, addresses);
   check.ListenList("http.listen", config.http.listen, addresses);
+  if (config.http.tls && !config.admin.tls.enabled()) {
+    check.Fail("http.tls", "needs the admin console's TLS: set [admin] client_tls_sslmode, "
+                           "client_tls_cert_file and client_tls_key_file");
+  }
   for (auto& [name, upstream] : config.upstreams) {
     const std::string path = JoinKey("upstreams", name);
     if (name.empty()) check.Fail(path, "upstream name must not be empty");

@@ -17,6 +17,7 @@ using config::TlsVersion;
 
 // ALPN's wire form: each protocol name preceded by its length.
 constexpr std::array<unsigned char, 11> kAlpnWire = {10, 'p', 'o', 's', 't', 'g', 'r', 'e', 's', 'q', 'l'};
+constexpr std::array<unsigned char, 9> kHttp11Wire = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 int ProtocolVersion(TlsVersion version) { return version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION; }
 
@@ -81,6 +82,19 @@ int SelectAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_lengt
   return SSL_TLSEXT_ERR_OK;
 }
 
+// HTTP/1.1 is all the endpoint serves: chosen when offered; a client that
+// offers only h2 gets no ALPN answer and may still speak HTTP/1.1.
+int SelectHttpAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
+                   unsigned int offered_length, void* /*arg*/) {
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_length, kHttp11Wire.data(), kHttp11Wire.size(), offered,
+                            offered_length) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 bool IsIpAddress(const std::string& host) {
   // OpenSSL's own parser, so that what it accepts here is what it checks.
   ASN1_OCTET_STRING* parsed = a2i_IPADDRESS(host.c_str());
@@ -92,7 +106,7 @@ bool IsIpAddress(const std::string& host) {
 }  // namespace
 
 absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& settings,
-                                             std::string_view section_name) {
+                                             std::string_view section_name, ServedProtocol protocol) {
   const std::string section(section_name);
   ERR_clear_error();
   ContextPtr context(SSL_CTX_new(TLS_server_method()));
@@ -129,7 +143,7 @@ absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& se
     const bool required = settings.mode == ClientTlsMode::kVerifyCa || settings.mode == ClientTlsMode::kVerifyFull;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
   }
-  SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
+  SSL_CTX_set_alpn_select_cb(ctx, protocol == ServedProtocol::kHttp ? SelectHttpAlpn : SelectAlpn, nullptr);
   ERR_clear_error();
   return context;
 }

@@ -24,9 +24,16 @@ using ContextPtr = std::unique_ptr<SSL_CTX, ContextDeleter>;
 // The protocol name of ALPN (RFC 7301) that PostgreSQL 17 registered.
 inline constexpr std::string_view kAlpnProtocol = "postgresql";
 
-// pgvalve as a TLS server, for its clients (the proxy or the admin
-// console). `section` ("proxy", "admin") prefixes error messages.
-absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& settings, std::string_view section);
+// What a server context's connections speak, which decides its ALPN.
+enum class ServedProtocol {
+  kPostgresql,  // "postgresql", or none (see SelectAlpn)
+  kHttp,        // "http/1.1" when offered; otherwise none, never a refusal
+};
+
+// pgvalve as a TLS server, for its clients (the proxy, the admin console or
+// the HTTP endpoint). `section` ("proxy", "admin") prefixes error messages.
+absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& settings, std::string_view section,
+                                             ServedProtocol protocol = ServedProtocol::kPostgresql);
 
 // pgvalve as a TLS client of one upstream. `host` is the upstream's host:
 // verify-full checks the certificate against it (a name or an address).

@@ -16,6 +16,11 @@ absl::StatusOr<std::shared_ptr<const TlsContextSet>> TlsContextSet::Build(const 
     if (!context.ok()) return context.status();
     set->admin_ = *std::move(context);
   }
+  if (config.http.tls && config.admin.tls.enabled()) {
+    absl::StatusOr<ContextPtr> context = MakeServerContext(config.admin.tls, "admin", ServedProtocol::kHttp);
+    if (!context.ok()) return context.status();
+    set->http_ = *std::move(context);
+  }
   for (const auto& [name, upstream] : config.upstreams) {
     if (!upstream.tls.enabled() || upstream.host.starts_with('/')) continue;
     absl::StatusOr<ContextPtr> context =

@@ -26,11 +26,15 @@ class TlsContextSet {
   // (where libpq does not use TLS either).
   SSL_CTX* proxy() const { return proxy_.get(); }
   SSL_CTX* admin() const { return admin_.get(); }
+  // The HTTP endpoint's, from the admin console's settings; null unless
+  // [http] tls is set.
+  SSL_CTX* http() const { return http_.get(); }
   SSL_CTX* upstream(std::string_view name) const;
 
  private:
   ContextPtr proxy_;
   ContextPtr admin_;
+  ContextPtr http_;
   std::map<std::string, ContextPtr, std::less<>> upstreams_;
 };
 

@@ -31,7 +31,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
                     .worker_threads = server.worker_threads(),
                     .accepting_clients = [&server] { return !server.shutting_down(); }},
                    http_authenticator_, readiness_, views_),
-      http_(server.control_context(), http_routes_) {
+      http_(server.control_context(), http_routes_, server.config()) {
   listener_.SetAcceptPolicy({.spare = &spare_fds_});
   server_.AddStopHook([this] {
     listener_.Stop();

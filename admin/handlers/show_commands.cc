@@ -371,6 +371,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   }
   add("http.listen", addresses(config->http.listen));
   add("http.metrics_auth", config->http.metrics_auth ? "true" : "false");
+  add("http.tls", config->http.tls ? "true" : "false");
   for (const auto& [name, upstream] : config->upstreams) {
     const std::string prefix = fmt::format("upstreams.{}.", name);
     add(prefix + "host", upstream.host);

@@ -2,8 +2,12 @@
 
 #include <array>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
@@ -14,6 +18,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "spdlog/spdlog.h"
 
@@ -25,34 +30,56 @@ using proxy::Awaitable;
 using proxy::error_code;
 using proxy::kUseTuple;
 
-class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(proxy::TcpStream socket, std::string client, HttpRoutes& routes)
-      : stream_(std::move(socket)), client_(std::move(client)), routes_(routes) {}
+using PlainStream = beast::basic_stream<proxy::tcp, proxy::IoContextExecutor>;
+using TlsStream = beast::ssl_stream<PlainStream>;
 
-  Awaitable<void> Serve();
-  void Close() {
+class HttpServer::Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Awaitable<void> Serve() = 0;
+  virtual void Close() = 0;
+};
+
+namespace {
+
+// One client connection over plain TCP or over TLS; the HTTP exchange is
+// the same either way.
+template <typename Stream>
+class StreamConnection final : public HttpServer::Connection {
+ public:
+  // `tls`: the context a TLS stream was made with, kept for its life.
+  StreamConnection(Stream stream, std::shared_ptr<proxy::asio::ssl::context> tls, std::string client,
+                   HttpRoutes& routes)
+      : tls_(std::move(tls)), stream_(std::move(stream)), client_(std::move(client)), routes_(routes) {}
+
+  Awaitable<void> Serve() override;
+  void Close() override {
     error_code ignored;
-    stream_.socket().close(ignored);
+    Socket().close(ignored);
   }
 
  private:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  PlainStream& Lowest() { return beast::get_lowest_layer(stream_); }
+  proxy::TcpStream& Socket() { return Lowest().socket(); }
+  Awaitable<bool> Handshake();
+  Awaitable<void> ServeRequests();
   // Answers a request that could not be read (malformed, too large) and
   // ends the connection; nothing for a peer that simply left.
   Awaitable<void> RefuseUnreadable(const error_code& error);
   Awaitable<bool> Write(http::response<http::string_body>& response);
-  Awaitable<void> DrainBeforeClose();
+  Awaitable<void> EndConnection();
 
   static constexpr std::chrono::seconds kLingerTimeout{2};
   static constexpr size_t kMaxLingerBytes = 1 << 20;
 
-  beast::basic_stream<proxy::tcp, proxy::IoContextExecutor> stream_;
+  std::shared_ptr<proxy::asio::ssl::context> tls_;
+  Stream stream_;
   const std::string client_;
   HttpRoutes& routes_;
-  beast::flat_buffer buffer_{kMaxHeaderBytes};
+  beast::flat_buffer buffer_{HttpServer::kMaxHeaderBytes};
 };
-
-namespace {
 
 HttpMethod MethodOf(http::verb verb) {
   switch (verb) {
@@ -62,13 +89,35 @@ HttpMethod MethodOf(http::verb verb) {
   }
 }
 
-}  // namespace
+template <typename Stream>
+Awaitable<void> StreamConnection<Stream>::Serve() {
+  const bool secured = co_await Handshake();
+  if (!secured) co_return;
+  co_await ServeRequests();
+  co_await EndConnection();
+}
 
-Awaitable<void> HttpServer::Connection::Serve() {
+template <typename Stream>
+Awaitable<bool> StreamConnection<Stream>::Handshake() {
+  if constexpr (kTls) {
+    // A client certificate is checked by the context itself (verify-ca and
+    // verify-full refuse a connection without one).
+    Lowest().expires_after(HttpServer::kIdleTimeout);
+    auto [error] = co_await stream_.async_handshake(proxy::asio::ssl::stream_base::server, kUseTuple);
+    if (error) {
+      spdlog::debug("HTTP client {}: TLS handshake failed: {}", client_, error.message());
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+template <typename Stream>
+Awaitable<void> StreamConnection<Stream>::ServeRequests() {
   for (;;) {
     http::request_parser<http::empty_body> parser;
-    parser.header_limit(kMaxHeaderBytes);
-    stream_.expires_after(kIdleTimeout);
+    parser.header_limit(HttpServer::kMaxHeaderBytes);
+    Lowest().expires_after(HttpServer::kIdleTimeout);
     auto [read_error, read] = co_await http::async_read_header(stream_, buffer_, parser, kUseTuple);
     if (read_error) {
       co_await RefuseUnreadable(read_error);
@@ -103,26 +152,32 @@ Awaitable<void> HttpServer::Connection::Serve() {
     response.content_length(length);
     if (!co_await Write(response) || !response.keep_alive()) break;
   }
-  error_code ignored;
-  stream_.socket().shutdown(proxy::tcp::socket::shutdown_send, ignored);
-  co_await DrainBeforeClose();
 }
 
-Awaitable<void> HttpServer::Connection::DrainBeforeClose() {
+template <typename Stream>
+Awaitable<void> StreamConnection<Stream>::EndConnection() {
+  Lowest().expires_after(kLingerTimeout);
+  if constexpr (kTls) {
+    // close_notify, so the client knows the answer is whole.
+    auto [error] = co_await stream_.async_shutdown(kUseTuple);
+    if (error) co_return;
+  }
+  error_code ignored;
+  Socket().shutdown(proxy::tcp::socket::shutdown_send, ignored);
   // Closing a socket with unread bytes (a refused request's body) resets
   // the connection, and the peer may lose the answer before reading it; so
   // what it still sends is read and dropped until it closes, for a while.
-  stream_.expires_after(kLingerTimeout);
   std::array<char, 4096> sink;
   size_t drained = 0;
   while (drained < kMaxLingerBytes) {
-    auto [error, read] = co_await stream_.async_read_some(proxy::asio::buffer(sink), kUseTuple);
+    auto [error, read] = co_await Lowest().async_read_some(proxy::asio::buffer(sink), kUseTuple);
     if (error) break;
     drained += read;
   }
 }
 
-Awaitable<void> HttpServer::Connection::RefuseUnreadable(const error_code& error) {
+template <typename Stream>
+Awaitable<void> StreamConnection<Stream>::RefuseUnreadable(const error_code& error) {
   if (error.category() != http::make_error_code(http::error::end_of_stream).category() ||
       error == http::error::end_of_stream) {
     co_return;  // the peer left, went silent or reset: nobody to tell
@@ -139,15 +194,19 @@ Awaitable<void> HttpServer::Connection::RefuseUnreadable(const error_code& error
   co_await Write(response);
 }
 
-Awaitable<bool> HttpServer::Connection::Write(http::response<http::string_body>& response) {
-  stream_.expires_after(kIdleTimeout);
+template <typename Stream>
+Awaitable<bool> StreamConnection<Stream>::Write(http::response<http::string_body>& response) {
+  Lowest().expires_after(HttpServer::kIdleTimeout);
   auto [error, written] = co_await http::async_write(stream_, response, kUseTuple);
   co_return !error;
 }
 
-HttpServer::HttpServer(proxy::asio::io_context& context, HttpRoutes& routes)
+}  // namespace
+
+HttpServer::HttpServer(proxy::asio::io_context& context, HttpRoutes& routes, const proxy::ConfigHolder& config)
     : context_(context),
       routes_(routes),
+      config_(config),
       listener_(
           context, [&context]() -> proxy::asio::io_context& { return context; },
           [this](proxy::ByteStream stream, proxy::ClientAddress address) {
@@ -175,8 +234,21 @@ void HttpServer::Stop() {
 void HttpServer::OnConnection(proxy::ByteStream stream, const proxy::ClientAddress& address) {
   if (stopped_ || connections_.size() >= kMaxConnections) return;  // the stream closes here
   std::variant<proxy::TcpStream, proxy::UnixStream> socket = std::move(stream).TakeSocket();
-  auto connection = std::make_shared<Connection>(std::move(std::get<proxy::TcpStream>(socket)), address.ToString(),
-                                                 routes_);
+  PlainStream plain(std::move(std::get<proxy::TcpStream>(socket)));
+  std::shared_ptr<Connection> connection;
+  // The contexts current when the connection starts: a reload that
+  // replaced the certificate serves the next connection with it.
+  if (SSL_CTX* native = config_.Tls()->http()) {
+    // Asio's context frees the OpenSSL context it wraps: it gets a
+    // reference of its own.
+    SSL_CTX_up_ref(native);
+    auto tls = std::make_shared<proxy::asio::ssl::context>(native);
+    connection = std::make_shared<StreamConnection<TlsStream>>(TlsStream(std::move(plain), *tls), tls,
+                                                               address.ToString(), routes_);
+  } else {
+    connection = std::make_shared<StreamConnection<PlainStream>>(std::move(plain), nullptr, address.ToString(),
+                                                                 routes_);
+  }
   connections_.insert(connection);
   proxy::asio::co_spawn(context_, connection->Serve(), [this, connection](std::exception_ptr failure) {
     connections_.erase(connection);

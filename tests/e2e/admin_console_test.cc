@@ -390,6 +390,9 @@ TEST_F(ConsoleTest, ShowConfigNeverShowsAPassword) {
   const auto metrics_auth = config.FindRow("key", "http.metrics_auth");
   ASSERT_TRUE(metrics_auth) << text;
   EXPECT_EQ(config.Text(*metrics_auth, "value"), "true");
+  const auto http_tls = config.FindRow("key", "http.tls");
+  ASSERT_TRUE(http_tls) << text;
+  EXPECT_EQ(config.Text(*http_tls, "value"), "false");
   const auto source = config.FindRow("key", "source");
   ASSERT_TRUE(source) << text;
   EXPECT_EQ(config.Text(*source, "value"), pgvalve().config_path());

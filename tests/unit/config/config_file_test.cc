@@ -180,6 +180,15 @@ TEST(ConfigFileTest, ReadsTheHttpSection) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->http.listen, std::vector<ListenAddress>({{"127.0.0.1", 9187}, {"::1", 9187}}));
   EXPECT_FALSE(config->http.metrics_auth);
+  EXPECT_FALSE(config->http.tls);
+
+  const absl::StatusOr<Config> https = ParseConfigText(
+      "[admin]\nclient_tls_sslmode = \"require\"\nclient_tls_cert_file = \"c.pem\"\n"
+      "client_tls_key_file = \"k.pem\"\n[http]\nlisten = [\"127.0.0.1:9187\"]\ntls = true\n" +
+          std::string(kRoutes),
+      "https.toml");
+  ASSERT_TRUE(https.ok()) << https.status();
+  EXPECT_TRUE(https->http.tls);
 }
 
 TEST(ConfigFileErrorTest, PortOutOfRange) {
@@ -285,6 +294,9 @@ TEST(ConfigFileErrorTest, HttpSection) {
             "pgvalve.toml: http.listen[0]: 127.0.0.1:6433 is listed more than once")
       << "the admin console's default address";
   EXPECT_EQ(ErrorWithRoutes("[http]\nport = 9187\n"), "pgvalve.toml: http.port: unknown key");
+  EXPECT_EQ(ErrorWithRoutes("[http]\ntls = true\n"),
+            "pgvalve.toml: http.tls: needs the admin console's TLS: set [admin] client_tls_sslmode, "
+            "client_tls_cert_file and client_tls_key_file");
 }
 
 TEST(ConfigFileErrorTest, SyntaxErrorNamesFileAndLine) {

@@ -91,6 +91,8 @@ HttpMethod MethodOf(http::verb verb) {
 
 template <typename Stream>
 Awaitable<void> StreamConnection<Stream>::Serve() {
+  // Awaited into a variable: GCC 12 compiles `if (!co_await Handshake())`
+  // here into code that dies of SIGILL.
   const bool secured = co_await Handshake();
   if (!secured) co_return;
   co_await ServeRequests();

@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // Every listener is bound: clients, the admin console, HTTP.
+  server.service().Ready("accepting connections");
   server.Run();
   spdlog::info("pgvalve stopped");
   return 0;

@@ -220,6 +220,8 @@ void ProxyServer::Shutdown(ShutdownMode mode) {
     if (shutdown_ && !escalating) return;
     shutdown_ = mode;
     listener_.Stop();
+    service_.Stopping(mode == ShutdownMode::kSmart ? "smart shutdown: waiting for sessions to end"
+                                                   : "fast shutdown: ending every session");
     if (mode == ShutdownMode::kSmart) {
       auto config = config_.Current();
       spdlog::info(
@@ -245,6 +247,14 @@ void ProxyServer::Shutdown(ShutdownMode mode) {
 }
 
 absl::Status ProxyServer::Reload() {
+  service_.Reloading();
+  absl::Status reloaded = ReplaceConfig();
+  service_.Ready(reloaded.ok() ? std::string("configuration reloaded")
+                              : std::string("reload failed: ").append(StatusText(reloaded)));
+  return reloaded;
+}
+
+absl::Status ProxyServer::ReplaceConfig() {
   absl::StatusOr<config::Config> next = reload_();
   if (!next.ok()) {
     spdlog::error("reload failed, keeping the current configuration: {}", StatusText(next.status()));

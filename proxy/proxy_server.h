@@ -19,6 +19,7 @@
 #include "proxy/log_rate_limiter.h"
 #include "proxy/proxy_context.h"
 #include "proxy/process_control.h"
+#include "proxy/service_notifier.h"
 #include "proxy/session_record.h"
 #include "proxy/session_registry.h"
 #include "proxy/startup_limiter.h"
@@ -53,6 +54,9 @@ class ProxyServer final : public ProcessControl {
   ConfigHolder& config() { return config_; }
   AccessControl& access() { return access_; }
   const ProxyEvents& events() const { return events_; }
+  // systemd's notifications: Reload and Shutdown send theirs; whoever
+  // starts the last listener says READY.
+  ServiceNotifier& service() { return service_; }
   asio::io_context& control_context() { return control_context_; }
   std::vector<uint16_t> proxy_ports() const { return listener_.tcp_ports(); }
   size_t worker_threads() const { return workers_.size(); }
@@ -65,6 +69,8 @@ class ProxyServer final : public ProcessControl {
   void OnSessionEnded(std::exception_ptr failure);
   void OnConnectionEnded();
   Awaitable<void> HandleSignals();
+  // Reload's work: the new configuration and TLS contexts, or nothing.
+  absl::Status ReplaceConfig();
   void FinishIfIdle();
   void Stop();
   // Asks every registered session to close; with `cancel_running`, now
@@ -87,6 +93,7 @@ class ProxyServer final : public ProcessControl {
   LogRateLimiter bogus_cancel_log_;
   AccessControl access_;
   ProxyEvents events_;
+  ServiceNotifier service_;
   // What every session refers to: the members above and the end of a
   // session reported back here.
   ProxyContext session_context_;

@@ -1,6 +1,6 @@
-// Times DRAIN ... GRACE '0s' THEN TERMINATE against sessions that are a
-// third idle, a third idle in an open transaction and a third running a
-// long statement, all through pgvalve. Run by bench/drain_bench, which
+// Times DRAIN ... GRACE '0s' (or --grace) THEN TERMINATE against sessions
+// that are a third idle, a third idle in an open transaction and a third
+// running a long statement, all through pgvalve. Run by bench/drain_bench, which
 // starts PostgreSQL and pgvalve; see bench/drain_bench.md.
 //
 // For each session count and round: a fresh database, the sessions, the
@@ -43,6 +43,7 @@ struct Options {
   std::string admin;   // complete, for the admin console
   std::vector<int> sizes{50, 200, 400};
   int rounds = 3;
+  std::string grace = "0s";  // DRAIN's GRACE, as its interval text
 };
 
 enum class SessionClass { kIdle, kInTransaction, kActive };
@@ -159,7 +160,7 @@ RoundResult RunRound(const Options& options, PGconn* direct, PGconn* admin, int 
   }
 
   RoundResult outcome;
-  const std::string sql = "DRAIN " + database + " GRACE '0s' THEN TERMINATE";
+  const std::string sql = "DRAIN " + database + " GRACE '" + options.grace + "' THEN TERMINATE";
   const auto started = steady_clock::now();
   Result report(PQexec(admin, sql.c_str()));
   outcome.seconds = std::chrono::duration<double>(steady_clock::now() - started).count();
@@ -257,7 +258,7 @@ std::vector<int> ParseSizes(const std::string& text) {
 void Usage() {
   std::fprintf(stderr,
                "usage: drain_bench --proxy CONNINFO --direct CONNINFO --admin CONNINFO\n"
-               "                   [--sizes \"50 200 400\"] [--rounds 3]\n"
+               "                   [--sizes \"50 200 400\"] [--rounds 3] [--grace 0s]\n"
                "  --proxy/--direct: libpq keywords without dbname (pgvalve, PostgreSQL)\n"
                "  --admin: full conninfo of pgvalve's admin console\n");
 }
@@ -285,6 +286,12 @@ int main(int argc, char** argv) {
       options.sizes = ParseSizes(value);
     } else if (flag == "--rounds") {
       options.rounds = std::max(1, std::atoi(value.c_str()));
+    } else if (flag == "--grace") {
+      if (value.find('\'') != std::string::npos) {
+        std::fprintf(stderr, "drain_bench: --grace is an interval such as 3s\n");
+        return 2;
+      }
+      options.grace = value;
     } else {
       Usage();
       return 2;

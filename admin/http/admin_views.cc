@@ -91,7 +91,11 @@ Awaitable<HttpReply> AdminViews::Run(std::string_view statement, const AdminCall
     const bool denied = protocol::SqlStateOf(result.status()) == protocol::sqlstate::kInsufficientPrivilege;
     co_return JsonError(denied ? 403 : 500, result.status());
   }
-  if (!result->rows) co_return JsonError(500, absl::InternalError("the command returned no rows"));
+  // A command that changes something (RELOAD) answers with its tag alone.
+  if (!result->rows) {
+    co_return HttpReply{.status = 200, .content_type = std::string(kJsonContentType),
+                        .body = "{\"command\":" + proxy::JsonQuoted(result->command_tag) + "}\n"};
+  }
   co_return HttpReply{.status = 200, .content_type = std::string(kJsonContentType),
                       .body = ResultSetJson(*result->rows)};
 }

@@ -2,7 +2,8 @@
 // The HTTP endpoint's JSON views (/v1/databases, /v1/clients, ...): the
 // admin console's SHOW commands, run through its own dispatcher (the same
 // handlers, role checks and audit line as from psql), their rows as JSON
-// objects keyed by the same column names.
+// objects keyed by the same column names. Its commands (POST /v1/reload)
+// run the same way.
 
 #include <optional>
 #include <string>
@@ -26,8 +27,9 @@ class AdminViews {
  public:
   explicit AdminViews(AdminServices& services) : services_(services) {}
 
-  // 200 with the rows; a refusal as the console words it, in JSON, with
-  // 403 for a role that may not run it.
+  // 200 with the rows, or {"command": TAG} for a command without rows; a
+  // refusal as the console words it, in JSON, with 403 for a role that may
+  // not run it.
   Awaitable<HttpReply> Run(std::string_view statement, const AdminCaller& caller);
 
  private:

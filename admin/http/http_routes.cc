@@ -12,6 +12,12 @@ HttpReply Text(unsigned status, std::string body) {
   return HttpReply{.status = status, .body = std::move(body)};
 }
 
+HttpReply MethodNotAllowed(std::string_view allowed) {
+  HttpReply reply = Text(405, "only " + std::string(allowed) + " served here\n");
+  reply.headers.emplace_back("Allow", std::string(allowed));
+  return reply;
+}
+
 HttpReply Unauthorized() {
   HttpReply reply = Text(401, "credentials of an admin user are required\n");
   reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"pgvalve\", charset=\"UTF-8\"");
@@ -20,15 +26,20 @@ HttpReply Unauthorized() {
 
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// The commands served by POST, each at a path of its own.
+constexpr std::string_view kReloadPath = "/v1/reload";
+
 }  // namespace
 
 proxy::Awaitable<HttpReply> HttpRoutes::Handle(const HttpRequest& request) {
-  if (request.method == HttpMethod::kOther) {
-    HttpReply reply = Text(405, "only GET and HEAD are served\n");
-    reply.headers.emplace_back("Allow", "GET, HEAD");
-    co_return reply;
-  }
   const std::string_view path = PathOf(request.target);
+  if (path == kReloadPath) {
+    if (request.method != HttpMethod::kPost) co_return MethodNotAllowed("POST");
+    co_return co_await Command(request, "RELOAD");
+  }
+  if (request.method != HttpMethod::kGet && request.method != HttpMethod::kHead) {
+    co_return MethodNotAllowed("GET, HEAD");
+  }
   if (path == "/healthz") co_return Text(200, "ok\n");
   if (path == "/readyz") co_return co_await Ready();
   if (path == "/metrics") co_return Metrics(request);
@@ -64,6 +75,12 @@ proxy::Awaitable<HttpReply> HttpRoutes::View(const HttpRequest& request, std::st
   const AdminCaller caller{
       .user = user->name, .role = user->role, .address = "http:" + std::string(request.client)};
   co_return co_await views_.Run(statement, caller);
+}
+
+proxy::Awaitable<HttpReply> HttpRoutes::Command(const HttpRequest& request, std::string_view statement) {
+  if (request.has_body) co_return Text(400, "a command takes no body\n");
+  if (request.has_origin) co_return Text(403, "a command is not taken from a browser's page (Origin header)\n");
+  co_return co_await View(request, statement);
 }
 
 HttpReply HttpRoutes::Metrics(const HttpRequest& request) {

@@ -9,6 +9,10 @@
 //                  user of either role, unless [http] metrics_auth = false.
 //   GET /v1/...    SHOW commands as JSON (admin_views.h); an admin user,
 //                  whose role the command's own check applies to.
+//   POST /v1/reload  RELOAD, as the console runs it: the admin role (a
+//                  monitor user gets 403), no body, and no Origin header,
+//                  which every browser sends with a cross-site POST: a
+//                  page must not make a logged-in browser act.
 // HEAD is answered as GET without the body; other methods get 405.
 
 #include <functional>
@@ -30,7 +34,7 @@
 
 namespace pgvalve::admin {
 
-enum class HttpMethod { kGet, kHead, kOther };
+enum class HttpMethod { kGet, kHead, kPost, kOther };
 
 struct HttpRequest {
   HttpMethod method = HttpMethod::kGet;
@@ -38,6 +42,10 @@ struct HttpRequest {
   std::string_view target;
   // The Authorization header's value; empty when there is none.
   std::string_view authorization;
+  // An Origin header came with it (a browser's request).
+  bool has_origin = false;
+  // A body came with it; the endpoint never reads one.
+  bool has_body = false;
   // "127.0.0.1:51234", for the audit line of a view.
   std::string_view client;
 };
@@ -68,6 +76,7 @@ class HttpRoutes {
   proxy::Awaitable<HttpReply> Ready();
   HttpReply Metrics(const HttpRequest& request);
   proxy::Awaitable<HttpReply> View(const HttpRequest& request, std::string_view statement);
+  proxy::Awaitable<HttpReply> Command(const HttpRequest& request, std::string_view statement);
 
   HttpRouteSources sources_;
   HttpAuthenticator& authenticator_;

@@ -85,6 +85,7 @@ HttpMethod MethodOf(http::verb verb) {
   switch (verb) {
     case http::verb::get: return HttpMethod::kGet;
     case http::verb::head: return HttpMethod::kHead;
+    case http::verb::post: return HttpMethod::kPost;
     default: return HttpMethod::kOther;
   }
 }
@@ -126,11 +127,11 @@ Awaitable<void> StreamConnection<Stream>::ServeRequests() {
       break;
     }
     const auto& message = parser.get();
-    // Nothing served takes a body. A method that is not served is told so
-    // (405) whatever it carries; a GET with a body is malformed. Either way
-    // the body is never read, so the connection ends after the answer.
-    const bool served_method = message.method() == http::verb::get || message.method() == http::verb::head;
-    if (!parser.is_done() && served_method) {
+    // Nothing served takes a body, and none is read: the connection ends
+    // after the answer. A GET or HEAD with one is malformed; for any other
+    // method the route answers (405, or 400 for a command).
+    const bool reads_only = message.method() == http::verb::get || message.method() == http::verb::head;
+    if (!parser.is_done() && reads_only) {
       co_await RefuseUnreadable(http::error::unexpected_body);
       break;
     }
@@ -138,6 +139,8 @@ Awaitable<void> StreamConnection<Stream>::ServeRequests() {
         .method = MethodOf(message.method()),
         .target = {message.target().data(), message.target().size()},
         .authorization = {message[http::field::authorization].data(), message[http::field::authorization].size()},
+        .has_origin = message.find(http::field::origin) != message.end(),
+        .has_body = !parser.is_done(),
         .client = client_,
     };
     HttpReply reply = co_await routes_.Handle(request);

@@ -448,6 +448,46 @@ TEST_F(HttpEndpointTest, JsonViewsShowWhatTheConsoleShows) {
   EXPECT_TRUE(found) << db;
 }
 
+size_t Occurrences(const std::string& text, std::string_view what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+// POST /v1/reload runs RELOAD: the admin role only, no body, and not on a
+// browser's behalf.
+TEST_F(HttpEndpointTest, ReloadIsAnAdminsCommandAndNotABrowsers) {
+  HttpRequest reload;
+  reload.method = "POST";
+  reload.port = port();
+  reload.target = "/v1/reload";
+  EXPECT_EQ(SendHttpRequest(reload).status, 401);
+  reload.credentials = Monitor();
+  const HttpResponse denied = SendHttpRequest(reload);
+  EXPECT_EQ(denied.status, 403) << denied.ToString();
+  EXPECT_EQ(JsonValue::Parse(denied.body).At("sqlstate").AsString(), "42501") << denied.body;
+
+  reload.credentials = BasicCredentials{std::string(kAdminUser), std::string(kAdminPassword)};
+  reload.headers = {{"Origin", "https://intranet.example"}};
+  EXPECT_EQ(SendHttpRequest(reload).status, 403) << "what a page's script would send";
+  reload.headers.clear();
+  reload.body = "{}";
+  EXPECT_EQ(SendHttpRequest(reload).status, 400);
+  reload.body.clear();
+
+  constexpr std::string_view kReloaded = "configuration reloaded";
+  const size_t reloads_before = Occurrences(pgvalve().process().Log(), kReloaded);
+  const HttpResponse done = SendHttpRequest(reload);
+  EXPECT_EQ(done.status, 200) << done.ToString();
+  EXPECT_EQ(JsonValue::Parse(done.body).At("command").AsString(), "RELOAD") << done.body;
+  EXPECT_EQ(Occurrences(pgvalve().process().Log(), kReloaded), reloads_before + 1)
+      << pgvalve().process().LogTail();
+
+  const HttpResponse get = HttpGet(port(), "/v1/reload", reload.credentials);
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(get.Header("Allow"), "POST");
+}
+
 TEST_F(HttpEndpointTest, JsonViewsAskForCredentialsWhateverMetricsAuthSays) {
   EXPECT_EQ(HttpGet(port(), "/v1/clients").status, 401);
   EXPECT_EQ(HttpGet(port(), "/v1/clients", BasicCredentials{std::string(kMonitorUser), "wrong"}).status, 401);

@@ -54,6 +54,7 @@ http::request<http::string_body> BeastRequest(const HttpRequest& request) {
     beast_request.set(http::field::authorization,
                       "Basic " + BasicAuthorizationValue(*request.credentials));
   }
+  for (const auto& [name, value] : request.headers) beast_request.set(name, value);
   if (!request.body.empty()) beast_request.body() = request.body;
   beast_request.prepare_payload();
   return beast_request;

@@ -25,6 +25,8 @@ struct HttpRequest {
   std::string target = "/";  // path and query, already percent-encoded
   std::optional<BasicCredentials> credentials;
   std::string body;  // sent with Content-Length when not empty
+  // More header fields, e.g. {"Origin", "https://example.com"}.
+  std::vector<std::pair<std::string, std::string>> headers;
   // Bounds the whole exchange (connect, write, read): a server that
   // accepts and never answers fails the request instead of hanging the test.
   std::chrono::milliseconds timeout{10'000};

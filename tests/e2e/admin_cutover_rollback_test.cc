@@ -13,6 +13,7 @@
 #include <string>
 
 #include "tests/e2e/cutover_test_support.h"
+#include "tests/support/http_client.h"
 
 namespace pgvalve::test {
 namespace {
@@ -180,6 +181,13 @@ TEST_F(CutoverRollbackTest, CancelCutoverDuringCatchUpRollsBack) {
 
   const std::string id = StartCutoverHeldAtCatchUp(admin.get(), asker);
   ASSERT_FALSE(id.empty());
+  // /metrics shows the job where SHOW CUTOVERS does, and what it holds.
+  const std::string step = "pgvalve_cutover_step{database=\"app\",step=\"catch up\"}";
+  const std::string page = MetricsPage();
+  EXPECT_EQ(ExpositionSample(page, step), "1") << page;
+  EXPECT_EQ(ExpositionSample(page, "pgvalve_cutover_sessions_remaining{database=\"app\"}"), "1")
+      << "the asker is still on blue";
+  EXPECT_EQ(ExpositionSample(page, "pgvalve_held_requests{database=\"app\"}"), "1");
 
   PgResult cancelled = ExecOk(admin.get(), "CANCEL CUTOVER " + id);
   EXPECT_STREQ(PQcmdStatus(cancelled.get()), "CANCEL CUTOVER");
@@ -190,6 +198,7 @@ TEST_F(CutoverRollbackTest, CancelCutoverDuringCatchUpRollsBack) {
   EXPECT_EQ(row->at("outcome"), "rolled back");
   EXPECT_EQ(row->at("error").rfind("catch up", 0), 0u) << row->at("error");
   EXPECT_NE(row->at("error").find("cancel"), std::string::npos) << row->at("error");
+  EXPECT_EQ(ExpositionSample(MetricsPage(), step), std::nullopt) << "a job that ended is not running";
 
   EXPECT_EQ(HeldQueryAnswer(asker), std::to_string(blue().port()));
   EXPECT_EQ(asker.DescribeNotices(), "(no notices)");

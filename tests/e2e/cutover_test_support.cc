@@ -5,6 +5,8 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/support/free_port.h"
+#include "tests/support/http_client.h"
 #include "tests/support/replication.h"
 
 namespace pgvalve::test {
@@ -42,6 +44,13 @@ std::string CutoverLogLines(const std::string& log) {
 
 }  // namespace
 
+std::string CutoverTest::HttpToml() {
+  http_port_ = FreeTcpPort();
+  return "\n[http]\nlisten = [\"127.0.0.1:" + std::to_string(http_port_) + "\"]\nmetrics_auth = false\n";
+}
+
+std::string CutoverTest::MetricsPage() const { return HttpGet(http_port_, "/metrics").body; }
+
 void CutoverTest::StartServers(const std::function<void(const PgServer&)>& prepare) {
   blue_ = std::make_unique<PgServer>();
   blue_->CreateDatabase(kApp);
@@ -50,7 +59,7 @@ void CutoverTest::StartServers(const std::function<void(const PgServer&)>& prepa
   green_ = std::make_unique<PgServer>(PgServer::StandbyOf{*blue_});
   AdminPgvalveOptions options;
   options.route_every_database = false;
-  options.extra_toml = UpstreamToml("green", *green_) + RouteToml(kApp, "blue");
+  options.extra_toml = UpstreamToml("green", *green_) + RouteToml(kApp, "blue") + HttpToml();
   pgvalve_ = std::make_unique<AdminPgvalve>(*blue_, options);
 }
 
@@ -79,7 +88,7 @@ void CutoverTest::StartLogicalServers(const std::function<void(const PgServer&)>
   SetUpLogicalReplication(*blue_, *green_, kApp);
   AdminPgvalveOptions options;
   options.route_every_database = false;
-  options.extra_toml = UpstreamToml("green", *green_) + RouteToml(kApp, "blue");
+  options.extra_toml = UpstreamToml("green", *green_) + RouteToml(kApp, "blue") + HttpToml();
   pgvalve_ = std::make_unique<AdminPgvalve>(*blue_, options);
 }
 

@@ -56,6 +56,8 @@ class CutoverTest : public ::testing::Test {
   PgServer& blue() { return *blue_; }
   PgServer& green() { return *green_; }
   AdminPgvalve& pgvalve() { return *pgvalve_; }
+  // pgvalve's /metrics (served without credentials here).
+  std::string MetricsPage() const;
 
   // app through pgvalve; the admin console as admin. Throw PgError.
   std::string ClientConnString() const;
@@ -71,9 +73,13 @@ class CutoverTest : public ::testing::Test {
   void ResumeReplay();
 
  private:
+  // An [http] table on a free port, remembered for MetricsPage.
+  std::string HttpToml();
+
   std::unique_ptr<PgServer> blue_;
   std::unique_ptr<PgServer> green_;
   std::unique_ptr<AdminPgvalve> pgvalve_;
+  uint16_t http_port_ = 0;
 };
 
 // inet_server_port(), asked through the session.

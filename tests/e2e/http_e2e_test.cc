@@ -287,15 +287,8 @@ TEST_F(HttpEndpointTest, ExpositionParsesWithThePrometheusClientParser) {
       << parsed.output;
 }
 
-// Last: it stops the shared PostgreSQL for a while.
-// The value of one series in an exposition page, e.g.
-// `pgvalve_sessions_refused_total{reason="disabled"}`; nullopt without it.
 std::optional<std::string> SampleOf(const std::string& page, const std::string& series) {
-  const std::string prefix = "\n" + series + " ";
-  const size_t at = page.find(prefix);
-  if (at == std::string::npos) return std::nullopt;
-  const size_t start = at + prefix.size();
-  return page.substr(start, page.find('\n', start) - start);
+  return ExpositionSample(page, series);
 }
 
 TEST_F(HttpEndpointTest, RefusalsAndPgvalvesOwnErrorsAreCounted) {
@@ -495,6 +488,7 @@ TEST_F(HttpEndpointTest, JsonViewsAskForCredentialsWhateverMetricsAuthSays) {
   EXPECT_EQ(HttpGet(port(), "/v1/nothing", Monitor()).status, 404);
 }
 
+// Last: it stops the shared PostgreSQL for a while.
 TEST_F(HttpEndpointTest, ReadyzFollowsTheUpstream) {
   std::string last;
   ASSERT_TRUE(WaitForStatus(port(), "/readyz", 200, kReadinessTimeout, last)) << last;

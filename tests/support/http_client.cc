@@ -141,6 +141,16 @@ HttpResponse HttpGet(uint16_t port, std::string_view target,
   return SendHttpRequest(request);
 }
 
+std::optional<std::string> ExpositionSample(const std::string& page, const std::string& series) {
+  const std::string prefix = series + " ";
+  for (size_t at = page.find(prefix); at != std::string::npos; at = page.find(prefix, at + 1)) {
+    if (at != 0 && page[at - 1] != '\n') continue;
+    const size_t start = at + prefix.size();
+    return page.substr(start, page.find('\n', start) - start);
+  }
+  return std::nullopt;
+}
+
 std::string BasicAuthorizationValue(const BasicCredentials& credentials) {
   const std::string plain = credentials.user + ":" + credentials.password;
   // EVP_EncodeBlock writes 4 bytes per 3 input bytes, rounded up, plus a NUL.

@@ -54,6 +54,11 @@ HttpResponse SendHttpRequest(const HttpRequest& request);
 HttpResponse HttpGet(uint16_t port, std::string_view target,
                      std::optional<BasicCredentials> credentials = std::nullopt);
 
+// The value of one series on a Prometheus exposition page, as written, e.g.
+// for `pgvalve_sessions_refused_total{reason="disabled"}`; nullopt when the
+// page has no such sample.
+std::optional<std::string> ExpositionSample(const std::string& page, const std::string& series);
+
 // "user:password" in base64, as the Basic scheme (RFC 7617) sends it.
 std::string BasicAuthorizationValue(const BasicCredentials& credentials);
 

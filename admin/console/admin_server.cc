@@ -28,6 +28,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
                     .control = control_,
                     .drains = drains_,
                     .cutovers = cutovers_,
+                    .limit_counters = limit_counters_,
                     .worker_threads = server.worker_threads(),
                     .accepting_clients = [&server] { return !server.shutting_down(); }},
                    http_authenticator_, readiness_, views_),

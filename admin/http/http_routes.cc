@@ -98,7 +98,8 @@ HttpReply HttpRoutes::Metrics(const HttpRequest& request) {
                              .databases = &sources_.databases,
                              .control = &sources_.control,
                              .drains = &sources_.drains,
-                             .cutovers = &sources_.cutovers},
+                             .cutovers = &sources_.cutovers,
+                             .limit_counters = &sources_.limit_counters},
                             ReadProcessStats()),
   };
 }

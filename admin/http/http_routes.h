@@ -27,6 +27,7 @@
 #include "admin/http/upstream_readiness.h"
 #include "admin/jobs/cutover_registry.h"
 #include "admin/jobs/drain_registry.h"
+#include "admin/limits/limit_counters.h"
 #include "proxy/asio.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_registry.h"
@@ -58,6 +59,7 @@ struct HttpRouteSources {
   const upstream::ControlConnections& control;
   const DrainRegistry& drains;
   const CutoverRegistry& cutovers;
+  const LimitCounters& limit_counters;
   size_t worker_threads = 0;
   // False once pgvalve stopped accepting clients (a shutdown).
   std::function<bool()> accepting_clients;

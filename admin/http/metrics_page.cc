@@ -182,6 +182,18 @@ void AddCutovers(MetricsText& text, const CutoverRegistry& cutovers, const proxy
   }
 }
 
+// What the limits did, under the database their setting names ("*" for
+// the default's), as SHOW LIMITS counts it.
+void AddLimitActions(MetricsText& text, const LimitCounters& counters) {
+  text.Family("pgvalve_limit_actions_total", MetricType::kCounter,
+              "what the limits did (cancel, terminate, close), by the database their setting names and limit");
+  counters.ForEach([&](std::string_view set_on, config::Limit limit, LimitAction action, uint64_t count) {
+    text.Sample("pgvalve_limit_actions_total",
+                {{"database", set_on}, {"limit", config::LimitName(limit)}, {"action", LimitActionName(action)}},
+                count);
+  });
+}
+
 void AddEvents(MetricsText& text, const proxy::ProxyEvents::Snapshot& events) {
   text.Family("pgvalve_sessions_refused_total", MetricType::kCounter,
               "client connections refused before their session started, by reason");
@@ -248,6 +260,7 @@ std::string RenderMetrics(const MetricsSources& sources, const ProcessStats& pro
   if (sources.control) AddTerminations(text, *sources.control);
   if (sources.drains) AddDrains(text, *sources.drains);
   if (sources.cutovers) AddCutovers(text, *sources.cutovers, sources.sessions);
+  if (sources.limit_counters) AddLimitActions(text, *sources.limit_counters);
   AddProcess(text, sources.worker_threads, process);
   return text.Take();
 }

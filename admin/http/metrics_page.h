@@ -11,6 +11,7 @@
 #include "admin/http/process_stats.h"
 #include "admin/jobs/cutover_registry.h"
 #include "admin/jobs/drain_registry.h"
+#include "admin/limits/limit_counters.h"
 #include "proxy/database_registry.h"
 #include "proxy/proxy_events.h"
 #include "proxy/session_registry.h"
@@ -27,6 +28,7 @@ struct MetricsSources {
   const upstream::ControlConnections* control = nullptr;
   const DrainRegistry* drains = nullptr;
   const CutoverRegistry* cutovers = nullptr;
+  const LimitCounters* limit_counters = nullptr;
 };
 
 std::string RenderMetrics(const MetricsSources& sources, const ProcessStats& process);

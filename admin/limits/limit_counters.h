@@ -19,6 +19,19 @@ class LimitCounters {
  public:
   void Add(std::string_view set_on, config::Limit limit, LimitAction action);
   uint64_t Count(std::string_view set_on, config::Limit limit, LimitAction action) const;
+  // visit(set_on, limit, action, count) for every count above zero, by
+  // set_on, then limit, then action.
+  template <typename Visit>
+  void ForEach(Visit visit) const {
+    for (const auto& [set_on, per_limit] : counts_) {
+      for (config::Limit limit : config::kAllLimits) {
+        for (LimitAction action : kAllLimitActions) {
+          const uint64_t count = per_limit[static_cast<size_t>(limit)][static_cast<size_t>(action)];
+          if (count > 0) visit(std::string_view(set_on), limit, action, count);
+        }
+      }
+    }
+  }
 
  private:
   using PerAction = std::array<uint64_t, kAllLimitActions.size()>;

@@ -205,5 +205,22 @@ TEST(MetricsPageTest, GatesAppearOnlyOnceAnOperatorActedOnThem) {
   paused->Resume();
 }
 
+TEST(MetricsPageTest, LimitActionsAreCountedAsShowLimitsCountsThem) {
+  proxy::SessionRegistry registry;
+  proxy::ProxyEvents events;
+  LimitCounters counters;
+  counters.Add("*", config::Limit::kClientIdleTimeout, LimitAction::kClose);
+  counters.Add("*", config::Limit::kClientIdleTimeout, LimitAction::kClose);
+  counters.Add("app", config::Limit::kQueryTimeout, LimitAction::kCancel);
+  const std::string page = RenderMetrics(
+      {.sessions = registry, .events = events, .worker_threads = 1, .limit_counters = &counters}, {});
+  const auto has = [&page](std::string_view line) { return page.find(line) != std::string::npos; };
+  EXPECT_TRUE(has("# TYPE pgvalve_limit_actions_total counter\n")) << page;
+  EXPECT_TRUE(has("pgvalve_limit_actions_total{database=\"*\",limit=\"client_idle_timeout\",action=\"close\"} 2\n"))
+      << page;
+  EXPECT_TRUE(has("pgvalve_limit_actions_total{database=\"app\",limit=\"query_timeout\",action=\"cancel\"} 1\n"));
+  EXPECT_FALSE(has("action=\"terminate\"")) << "only what acted";
+}
+
 }  // namespace
 }  // namespace pgvalve::admin

@@ -58,8 +58,10 @@ TEST_F(DrainExceptRoleTest, ExceptedRoleConnectingDuringADrainIncludingDirectIsL
   // Keeps the drain in its grace phase until it terminates this one.
   DrainedSession open = OpenInTransaction(db, "SELECT 1");
 
+  // The newcomer must connect within GRACE; 5 s leaves room for a machine
+  // busy starting other tests' servers.
   Background<QueryOutcome> drain = QueryInBackground(
-      admin.get(), "DRAIN " + db + " GRACE '2s' INCLUDING DIRECT EXCEPT ROLE app_user");
+      admin.get(), "DRAIN " + db + " GRACE '5s' INCLUDING DIRECT EXCEPT ROLE app_user");
   // The drain has begun once the database is refused.
   ASSERT_TRUE(WaitUntil([&] { return DatabaseColumn(watcher.get(), db, "state") == "disabled"; }))
       << "SHOW DATABASES: " << QueryTable(watcher.get(), "SHOW DATABASES").ToString();

@@ -24,16 +24,7 @@ using std::chrono::seconds;
 
 // PostgreSQL refuses to run as root; as root we hand everything to the
 // `postgres` user that Debian's package creates.
-std::optional<RunAs> ServerIdentity() {
-  if (::geteuid() != 0) return std::nullopt;
-  const passwd* entry = ::getpwnam("postgres");
-  if (entry == nullptr) {
-    throw std::runtime_error(
-        "PgServer: running as root needs a 'postgres' user to run the server as "
-        "(scripts/install-deps installs postgresql-15, which creates it)");
-  }
-  return RunAs{entry->pw_uid, entry->pw_gid};
-}
+std::optional<RunAs> ServerIdentity() { return PostgresUserWhenRoot("PgServer"); }
 
 std::optional<uid_t> OwnerOf(const std::optional<RunAs>& run_as) {
   if (!run_as) return std::nullopt;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,10 +10,22 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
 
 namespace pgvalve::test {
+
+std::optional<RunAs> PostgresUserWhenRoot(std::string_view who) {
+  if (::geteuid() != 0) return std::nullopt;
+  const passwd* entry = ::getpwnam("postgres");
+  if (entry == nullptr) {
+    throw std::runtime_error(std::string(who) +
+                             ": running as root needs a 'postgres' user to run the server as "
+                             "(scripts/install-deps installs postgresql-15, which creates it)");
+  }
+  return RunAs{entry->pw_uid, entry->pw_gid};
+}
 namespace {
 
 [[noreturn]] void ThrowErrno(const std::string& what) {

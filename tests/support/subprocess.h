@@ -6,6 +6,7 @@
 #include <csignal>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgvalve::test {
@@ -16,6 +17,11 @@ struct RunAs {
   uid_t uid = 0;
   gid_t gid = 0;
 };
+
+// Nothing when not root; as root, the `postgres` user Debian's
+// postgresql-15 creates, for servers that refuse root or should not have
+// it (PostgreSQL, etcd). Throws, naming `who`, when root has no such user.
+std::optional<RunAs> PostgresUserWhenRoot(std::string_view who);
 
 struct SpawnOptions {
   // Unset: run as the current user.

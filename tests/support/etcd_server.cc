@@ -1,0 +1,99 @@
+#include "tests/support/etcd_server.h"
+
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/free_port.h"
+#include "tests/support/http_client.h"
+#include "tests/support/log_file.h"
+
+namespace pgvalve::test {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr milliseconds kStopGrace{10'000};
+constexpr milliseconds kReadyPollInterval{50};
+
+std::optional<uid_t> OwnerOf(const std::optional<RunAs>& run_as) {
+  if (!run_as) return std::nullopt;
+  return run_as->uid;
+}
+
+}  // namespace
+
+EtcdServer::EtcdServer()
+    : run_as_(PostgresUserWhenRoot("EtcdServer")), dir_("pgvalve-etcd", OwnerOf(run_as_)) {
+  log_path_ = dir_.path() + "/etcd.log";
+  client_port_ = FreeTcpPort();
+  peer_port_ = FreeTcpPort();
+  Start();
+}
+
+EtcdServer::~EtcdServer() {
+  if (pid_ > 0) StopProcess(pid_, SIGTERM, kStopGrace);
+}
+
+std::string EtcdServer::endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+
+void EtcdServer::Start() {
+  if (pid_ > 0) return;
+  const std::string client_url = endpoint();
+  const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_);
+  SpawnOptions spawn;
+  spawn.run_as = run_as_;
+  spawn.parent_death_signal = SIGKILL;
+  pid_ = SpawnProcess({kBinaryPath, "--name", "test", "--data-dir", dir_.path() + "/data",
+                       "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+                       "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                       "--initial-cluster", "test=" + peer_url, "--log-outputs", "stderr"},
+                      log_path_, spawn);
+  WaitUntilReady();
+}
+
+void EtcdServer::Stop() {
+  if (pid_ <= 0) return;
+  StopProcess(pid_, SIGTERM, kStopGrace);
+  pid_ = -1;
+}
+
+bool EtcdServer::IsRunning() {
+  if (pid_ <= 0) return false;
+  if (WaitForExit(pid_, milliseconds(0))) pid_ = -1;
+  return pid_ > 0;
+}
+
+void EtcdServer::WaitUntilReady() {
+  const auto deadline = steady_clock::now() + kReadyTimeout;
+  std::string last_answer = "no connection";
+  for (;;) {
+    if (std::optional<int> status = WaitForExit(pid_, milliseconds(0))) {
+      pid_ = -1;
+      throw std::runtime_error("etcd " + DescribeWaitStatus(*status) + " before it was ready; its log:\n" +
+                               LogTail());
+    }
+    try {
+      HttpRequest request;
+      request.port = client_port_;
+      request.target = "/health";
+      request.timeout = milliseconds(2'000);
+      const HttpResponse response = SendHttpRequest(request);
+      if (response.status == 200 && response.body.find("\"true\"") != std::string::npos) return;
+      last_answer = response.ToString();
+    } catch (const std::runtime_error& error) {
+      last_answer = error.what();
+    }
+    if (steady_clock::now() >= deadline) {
+      throw std::runtime_error("etcd on port " + std::to_string(client_port_) + " not ready within " +
+                               std::to_string(kReadyTimeout.count()) + " ms (last answer: " + last_answer +
+                               "); its log:\n" + LogTail());
+    }
+    std::this_thread::sleep_for(kReadyPollInterval);
+  }
+}
+
+std::string EtcdServer::LogTail(size_t max_lines) const { return TailOfFile(log_path_, max_lines); }
+
+}  // namespace pgvalve::test

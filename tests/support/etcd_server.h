@@ -1,0 +1,57 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+
+namespace pgvalve::test {
+
+// A real one-member etcd (Debian's etcd-server) on free ports of
+// 127.0.0.1, its data and log in a temp dir of its own, run as the
+// postgres user when the tests run as root. Stop and Start keep the data
+// and the ports, so a test can take etcd away and bring it back.
+//
+// Like PgServer it gets a parent-death signal, so create it on a thread
+// that outlives it, normally the main thread.
+class EtcdServer {
+ public:
+  // Debian's package; scripts/install-deps installs it.
+  static constexpr const char* kBinaryPath = "/usr/bin/etcd";
+  static constexpr std::chrono::milliseconds kReadyTimeout{30'000};
+
+  // Starts etcd and returns once GET /health says it is healthy. Throws
+  // std::runtime_error with the log when it exits or is not ready in time.
+  EtcdServer();
+  ~EtcdServer();
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  void Start();
+  // SIGTERM, then SIGKILL after a grace.
+  void Stop();
+  bool IsRunning();
+
+  uint16_t client_port() const { return client_port_; }
+  // "http://127.0.0.1:PORT", as etcd's clients name an endpoint.
+  std::string endpoint() const;
+  pid_t pid() const { return pid_; }
+  std::string LogTail(size_t max_lines = 40) const;
+
+ private:
+  void WaitUntilReady();
+
+  std::optional<RunAs> run_as_;
+  TempDir dir_;
+  std::string log_path_;
+  uint16_t client_port_ = 0;
+  uint16_t peer_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace pgvalve::test

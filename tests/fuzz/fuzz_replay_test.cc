@@ -37,6 +37,7 @@ extern "C" int FuzzConfigFile(const uint8_t* data, size_t size);
 extern "C" int FuzzCommandLine(const uint8_t* data, size_t size);
 extern "C" int FuzzScram(const uint8_t* data, size_t size);
 extern "C" int FuzzHttpRequest(const uint8_t* data, size_t size);
+extern "C" int FuzzEtcdAnswer(const uint8_t* data, size_t size);
 
 namespace pgvalve::fuzz {
 namespace {
@@ -180,7 +181,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Family{"ConfigFile", FuzzConfigFile, ConfigFileSeeds, 300, 50'000},
                       Family{"CommandLine", FuzzCommandLine, CommandLineSeeds, 200},
                       Family{"Scram", FuzzScram, ScramSeeds, 300},
-                      Family{"HttpRequest", FuzzHttpRequest, HttpRequestSeeds, 300}),
+                      Family{"HttpRequest", FuzzHttpRequest, HttpRequestSeeds, 300},
+                      Family{"EtcdAnswer", FuzzEtcdAnswer, EtcdAnswerSeeds, 400}),
     [](const ::testing::TestParamInfo<Family>& info) { return info.param.name; });
 
 }  // namespace

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
                   WriteCorpus(root / "config_file", pgvalve::fuzz::ConfigFileSeeds()) &&
                   WriteCorpus(root / "command_line", pgvalve::fuzz::CommandLineSeeds()) &&
                   WriteCorpus(root / "scram", pgvalve::fuzz::ScramSeeds()) &&
-                  WriteCorpus(root / "http_request", pgvalve::fuzz::HttpRequestSeeds());
+                  WriteCorpus(root / "http_request", pgvalve::fuzz::HttpRequestSeeds()) &&
+                  WriteCorpus(root / "etcd_answer", pgvalve::fuzz::EtcdAnswerSeeds());
   return ok ? 0 : 1;
 }

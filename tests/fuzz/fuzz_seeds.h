@@ -30,5 +30,7 @@ std::vector<Input> CommandLineSeeds();
 std::vector<Input> ScramSeeds();
 // HTTP request heads, as the HTTP endpoint reads them.
 std::vector<Input> HttpRequestSeeds();
+// etcd's answers through its JSON gateway, as the fleet reads them.
+std::vector<Input> EtcdAnswerSeeds();
 
 }  // namespace pgvalve::fuzz

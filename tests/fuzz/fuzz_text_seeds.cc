@@ -282,4 +282,27 @@ std::vector<Input> HttpRequestSeeds() {
   return seeds;
 }
 
+std::vector<Input> EtcdAnswerSeeds() {
+  std::vector<Input> seeds;
+  for (std::string_view answer : {
+           // As etcd 3.4 wrote them in e2e.etcd: a range, a put, a txn, a
+           // lease, a keepalive, an error.
+           std::string_view(R"({"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437",)"
+                            R"("revision":"12","raft_term":"2"},"kvs":[{"key":"L3QxL2I=","create_revision":"3",)"
+                            R"("mod_revision":"3","version":"1","value":"/wAB","lease":"7587862521296402692"}],)"
+                            R"("count":"1"})"),
+           std::string_view(R"({"header":{"revision":"5"}})"),
+           std::string_view(R"({"header":{"revision":"10"},"succeeded":true,"responses":[{"response_put":{}}]})"),
+           std::string_view(R"({"header":{"revision":"4"},"ID":"7587862521296402692","TTL":"30"})"),
+           std::string_view(R"({"result":{"header":{"revision":"4"},"ID":"7587862521296402692","TTL":"30"}})"),
+           std::string_view(R"({"error":"etcdserver: requested lease not found","code":5,)"
+                            R"("message":"etcdserver: requested lease not found"})"),
+           std::string_view("Zm9vYmFy"),
+           std::string_view("/pgvalve/\xff"),
+       }) {
+    seeds.push_back(Text(answer));
+  }
+  return seeds;
+}
+
 }  // namespace pgvalve::fuzz

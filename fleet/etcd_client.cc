@@ -1,0 +1,164 @@
+#include "fleet/etcd_client.h"
+
+#include <charconv>
+#include <initializer_list>
+#include <tuple>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "proxy/status_text.h"
+
+namespace pgvalve::fleet {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using proxy::Awaitable;
+using proxy::kUseTuple;
+
+// etcd's answers are small: a state key, a list of instances. A bound
+// keeps a misbehaving endpoint from costing memory.
+constexpr size_t kMaxAnswerBytes = 4 << 20;
+
+std::string Text(std::initializer_list<std::string_view> parts) {
+  std::string text;
+  for (std::string_view part : parts) text.append(part);
+  return text;
+}
+
+// One exchange with one endpoint; the error says how far it got.
+Awaitable<absl::StatusOr<std::string>> Exchange(proxy::asio::any_io_executor executor, const EtcdEndpoint& endpoint,
+                                                std::string_view path, const std::string& body,
+                                                std::chrono::milliseconds timeout) {
+  beast::tcp_stream stream(executor);
+  stream.expires_after(timeout);
+  proxy::error_code error;
+  proxy::tcp::resolver resolver(executor);
+  auto [resolve_error, endpoints] =
+      co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseTuple);
+  if (resolve_error) co_return absl::UnavailableError(Text({"cannot resolve ", endpoint.host, ": ",
+                                                             resolve_error.message()}));
+  std::tie(error, std::ignore) = co_await stream.async_connect(endpoints, kUseTuple);
+  if (error) co_return absl::UnavailableError(Text({"cannot connect: ", error.message()}));
+
+  http::request<http::string_body> request{http::verb::post, std::string(path), 11};
+  request.set(http::field::host, endpoint.ToString());
+  request.set(http::field::content_type, "application/json");
+  request.keep_alive(false);
+  request.body() = body;
+  request.prepare_payload();
+  std::tie(error, std::ignore) = co_await http::async_write(stream, request, kUseTuple);
+  if (error) co_return absl::UnavailableError(Text({"cannot send: ", error.message()}));
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxAnswerBytes);
+  std::tie(error, std::ignore) = co_await http::async_read(stream, buffer, parser, kUseTuple);
+  if (error == beast::error::timeout) {
+    co_return absl::UnavailableError(Text({"no answer within ", std::to_string(timeout.count()), " ms"}));
+  }
+  if (error) co_return absl::UnavailableError(Text({"no answer: ", error.message()}));
+  proxy::error_code ignored;
+  stream.socket().shutdown(proxy::tcp::socket::shutdown_both, ignored);
+  co_return std::move(parser.get().body());
+}
+
+}  // namespace
+
+std::string EtcdEndpoint::ToString() const { return host + ":" + std::to_string(port); }
+
+absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view url) {
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\": https is not supported yet"}));
+  }
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  const size_t colon = rest.rfind(':');
+  EtcdEndpoint endpoint;
+  if (colon == std::string_view::npos || colon == 0) {
+    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\" is not http://HOST:PORT"}));
+  }
+  std::string_view host = rest.substr(0, colon);
+  // "[::1]:2379": an IPv6 address in brackets.
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string_view port = rest.substr(colon + 1);
+  unsigned value = 0;
+  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\" has no valid port"}));
+  }
+  endpoint.host = std::string(host);
+  endpoint.port = static_cast<uint16_t>(value);
+  return endpoint;
+}
+
+EtcdClient::EtcdClient(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
+                       std::chrono::milliseconds timeout)
+    : executor_(std::move(executor)), endpoints_(std::move(endpoints)), timeout_(timeout) {}
+
+Awaitable<absl::StatusOr<std::string>> EtcdClient::Call(std::string_view path, std::string body) {
+  std::string failures;
+  for (const EtcdEndpoint& endpoint : endpoints_) {
+    absl::StatusOr<std::string> answer = co_await Exchange(executor_, endpoint, path, body, timeout_);
+    if (answer.ok()) co_return answer;
+    if (!failures.empty()) failures += "; ";
+    failures += Text({endpoint.ToString(), ": ", proxy::StatusText(answer.status())});
+  }
+  if (endpoints_.empty()) failures = "no endpoint configured";
+  co_return absl::UnavailableError(Text({"etcd unreachable (", failures, ")"}));
+}
+
+Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::Put(std::string key, std::string value, int64_t lease) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/put", PutRequest(key, value, lease));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseHeaderOnly(*answer);
+}
+
+Awaitable<absl::StatusOr<RangeResult>> EtcdClient::Get(std::string key) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/range", RangeRequest(key, ""));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseRange(*answer);
+}
+
+Awaitable<absl::StatusOr<RangeResult>> EtcdClient::GetPrefix(std::string prefix) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/range", RangeRequest(prefix, PrefixEnd(prefix)));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseRange(*answer);
+}
+
+Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::Delete(std::string key) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/deleterange", DeleteRangeRequest(key, ""));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseHeaderOnly(*answer);
+}
+
+Awaitable<absl::StatusOr<TxnResult>> EtcdClient::Commit(Txn txn) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/txn", TxnRequest(txn));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseTxn(*answer);
+}
+
+Awaitable<absl::StatusOr<LeaseGrant>> EtcdClient::GrantLease(int64_t ttl_seconds) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/lease/grant", LeaseGrantRequest(ttl_seconds));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseLeaseGrant(*answer);
+}
+
+Awaitable<absl::StatusOr<int64_t>> EtcdClient::KeepAlive(int64_t lease) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/lease/keepalive", LeaseIdRequest(lease));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseKeepAlive(*answer);
+}
+
+Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::RevokeLease(int64_t lease) {
+  absl::StatusOr<std::string> answer = co_await Call("/v3/lease/revoke", LeaseIdRequest(lease));
+  if (!answer.ok()) co_return answer.status();
+  co_return ParseHeaderOnly(*answer);
+}
+
+}  // namespace pgvalve::fleet

@@ -1,0 +1,153 @@
+// The fleet's etcd client against a real etcd 3.4: every call, an endpoint
+// that is down skipped for the next, and what a caller is told when no
+// endpoint answers or one accepts and never answers.
+
+#include "fleet/etcd_client.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include "tests/support/etcd_server.h"
+#include "tests/support/free_port.h"
+
+namespace pgvalve::test {
+namespace {
+
+namespace asio = proxy::asio;
+using fleet::EtcdClient;
+using fleet::EtcdEndpoint;
+using std::chrono::milliseconds;
+
+// Runs `call` to its end on `io`, which it was made for.
+template <typename T>
+T RunToEnd(asio::io_context& io, proxy::Awaitable<T> call) {
+  std::promise<T> result;
+  asio::co_spawn(io, std::move(call), [&](std::exception_ptr failure, T value) {
+    if (failure) std::rethrow_exception(failure);
+    result.set_value(std::move(value));
+  });
+  io.run();
+  return result.get_future().get();
+}
+
+EtcdEndpoint Local(uint16_t port) { return EtcdEndpoint{.host = "127.0.0.1", .port = port}; }
+
+class EtcdClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { etcd_ = std::make_unique<EtcdServer>(); }
+  static void TearDownTestSuite() { etcd_.reset(); }
+
+  static std::vector<EtcdEndpoint> Endpoints() { return {Local(etcd_->client_port())}; }
+
+  static std::unique_ptr<EtcdServer> etcd_;
+};
+
+std::unique_ptr<EtcdServer> EtcdClientTest::etcd_;
+
+TEST_F(EtcdClientTest, EveryCallReachesEtcd) {
+  struct Seen {
+    absl::Status status;
+    std::string value;
+    size_t under_prefix = 0;
+    bool taken = false;
+    bool taken_again = true;
+    int64_t ttl = 0;
+    bool gone = false;
+  };
+  asio::io_context io;
+  const Seen seen = RunToEnd(io, [](asio::any_io_executor executor) -> proxy::Awaitable<Seen> {
+    EtcdClient etcd(executor, Endpoints(), milliseconds(5'000));
+    Seen seen;
+    auto fail = [&seen](const absl::Status& status) {
+      seen.status = status;
+      return seen;
+    };
+    if (auto put = co_await etcd.Put("/c1/a", "one"); !put.ok()) co_return fail(put.status());
+    if (auto put = co_await etcd.Put("/c1/b", "two"); !put.ok()) co_return fail(put.status());
+    auto one = co_await etcd.Get("/c1/a");
+    if (!one.ok()) co_return fail(one.status());
+    seen.value = one->kvs.empty() ? "<none>" : one->kvs[0].value;
+    auto both = co_await etcd.GetPrefix("/c1/");
+    if (!both.ok()) co_return fail(both.status());
+    seen.under_prefix = both->kvs.size();
+
+    fleet::Txn take;
+    take.compare.push_back({.key = "/c1/lock", .target = fleet::Compare::Target::kCreateRevision, .number = 0});
+    take.success.push_back({.kind = fleet::TxnOperation::Kind::kPut, .key = "/c1/lock", .value = "me"});
+    auto first = co_await etcd.Commit(take);
+    if (!first.ok()) co_return fail(first.status());
+    seen.taken = first->succeeded;
+    auto second = co_await etcd.Commit(take);
+    if (!second.ok()) co_return fail(second.status());
+    seen.taken_again = second->succeeded;
+
+    auto lease = co_await etcd.GrantLease(20);
+    if (!lease.ok()) co_return fail(lease.status());
+    if (auto put = co_await etcd.Put("/c1/leased", "x", lease->id); !put.ok()) co_return fail(put.status());
+    auto ttl = co_await etcd.KeepAlive(lease->id);
+    if (!ttl.ok()) co_return fail(ttl.status());
+    seen.ttl = *ttl;
+    if (auto revoked = co_await etcd.RevokeLease(lease->id); !revoked.ok()) co_return fail(revoked.status());
+    if (auto deleted = co_await etcd.Delete("/c1/a"); !deleted.ok()) co_return fail(deleted.status());
+    auto after = co_await etcd.GetPrefix("/c1/");
+    if (!after.ok()) co_return fail(after.status());
+    // Left: b and the lock; a was deleted, the leased key went with its lease.
+    seen.gone = after->kvs.size() == 2 && after->kvs[0].key == "/c1/b" && after->kvs[1].key == "/c1/lock";
+    co_return seen;
+  }(io.get_executor()));
+  ASSERT_TRUE(seen.status.ok()) << seen.status;
+  EXPECT_EQ(seen.value, "one");
+  EXPECT_EQ(seen.under_prefix, 2u);
+  EXPECT_TRUE(seen.taken);
+  EXPECT_FALSE(seen.taken_again);
+  EXPECT_EQ(seen.ttl, 20);
+  EXPECT_TRUE(seen.gone);
+}
+
+proxy::Awaitable<absl::StatusOr<fleet::RangeResult>> GetVia(asio::any_io_executor executor,
+                                                            std::vector<EtcdEndpoint> endpoints,
+                                                            milliseconds timeout) {
+  EtcdClient etcd(executor, std::move(endpoints), timeout);
+  co_return co_await etcd.Get("/c2/key");
+}
+
+TEST_F(EtcdClientTest, AnEndpointThatIsDownIsSkipped) {
+  const uint16_t dead = FreeTcpPort();
+  asio::io_context io;
+  const absl::StatusOr<fleet::RangeResult> got =
+      RunToEnd(io, GetVia(io.get_executor(), {Local(dead), Local(etcd_->client_port())}, milliseconds(5'000)));
+  EXPECT_TRUE(got.ok()) << got.status();
+}
+
+TEST_F(EtcdClientTest, NoEndpointAnsweringIsUnavailableNamingEach) {
+  const uint16_t dead = FreeTcpPort();
+  asio::io_context io;
+  const absl::StatusOr<fleet::RangeResult> got =
+      RunToEnd(io, GetVia(io.get_executor(), {Local(dead)}, milliseconds(5'000)));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
+  const std::string message(got.status().message());
+  EXPECT_NE(message.find("127.0.0.1:" + std::to_string(dead)), std::string::npos) << message;
+  EXPECT_NE(message.find("cannot connect"), std::string::npos) << message;
+}
+
+// A server that accepts and never answers (a hung etcd, a black hole) costs
+// the timeout, not forever.
+TEST_F(EtcdClientTest, AnEndpointThatNeverAnswersTimesOut) {
+  asio::io_context io;
+  // Connections wait in the kernel's backlog; nobody accepts, reads or writes.
+  proxy::tcp::acceptor silent(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const uint16_t port = silent.local_endpoint().port();
+  const absl::StatusOr<fleet::RangeResult> got =
+      RunToEnd(io, GetVia(io.get_executor(), {Local(port)}, milliseconds(300)));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(std::string(got.status().message()).find("no answer within 300 ms"), std::string::npos)
+      << got.status();
+}
+
+}  // namespace
+}  // namespace pgvalve::test

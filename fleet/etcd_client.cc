@@ -1,11 +1,13 @@
 #include "fleet/etcd_client.h"
 
+#include <array>
 #include <charconv>
 #include <initializer_list>
 #include <tuple>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -23,6 +25,10 @@ using proxy::kUseTuple;
 // etcd's answers are small: a state key, a list of instances. A bound
 // keeps a misbehaving endpoint from costing memory.
 constexpr size_t kMaxAnswerBytes = 4 << 20;
+
+// A watch's messages are as small as the keys it watches; the bound is the
+// one every answer has.
+constexpr size_t kMaxWatchMessageBytes = kMaxAnswerBytes;
 
 std::string Text(std::initializer_list<std::string_view> parts) {
   std::string text;
@@ -159,6 +165,108 @@ Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::RevokeLease(int64_t lease)
   absl::StatusOr<std::string> answer = co_await Call("/v3/lease/revoke", LeaseIdRequest(lease));
   if (!answer.ok()) co_return answer.status();
   co_return ParseHeaderOnly(*answer);
+}
+
+struct EtcdWatch::Stream {
+  explicit Stream(proxy::asio::any_io_executor executor) : tcp(std::move(executor)) {}
+  beast::tcp_stream tcp;
+};
+
+EtcdWatch::EtcdWatch(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
+                     std::chrono::milliseconds connect_timeout)
+    : executor_(std::move(executor)), endpoints_(std::move(endpoints)), connect_timeout_(connect_timeout) {}
+
+EtcdWatch::~EtcdWatch() { Stop(); }
+
+void EtcdWatch::Stop() {
+  stopped_ = true;
+  if (stream_) {
+    proxy::error_code ignored;
+    stream_->tcp.socket().close(ignored);
+  }
+}
+
+Awaitable<absl::Status> EtcdWatch::Run(std::string prefix, int64_t start_revision, OnMessage on_message) {
+  stopped_ = false;
+  const std::string body = WatchCreateRequest(prefix, PrefixEnd(prefix), start_revision);
+  std::string failures;
+  for (const EtcdEndpoint& endpoint : endpoints_) {
+    bool connected = false;
+    absl::Status ended = co_await Follow(endpoint, body, on_message, connected);
+    stream_.reset();
+    if (stopped_) co_return absl::OkStatus();
+    // Once a stream ran, how it ended is the answer: the caller decides
+    // whether to watch again, and from which revision.
+    if (connected) co_return ended;
+    if (!failures.empty()) failures += "; ";
+    failures += Text({endpoint.ToString(), ": ", proxy::StatusText(ended)});
+  }
+  if (endpoints_.empty()) failures = "no endpoint configured";
+  co_return absl::UnavailableError(Text({"etcd unreachable (", failures, ")"}));
+}
+
+Awaitable<absl::Status> EtcdWatch::Follow(const EtcdEndpoint& endpoint, const std::string& body,
+                                          const OnMessage& on_message, bool& connected) {
+  stream_ = std::make_shared<Stream>(executor_);
+  // Held by the frame: Stop may drop stream_ meanwhile.
+  const std::shared_ptr<Stream> stream = stream_;
+  beast::tcp_stream& tcp = stream->tcp;
+  tcp.expires_after(connect_timeout_);
+  proxy::tcp::resolver resolver(executor_);
+  auto [resolve_error, addresses] =
+      co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseTuple);
+  if (resolve_error) co_return absl::UnavailableError(Text({"cannot resolve: ", resolve_error.message()}));
+  // A Stop while resolving found no socket to close.
+  if (stopped_) co_return absl::CancelledError("stopped");
+  proxy::error_code error;
+  std::tie(error, std::ignore) = co_await tcp.async_connect(addresses, kUseTuple);
+  if (error) co_return absl::UnavailableError(Text({"cannot connect: ", error.message()}));
+
+  http::request<http::string_body> request{http::verb::post, "/v3/watch", 11};
+  request.set(http::field::host, endpoint.ToString());
+  request.set(http::field::content_type, "application/json");
+  request.body() = body;
+  request.prepare_payload();
+  std::tie(error, std::ignore) = co_await http::async_write(tcp, request, kUseTuple);
+  if (error) co_return absl::UnavailableError(Text({"cannot send: ", error.message()}));
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);  // the stream has no end; each message is bounded below
+  std::tie(error, std::ignore) = co_await http::async_read_header(tcp, buffer, parser, kUseTuple);
+  if (error) co_return absl::UnavailableError(Text({"no answer: ", error.message()}));
+  if (parser.get().result() != http::status::ok) {
+    const std::string status = std::to_string(parser.get().result_int());
+    co_return absl::UnavailableError(Text({"the watch was refused: HTTP ", status}));
+  }
+  connected = true;
+  // A watch is quiet for as long as nothing changes.
+  tcp.expires_never();
+
+  WatchStreamSplitter splitter(kMaxWatchMessageBytes);
+  std::array<char, 16 * 1024> piece;
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    std::tie(error, std::ignore) = co_await http::async_read_some(tcp, buffer, parser, kUseTuple);
+    if (error == http::error::need_buffer) error = {};
+    if (error) co_return absl::UnavailableError(Text({"the watch's stream broke: ", error.message()}));
+    const size_t read = piece.size() - parser.get().body().size;
+    if (absl::Status taken = splitter.Append(std::string_view(piece.data(), read)); !taken.ok()) co_return taken;
+    while (std::optional<std::string> text = splitter.Next()) {
+      absl::StatusOr<WatchMessage> message = ParseWatchMessage(*text);
+      if (!message.ok()) co_return message.status();
+      on_message(*message);
+      if (message->canceled) {
+        co_return absl::FailedPreconditionError(
+            message->compact_revision != 0
+                ? Text({"etcd canceled the watch: revision compacted, history kept from ",
+                        std::to_string(message->compact_revision)})
+                : Text({"etcd canceled the watch: ", message->cancel_reason}));
+      }
+    }
+  }
+  co_return absl::UnavailableError("etcd ended the watch's stream");
 }
 
 }  // namespace pgvalve::fleet

@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +62,42 @@ class EtcdClient {
   proxy::asio::any_io_executor executor_;
   std::vector<EtcdEndpoint> endpoints_;
   std::chrono::milliseconds timeout_;
+};
+
+// A watch on every key under a prefix: etcd streams each change as it is
+// committed, on one long HTTP response, so nothing polls. One executor's,
+// as the client; it must outlive a running Run (Stop it, then let Run
+// return).
+class EtcdWatch {
+ public:
+  EtcdWatch(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
+            std::chrono::milliseconds connect_timeout);
+  ~EtcdWatch();
+  EtcdWatch(const EtcdWatch&) = delete;
+  EtcdWatch& operator=(const EtcdWatch&) = delete;
+
+  using OnMessage = std::function<void(const WatchMessage&)>;
+  // Watches `prefix` from `start_revision` on (0: from now), on the first
+  // endpoint that answers, giving `on_message` every message (the first
+  // says the watch was created) until the stream ends. Returns why it
+  // ended: OK after Stop; Unavailable when no endpoint answered or the
+  // connection broke (etcd went away); FailedPrecondition when etcd
+  // canceled the watch (the revision was compacted: compact_revision says
+  // from where to read again); ResourceExhausted for a message over 4 MiB.
+  proxy::Awaitable<absl::Status> Run(std::string prefix, int64_t start_revision, OnMessage on_message);
+  // Ends a running Run (which then returns OK); nothing otherwise.
+  void Stop();
+
+ private:
+  struct Stream;
+  proxy::Awaitable<absl::Status> Follow(const EtcdEndpoint& endpoint, const std::string& body,
+                                        const OnMessage& on_message, bool& connected);
+
+  proxy::asio::any_io_executor executor_;
+  std::vector<EtcdEndpoint> endpoints_;
+  std::chrono::milliseconds connect_timeout_;
+  std::shared_ptr<Stream> stream_;
+  bool stopped_ = false;
 };
 
 }  // namespace pgvalve::fleet

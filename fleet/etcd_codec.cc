@@ -239,6 +239,47 @@ std::string LeaseGrantRequest(int64_t ttl_seconds) {
 
 std::string LeaseIdRequest(int64_t id) { return json::serialize(json::object{{"ID", std::to_string(id)}}); }
 
+std::string WatchCreateRequest(std::string_view key, std::string_view range_end, int64_t start_revision) {
+  json::object create{{"key", Base64Json(key)}};
+  if (!range_end.empty()) create["range_end"] = Base64Json(range_end);
+  if (start_revision != 0) create["start_revision"] = std::to_string(start_revision);
+  return json::serialize(json::object{{"create_request", std::move(create)}});
+}
+
+absl::Status WatchStreamSplitter::Append(std::string_view piece) {
+  // What was handed out already goes first, so pending_ holds at most one
+  // message and a piece.
+  if (start_ > 0) {
+    pending_.erase(0, start_);
+    start_ = 0;
+  }
+  if (failed_) return absl::ResourceExhaustedError("etcd: the watch stream already overflowed");
+  // Every message the piece ends or holds, and the one it leaves open,
+  // measured from where its line began.
+  size_t line_start = pending_.rfind('\n');
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  pending_.append(piece);
+  for (size_t at = line_start; at <= pending_.size(); ++at) {
+    if (at < pending_.size() && pending_[at] != '\n') continue;
+    if (at - line_start > max_message_bytes_) {
+      failed_ = true;
+      pending_.clear();
+      return absl::ResourceExhaustedError(Cat({"etcd: a watch message longer than ",
+                                               std::to_string(max_message_bytes_), " bytes"}));
+    }
+    line_start = at + 1;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> WatchStreamSplitter::Next() {
+  const size_t newline = pending_.find('\n', start_);
+  if (newline == std::string::npos) return std::nullopt;
+  std::string message = pending_.substr(start_, newline - start_);
+  start_ = newline + 1;
+  return message;
+}
+
 absl::StatusOr<ResponseHeader> ParseHeaderOnly(std::string_view text) {
   absl::StatusOr<json::object> object = ObjectOf(text);
   if (!object.ok()) return object.status();
@@ -300,6 +341,55 @@ absl::StatusOr<int64_t> ParseKeepAlive(std::string_view text) {
   const json::value* result = object->if_contains("result");
   if (result == nullptr || !result->is_object()) return absl::DataLossError("etcd: a keepalive without result");
   return Int64Of(result->as_object(), "TTL");
+}
+
+absl::StatusOr<WatchMessage> ParseWatchMessage(std::string_view text) {
+  absl::StatusOr<json::object> object = ObjectOf(text);
+  if (!object.ok()) return object.status();
+  const json::value* found = object->if_contains("result");
+  if (found == nullptr || !found->is_object()) return absl::DataLossError("etcd: a watch message without result");
+  const json::object& result = found->as_object();
+  WatchMessage message;
+  absl::StatusOr<ResponseHeader> header = HeaderOf(result);
+  if (!header.ok()) return header.status();
+  message.header = *header;
+  for (auto [name, field] : {std::pair{"created", &message.created}, std::pair{"canceled", &message.canceled}}) {
+    if (const json::value* flag = result.if_contains(name); flag != nullptr) {
+      if (!flag->is_bool()) return absl::DataLossError(Cat({"etcd: ", name, " is not a boolean"}));
+      *field = flag->as_bool();
+    }
+  }
+  absl::StatusOr<int64_t> compact = Int64Of(result, "compact_revision");
+  if (!compact.ok()) return compact.status();
+  message.compact_revision = *compact;
+  if (const json::value* reason = result.if_contains("cancel_reason"); reason != nullptr && reason->is_string()) {
+    message.cancel_reason = std::string(std::string_view(reason->as_string()));
+  }
+  if (const json::value* events = result.if_contains("events"); events != nullptr) {
+    if (!events->is_array()) return absl::DataLossError("etcd: events is not an array");
+    for (const json::value& each : events->as_array()) {
+      if (!each.is_object()) return absl::DataLossError("etcd: an event is not an object");
+      const json::object& event = each.as_object();
+      WatchEvent parsed;
+      // PUT is protobuf's zero value, left out.
+      if (const json::value* type = event.if_contains("type"); type != nullptr) {
+        if (!type->is_string()) return absl::DataLossError("etcd: an event's type is not a string");
+        const std::string_view name = type->as_string();
+        if (name == "DELETE") {
+          parsed.type = WatchEvent::Type::kDelete;
+        } else if (name != "PUT") {
+          return absl::DataLossError(Cat({"etcd: an event of unknown type ", name}));
+        }
+      }
+      const json::value* kv = event.if_contains("kv");
+      if (kv == nullptr) return absl::DataLossError("etcd: an event without kv");
+      absl::StatusOr<KeyValue> parsed_kv = KeyValueOf(*kv);
+      if (!parsed_kv.ok()) return parsed_kv.status();
+      parsed.kv = *std::move(parsed_kv);
+      message.events.push_back(std::move(parsed));
+    }
+  }
+  return message;
 }
 
 }  // namespace pgvalve::fleet

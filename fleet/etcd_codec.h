@@ -86,6 +86,46 @@ struct LeaseGrant {
   int64_t ttl_seconds = 0;
 };
 
+// One change a watch saw.
+struct WatchEvent {
+  enum class Type { kPut, kDelete };
+  Type type = Type::kPut;
+  KeyValue kv;  // a delete carries the key and its mod_revision only
+};
+
+// One message of a watch's stream: its creation, events, or its end.
+struct WatchMessage {
+  ResponseHeader header;
+  bool created = false;
+  // etcd ended the watch: the revision asked for was compacted away
+  // (compact_revision says from where history is kept), or another reason.
+  bool canceled = false;
+  int64_t compact_revision = 0;
+  std::string cancel_reason;
+  std::vector<WatchEvent> events;
+};
+
+// A watch's answer is one HTTP body that never ends: JSON messages, each
+// followed by a line feed. Cuts it into those messages as it arrives, in
+// pieces of any size; a message longer than `max_message_bytes` is an
+// error rather than unbounded memory.
+class WatchStreamSplitter {
+ public:
+  explicit WatchStreamSplitter(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+
+  // Takes the next piece of the body. Fails once a message outgrows the
+  // bound; nothing is taken after that.
+  absl::Status Append(std::string_view piece);
+  // The next whole message, without its line feed; nullopt until one is.
+  std::optional<std::string> Next();
+
+ private:
+  const size_t max_message_bytes_;
+  std::string pending_;
+  size_t start_ = 0;
+  bool failed_ = false;
+};
+
 // Request bodies.
 std::string PutRequest(std::string_view key, std::string_view value, int64_t lease);
 std::string RangeRequest(std::string_view key, std::string_view range_end);
@@ -93,6 +133,9 @@ std::string DeleteRangeRequest(std::string_view key, std::string_view range_end)
 std::string TxnRequest(const Txn& txn);
 std::string LeaseGrantRequest(int64_t ttl_seconds);
 std::string LeaseIdRequest(int64_t id);  // keepalive, revoke
+// Every change to keys in [key, range_end) from `start_revision` on (0:
+// from now).
+std::string WatchCreateRequest(std::string_view key, std::string_view range_end, int64_t start_revision);
 
 // Answers. An answer that is not what the call returns, or that carries
 // etcd's error object ({"error": ..., "code": N}), is an error naming it.
@@ -103,5 +146,7 @@ absl::StatusOr<LeaseGrant> ParseLeaseGrant(std::string_view json);
 // The keepalive's answer, {"result": {"ID": ..., "TTL": ...}}: the lease's
 // remaining TTL; 0 when the lease has expired.
 absl::StatusOr<int64_t> ParseKeepAlive(std::string_view json);
+// One message of a watch's stream, {"result": {...}}.
+absl::StatusOr<WatchMessage> ParseWatchMessage(std::string_view json);
 
 }  // namespace pgvalve::fleet

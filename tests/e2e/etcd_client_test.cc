@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -147,6 +149,102 @@ TEST_F(EtcdClientTest, AnEndpointThatNeverAnswersTimesOut) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(std::string(got.status().message()).find("no answer within 300 ms"), std::string::npos)
       << got.status();
+}
+
+// What a watch saw, for the assertions.
+struct Watched {
+  absl::Status ended;
+  bool created = false;
+  std::vector<std::string> events;  // "PUT key=value", "DELETE key"
+  int64_t last_revision = 0;
+};
+
+void Record(Watched& watched, const fleet::WatchMessage& message) {
+  watched.created = watched.created || message.created;
+  for (const fleet::WatchEvent& event : message.events) {
+    watched.events.push_back(event.type == fleet::WatchEvent::Type::kPut
+                                 ? "PUT " + event.kv.key + "=" + event.kv.value
+                                 : "DELETE " + event.kv.key);
+    watched.last_revision = event.kv.mod_revision;
+  }
+}
+
+// Changes under the prefix arrive as they are committed, in order, and no
+// others; Stop ends the watch.
+proxy::Awaitable<Watched> WatchWhileChanging(asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints) {
+  fleet::EtcdWatch watch(executor, endpoints, milliseconds(5'000));
+  EtcdClient etcd(executor, endpoints, milliseconds(5'000));
+  Watched watched;
+  // Each change is made once the watch saw the one before, so the order
+  // seen is the order made; the watch stops itself after the last.
+  auto step = std::make_shared<int>(0);
+  auto change = [&etcd, &watch, &watched, step]() -> proxy::Awaitable<void> {
+    switch ((*step)++) {
+      case 0: (void)co_await etcd.Put("/w1/a", "one"); break;
+      case 1: (void)co_await etcd.Put("/elsewhere", "not watched"); (void)co_await etcd.Put("/w1/b", "two"); break;
+      case 2: (void)co_await etcd.Delete("/w1/a"); break;
+      default: watch.Stop(); break;
+    }
+  };
+  watched.ended = co_await watch.Run("/w1/", 0, [&](const fleet::WatchMessage& message) {
+    Record(watched, message);
+    if (message.created || !message.events.empty()) asio::co_spawn(executor, change(), asio::detached);
+  });
+  co_return watched;
+}
+
+TEST_F(EtcdClientTest, AWatchSeesEachChangeUnderItsPrefixAsItIsMade) {
+  asio::io_context io;
+  const Watched watched = RunToEnd(io, WatchWhileChanging(io.get_executor(), Endpoints()));
+  EXPECT_TRUE(watched.ended.ok()) << watched.ended;
+  EXPECT_TRUE(watched.created);
+  EXPECT_EQ(watched.events, (std::vector<std::string>{"PUT /w1/a=one", "PUT /w1/b=two", "DELETE /w1/a"}));
+}
+
+// From a revision in the past: what happened since, then the rest.
+proxy::Awaitable<Watched> WatchFrom(asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
+                                    int64_t revision, size_t events_wanted) {
+  fleet::EtcdWatch watch(executor, endpoints, milliseconds(5'000));
+  Watched watched;
+  watched.ended = co_await watch.Run("/w2/", revision, [&](const fleet::WatchMessage& message) {
+    Record(watched, message);
+    if (watched.events.size() >= events_wanted) watch.Stop();
+  });
+  co_return watched;
+}
+
+TEST_F(EtcdClientTest, AWatchFromARevisionReplaysWhatCameSince) {
+  asio::io_context io;
+  const absl::StatusOr<fleet::ResponseHeader> first = RunToEnd(io, [](asio::any_io_executor executor) ->
+      proxy::Awaitable<absl::StatusOr<fleet::ResponseHeader>> {
+        EtcdClient etcd(executor, Endpoints(), milliseconds(5'000));
+        auto first = co_await etcd.Put("/w2/x", "1");
+        (void)co_await etcd.Put("/w2/x", "2");
+        co_return first;
+      }(io.get_executor()));
+  ASSERT_TRUE(first.ok()) << first.status();
+  io.restart();
+  const Watched watched = RunToEnd(io, WatchFrom(io.get_executor(), Endpoints(), first->revision, 2));
+  EXPECT_TRUE(watched.ended.ok()) << watched.ended;
+  EXPECT_EQ(watched.events, (std::vector<std::string>{"PUT /w2/x=1", "PUT /w2/x=2"}));
+}
+
+// Last: it stops etcd. A watch whose etcd goes away ends with Unavailable,
+// so the fleet knows to stop trusting what it applied is current.
+TEST_F(EtcdClientTest, AWatchEndsWhenEtcdGoesAway) {
+  asio::io_context io;
+  std::thread stopper;
+  const absl::Status ended = RunToEnd(io, [](asio::any_io_executor executor, std::thread& stopper)
+                                              -> proxy::Awaitable<absl::Status> {
+    fleet::EtcdWatch watch(executor, Endpoints(), milliseconds(5'000));
+    co_return co_await watch.Run("/w3/", 0, [&stopper](const fleet::WatchMessage& message) {
+      // Stopped from another thread: StopProcess waits for the exit.
+      if (message.created) stopper = std::thread([] { etcd_->Stop(); });
+    });
+  }(io.get_executor(), stopper));
+  if (stopper.joinable()) stopper.join();
+  EXPECT_EQ(ended.code(), absl::StatusCode::kUnavailable) << ended;
+  etcd_->Start();
 }
 
 }  // namespace

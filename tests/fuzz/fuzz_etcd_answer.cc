@@ -1,18 +1,21 @@
 // Fuzzes what the fleet reads from etcd: the input, as an answer of each
-// call, through every parser of fleet/etcd_codec.h, and through the base64
-// decoder keys and values take.
+// call and as a watch's stream, through every parser of
+// fleet/etcd_codec.h, and through the base64 decoder keys and values take.
 //
 // Besides not crashing:
 //   - whatever bytes base64 carries come back out of it unchanged;
 //   - a parsed range's keys and values are those bytes (they re-encode and
 //     decode to themselves);
-//   - a prefix's range end sorts after every key with that prefix.
+//   - a prefix's range end sorts after every key with that prefix;
+//   - a watch's stream is cut into the same messages however it arrives
+//     (whole, or in two pieces at any point), none over the bound.
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fleet/etcd_codec.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -49,6 +52,31 @@ void CheckAnswers(std::string_view answer) {
   (void)fleet::ParseTxn(answer);
   (void)fleet::ParseLeaseGrant(answer);
   (void)fleet::ParseKeepAlive(answer);
+  (void)fleet::ParseWatchMessage(answer);
+}
+
+// The messages `stream` is cut into, arriving as `pieces`; nullopt once the
+// splitter refused a piece.
+std::optional<std::vector<std::string>> Split(std::initializer_list<std::string_view> pieces) {
+  constexpr size_t kBound = 64;
+  fleet::WatchStreamSplitter splitter(kBound);
+  std::vector<std::string> messages;
+  for (std::string_view piece : pieces) {
+    if (!splitter.Append(piece).ok()) return std::nullopt;
+    while (std::optional<std::string> message = splitter.Next()) {
+      PGVALVE_FUZZ_CHECK(message->size() <= kBound);
+      PGVALVE_FUZZ_CHECK(message->find('\n') == std::string::npos);
+      messages.push_back(*std::move(message));
+    }
+  }
+  return messages;
+}
+
+void CheckSplitter(std::string_view stream) {
+  const std::optional<std::vector<std::string>> whole = Split({stream});
+  const size_t cut = stream.empty() ? 0 : static_cast<uint8_t>(stream[0]) % (stream.size() + 1);
+  const std::optional<std::vector<std::string>> pieces = Split({stream.substr(0, cut), stream.substr(cut)});
+  PGVALVE_FUZZ_CHECK(whole == pieces);
 }
 
 }  // namespace
@@ -59,5 +87,6 @@ extern "C" int PGVALVE_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   pgvalve::fuzz::CheckAnswers(input);
   pgvalve::fuzz::CheckBase64(input);
   pgvalve::fuzz::CheckPrefixEnd(input);
+  pgvalve::fuzz::CheckSplitter(input);
   return 0;
 }

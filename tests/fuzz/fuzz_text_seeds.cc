@@ -297,6 +297,13 @@ std::vector<Input> EtcdAnswerSeeds() {
            std::string_view(R"({"result":{"header":{"revision":"4"},"ID":"7587862521296402692","TTL":"30"}})"),
            std::string_view(R"({"error":"etcdserver: requested lease not found","code":5,)"
                             R"("message":"etcdserver: requested lease not found"})"),
+           // A watch's stream as etcd sends it: created, a put, a delete.
+           std::string_view(R"({"result":{"header":{"revision":"1"},"created":true}})" "\n"
+                            R"({"result":{"header":{"revision":"2"},"events":[{"kv":{"key":"Zm9v",)"
+                            R"("create_revision":"2","mod_revision":"2","version":"1","value":"YmFy"}}]}})" "\n"
+                            R"({"result":{"header":{"revision":"3"},"events":[{"type":"DELETE",)"
+                            R"("kv":{"key":"Zm9v","mod_revision":"3"}}]}})" "\n"),
+           std::string_view(R"({"result":{"header":{"revision":"9"},"canceled":true,"compact_revision":"5"}})"),
            std::string_view("Zm9vYmFy"),
            std::string_view("/pgvalve/\xff"),
        }) {

@@ -116,5 +116,57 @@ TEST(EtcdCodecTest, EtcdsErrorsAndGarbageAreErrors) {
   EXPECT_FALSE(ParseRange(R"({"header":{"revision":"twelve"}})").ok());
 }
 
+TEST(EtcdWatchStreamTest, CutsTheStreamAtLineFeedsWhateverThePieces) {
+  WatchStreamSplitter splitter(16);
+  ASSERT_TRUE(splitter.Append("{\"a\":1}\n{\"b").ok());
+  EXPECT_EQ(splitter.Next(), "{\"a\":1}");
+  EXPECT_EQ(splitter.Next(), std::nullopt) << "half a message";
+  ASSERT_TRUE(splitter.Append("\":2}\n\n").ok());
+  EXPECT_EQ(splitter.Next(), "{\"b\":2}");
+  EXPECT_EQ(splitter.Next(), "");
+  EXPECT_EQ(splitter.Next(), std::nullopt);
+}
+
+TEST(EtcdWatchStreamTest, AMessageOverTheBoundStopsTheStream) {
+  WatchStreamSplitter splitter(8);
+  ASSERT_TRUE(splitter.Append("12345678\n1234").ok());
+  EXPECT_EQ(splitter.Append("56789").code(), absl::StatusCode::kResourceExhausted) << "9 bytes without an end";
+  EXPECT_FALSE(splitter.Append("\n").ok()) << "nothing is taken after";
+}
+
+TEST(EtcdWatchStreamTest, ReadsCreationEventsAndCancellation) {
+  const absl::StatusOr<WatchMessage> created =
+      ParseWatchMessage(R"({"result":{"header":{"revision":"1"},"created":true}})");
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_TRUE(created->events.empty());
+
+  const absl::StatusOr<WatchMessage> events = ParseWatchMessage(
+      R"({"result":{"header":{"revision":"3"},"events":[{"kv":{"key":"Zm9v","create_revision":"2",)"
+      R"("mod_revision":"2","version":"1","value":"YmFy"}},)"
+      R"({"type":"DELETE","kv":{"key":"Zm9v","mod_revision":"3"}}]}})");
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->events.size(), 2u);
+  EXPECT_EQ(events->events[0].type, WatchEvent::Type::kPut) << "PUT is left out, as protobuf's zero";
+  EXPECT_EQ(events->events[0].kv.value, "bar");
+  EXPECT_EQ(events->events[1].type, WatchEvent::Type::kDelete);
+  EXPECT_EQ(events->events[1].kv.mod_revision, 3);
+
+  const absl::StatusOr<WatchMessage> compacted =
+      ParseWatchMessage(R"({"result":{"header":{"revision":"9"},"canceled":true,"compact_revision":"5"}})");
+  ASSERT_TRUE(compacted.ok()) << compacted.status();
+  EXPECT_TRUE(compacted->canceled);
+  EXPECT_EQ(compacted->compact_revision, 5);
+
+  EXPECT_FALSE(ParseWatchMessage(R"({"result":{"events":[{"type":"TRUNCATE","kv":{}}]}})").ok());
+  EXPECT_FALSE(ParseWatchMessage(R"({"header":{}})").ok()) << "no result";
+}
+
+TEST(EtcdWatchStreamTest, TheCreateRequestNamesTheRangeAndTheRevision) {
+  EXPECT_EQ(WatchCreateRequest("/p/", PrefixEnd("/p/"), 0),
+            R"({"create_request":{"key":"L3Av","range_end":"L3Aw"}})");
+  EXPECT_EQ(WatchCreateRequest("/p/", "", 42), R"({"create_request":{"key":"L3Av","start_revision":"42"}})");
+}
+
 }  // namespace
 }  // namespace pgvalve::fleet

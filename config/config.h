@@ -131,10 +131,29 @@ struct HttpSettings {
   bool tls = false;
 };
 
+// Several instances acting as one through etcd (issue 15, under way: for
+// now each instance registers itself, and SHOW FLEET lists them).
+struct FleetSettings {
+  // etcd's client URLs, "http://HOST:PORT"; empty means no fleet.
+  std::vector<std::string> etcd_endpoints;
+  // Every key pgvalve writes starts with it; several fleets can share an
+  // etcd under different prefixes.
+  std::string key_prefix = "/pgvalve";
+  // This instance's name in the fleet; unset: "HOST:PORT" of the host's
+  // name and the first client listen port.
+  std::optional<std::string> instance_id;
+  // How long an instance that stopped renewing (killed, partitioned)
+  // stays listed.
+  Duration lease_ttl{10000};
+
+  bool enabled() const { return !etcd_endpoints.empty(); }
+};
+
 struct Config {
   ProxySettings proxy;
   AdminSettings admin;
   HttpSettings http;
+  FleetSettings fleet;
   // Keyed by name; each entry's `name` equals its key (Validate sees to it).
   std::map<std::string, UpstreamConfig> upstreams;
   std::map<std::string, DatabaseRoute> databases;

@@ -122,6 +122,14 @@ void ReadAdmin(const toml::value* value, FirstError& errors,
   ReadAccessRules(table, errors, admin.rules);
 }
 
+void ReadFleet(const toml::value* value, FirstError& errors, FleetSettings& fleet) {
+  TomlTable table(value, "fleet", errors, {"etcd_endpoints", "key_prefix", "instance_id", "lease_ttl"});
+  table.StringList("etcd_endpoints", fleet.etcd_endpoints);
+  table.String("key_prefix", fleet.key_prefix);
+  table.String("instance_id", fleet.instance_id);
+  table.Timeout("lease_ttl", fleet.lease_ttl);
+}
+
 void ReadHttp(const toml::value* value, FirstError& errors, HttpSettings& http) {
   TomlTable table(value, "http", errors, {"listen", "metrics_auth", "tls"});
   table.Addresses("listen", http.listen);
@@ -253,12 +261,13 @@ absl::StatusOr<Config> ReadConfigText(std::string_view toml_text,
   config.source = source;
   FirstError errors(source);
   TomlTable root(&*document, "", errors,
-                 {"log_level", "log_format", "proxy", "admin", "http", "upstreams", "databases"});
+                 {"log_level", "log_format", "proxy", "admin", "http", "fleet", "upstreams", "databases"});
   root.String("log_level", config.log_level);
   root.String("log_format", config.log_format);
   ReadProxy(root.Get("proxy"), errors, config.proxy);
   ReadAdmin(root.Get("admin"), errors, config.admin);
   ReadHttp(root.Get("http"), errors, config.http);
+  ReadFleet(root.Get("fleet"), errors, config.fleet);
   ReadUpstreams(root.Get("upstreams"), errors, config.upstreams);
   ReadDatabases(root.Get("databases"), errors, config.databases);
   if (errors.failed()) return errors.status();

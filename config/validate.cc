@@ -1,5 +1,7 @@
 #include "config/validate.h"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 #include <string>
 #include <vector>
@@ -7,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/config_error.h"
+#include "config/etcd_endpoint.h"
 #include "config/scram_verifier.h"
 #include "config/string_views.h"
 #include "config/value_text.h"
@@ -269,6 +272,32 @@ void CheckLimits(Checker& check, const std::string& path,
   }
 }
 
+void CheckFleet(Checker& check, const FleetSettings& fleet) {
+  for (size_t i = 0; i < fleet.etcd_endpoints.size(); ++i) {
+    if (absl::StatusOr<EtcdEndpoint> endpoint = ParseEtcdEndpoint(fleet.etcd_endpoints[i]); !endpoint.ok()) {
+      check.Fail(absl::StrCat("fleet.etcd_endpoints[", i, "]"), std::string(endpoint.status().message()));
+    }
+  }
+  if (!fleet.key_prefix.starts_with('/') || fleet.key_prefix.size() < 2 || fleet.key_prefix.ends_with('/')) {
+    check.Fail("fleet.key_prefix", absl::StrCat("must start with / and not end with it, got ",
+                                                Quoted(fleet.key_prefix)));
+  }
+  if (fleet.instance_id) {
+    const std::string& id = *fleet.instance_id;
+    const bool plain = !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':';
+    });
+    if (!plain) {
+      check.Fail("fleet.instance_id",
+                 absl::StrCat("must be 1 to 128 letters, digits, '.', '-', '_' or ':', got ", Quoted(id)));
+    }
+  }
+  // etcd raises a shorter TTL to its own minimum (2 s with its defaults).
+  if (fleet.lease_ttl < std::chrono::seconds(2) || fleet.lease_ttl > std::chrono::hours(1)) {
+    check.Fail("fleet.lease_ttl", "must be between 2s and 1h");
+  }
+}
+
 void CheckRoutes(Checker& check, Config& config) {
   if (config.databases.empty()) {
     check.Fail("databases", "no route defined; add [databases.\"*\"]");
@@ -324,6 +353,7 @@ absl::Status Validate(Config& config, std::string_view source) {
     CheckUpstream(check, path, upstream);
   }
   CheckRoutes(check, config);
+  CheckFleet(check, config.fleet);
   return check.status();
 }
 

@@ -75,34 +75,6 @@ Awaitable<absl::StatusOr<std::string>> Exchange(proxy::asio::any_io_executor exe
 
 }  // namespace
 
-std::string EtcdEndpoint::ToString() const { return host + ":" + std::to_string(port); }
-
-absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view url) {
-  std::string_view rest = url;
-  if (rest.starts_with("https://")) {
-    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\": https is not supported yet"}));
-  }
-  if (rest.starts_with("http://")) rest.remove_prefix(7);
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  const size_t colon = rest.rfind(':');
-  EtcdEndpoint endpoint;
-  if (colon == std::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\" is not http://HOST:PORT"}));
-  }
-  std::string_view host = rest.substr(0, colon);
-  // "[::1]:2379": an IPv6 address in brackets.
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string_view port = rest.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\" has no valid port"}));
-  }
-  endpoint.host = std::string(host);
-  endpoint.port = static_cast<uint16_t>(value);
-  return endpoint;
-}
-
 EtcdClient::EtcdClient(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
                        std::chrono::milliseconds timeout)
     : executor_(std::move(executor)), endpoints_(std::move(endpoints)), timeout_(timeout) {}

@@ -20,21 +20,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/etcd_endpoint.h"
 #include "fleet/etcd_codec.h"
 #include "proxy/asio.h"
 
 namespace pgvalve::fleet {
 
-struct EtcdEndpoint {
-  std::string host;
-  uint16_t port = 0;
-
-  std::string ToString() const;
-};
-
-// "http://host:port" (or "host:port"), as etcd's clients name an endpoint.
-// https is not served yet.
-absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view url);
+using config::EtcdEndpoint;
+using config::ParseEtcdEndpoint;
 
 class EtcdClient {
  public:

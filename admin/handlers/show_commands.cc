@@ -372,6 +372,13 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   add("http.listen", addresses(config->http.listen));
   add("http.metrics_auth", config->http.metrics_auth ? "true" : "false");
   add("http.tls", config->http.tls ? "true" : "false");
+  std::string endpoints;
+  for (const std::string& endpoint : config->fleet.etcd_endpoints) {
+    endpoints += (endpoints.empty() ? "" : ",") + endpoint;
+  }
+  add("fleet.etcd_endpoints", endpoints);
+  add("fleet.key_prefix", config->fleet.key_prefix);
+  add("fleet.instance_id", config->fleet.instance_id.value_or(""));
   for (const auto& [name, upstream] : config->upstreams) {
     const std::string prefix = fmt::format("upstreams.{}.", name);
     add(prefix + "host", upstream.host);

@@ -287,6 +287,39 @@ TEST(ConfigFileTest, LogFormat) {
             "pgvalve.toml: log_format: must be text or json, got \"yaml\"");
 }
 
+TEST(ConfigFileTest, ReadsTheFleetSection) {
+  const absl::StatusOr<Config> none = ParseConfigText(std::string(kRoutes), "none.toml");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->fleet.enabled()) << "no fleet unless asked for";
+  const absl::StatusOr<Config> config = ParseConfigText(
+      "[fleet]\netcd_endpoints = [\"http://10.0.0.1:2379\", \"10.0.0.2:2379\"]\n"
+      "key_prefix = \"/prod/pgvalve\"\n"
+      "instance_id = \"pgvalve-1\"\nlease_ttl = \"15s\"\n" +
+          std::string(kRoutes),
+      "fleet.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->fleet.enabled());
+  EXPECT_EQ(config->fleet.etcd_endpoints, (std::vector<std::string>{"http://10.0.0.1:2379", "10.0.0.2:2379"}));
+  EXPECT_EQ(config->fleet.key_prefix, "/prod/pgvalve");
+  EXPECT_EQ(config->fleet.instance_id, "pgvalve-1");
+  EXPECT_EQ(config->fleet.lease_ttl, std::chrono::seconds(15));
+}
+
+TEST(ConfigFileErrorTest, FleetSection) {
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"https://etcd:2379\"]\n"),
+            "pgvalve.toml: fleet.etcd_endpoints[0]: etcd endpoint \"https://etcd:2379\": "
+            "https is not supported yet");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"etcd\"]\n"),
+            "pgvalve.toml: fleet.etcd_endpoints[0]: etcd endpoint \"etcd\" is not http://HOST:PORT");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\nkey_prefix = \"pgvalve/\"\n"),
+            "pgvalve.toml: fleet.key_prefix: must start with / and not end with it, got \"pgvalve/\"");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\ninstance_id = \"a b\"\n"),
+            "pgvalve.toml: fleet.instance_id: must be 1 to 128 letters, digits, '.', '-', '_' or ':', got \"a b\"");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\nlease_ttl = \"1s\"\n"),
+            "pgvalve.toml: fleet.lease_ttl: must be between 2s and 1h");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\nendpoints = []\n"), "pgvalve.toml: fleet.endpoints: unknown key");
+}
+
 TEST(ConfigFileErrorTest, HttpSection) {
   EXPECT_EQ(ErrorWithRoutes("[http]\nmetrics_auth = \"no\"\n"),
             "pgvalve.toml: http.metrics_auth: must be true or false, got string");

@@ -1,0 +1,24 @@
+#pragma once
+// An etcd endpoint as [fleet] etcd_endpoints names it: read here, so the
+// configuration refuses a wrong one at load, and used by fleet/'s client.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace pgvalve::config {
+
+struct EtcdEndpoint {
+  std::string host;
+  uint16_t port = 0;
+
+  std::string ToString() const;
+};
+
+// "http://host:port" (or "host:port", "[v6]:port"), as etcd's clients name
+// an endpoint. https is not served yet.
+absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view url);
+
+}  // namespace pgvalve::config

@@ -15,6 +15,10 @@
 #include "proxy/proxy_context.h"
 #include "proxy/session_registry.h"
 
+namespace pgvalve::fleet {
+class FleetMember;
+}  // namespace pgvalve::fleet
+
 namespace pgvalve::upstream {
 class ControlConnections;
 }
@@ -66,6 +70,8 @@ struct AdminServices {
   // Both listeners' access rules: the console's login checks them, SHOW
   // RULES lists them.
   proxy::AccessControl& access;
+  // This instance's membership of a fleet; null without [fleet].
+  fleet::FleetMember* fleet = nullptr;
 };
 
 struct CommandContext {

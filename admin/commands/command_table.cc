@@ -6,6 +6,7 @@
 #include "admin/handlers/cutover_commands.h"
 #include "admin/handlers/database_commands.h"
 #include "admin/handlers/drain_commands.h"
+#include "admin/handlers/fleet_commands.h"
 #include "admin/handlers/limit_commands.h"
 #include "admin/handlers/server_commands.h"
 #include "admin/handlers/session_commands.h"
@@ -45,6 +46,8 @@ constexpr CommandSpec kCommands[] = {
      "connections each has decided; the last row of each counts clients no rule matched",
      AdminRole::kMonitor, ShowRules},
     {"SHOW VERSION", "", "pgvalve's version", AdminRole::kMonitor, ShowVersion},
+    {"SHOW FLEET", "", "the instances of this fleet as etcd lists them ([fleet])", AdminRole::kMonitor,
+     ShowFleet},
     {"SHOW HELP", "", "this list", AdminRole::kMonitor, ShowHelp},
     {"SHOW BACKENDS", "db", "every backend on db as the upstream's pg_stat_activity shows it",
      AdminRole::kMonitor, ShowBackends},

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fmt/chrono.h"
+#include "fmt/format.h"
+#include "pgvalve_version.h"
+
 #include "admin/console/admin_session.h"
 
 namespace pgvalve::admin {
@@ -38,6 +42,7 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
     listener_.Stop();
     http_.Stop();
     enforcer_.Stop();
+    if (fleet_) fleet_->Stop();
   });
 }
 
@@ -55,6 +60,7 @@ absl::Status AdminServer::RestoreState() {
 absl::Status AdminServer::Start() {
   enforcer_.Start();
   auto config = server_.config().Current();
+  JoinFleet(*config);
   if (absl::Status http = StartHttp(*config); !http.ok()) return http;
   if (config->admin.users.empty()) {
     spdlog::warn("admin console off: no [[admin.users]] configured");
@@ -83,6 +89,27 @@ absl::Status AdminServer::StartHttp(const config::Config& config) {
   }
   http_.Start();
   return absl::OkStatus();
+}
+
+void AdminServer::JoinFleet(const config::Config& config) {
+  if (!config.fleet.enabled()) return;
+  const std::vector<uint16_t> ports = server_.proxy_ports();
+  const uint16_t port = ports.empty() ? 0 : ports.front();
+  const std::string host = config.proxy.listen.empty() ? "unix" : config.proxy.listen.front().host;
+  // As the console shows times (ResultSet::Row::Time).
+  const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  const std::string started = fmt::format("{:%Y-%m-%d %H:%M:%S}+00", now);
+  fleet_ = std::make_unique<fleet::FleetMember>(
+      server_.control_context().get_executor(), fleet::FleetOptionsFrom(config.fleet, port),
+      [this, address = host + ":" + std::to_string(port), started] {
+        return fleet::InstanceRecord{.id = fleet_->id(),
+                                     .address = address,
+                                     .version = std::string(kVersion),
+                                     .sessions = server_.sessions().size(),
+                                     .started = started};
+      });
+  services_.fleet = fleet_.get();
+  fleet_->Start();
 }
 
 void AdminServer::StartSession(proxy::ByteStream stream, proxy::ClientAddress address) {

@@ -17,6 +17,7 @@
 #include "admin/limits/limit_counters.h"
 #include "admin/limits/runtime_limits.h"
 #include "admin/state_store.h"
+#include "fleet/fleet_member.h"
 #include "proxy/listener.h"
 #include "proxy/proxy_server.h"
 #include "proxy/spare_descriptors.h"
@@ -41,6 +42,7 @@ class AdminServer {
 
  private:
   absl::Status StartHttp(const config::Config& config);
+  void JoinFleet(const config::Config& config);
   void StartSession(proxy::ByteStream stream, proxy::ClientAddress address);
 
   proxy::ProxyServer& server_;
@@ -64,6 +66,9 @@ class AdminServer {
   AdminViews views_{services_};
   HttpRoutes http_routes_;
   HttpServer http_;
+  // With [fleet]: made once the client listeners are bound (its default
+  // name holds their port).
+  std::unique_ptr<fleet::FleetMember> fleet_;
 };
 
 }  // namespace pgvalve::admin

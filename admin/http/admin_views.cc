@@ -26,6 +26,7 @@ constexpr std::array kViews = {
     View{"/v1/upstreams", "SHOW UPSTREAMS"}, View{"/v1/stats", "SHOW STATS"},
     View{"/v1/drains", "SHOW DRAINS"},       View{"/v1/cutovers", "SHOW CUTOVERS"},
     View{"/v1/limits", "SHOW LIMITS"},       View{"/v1/rules", "SHOW RULES"},
+    View{"/v1/fleet", "SHOW FLEET"},
 };
 
 // A view reports no progress while it runs.

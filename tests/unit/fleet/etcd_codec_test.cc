@@ -3,6 +3,7 @@
 // end, request bodies, and answers as etcd 3.4 sends them, errors included.
 
 #include "fleet/etcd_codec.h"
+#include "fleet/instance_record.h"
 
 #include <gtest/gtest.h>
 
@@ -166,6 +167,25 @@ TEST(EtcdWatchStreamTest, TheCreateRequestNamesTheRangeAndTheRevision) {
   EXPECT_EQ(WatchCreateRequest("/p/", PrefixEnd("/p/"), 0),
             R"({"create_request":{"key":"L3Av","range_end":"L3Aw"}})");
   EXPECT_EQ(WatchCreateRequest("/p/", "", 42), R"({"create_request":{"key":"L3Av","start_revision":"42"}})");
+}
+
+TEST(InstanceRecordTest, RoundTripsAndNamesItsKey) {
+  const InstanceRecord record{.id = "pgvalve-1",
+                              .address = "10.0.0.5:6432",
+                              .version = "0.1.0",
+                              .sessions = 42,
+                              .applied_revision = 7,
+                              .started = "2026-12-07 07:00:00+00"};
+  const absl::StatusOr<InstanceRecord> back = DecodeInstance(EncodeInstance(record));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->id, "pgvalve-1");
+  EXPECT_EQ(back->address, "10.0.0.5:6432");
+  EXPECT_EQ(back->sessions, 42u);
+  EXPECT_EQ(back->applied_revision, 7);
+  EXPECT_EQ(back->started, "2026-12-07 07:00:00+00");
+  EXPECT_FALSE(DecodeInstance(R"({"address":"x"})").ok()) << "no id";
+  EXPECT_FALSE(DecodeInstance("not json").ok());
+  EXPECT_EQ(InstanceKey("/pgvalve", "a"), "/pgvalve/instances/a");
 }
 
 }  // namespace

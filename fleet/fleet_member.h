@@ -1,0 +1,70 @@
+#pragma once
+// This instance's membership of the fleet: a key under a lease in etcd
+// (InstanceKey), renewed a few times per lease_ttl, so that an instance
+// that stops renewing (killed, partitioned) leaves the list once its lease
+// expires, without anyone having to notice. The key's value is refreshed
+// with each renewal (session count, applied revision). Control thread
+// only; it must outlive its coroutines, which the control context's stop
+// (before the admin server goes) sees to.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "fleet/etcd_client.h"
+#include "fleet/instance_record.h"
+#include "proxy/asio.h"
+
+namespace pgvalve::fleet {
+
+struct FleetOptions {
+  std::vector<EtcdEndpoint> endpoints;
+  std::string key_prefix;
+  std::string instance_id;
+  std::chrono::milliseconds lease_ttl{10'000};
+};
+
+// The options [fleet] asks for (validated already). Without instance_id:
+// "HOST:PORT", the host's name and `client_port`.
+FleetOptions FleetOptionsFrom(const config::FleetSettings& settings, uint16_t client_port);
+
+class FleetMember {
+ public:
+  // `describe` gives the record written at each renewal.
+  using Describe = std::function<InstanceRecord()>;
+  FleetMember(proxy::asio::any_io_executor executor, FleetOptions options, Describe describe);
+  ~FleetMember();
+  FleetMember(const FleetMember&) = delete;
+  FleetMember& operator=(const FleetMember&) = delete;
+
+  // Registers, then keeps the registration alive until Stop.
+  void Start();
+  // Stops renewing: the key goes when the lease expires.
+  void Stop();
+
+  // Every live instance, from etcd, in id order.
+  proxy::Awaitable<absl::StatusOr<std::vector<InstanceRecord>>> Instances();
+
+  const std::string& id() const { return options_.instance_id; }
+
+ private:
+  proxy::Awaitable<void> Keep(std::shared_ptr<bool> stopped);
+  // One renewal: a lease if there is none, the record under it, and the
+  // lease's keepalive. An error says what failed.
+  proxy::Awaitable<absl::Status> Renew();
+
+  FleetOptions options_;
+  Describe describe_;
+  EtcdClient etcd_;
+  proxy::asio::steady_timer timer_;
+  int64_t lease_ = 0;
+  bool reachable_ = true;
+  // Shared with the running Keep, which outlives a Stop by one wake-up.
+  std::shared_ptr<bool> stopped_;
+};
+
+}  // namespace pgvalve::fleet

@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <stdexcept>
-#include <thread>
 
 #include "tests/support/free_port.h"
 #include "tests/support/http_client.h"
@@ -12,20 +11,13 @@ namespace pgvalve::test {
 namespace {
 
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
 
 constexpr milliseconds kStopGrace{10'000};
-constexpr milliseconds kReadyPollInterval{50};
-
-std::optional<uid_t> OwnerOf(const std::optional<RunAs>& run_as) {
-  if (!run_as) return std::nullopt;
-  return run_as->uid;
-}
 
 }  // namespace
 
 EtcdServer::EtcdServer()
-    : run_as_(PostgresUserWhenRoot("EtcdServer")), dir_("pgvalve-etcd", OwnerOf(run_as_)) {
+    : run_as_(PostgresUserWhenRoot("EtcdServer")), dir_("pgvalve-etcd", UidOf(run_as_)) {
   log_path_ = dir_.path() + "/etcd.log";
   client_port_ = FreeTcpPort();
   peer_port_ = FreeTcpPort();
@@ -66,32 +58,12 @@ bool EtcdServer::IsRunning() {
 }
 
 void EtcdServer::WaitUntilReady() {
-  const auto deadline = steady_clock::now() + kReadyTimeout;
-  std::string last_answer = "no connection";
-  for (;;) {
-    if (std::optional<int> status = WaitForExit(pid_, milliseconds(0))) {
-      pid_ = -1;
-      throw std::runtime_error("etcd " + DescribeWaitStatus(*status) + " before it was ready; its log:\n" +
-                               LogTail());
-    }
-    try {
-      HttpRequest request;
-      request.port = client_port_;
-      request.target = "/health";
-      request.timeout = milliseconds(2'000);
-      const HttpResponse response = SendHttpRequest(request);
-      if (response.status == 200 && response.body.find("\"true\"") != std::string::npos) return;
-      last_answer = response.ToString();
-    } catch (const std::runtime_error& error) {
-      last_answer = error.what();
-    }
-    if (steady_clock::now() >= deadline) {
-      throw std::runtime_error("etcd on port " + std::to_string(client_port_) + " not ready within " +
-                               std::to_string(kReadyTimeout.count()) + " ms (last answer: " + last_answer +
-                               "); its log:\n" + LogTail());
-    }
-    std::this_thread::sleep_for(kReadyPollInterval);
-  }
+  WaitForHttpReady(
+      "etcd", pid_, client_port_, "/health",
+      [](const HttpResponse& response) {
+        return response.status == 200 && response.body.find("\"true\"") != std::string::npos;
+      },
+      kReadyTimeout, [this] { return LogTail(); });
 }
 
 std::string EtcdServer::LogTail(size_t max_lines) const { return TailOfFile(log_path_, max_lines); }

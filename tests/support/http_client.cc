@@ -16,6 +16,9 @@
 #include <cctype>
 #include <exception>
 #include <stdexcept>
+#include <thread>
+
+#include "tests/support/subprocess.h"
 
 namespace pgvalve::test {
 namespace {
@@ -139,6 +142,38 @@ HttpResponse HttpGet(uint16_t port, std::string_view target,
   request.target = std::string(target);
   request.credentials = std::move(credentials);
   return SendHttpRequest(request);
+}
+
+void WaitForHttpReady(std::string_view server, pid_t& pid, uint16_t port, std::string_view target,
+                      const std::function<bool(const HttpResponse&)>& ready, std::chrono::milliseconds timeout,
+                      const std::function<std::string()>& log_tail) {
+  constexpr std::chrono::milliseconds kPollInterval{50};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last_answer = "no connection";
+  for (;;) {
+    if (std::optional<int> status = WaitForExit(pid, std::chrono::milliseconds(0))) {
+      pid = -1;
+      throw std::runtime_error(std::string(server) + " " + DescribeWaitStatus(*status) +
+                               " before it was ready; its log:\n" + log_tail());
+    }
+    try {
+      HttpRequest request;
+      request.port = port;
+      request.target = std::string(target);
+      request.timeout = std::chrono::milliseconds(2'000);
+      const HttpResponse response = SendHttpRequest(request);
+      if (ready(response)) return;
+      last_answer = response.ToString();
+    } catch (const std::runtime_error& error) {
+      last_answer = error.what();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error(std::string(server) + " on port " + std::to_string(port) + " not ready within " +
+                               std::to_string(timeout.count()) + " ms (last answer: " + last_answer +
+                               "); its log:\n" + log_tail());
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
 }
 
 std::optional<std::string> ExpositionSample(const std::string& page, const std::string& series) {

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +56,14 @@ HttpResponse SendHttpRequest(const HttpRequest& request);
 // GET http://127.0.0.1:port`target`.
 HttpResponse HttpGet(uint16_t port, std::string_view target,
                      std::optional<BasicCredentials> credentials = std::nullopt);
+
+// Polls GET `target` on 127.0.0.1:`port` until `ready` says yes of an
+// answer. Throws std::runtime_error, naming `server`, with the last answer
+// and `log_tail()`, once `pid` exits (then set to -1) or `timeout` passes.
+// For test servers started in the background (Prometheus, etcd).
+void WaitForHttpReady(std::string_view server, pid_t& pid, uint16_t port, std::string_view target,
+                      const std::function<bool(const HttpResponse&)>& ready, std::chrono::milliseconds timeout,
+                      const std::function<std::string()>& log_tail);
 
 // The value of one series on a Prometheus exposition page, as written, e.g.
 // for `pgvalve_sessions_refused_total{reason="disabled"}`; nullopt when the

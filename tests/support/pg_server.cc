@@ -26,11 +26,6 @@ using std::chrono::seconds;
 // `postgres` user that Debian's package creates.
 std::optional<RunAs> ServerIdentity() { return PostgresUserWhenRoot("PgServer"); }
 
-std::optional<uid_t> OwnerOf(const std::optional<RunAs>& run_as) {
-  if (!run_as) return std::nullopt;
-  return run_as->uid;
-}
-
 void AppendToFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::app);
   out << text;
@@ -56,7 +51,7 @@ PgServer::PgServer() : PgServer(Options{}) {}
 PgServer::PgServer(Options options)
     : options_(std::move(options)),
       run_as_(ServerIdentity()),
-      dir_("pgvalve-pg", OwnerOf(run_as_)),
+      dir_("pgvalve-pg", UidOf(run_as_)),
       data_dir_(dir_.path() + "/data"),
       log_path_(dir_.path() + "/postgresql.log"),
       port_(FreeTcpPort()) {
@@ -71,7 +66,7 @@ PgServer::PgServer(StandbyOf standby_of) : PgServer(standby_of, Options{}) {}
 PgServer::PgServer(StandbyOf standby_of, Options options)
     : options_(std::move(options)),
       run_as_(ServerIdentity()),
-      dir_("pgvalve-pg", OwnerOf(run_as_)),
+      dir_("pgvalve-pg", UidOf(run_as_)),
       data_dir_(dir_.path() + "/data"),
       log_path_(dir_.path() + "/postgresql.log"),
       port_(FreeTcpPort()) {

@@ -19,7 +19,6 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 constexpr milliseconds kStopGrace{10'000};
-constexpr milliseconds kReadyPollInterval{50};
 constexpr milliseconds kQueryPollInterval{100};
 // Another process can take the free port before Prometheus binds it; a few
 // fresh ports make that race harmless.
@@ -105,33 +104,9 @@ void PrometheusServer::WriteConfig() const {
 }
 
 void PrometheusServer::WaitUntilReady() {
-  const auto deadline = steady_clock::now() + options_.ready_timeout;
-  std::string last_answer = "no connection";
-  for (;;) {
-    if (std::optional<int> status = WaitForExit(pid_, milliseconds(0))) {
-      pid_ = -1;
-      throw std::runtime_error("prometheus " + DescribeWaitStatus(*status) +
-                               " before it was ready; its log:\n" + LogTail());
-    }
-    try {
-      HttpRequest request;
-      request.port = port_;
-      request.target = "/-/ready";
-      request.timeout = milliseconds(2'000);
-      const HttpResponse response = SendHttpRequest(request);
-      if (response.status == 200) return;
-      last_answer = "HTTP " + std::to_string(response.status);
-    } catch (const std::runtime_error& error) {
-      last_answer = error.what();
-    }
-    if (steady_clock::now() >= deadline) {
-      throw std::runtime_error("prometheus on port " + std::to_string(port_) +
-                               " not ready within " +
-                               std::to_string(options_.ready_timeout.count()) +
-                               " ms (last answer: " + last_answer + "); its log:\n" + LogTail());
-    }
-    std::this_thread::sleep_for(kReadyPollInterval);
-  }
+  WaitForHttpReady(
+      "prometheus", pid_, port_, "/-/ready", [](const HttpResponse& response) { return response.status == 200; },
+      options_.ready_timeout, [this] { return LogTail(); });
 }
 
 std::vector<PrometheusServer::Sample> PrometheusServer::Query(std::string_view promql) const {

@@ -22,6 +22,11 @@ struct RunAs {
 // postgresql-15 creates, for servers that refuse root or should not have
 // it (PostgreSQL, etcd). Throws, naming `who`, when root has no such user.
 std::optional<RunAs> PostgresUserWhenRoot(std::string_view who);
+// The user a server runs as, to hand its files to; nothing for ourselves.
+inline std::optional<uid_t> UidOf(const std::optional<RunAs>& run_as) {
+  if (!run_as) return std::nullopt;
+  return run_as->uid;
+}
 
 struct SpawnOptions {
   // Unset: run as the current user.

@@ -91,52 +91,44 @@ Awaitable<absl::StatusOr<std::string>> EtcdClient::Call(std::string_view path, s
   co_return absl::UnavailableError(Text({"etcd unreachable (", failures, ")"}));
 }
 
-Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::Put(std::string key, std::string value, int64_t lease) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/put", PutRequest(key, value, lease));
+template <typename T>
+Awaitable<absl::StatusOr<T>> EtcdClient::CallAndParse(std::string_view path, std::string body,
+                                                      absl::StatusOr<T> (*parse)(std::string_view)) {
+  absl::StatusOr<std::string> answer = co_await Call(path, std::move(body));
   if (!answer.ok()) co_return answer.status();
-  co_return ParseHeaderOnly(*answer);
+  co_return parse(*answer);
+}
+
+Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::Put(std::string key, std::string value, int64_t lease) {
+  return CallAndParse("/v3/kv/put", PutRequest(key, value, lease), ParseHeaderOnly);
 }
 
 Awaitable<absl::StatusOr<RangeResult>> EtcdClient::Get(std::string key) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/range", RangeRequest(key, ""));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseRange(*answer);
+  return CallAndParse("/v3/kv/range", RangeRequest(key, ""), ParseRange);
 }
 
 Awaitable<absl::StatusOr<RangeResult>> EtcdClient::GetPrefix(std::string prefix) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/range", RangeRequest(prefix, PrefixEnd(prefix)));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseRange(*answer);
+  return CallAndParse("/v3/kv/range", RangeRequest(prefix, PrefixEnd(prefix)), ParseRange);
 }
 
 Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::Delete(std::string key) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/deleterange", DeleteRangeRequest(key, ""));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseHeaderOnly(*answer);
+  return CallAndParse("/v3/kv/deleterange", DeleteRangeRequest(key, ""), ParseHeaderOnly);
 }
 
 Awaitable<absl::StatusOr<TxnResult>> EtcdClient::Commit(Txn txn) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/kv/txn", TxnRequest(txn));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseTxn(*answer);
+  return CallAndParse("/v3/kv/txn", TxnRequest(txn), ParseTxn);
 }
 
 Awaitable<absl::StatusOr<LeaseGrant>> EtcdClient::GrantLease(int64_t ttl_seconds) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/lease/grant", LeaseGrantRequest(ttl_seconds));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseLeaseGrant(*answer);
+  return CallAndParse("/v3/lease/grant", LeaseGrantRequest(ttl_seconds), ParseLeaseGrant);
 }
 
 Awaitable<absl::StatusOr<int64_t>> EtcdClient::KeepAlive(int64_t lease) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/lease/keepalive", LeaseIdRequest(lease));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseKeepAlive(*answer);
+  return CallAndParse("/v3/lease/keepalive", LeaseIdRequest(lease), ParseKeepAlive);
 }
 
 Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::RevokeLease(int64_t lease) {
-  absl::StatusOr<std::string> answer = co_await Call("/v3/lease/revoke", LeaseIdRequest(lease));
-  if (!answer.ok()) co_return answer.status();
-  co_return ParseHeaderOnly(*answer);
+  return CallAndParse("/v3/lease/revoke", LeaseIdRequest(lease), ParseHeaderOnly);
 }
 
 struct EtcdWatch::Stream {

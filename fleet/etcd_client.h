@@ -51,6 +51,10 @@ class EtcdClient {
   // POSTs `body` to `path` on the first endpoint that answers; etcd's
   // answer, whatever its HTTP status (its errors are JSON too).
   proxy::Awaitable<absl::StatusOr<std::string>> Call(std::string_view path, std::string body);
+  // Call, then `parse` of the answer. `path` is a literal of ours.
+  template <typename T>
+  proxy::Awaitable<absl::StatusOr<T>> CallAndParse(std::string_view path, std::string body,
+                                                   absl::StatusOr<T> (*parse)(std::string_view));
 
   proxy::asio::any_io_executor executor_;
   std::vector<EtcdEndpoint> endpoints_;

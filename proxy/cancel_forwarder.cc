@@ -44,4 +44,34 @@ Awaitable<absl::Status> ForwardCancelRequest(const BackendKey& backend,
   co_return *outcome;
 }
 
+Awaitable<absl::Status> ForwardCancelToInstance(const CancelPeer& peer, int32_t virtual_pid,
+                                                std::span<const std::byte> secret,
+                                                std::chrono::milliseconds timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  std::optional<UpstreamEndpoint> endpoint;
+  error_code not_numeric;
+  if (const auto address = asio::ip::make_address(peer.host, not_numeric); !not_numeric) {
+    endpoint = tcp::endpoint(address, peer.port);
+  } else {
+    tcp::resolver resolver(co_await asio::this_coro::executor);
+    auto resolved =
+        co_await (resolver.async_resolve(peer.host, std::to_string(peer.port), kUseTuple) || SleepFor(timeout));
+    if (resolved.index() == 1) {
+      co_return UnavailableError(fmt::format("instance {}: {} did not resolve in {} ms", peer.instance_id,
+                                             peer.host, timeout.count()));
+    }
+    auto [resolve_error, results] = std::get<0>(std::move(resolved));
+    if (resolve_error || results.empty()) {
+      co_return UnavailableError(fmt::format("instance {}: cannot resolve {}: {}", peer.instance_id, peer.host,
+                                             resolve_error ? resolve_error.message() : "no address"));
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  const BackendKey key{.upstream_name = "instance " + peer.instance_id,
+                       .endpoint = std::make_shared<const UpstreamEndpoint>(*std::move(endpoint)),
+                       .pid = virtual_pid,
+                       .secret = CancelSecret(secret.begin(), secret.end())};
+  co_return co_await ForwardCancelRequest(key, timeout);
+}
+
 }  // namespace pgvalve::proxy

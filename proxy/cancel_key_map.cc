@@ -56,10 +56,23 @@ void PrepareRandomForThisThread() {
   (void)ThreadRandomPool::ForThisThread().Fill(std::span(&ignored, 1));
 }
 
+std::optional<int> InstanceSlotOf(int32_t virtual_pid) {
+  if (virtual_pid < CancelKeyMap::kFirstVirtualPid) return std::nullopt;
+  return (virtual_pid - CancelKeyMap::kFirstVirtualPid) >> CancelKeyMap::kSequenceBits;
+}
+
+void CancelKeyMap::SetInstanceSlot(std::optional<int> slot) {
+  if (slot && (*slot < 0 || *slot >= kInstanceSlots)) throw std::invalid_argument("instance slot out of range");
+  std::lock_guard lock(mutex_);
+  first_pid_ = slot ? kFirstVirtualPid + (*slot << kSequenceBits) : kFirstVirtualPid;
+  last_pid_ = slot ? first_pid_ + ((1 << kSequenceBits) - 1) : std::numeric_limits<int32_t>::max();
+  next_pid_ = first_pid_;
+}
+
 int32_t CancelKeyMap::NextFreePidLocked() {
   while (true) {
     int32_t candidate = next_pid_;
-    next_pid_ = next_pid_ == std::numeric_limits<int32_t>::max() ? kFirstVirtualPid : next_pid_ + 1;
+    next_pid_ = next_pid_ == last_pid_ ? first_pid_ : next_pid_ + 1;
     if (!entries_.contains(candidate)) return candidate;
   }
 }

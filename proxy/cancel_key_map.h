@@ -7,6 +7,7 @@
 // in NotificationResponse.
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,6 +53,15 @@ struct VirtualKey {
   CancelSecret secret;
 };
 
+// Within a fleet, a virtual pid also names the instance that minted it, so
+// that a CancelRequest arriving at another instance can be sent on to the
+// right one: above 2^30 (never a Linux pid, whose maximum is 2^22), 8 bits
+// of instance slot, then 22 bits of sequence (4 million live sessions per
+// instance). Alone, an instance uses all 2^30 pids above 2^30.
+inline constexpr int kInstanceSlots = 256;
+// The slot a virtual pid names, if it is a virtual pid at all.
+std::optional<int> InstanceSlotOf(int32_t virtual_pid);
+
 // OpenSSL sets up a random generator per thread on first use, some four
 // million instructions (about a millisecond); a worker calls this when it
 // starts, so that its first session's startup does not pay for it.
@@ -59,6 +69,12 @@ void PrepareRandomForThisThread();
 
 class CancelKeyMap {
  public:
+  // Virtual pids start above any Linux pid (pid_max is at most 2^22), so a
+  // virtual pid can never be mistaken for a real backend's.
+  static constexpr int32_t kFirstVirtualPid = 1 << 30;
+  // Below the instance slot (InstanceSlotOf).
+  static constexpr int kSequenceBits = 22;
+
   // Mints a key whose secret is as long as the server's (4 bytes in protocol
   // 3.0, up to 256 in 3.2) and maps it to `target`, whose backend is set.
   VirtualKey Register(CancelTarget target);
@@ -79,6 +95,10 @@ class CancelKeyMap {
   std::optional<int32_t> VirtualPidOf(std::string_view upstream_name, int32_t backend_pid) const;
 
   size_t size() const;
+
+  // The instance slot (0 to kInstanceSlots - 1) of the pids minted from now
+  // on; nullopt (the default): no fleet. Keys already handed out stay.
+  void SetInstanceSlot(std::optional<int> slot);
 
  private:
   struct Entry {
@@ -104,9 +124,10 @@ class CancelKeyMap {
   absl::flat_hash_map<int32_t, Entry> entries_;
   // Real backend -> virtual pid, kept with entries_ by Register/Unregister.
   absl::flat_hash_map<BackendRef, int32_t> virtual_pids_;
-  // Virtual pids start above any Linux pid (pid_max is at most 2^22), so a
-  // virtual pid can never be mistaken for a real backend's.
-  static constexpr int32_t kFirstVirtualPid = 1 << 30;
+  // Pids are minted from [first_pid_, last_pid_], the whole range without
+  // a fleet, the instance slot's within one.
+  int32_t first_pid_ = kFirstVirtualPid;
+  int32_t last_pid_ = std::numeric_limits<int32_t>::max();
   int32_t next_pid_ = kFirstVirtualPid;
 };
 

@@ -199,6 +199,10 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
                                                    std::span<const std::byte> secret) {
   std::optional<CancelTarget> target = context_.cancel_keys.Find(virtual_pid, secret);
   if (!target) {
+    if (std::optional<CancelPeer> owner = context_.cancel_routes.OwnerOf(virtual_pid)) {
+      co_await RouteCancelRequest(*owner, virtual_pid, secret);
+      co_return;
+    }
     // Dropped without an answer, as PostgreSQL does, so a prober learns
     // nothing about which pids exist. Rate-limited: a flood of them must
     // not become a flood of log lines.
@@ -223,6 +227,20 @@ Awaitable<void> ClientSession::HandleCancelRequest(int32_t virtual_pid,
   }
 }
 
+Awaitable<void> ClientSession::RouteCancelRequest(const CancelPeer& owner, int32_t virtual_pid,
+                                                  std::span<const std::byte> secret) {
+  context_.events.CancelRouted();
+  absl::Status routed = co_await ForwardCancelToInstance(owner, virtual_pid, secret, kCancelForwardTimeout);
+  if (routed.ok()) {
+    spdlog::info("cancel request from {} for pid {} sent on to instance {} ({}:{})", startup_->address.ToString(),
+                 virtual_pid, QuoteForLog(owner.instance_id), owner.host, owner.port);
+  } else {
+    spdlog::warn("cancel request from {} for pid {} could not be sent on to instance {}: {}",
+                 startup_->address.ToString(), virtual_pid, QuoteForLog(owner.instance_id),
+                 EscapeForLog(StatusText(routed)));
+  }
+}
+
 Awaitable<bool> ClientSession::Open(StartupTicket startup_ticket) {
   const auto deadline = steady_clock::now() + startup_->config->proxy.startup_timeout;
   std::optional<ReceivedStartupPacket> startup = co_await Negotiate(deadline);
@@ -242,6 +260,12 @@ Awaitable<bool> ClientSession::Open(StartupTicket startup_ticket) {
 
 Awaitable<std::unique_ptr<SessionScope>> ClientSession::Admit(const protocol::StartupMessage& message) {
   const std::string database(message.database());
+  if (std::optional<std::string> held = context_.admission.reason()) {
+    context_.events.Refused(Refusal::kStartingUp);
+    co_await SendOwnFatal(sqlstate::kCannotConnectNow, "pgvalve is starting up", *held,
+                          "Retry in a moment.");
+    co_return nullptr;
+  }
   // Before the route lookup: a refused client must not learn from a 3D000
   // which databases pgvalve serves.
   if (std::optional<std::string> refusal = context_.access.Refusal(

@@ -65,6 +65,10 @@ class ClientSession : public SessionControl,
   Awaitable<std::optional<ReceivedStartupPacket>> Negotiate(
       std::chrono::steady_clock::time_point deadline);
   Awaitable<void> HandleCancelRequest(int32_t virtual_pid, std::span<const std::byte> secret);
+  // A cancel request for a session another fleet instance holds: sent on
+  // to that instance, which checks the secret.
+  Awaitable<void> RouteCancelRequest(const CancelPeer& owner, int32_t virtual_pid,
+                                     std::span<const std::byte> secret);
   // The session's steps: admission (access rules, route, slot, gate,
   // record), the backend (PAUSE hold, route, upstream connection,
   // authentication), the relay. A step that ends the session tells the

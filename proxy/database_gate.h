@@ -23,8 +23,10 @@
 
 namespace pgvalve::proxy {
 
-// Where a database's current state came from, for SHOW DATABASES.
-enum class StateOrigin { kDefault, kAdminCommand, kStateFile };
+// Where a database's current state came from, for SHOW DATABASES: a
+// command on this instance, the state file, or (kFleet) another instance
+// of the fleet, through etcd.
+enum class StateOrigin { kDefault, kAdminCommand, kStateFile, kFleet };
 
 struct DisableState {
   std::string reason;

@@ -8,7 +8,9 @@
 
 #include "config/config.h"
 #include "proxy/access_control.h"
+#include "proxy/admission_hold.h"
 #include "proxy/cancel_key_map.h"
+#include "proxy/cancel_routes.h"
 #include "proxy/database_registry.h"
 #include "proxy/log_rate_limiter.h"
 #include "proxy/proxy_events.h"
@@ -66,12 +68,17 @@ struct ProxyContext {
   ConfigHolder& config;
   SessionRegistry& sessions;
   CancelKeyMap& cancel_keys;
+  // Within a fleet: the other instances, for cancel requests they minted.
+  const CancelRoutes& cancel_routes;
   DatabaseRegistry& databases;
   // The log line of a cancel request that matched no session: a flood of
   // them must not become a flood of log lines.
   LogRateLimiter& bogus_cancel_log;
   // Decides on each StartupMessage who may go further.
   AccessControl& access;
+  // Held while new sessions must wait (a fleet member before its first
+  // read of the shared state).
+  const AdmissionHold& admission;
   // Refusals, pgvalve's own errors, cancels and upstream connections, for
   // /metrics.
   ProxyEvents& events;

@@ -25,6 +25,7 @@ std::string_view RefusalName(Refusal refusal) {
     case Refusal::kPausedTimeout: return "paused_timeout";
     case Refusal::kUpstreamUnreachable: return "upstream_unreachable";
     case Refusal::kTlsRequired: return "tls_required";
+    case Refusal::kStartingUp: return "starting_up";
   }
   return "unknown";
 }
@@ -57,6 +58,7 @@ ProxyEvents::Snapshot ProxyEvents::Read() const {
   for (size_t i = 0; i < kRefusalCount; ++i) snapshot.refusals[i] = refusals_[i].load(std::memory_order_relaxed);
   snapshot.cancels_matched = cancels_matched_.load(std::memory_order_relaxed);
   snapshot.cancels_unmatched = cancels_unmatched_.load(std::memory_order_relaxed);
+  snapshot.cancels_routed = cancels_routed_.load(std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   snapshot.errors_sent.insert(errors_sent_.begin(), errors_sent_.end());
   snapshot.upstream_connects.insert(upstream_connects_.begin(), upstream_connects_.end());

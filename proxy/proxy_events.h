@@ -34,8 +34,9 @@ enum class Refusal : uint8_t {
   kPausedTimeout,        // held by PAUSE past hold_timeout (57P03)
   kUpstreamUnreachable,  // no connection to the upstream (08006)
   kTlsRequired,          // a plain connection where TLS is required (28000)
+  kStartingUp,           // before a fleet member applied the shared state (57P03)
 };
-inline constexpr size_t kRefusalCount = 7;
+inline constexpr size_t kRefusalCount = 8;
 std::string_view RefusalName(Refusal refusal);
 
 // Upper bounds of the upstream connect-latency histogram's buckets, in
@@ -80,6 +81,8 @@ class ProxyEvents {
   void CancelRequest(bool matched) {
     (matched ? cancels_matched_ : cancels_unmatched_).fetch_add(1, std::memory_order_relaxed);
   }
+  // A cancel request for another fleet instance's session, sent on to it.
+  void CancelRouted() { cancels_routed_.fetch_add(1, std::memory_order_relaxed); }
   void UpstreamConnected(std::string_view upstream, std::chrono::steady_clock::duration took);
   void UpstreamConnectFailed(std::string_view upstream);
   // A request or a new session waited `waited` for RESUME (or for its
@@ -94,6 +97,7 @@ class ProxyEvents {
     std::map<std::string, uint64_t> errors_sent;  // by SQLSTATE
     uint64_t cancels_matched = 0;
     uint64_t cancels_unmatched = 0;
+    uint64_t cancels_routed = 0;
     std::map<std::string, UpstreamConnects> upstream_connects;  // by upstream
     using HoldSeconds = SecondsHistogram<kHoldSecondsBuckets.size()>;
     HoldSeconds held_requests;
@@ -105,6 +109,7 @@ class ProxyEvents {
   std::array<std::atomic<uint64_t>, kRefusalCount> refusals_{};
   std::atomic<uint64_t> cancels_matched_{0};
   std::atomic<uint64_t> cancels_unmatched_{0};
+  std::atomic<uint64_t> cancels_routed_{0};
   // Keyed by text: a lock, taken once per error or connection.
   mutable std::mutex mutex_;
   std::map<std::string, uint64_t, std::less<>> errors_sent_;

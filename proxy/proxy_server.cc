@@ -32,7 +32,8 @@ ProxyServer::ProxyServer(config::Config config, ConfigLoader reload)
       bogus_cancel_log_("ignored cancel requests (unknown pid or wrong secret)", kFloodLogBurst,
                         kFloodLogInterval),
       access_(*config_.Current(), kFloodLogBurst, kFloodLogInterval),
-      session_context_{config_, sessions_, cancel_keys_, databases_, bogus_cancel_log_, access_, events_,
+      session_context_{config_,          sessions_, cancel_keys_, cancel_routes_, databases_,
+                       bogus_cancel_log_, access_,  admission_,  events_,
                        [this](std::exception_ptr failure) { OnSessionEnded(failure); }},
       workers_(config_.Current()->proxy.workers),
       listener_(

@@ -11,8 +11,10 @@
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "proxy/access_control.h"
+#include "proxy/admission_hold.h"
 #include "proxy/asio.h"
 #include "proxy/cancel_key_map.h"
+#include "proxy/cancel_routes.h"
 #include "proxy/database_registry.h"
 #include "proxy/fd_budget.h"
 #include "proxy/listener.h"
@@ -50,9 +52,12 @@ class ProxyServer final : public ProcessControl {
 
   SessionRegistry& sessions() { return sessions_; }
   CancelKeyMap& cancel_keys() { return cancel_keys_; }
+  CancelRoutes& cancel_routes() { return cancel_routes_; }
   DatabaseRegistry& databases() { return databases_; }
   ConfigHolder& config() { return config_; }
   AccessControl& access() { return access_; }
+  // Held by whoever must act before clients are admitted (a fleet member).
+  AdmissionHold& admission() { return admission_; }
   const ProxyEvents& events() const { return events_; }
   // systemd's notifications: Reload and Shutdown send theirs; whoever
   // starts the last listener says READY.
@@ -85,6 +90,7 @@ class ProxyServer final : public ProcessControl {
   ConfigLoader reload_;
   SessionRegistry sessions_;
   CancelKeyMap cancel_keys_;
+  CancelRoutes cancel_routes_;
   DatabaseRegistry databases_;
   // Before the workers: sessions refer to these until their frames go.
   StartupLimiter startup_limiter_;
@@ -92,6 +98,7 @@ class ProxyServer final : public ProcessControl {
   LogRateLimiter refused_at_startup_log_;
   LogRateLimiter bogus_cancel_log_;
   AccessControl access_;
+  AdmissionHold admission_;
   ProxyEvents events_;
   ServiceNotifier service_;
   // What every session refers to: the members above and the end of a

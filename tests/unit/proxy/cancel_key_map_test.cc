@@ -1,6 +1,7 @@
 // CancelKeyMap: the keys pgvalve hands to clients in place of the server's
 // BackendKeyData, their lookup when a CancelRequest comes in, and the way
-// back from a real backend pid to its virtual pid (NotificationResponse).
+// back from a real backend pid to its virtual pid (NotificationResponse);
+// within a fleet, the instance slot in each pid and where it routes.
 
 #include "proxy/cancel_key_map.h"
 
@@ -12,6 +13,7 @@
 
 #include "boost/asio/ip/address_v4.hpp"
 #include "gtest/gtest.h"
+#include "proxy/cancel_routes.h"
 
 namespace pgvalve::proxy {
 namespace {
@@ -269,6 +271,47 @@ TEST(CancelKeyMapRetargetTest, AnUnknownPidIsIgnored) {
   map.Retarget(kFirstVirtualPid, TargetOn("green", 5151).backend);
   EXPECT_EQ(map.size(), 0u);
   EXPECT_EQ(map.VirtualPidOf("green", 5151), std::nullopt);
+}
+
+}  // namespace
+}  // namespace pgvalve::proxy
+
+namespace pgvalve::proxy {
+namespace {
+
+TEST(CancelKeyMapTest, WithinAFleetEveryPidNamesItsInstanceSlot) {
+  CancelKeyMap map;
+  map.SetInstanceSlot(0);
+  EXPECT_EQ(InstanceSlotOf(map.Register(Target(1, 10, CountingSecret(4))).pid), 0);
+  map.SetInstanceSlot(kInstanceSlots - 1);
+  for (int i = 0; i < 100; ++i) {
+    const VirtualKey key = map.Register(Target(2 + i, 11, CountingSecret(4)));
+    EXPECT_GE(key.pid, kFirstVirtualPid);
+    EXPECT_EQ(InstanceSlotOf(key.pid), kInstanceSlots - 1) << key.pid;
+  }
+  // Real pids (at most 2^22 on Linux) name no instance.
+  EXPECT_EQ(InstanceSlotOf(4'194'304), std::nullopt);
+  EXPECT_THROW(map.SetInstanceSlot(kInstanceSlots), std::invalid_argument);
+}
+
+TEST(CancelRoutesTest, APidOfAnotherLiveInstanceLeadsToItAndNeverBackToItself) {
+  CancelKeyMap own;
+  own.SetInstanceSlot(3);
+  CancelKeyMap other;
+  other.SetInstanceSlot(7);
+  CancelRoutes routes;
+  routes.Set(3, {{7, CancelPeer{"b", "10.0.0.7", 6432}}});
+  const int32_t theirs = other.Register(Target(1, 10, CountingSecret(4))).pid;
+  const std::optional<CancelPeer> owner = routes.OwnerOf(theirs);
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_EQ(owner->instance_id, "b");
+  EXPECT_EQ(owner->port, 6432);
+  // Its own pid whose key it no longer knows: dropped, not sent around.
+  EXPECT_EQ(routes.OwnerOf(own.Register(Target(2, 11, CountingSecret(4))).pid), std::nullopt);
+  // A slot no live instance holds, and a pid that is not virtual.
+  routes.Set(3, {});
+  EXPECT_EQ(routes.OwnerOf(theirs), std::nullopt);
+  EXPECT_EQ(routes.OwnerOf(1234), std::nullopt);
 }
 
 }  // namespace

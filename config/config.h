@@ -145,6 +145,13 @@ struct FleetSettings {
   // How long an instance that stopped renewing (killed, partitioned)
   // stays listed.
   Duration lease_ttl{10000};
+  // How long a state change waits for every live instance to apply it
+  // before it names those that have not.
+  Duration ack_timeout{2000};
+  // "HOST:PORT" where the other instances reach this one's client
+  // listener (cancel requests for its sessions); unset: the first client
+  // listen address, with the host's name for a wildcard address.
+  std::optional<std::string> advertise_address;
 
   bool enabled() const { return !etcd_endpoints.empty(); }
 };

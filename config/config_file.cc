@@ -123,11 +123,14 @@ void ReadAdmin(const toml::value* value, FirstError& errors,
 }
 
 void ReadFleet(const toml::value* value, FirstError& errors, FleetSettings& fleet) {
-  TomlTable table(value, "fleet", errors, {"etcd_endpoints", "key_prefix", "instance_id", "lease_ttl"});
+  TomlTable table(value, "fleet", errors,
+                  {"etcd_endpoints", "key_prefix", "instance_id", "lease_ttl", "ack_timeout", "advertise_address"});
   table.StringList("etcd_endpoints", fleet.etcd_endpoints);
   table.String("key_prefix", fleet.key_prefix);
   table.String("instance_id", fleet.instance_id);
   table.Timeout("lease_ttl", fleet.lease_ttl);
+  table.Timeout("ack_timeout", fleet.ack_timeout);
+  table.String("advertise_address", fleet.advertise_address);
 }
 
 void ReadHttp(const toml::value* value, FirstError& errors, HttpSettings& http) {

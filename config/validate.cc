@@ -296,6 +296,17 @@ void CheckFleet(Checker& check, const FleetSettings& fleet) {
   if (fleet.lease_ttl < std::chrono::seconds(2) || fleet.lease_ttl > std::chrono::hours(1)) {
     check.Fail("fleet.lease_ttl", "must be between 2s and 1h");
   }
+  if (fleet.ack_timeout < std::chrono::milliseconds(100) || fleet.ack_timeout > std::chrono::minutes(1)) {
+    check.Fail("fleet.ack_timeout", "must be between 100ms and 1min");
+  }
+  if (fleet.advertise_address) {
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(*fleet.advertise_address);
+    if (!address.ok() || address->port == 0 || address->host == "0.0.0.0" || address->host == "::") {
+      check.Fail("fleet.advertise_address",
+                 absl::StrCat("must be HOST:PORT that other instances can connect to, got ",
+                              Quoted(*fleet.advertise_address)));
+    }
+  }
 }
 
 void CheckRoutes(Checker& check, Config& config) {

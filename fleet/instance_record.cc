@@ -29,6 +29,7 @@ std::string EncodeInstance(const InstanceRecord& record) {
                                       {"version", record.version},
                                       {"sessions", record.sessions},
                                       {"applied_revision", record.applied_revision},
+                                      {"slot", record.slot},
                                       {"started", record.started}});
 }
 
@@ -44,11 +45,17 @@ absl::StatusOr<InstanceRecord> DecodeInstance(std::string_view text) {
   record.version = StringOf(object, "version");
   record.sessions = NumberOf<uint64_t>(object, "sessions");
   record.applied_revision = NumberOf<int64_t>(object, "applied_revision");
+  const json::value* slot = object.if_contains("slot");
+  record.slot = slot != nullptr && slot->is_int64() ? static_cast<int>(slot->as_int64()) : -1;
   record.started = StringOf(object, "started");
   return record;
 }
 
 std::string InstancesPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/instances/"; }
+
+std::string SlotsPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/slots/"; }
+
+std::string SlotKey(std::string_view key_prefix, int slot) { return SlotsPrefix(key_prefix) + std::to_string(slot); }
 
 std::string InstanceKey(std::string_view key_prefix, std::string_view id) {
   return InstancesPrefix(key_prefix) + std::string(id);

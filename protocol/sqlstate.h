@@ -22,6 +22,8 @@ inline constexpr std::string_view kCharacterNotInRepertoire = "22021";
 // A write refused by a standby, or by a former primary made read-only.
 inline constexpr std::string_view kReadOnlySqlTransaction = "25006";
 inline constexpr std::string_view kIdleInTransactionSessionTimeout = "25P03";
+// A fleet's state changed by two instances at once: retry.
+inline constexpr std::string_view kSerializationFailure = "40001";
 inline constexpr std::string_view kTooManyConnections = "53300";
 inline constexpr std::string_view kObjectNotInPrerequisiteState = "55000";
 inline constexpr std::string_view kObjectInUse = "55006";

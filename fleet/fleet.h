@@ -1,0 +1,118 @@
+#pragma once
+// This instance's part in a fleet: its registration and instance slot
+// (FleetMember), one watch on everything under the key prefix that keeps
+// the shared admin state (SharedState), the list of instances
+// (FleetDirectory) and with it the routes of cancel requests
+// (proxy::CancelRoutes) current, and the publication of a local state
+// change to the others.
+//
+// etcd is the truth. The first complete read of it is applied, and a slot
+// taken for the virtual pids, before clients are let in (Start's
+// `on_current`); after a broken watch the
+// whole state is read again, so a partition heals into etcd's state. While
+// etcd cannot be reached the instance keeps what it applied last (fail
+// static) and refuses changes (CheckWritable). Control thread only.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "fleet/etcd_client.h"
+#include "fleet/fleet_directory.h"
+#include "fleet/fleet_member.h"
+#include "fleet/shared_state.h"
+#include "proxy/asio.h"
+#include "proxy/cancel_key_map.h"
+#include "proxy/cancel_routes.h"
+#include "proxy/database_registry.h"
+
+namespace pgvalve::fleet {
+
+// What a published change came to.
+struct PublishOutcome {
+  // False when the local state already was etcd's: nothing was written.
+  bool changed = false;
+  int64_t revision = 0;
+  // Live instances when the wait ended, and those of them that had not
+  // applied `revision` by then.
+  size_t instances = 0;
+  std::vector<InstanceRecord> lagging;
+};
+
+struct FleetHealth {
+  // The shared state has been applied once: clients may come.
+  bool current = false;
+  // The watch runs and the last renewal succeeded: changes are accepted.
+  bool connected = false;
+  int64_t applied_revision = 0;
+  std::string problem;  // why not connected, when not
+};
+
+class Fleet {
+ public:
+  // What a fleet member changes in the proxy: its gates, the instance slot
+  // of the pids it mints, and where other instances' cancel requests go.
+  struct ProxyParts {
+    proxy::DatabaseRegistry& databases;
+    proxy::CancelKeyMap& cancel_keys;
+    proxy::CancelRoutes& cancel_routes;
+  };
+  Fleet(proxy::asio::any_io_executor executor, FleetOptions options, std::chrono::milliseconds ack_timeout,
+        ProxyParts proxy, FleetMember::Describe describe);
+  ~Fleet();
+  Fleet(const Fleet&) = delete;
+  Fleet& operator=(const Fleet&) = delete;
+
+  // Registers and starts watching; `on_current` runs once, when the first
+  // complete read of the shared state has been applied and a slot taken.
+  void Start(std::function<void()> on_current);
+  // Stops watching and renewing; then Leave revokes the lease (see
+  // FleetMember::Leave).
+  void Stop();
+  void Leave() { member_.Leave(); }
+
+  // OK when a change may be made now; otherwise why not (Unavailable).
+  absl::Status CheckWritable() const;
+  // Publishes what the local gates hold and etcd does not, then waits up
+  // to ack_timeout for every live instance to apply it. When it cannot be
+  // published the local gates are put back to etcd's state and the error
+  // says why: Unavailable (etcd unreachable) or Aborted (another instance
+  // changed the same database meanwhile).
+  proxy::Awaitable<absl::StatusOr<PublishOutcome>> Publish();
+
+  // Every live instance, read from etcd now (SHOW FLEET).
+  proxy::Awaitable<absl::StatusOr<std::vector<InstanceRecord>>> Instances() { return member_.Instances(); }
+  const FleetDirectory& directory() const { return directory_; }
+  FleetHealth health() const;
+  const std::string& id() const { return member_.id(); }
+
+ private:
+  proxy::Awaitable<void> Follow(std::shared_ptr<bool> stopped);
+  void OnWatchMessage(const WatchMessage& message);
+  void Disconnected(const absl::Status& why);
+  void UpdateCancelRoutes();
+  void MaybeCurrent();
+
+  const FleetOptions options_;
+  const std::chrono::milliseconds ack_timeout_;
+  EtcdClient etcd_;
+  EtcdWatch watch_;
+  SharedState state_;
+  FleetDirectory directory_;
+  FleetMember member_;
+  proxy::CancelKeyMap& cancel_keys_;
+  proxy::CancelRoutes& cancel_routes_;
+  proxy::asio::steady_timer retry_timer_;
+  std::function<void()> on_current_;
+  bool synced_ = false;  // the shared state was read once
+  bool current_ = false;
+  bool watching_ = false;
+  std::string problem_ = "not yet connected to etcd";
+  std::shared_ptr<bool> stopped_;
+};
+
+}  // namespace pgvalve::fleet

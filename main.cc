@@ -88,8 +88,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // Every listener is bound: clients, the admin console, HTTP.
-  server.service().Ready("accepting connections");
+  // Every listener is bound (clients, the admin console, HTTP), and a
+  // fleet member has applied the fleet's state.
+  admin.WhenAdmitting([&server] { server.service().Ready("accepting connections"); });
   server.Run();
   spdlog::info("pgvalve stopped");
   return 0;

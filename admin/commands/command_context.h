@@ -16,7 +16,7 @@
 #include "proxy/session_registry.h"
 
 namespace pgvalve::fleet {
-class FleetMember;
+class Fleet;
 }  // namespace pgvalve::fleet
 
 namespace pgvalve::upstream {
@@ -71,7 +71,7 @@ struct AdminServices {
   // RULES lists them.
   proxy::AccessControl& access;
   // This instance's membership of a fleet; null without [fleet].
-  fleet::FleetMember* fleet = nullptr;
+  fleet::Fleet* fleet = nullptr;
 };
 
 struct CommandContext {

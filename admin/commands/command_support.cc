@@ -2,21 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "admin/state_store.h"
 #include "fmt/format.h"
 #include "proxy/status_text.h"
 
 namespace pgvalve::admin {
-
-Awaitable<void> PersistState(CommandContext& context) {
-  absl::Status saved =
-      context.services.state.Save(context.services.databases, context.services.limits);
-  if (saved.ok()) co_return;
-  spdlog::error("state file not written: {}", proxy::StatusText(saved));
-  co_await context.notices.Notice(
-      fmt::format("the change is in effect but was not saved: {}", proxy::StatusText(saved)),
-      "It will not survive a restart of pgvalve.");
-}
 
 std::vector<std::shared_ptr<proxy::SessionRecord>> SessionsOf(const proxy::SessionRegistry& sessions,
                                                              std::string_view database) {

@@ -1,6 +1,5 @@
 #pragma once
-// Pieces several admin commands share: saving state, picking a database's
-// sessions, describing a session in one line, and waiting for a database's
+// Pieces several admin commands share: picking a database's sessions, describing a session in one line, and waiting for a database's
 // sessions to change.
 
 #include <chrono>
@@ -20,10 +19,6 @@ class DiscardedNotices : public NoticeChannel {
  public:
   Awaitable<bool> Notice(std::string, std::string) override { co_return true; }
 };
-
-// Writes the state file; a failure is reported to the caller as a NOTICE
-// (the change itself took effect) and logged.
-Awaitable<void> PersistState(CommandContext& context);
 
 std::vector<std::shared_ptr<proxy::SessionRecord>> SessionsOf(const proxy::SessionRegistry& sessions,
                                                              std::string_view database);

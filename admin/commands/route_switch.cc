@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/commands/command_support.h"
+#include "admin/commands/state_commit.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -57,7 +58,7 @@ Awaitable<absl::Status> CheckWritable(CommandContext& context, const config::Ups
   co_return absl::OkStatus();
 }
 
-Awaitable<void> SwitchRoute(CommandContext& context, const std::string& database,
+Awaitable<absl::Status> SwitchRoute(CommandContext& context, const std::string& database,
                             std::optional<std::string> upstream, std::string by) {
   auto gate = context.services.databases.Gate(database);
   if (upstream) {
@@ -73,7 +74,7 @@ Awaitable<void> SwitchRoute(CommandContext& context, const std::string& database
     gate->SwitchRoute(std::nullopt);
   }
   context.services.databases.Release(gate);
-  co_await PersistState(context);
+  co_return co_await PersistState(context);
 }
 
 std::string CallerName(const AdminCaller& caller) {

@@ -24,8 +24,9 @@ Awaitable<absl::Status> CheckWritable(CommandContext& context, const config::Ups
 
 // New sessions for `database` go to `upstream` from now on (nullopt: the
 // configured route again); `by` is recorded for SHOW DATABASES. Kept in the
-// state file; logged.
-Awaitable<void> SwitchRoute(CommandContext& context, const std::string& database,
+// state file and, with a fleet, published (an error: it was taken back);
+// logged.
+Awaitable<absl::Status> SwitchRoute(CommandContext& context, const std::string& database,
                             std::optional<std::string> upstream, std::string by);
 
 // "admin (127.0.0.1)": who did it, for SHOW DATABASES.

@@ -34,7 +34,14 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
                     .cutovers = cutovers_,
                     .limit_counters = limit_counters_,
                     .worker_threads = server.worker_threads(),
-                    .accepting_clients = [&server] { return !server.shutting_down(); }},
+                    .refusing_clients = [&server]() -> std::optional<std::string> {
+                      if (server.shutting_down()) return "pgvalve is shutting down and accepts no new clients";
+                      return server.admission().reason();
+                    },
+                    .fleet_problem = [this]() -> std::optional<std::string> {
+                      if (!fleet_ || fleet_->health().connected) return std::nullopt;
+                      return fleet_->health().problem;
+                    }},
                    http_authenticator_, readiness_, views_),
       http_(server.control_context(), http_routes_, server.config()) {
   listener_.SetAcceptPolicy({.spare = &spare_fds_});
@@ -42,7 +49,12 @@ AdminServer::AdminServer(proxy::ProxyServer& server)
     listener_.Stop();
     http_.Stop();
     enforcer_.Stop();
-    if (fleet_) fleet_->Stop();
+    // A graceful stop leaves the fleet now rather than when its lease
+    // expires: commands stop waiting for it at once.
+    if (fleet_) {
+      fleet_->Stop();
+      fleet_->Leave();
+    }
   });
 }
 
@@ -95,21 +107,39 @@ void AdminServer::JoinFleet(const config::Config& config) {
   if (!config.fleet.enabled()) return;
   const std::vector<uint16_t> ports = server_.proxy_ports();
   const uint16_t port = ports.empty() ? 0 : ports.front();
-  const std::string host = config.proxy.listen.empty() ? "unix" : config.proxy.listen.front().host;
+  fleet::FleetOptions options = fleet::FleetOptionsFrom(config.fleet, port);
+  const std::string address = fleet::AdvertisedAddress(config, port);
   // As the console shows times (ResultSet::Row::Time).
   const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   const std::string started = fmt::format("{:%Y-%m-%d %H:%M:%S}+00", now);
-  fleet_ = std::make_unique<fleet::FleetMember>(
-      server_.control_context().get_executor(), fleet::FleetOptionsFrom(config.fleet, port),
-      [this, address = host + ":" + std::to_string(port), started] {
-        return fleet::InstanceRecord{.id = fleet_->id(),
+  const std::string id = options.instance_id;
+  fleet_ = std::make_unique<fleet::Fleet>(
+      server_.control_context().get_executor(), std::move(options), config.fleet.ack_timeout,
+      fleet::Fleet::ProxyParts{server_.databases(), server_.cancel_keys(), server_.cancel_routes()},
+      [this, id, address, started] {
+        return fleet::InstanceRecord{.id = id,
                                      .address = address,
                                      .version = std::string(kVersion),
                                      .sessions = server_.sessions().size(),
                                      .started = started};
       });
   services_.fleet = fleet_.get();
-  fleet_->Start();
+  // Not a client before the fleet's state is applied: a database disabled
+  // fleet-wide must be refused from the first connection on.
+  server_.admission().Hold("it has not yet read the fleet's shared state from etcd");
+  fleet_->Start([this] {
+    server_.admission().Release();
+    for (auto& ready : on_admitting_) ready();
+    on_admitting_.clear();
+  });
+}
+
+void AdminServer::WhenAdmitting(std::function<void()> ready) {
+  if (server_.admission().reason()) {
+    on_admitting_.push_back(std::move(ready));
+  } else {
+    ready();
+  }
 }
 
 void AdminServer::StartSession(proxy::ByteStream stream, proxy::ClientAddress address) {

@@ -17,7 +17,7 @@
 #include "admin/limits/limit_counters.h"
 #include "admin/limits/runtime_limits.h"
 #include "admin/state_store.h"
-#include "fleet/fleet_member.h"
+#include "fleet/fleet.h"
 #include "proxy/listener.h"
 #include "proxy/proxy_server.h"
 #include "proxy/spare_descriptors.h"
@@ -34,8 +34,13 @@ class AdminServer {
   // Re-applies DISABLE/PAUSE and limits set with SET from the state file;
   // call before the proxy starts accepting clients.
   absl::Status RestoreState();
-  // Starts enforcing limits and binds the admin and HTTP listeners.
+  // Starts enforcing limits and binds the admin and HTTP listeners; with
+  // [fleet], joins the fleet, holding new clients until its shared state
+  // is applied.
   absl::Status Start();
+  // Runs `ready` once clients are admitted: now, or (a fleet member) once
+  // the shared state has been applied.
+  void WhenAdmitting(std::function<void()> ready);
 
   std::vector<uint16_t> ports() const { return listener_.tcp_ports(); }
   std::vector<uint16_t> http_ports() const { return http_.ports(); }
@@ -68,7 +73,8 @@ class AdminServer {
   HttpServer http_;
   // With [fleet]: made once the client listeners are bound (its default
   // name holds their port).
-  std::unique_ptr<fleet::FleetMember> fleet_;
+  std::unique_ptr<fleet::Fleet> fleet_;
+  std::vector<std::function<void()>> on_admitting_;
 };
 
 }  // namespace pgvalve::admin

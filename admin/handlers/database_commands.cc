@@ -2,6 +2,7 @@
 
 #include "admin/commands/command_support.h"
 #include "admin/commands/database_names.h"
+#include "admin/commands/state_commit.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -104,10 +105,12 @@ Awaitable<absl::StatusOr<CommandResult>> Disable(CommandContext& context, Argume
       !known.ok()) {
     co_return known;
   }
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
 
   context.services.databases.Gate(*database)->Disable(
       {.reason = std::move(options->reason), .except_roles = std::move(options->except_roles)});
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   co_return CommandResult{std::nullopt, "DISABLE"};
 }
 
@@ -122,12 +125,14 @@ Awaitable<absl::StatusOr<CommandResult>> DisableAll(CommandContext& context, Arg
       co_return UnknownDatabase(context, database, "DISABLE ALL FORCE EXCEPT ... accepts it anyway");
     }
   }
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
   context.services.databases.disable_all().Set(
       {.reason = std::move(options->reason),
        .except_databases = std::move(options->except_databases),
        .except_roles = std::move(options->except_roles),
        .origin = proxy::StateOrigin::kAdminCommand});
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   co_return CommandResult{std::nullopt, "DISABLE"};
 }
 
@@ -137,9 +142,11 @@ Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, Argumen
   if (*database == "*") co_return NotADatabase("ENABLE ALL");
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
   if (!IsKnownDatabase(context, *database)) co_return UnknownDatabase(context, *database, "");
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
   proxy::DatabaseRegistry& databases = context.services.databases;
   databases.Gate(*database)->Enable();
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   if (databases.disable_all().Covers(*database)) {
     co_await context.notices.Notice(
         fmt::format("database \"{}\" stays disabled: DISABLE ALL refuses it", *database),
@@ -150,12 +157,14 @@ Awaitable<absl::StatusOr<CommandResult>> Enable(CommandContext& context, Argumen
 
 Awaitable<absl::StatusOr<CommandResult>> EnableAll(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
   proxy::DatabaseRegistry& databases = context.services.databases;
   if (!databases.disable_all().state()) {
     co_await context.notices.Notice("DISABLE ALL was not in effect");
   }
   databases.disable_all().Clear();
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   co_return CommandResult{std::nullopt, "ENABLE"};
 }
 
@@ -178,10 +187,12 @@ Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, Argument
     co_return known;
   }
 
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
   auto gate = context.services.databases.Gate(*database);
   GateWatcher watcher(co_await proxy::asio::this_coro::executor, gate);
   gate->Pause(proxy::StateOrigin::kAdminCommand);
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
 
   const auto started = steady_clock::now();
   const auto give_up = timeout ? started + *timeout : steady_clock::time_point::max();
@@ -197,7 +208,9 @@ Awaitable<absl::StatusOr<CommandResult>> Pause(CommandContext& context, Argument
     const auto now = steady_clock::now();
     if (now >= give_up) {
       gate->Resume();
-      co_await PersistState(context);
+      // Whether or not the fleet took the resume, the timeout is the news.
+      absl::Status resumed = co_await PersistState(context);
+      static_cast<void>(resumed);
       co_return protocol::WithDetail(
           protocol::ErrorWithSqlState(
               sqlstate::kQueryCanceled,
@@ -232,8 +245,10 @@ Awaitable<absl::StatusOr<CommandResult>> Resume(CommandContext& context, Argumen
       !known.ok()) {
     co_return known;
   }
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
   context.services.databases.Gate(*database)->Resume();
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   co_return CommandResult{std::nullopt, "RESUME"};
 }
 

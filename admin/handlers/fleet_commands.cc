@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "fleet/fleet_member.h"
+#include "fleet/fleet.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
 #include "proxy/status_text.h"
@@ -14,7 +14,7 @@ using protocol::ColumnType;
 
 Awaitable<absl::StatusOr<CommandResult>> ShowFleet(CommandContext& context, ArgumentCursor& arguments) {
   if (absl::Status end = arguments.ExpectEnd(); !end.ok()) co_return end;
-  fleet::FleetMember* member = context.services.fleet;
+  fleet::Fleet* member = context.services.fleet;
   if (member == nullptr) {
     co_return protocol::ErrorWithSqlState(protocol::sqlstate::kObjectNotInPrerequisiteState,
                                           "no fleet: [fleet] etcd_endpoints is not set");
@@ -30,6 +30,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowFleet(CommandContext& context, Argu
                   {"version", ColumnType::kText},
                   {"sessions", ColumnType::kInt8},
                   {"applied_revision", ColumnType::kInt8},
+                  {"slot", ColumnType::kInt4},
                   {"started", ColumnType::kText},
                   {"self", ColumnType::kBool}});
   for (const fleet::InstanceRecord& instance : *instances) {
@@ -39,6 +40,7 @@ Awaitable<absl::StatusOr<CommandResult>> ShowFleet(CommandContext& context, Argu
         .Text(instance.version)
         .Int(static_cast<int64_t>(instance.sessions))
         .Int(instance.applied_revision)
+        .Int(instance.slot)
         .Text(instance.started)
         .Bool(instance.id == member->id());
   }

@@ -1,6 +1,7 @@
 #include "admin/handlers/limit_commands.h"
 
 #include "admin/commands/command_support.h"
+#include "admin/commands/state_commit.h"
 #include "admin/commands/database_names.h"
 #include "admin/limits/effective_limits.h"
 #include "admin/limits/limit_counters.h"
@@ -37,7 +38,8 @@ Awaitable<absl::StatusOr<CommandResult>> SetLimit(CommandContext& context, Argum
   }
   context.services.limits.Set(statement->database, statement->limit,
                               std::move(statement->setting));
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   co_return CommandResult{std::nullopt, "SET"};
 }
 
@@ -55,7 +57,8 @@ Awaitable<absl::StatusOr<CommandResult>> ResetLimit(CommandContext& context,
         statement->limit ? config::LimitName(*statement->limit) : "ALL"));
     co_return CommandResult{std::nullopt, "RESET"};
   }
-  co_await PersistState(context);
+  absl::Status persisted = co_await PersistState(context);
+  if (!persisted.ok()) co_return persisted;
   co_return CommandResult{std::nullopt, "RESET"};
 }
 

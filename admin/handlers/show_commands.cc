@@ -29,6 +29,7 @@ std::string_view OriginText(proxy::StateOrigin origin) {
     case proxy::StateOrigin::kDefault: return "";
     case proxy::StateOrigin::kAdminCommand: return "admin command";
     case proxy::StateOrigin::kStateFile: return "state file";
+    case proxy::StateOrigin::kFleet: return "fleet";
   }
   return "";
 }
@@ -379,6 +380,9 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
   add("fleet.etcd_endpoints", endpoints);
   add("fleet.key_prefix", config->fleet.key_prefix);
   add("fleet.instance_id", config->fleet.instance_id.value_or(""));
+  add("fleet.lease_ttl", config::FormatDuration(config->fleet.lease_ttl));
+  add("fleet.ack_timeout", config::FormatDuration(config->fleet.ack_timeout));
+  add("fleet.advertise_address", config->fleet.advertise_address.value_or(""));
   for (const auto& [name, upstream] : config->upstreams) {
     const std::string prefix = fmt::format("upstreams.{}.", name);
     add(prefix + "host", upstream.host);

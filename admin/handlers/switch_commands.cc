@@ -2,6 +2,7 @@
 
 #include "admin/commands/command_support.h"
 #include "admin/commands/route_switch.h"
+#include "admin/commands/state_commit.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -49,7 +50,9 @@ Awaitable<absl::StatusOr<CommandResult>> Switch(CommandContext& context, Argumen
   for (const auto& session : SessionsOf(context.services.sessions, *database)) {
     if (session->state() != proxy::SessionState::kHeld || session->backend_pid() != 0) ++staying;
   }
-  co_await SwitchRoute(context, *database, target, CallerName(context.caller));
+  if (absl::Status allowed = CheckStateChange(context.services); !allowed.ok()) co_return allowed;
+  absl::Status switched = co_await SwitchRoute(context, *database, target, CallerName(context.caller));
+  if (!switched.ok()) co_return switched;
   if (staying > 0) {
     co_await context.notices.Notice(
         fmt::format("{} session(s) of {} stay on the upstream they are on", staying, *database),

@@ -49,14 +49,21 @@ proxy::Awaitable<HttpReply> HttpRoutes::Handle(const HttpRequest& request) {
 
 proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
   std::vector<UpstreamFailure> failures;
-  if (!sources_.accepting_clients()) {
-    failures.push_back({.upstream = "", .error = "pgvalve is shutting down and accepts no new clients"});
+  if (std::optional<std::string> refusing = sources_.refusing_clients()) {
+    failures.push_back({.upstream = "", .error = *std::move(refusing)});
   } else {
     failures = co_await readiness_.Check();
   }
+  std::string fleet;
+  if (sources_.fleet_problem) {
+    if (std::optional<std::string> problem = sources_.fleet_problem()) {
+      fleet = ",\"fleet\":" + proxy::JsonQuoted(*problem);
+    }
+  }
   if (failures.empty()) {
-    co_return HttpReply{
-        .status = 200, .content_type = std::string(kJsonContentType), .body = "{\"status\":\"ready\"}\n"};
+    co_return HttpReply{.status = 200,
+                        .content_type = std::string(kJsonContentType),
+                        .body = "{\"status\":\"ready\"" + fleet + "}\n"};
   }
   std::string body = "{\"status\":\"not ready\",\"failed\":[";
   for (size_t i = 0; i < failures.size(); ++i) {
@@ -64,7 +71,7 @@ proxy::Awaitable<HttpReply> HttpRoutes::Ready() {
     body += "{\"upstream\":" + proxy::JsonQuoted(failures[i].upstream) +
             ",\"error\":" + proxy::JsonQuoted(failures[i].error) + "}";
   }
-  body += "]}\n";
+  body += "]" + fleet + "}\n";
   co_return HttpReply{.status = 503, .content_type = std::string(kJsonContentType), .body = std::move(body)};
 }
 

@@ -5,6 +5,8 @@
 //                  upstream answered its last probe (upstream_readiness.h),
 //                  else 503 with a JSON body naming what failed; no
 //                  credentials, as load balancers and orchestrators ask.
+//                  A fleet member whose etcd is unreachable still serves
+//                  (fail static): 200, with "fleet" saying so.
 //   GET /metrics   Prometheus's text format (metrics_page.h); an admin
 //                  user of either role, unless [http] metrics_auth = false.
 //   GET /v1/...    SHOW commands as JSON (admin_views.h); an admin user,
@@ -16,6 +18,7 @@
 // HEAD is answered as GET without the body; other methods get 405.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -61,8 +64,12 @@ struct HttpRouteSources {
   const CutoverRegistry& cutovers;
   const LimitCounters& limit_counters;
   size_t worker_threads = 0;
-  // False once pgvalve stopped accepting clients (a shutdown).
-  std::function<bool()> accepting_clients;
+  // Why pgvalve admits no new clients now (a shutdown; a fleet member
+  // that has not read the shared state yet); nullopt while it does.
+  std::function<std::optional<std::string>()> refusing_clients;
+  // A fleet's trouble that does not stop clients (etcd unreachable, the
+  // state kept as last applied); nullopt without one. May be unset.
+  std::function<std::optional<std::string>()> fleet_problem;
 };
 
 // Control thread only.

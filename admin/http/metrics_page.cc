@@ -207,8 +207,10 @@ void AddEvents(MetricsText& text, const proxy::ProxyEvents::Snapshot& events) {
     text.Sample("pgvalve_errors_sent_total", {{"sqlstate", sqlstate}}, count);
   }
   text.Family("pgvalve_cancel_requests_total", MetricType::kCounter,
-              "cancel requests from clients: forwarded to a backend, or dropped (no session has that key)");
+              "cancel requests from clients: forwarded to a backend, routed to the fleet instance that holds "
+              "the session, or dropped (no session has that key)");
   text.Sample("pgvalve_cancel_requests_total", {{"outcome", "forwarded"}}, events.cancels_matched);
+  text.Sample("pgvalve_cancel_requests_total", {{"outcome", "routed"}}, events.cancels_routed);
   text.Sample("pgvalve_cancel_requests_total", {{"outcome", "dropped"}}, events.cancels_unmatched);
 
   text.Family("pgvalve_upstream_connect_seconds", MetricType::kHistogram,

@@ -9,7 +9,7 @@
 
 #include "admin/commands/route_switch.h"
 #include "admin/jobs/session_holds.h"
-#include "admin/state_store.h"
+#include "admin/commands/state_commit.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -227,10 +227,15 @@ Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
                      "(DROP SUBSCRIPTION) before writing to the source again",
                      servers.target.name));
   }
-  if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
-    spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
-    Line("state file", CutoverLineStatus::kWarning,
-         fmt::format("not written, the switch will not survive a restart: {}", proxy::StatusText(saved)));
+  StateCommit switched = co_await CommitState(services_);
+  if (!switched.error.ok()) {
+    // Taken back here as well: the database stays held on the source, where
+    // etcd says it is, until an operator acts.
+    Line("fleet", CutoverLineStatus::kFailed,
+         fmt::format("the switch was not published: {}", proxy::StatusText(switched.error)));
+  }
+  for (const StateCommit::Note& note : switched.notes) {
+    Line("fleet", note.warning ? CutoverLineStatus::kWarning : CutoverLineStatus::kOk, note.message);
   }
   outcome_ = CutoverOutcome::kCompleted;
   step_ = CutoverStep::kDone;
@@ -661,6 +666,10 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
   hold_started_ = steady_clock::now();
   gate_->Pause(proxy::StateOrigin::kAdminCommand);
   paused_by_us_ = true;
+  // With a fleet, every instance holds before this one waits for its own.
+  StateCommit paused = co_await CommitState(services_);
+  if (!paused.error.ok()) co_return paused.error;
+  for (StateCommit::Note& note : paused.notes) co_await notices.Notice(std::move(note.message), std::move(note.detail));
   co_await notices.Notice(fmt::format("cutover {} of {}: holding new sessions and requests", id_,
                                       options_.database));
   const auto grace_ends = *hold_started_ + options_.grace;
@@ -950,8 +959,10 @@ void CutoverJob::ReleaseHeld() {
 Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {
   if (paused_by_us_) {
     ReleaseHeld();
-    if (absl::Status saved = services_.state.Save(services_.databases, services_.limits); !saved.ok()) {
-      spdlog::error("cutover {}: state file not written: {}", id_, proxy::EscapeForLog(proxy::StatusText(saved)));
+    StateCommit resumed = co_await CommitState(services_);
+    if (!resumed.error.ok()) {
+      spdlog::error("cutover {}: the rollback's RESUME was not published: {}", id_,
+                    proxy::EscapeForLog(proxy::StatusText(resumed.error)));
     }
   }
   error_ = fmt::format("{}: {}", CutoverStepName(step_), proxy::StatusText(error));

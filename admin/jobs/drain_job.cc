@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "admin/state_store.h"
+#include "admin/commands/state_commit.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -153,13 +153,14 @@ absl::Status DrainJob::Failure(std::string_view code, std::string message) const
 }
 
 Awaitable<absl::Status> DrainJob::Start() {
+  if (absl::Status allowed = CheckStateChange(services_); !allowed.ok()) co_return allowed;
   auto gate = services_.databases.Gate(options_.database);
   gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
-  // The drain does not depend on the file; a failure to write it is logged.
-  if (absl::Status saved = services_.state.Save(services_.databases, services_.limits);
-      !saved.ok()) {
-    spdlog::error("state file not written: {}", proxy::StatusText(saved));
-  }
+  // With a fleet, every instance refuses new sessions before this one
+  // starts closing its own. The drain does not depend on the state file; a
+  // failure to write it is logged.
+  StateCommit commit = co_await CommitState(services_);
+  if (!commit.error.ok()) co_return commit.error;
   watcher_ = std::make_unique<GateWatcher>(co_await proxy::asio::this_coro::executor, gate);
 
   const auto& excepted = options_.except_roles;

@@ -65,14 +65,6 @@ class CancelTest : public ProxiedPostgresTest {
                      DeadlineAfter(10s));
   }
 
-  // The first ErrorResponse among `messages`, as fields.
-  static std::map<char, std::string> FirstError(const std::vector<BackendMessage>& messages) {
-    for (const BackendMessage& message : messages) {
-      if (message.tag == 'E') return ErrorFields(message.body);
-    }
-    return {};
-  }
-
   // Starts `SELECT pg_sleep(60)` on a connection made with `conninfo`,
   // cancels it with PQcancel and expects 57014 within a second of it.
   static void ExpectPqCancelWithinOneSecond(const std::string& conninfo,

@@ -11,45 +11,10 @@
 #include <set>
 #include <string>
 
-#include "tests/e2e/admin_test_support.h"
-#include "tests/support/etcd_server.h"
-#include "tests/support/http_client.h"
-#include "tests/support/json_value.h"
+#include "tests/e2e/fleet_test_support.h"
 
 namespace pgvalve::test {
 namespace {
-
-// A lease etcd keeps (its minimum is 2 s): a killed instance goes soon.
-constexpr std::string_view kLeaseTtl = "2s";
-// Its expiry, then etcd's lease checker, with room for a busy machine.
-constexpr std::chrono::seconds kLeaseGone{20};
-
-class FleetTest : public AdminConsoleTest {
- protected:
-  static void SetUpTestSuite() { etcd_ = std::make_unique<EtcdServer>(); }
-  static void TearDownTestSuite() { etcd_.reset(); }
-
-  static std::unique_ptr<AdminPgvalve> Instance(std::string_view id, std::string_view prefix) {
-    AdminPgvalveOptions options;
-    options.extra_toml = "\n[fleet]\netcd_endpoints = [\"" + etcd_->endpoint() + "\"]\n" +
-                         "key_prefix = \"" + std::string(prefix) + "\"\ninstance_id = \"" + std::string(id) +
-                         "\"\nlease_ttl = \"" + std::string(kLeaseTtl) + "\"\n";
-    return std::make_unique<AdminPgvalve>(pg(), options);
-  }
-
-  // SHOW FLEET's instance ids on `pgvalve`'s console.
-  static std::set<std::string> FleetIds(AdminPgvalve& pgvalve) {
-    PgConn admin = Connect(pgvalve.AdminConnString());
-    const ResultTable fleet = QueryTable(admin.get(), "SHOW FLEET");
-    std::set<std::string> ids;
-    for (size_t row = 0; row < fleet.size(); ++row) ids.insert(fleet.Text(row, "instance_id"));
-    return ids;
-  }
-
-  static std::unique_ptr<EtcdServer> etcd_;
-};
-
-std::unique_ptr<EtcdServer> FleetTest::etcd_;
 
 TEST_F(FleetTest, EveryInstanceListsEveryInstance) {
   std::unique_ptr<AdminPgvalve> a = Instance("a", "/fleet-list");

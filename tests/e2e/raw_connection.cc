@@ -59,6 +59,13 @@ std::map<char, std::string> ErrorFields(std::string_view body) {
   return fields;
 }
 
+std::map<char, std::string> FirstError(const std::vector<BackendMessage>& messages) {
+  for (const BackendMessage& message : messages) {
+    if (message.tag == 'E') return ErrorFields(message.body);
+  }
+  return {};
+}
+
 std::string StartupPacket(const std::vector<std::pair<std::string, std::string>>& parameters,
                           int32_t protocol_version) {
   std::string payload;

@@ -30,6 +30,8 @@ std::string TagsOf(const std::vector<BackendMessage>& messages);
 // The fields of an ErrorResponse or NoticeResponse body, by field type
 // ('S' severity, 'C' SQLSTATE, 'M' message, ...).
 std::map<char, std::string> ErrorFields(std::string_view body);
+// The fields of the first ErrorResponse among `messages`; empty without one.
+std::map<char, std::string> FirstError(const std::vector<BackendMessage>& messages);
 
 inline constexpr int32_t kProtocolVersion30 = 3 << 16;
 

@@ -1,0 +1,219 @@
+// The fleet's shared admin state: DISABLE, PAUSE and their undoing on one
+// instance act on every instance, the command returns once each has
+// applied it, an instance applies the state before it admits a client, and
+// with etcd gone every instance keeps what it had and refuses changes
+// until etcd is back. Real etcd, real PostgreSQL, the pgvalve binary.
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/fleet_test_support.h"
+#include "tests/support/free_port.h"
+#include "tests/support/http_client.h"
+
+namespace pgvalve::test {
+namespace {
+
+// Runs `sql` on `admin`, expecting success, and returns the NOTICEs it
+// brought.
+std::vector<std::string> RunWithNotices(PGconn* admin, const std::string& sql) {
+  NoticeLog log(admin);
+  const QueryOutcome outcome = RunQuery(admin, sql);
+  EXPECT_TRUE(outcome.ok()) << sql << ": " << outcome.Describe();
+  std::vector<std::string> messages;
+  for (const NoticeLog::Notice& notice : log.notices()) messages.push_back(notice.message);
+  PQsetNoticeReceiver(admin, nullptr, nullptr);
+  return messages;
+}
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines) text += line + "\n";
+  return text;
+}
+
+bool Contains(const std::vector<std::string>& lines, std::string_view needle) {
+  return Joined(lines).find(needle) != std::string::npos;
+}
+
+class FleetStateTest : public FleetTest {
+ protected:
+  // Three instances of one fleet, each admitting clients and seeing the
+  // other two, so that a command waits for all three.
+  void StartThree(std::string_view prefix) {
+    for (std::string_view id : {"a", "b", "c"}) instances_.push_back(Instance(id, prefix));
+    for (auto& instance : instances_) ASSERT_TRUE(WaitAdmitting(*instance)) << instance->process().LogTail();
+    ASSERT_TRUE(WaitUntil([&] { return FleetIds(*instances_[0]).size() == 3; }, kLeaseGone));
+  }
+  AdminPgvalve& a() { return *instances_[0]; }
+  AdminPgvalve& b() { return *instances_[1]; }
+  AdminPgvalve& c() { return *instances_[2]; }
+
+  void TearDown() override {
+    for (auto& instance : instances_) EXPECT_EQ(instance->StopAndCheck(), "");
+    instances_.clear();
+    FleetTest::TearDown();
+  }
+
+  std::vector<std::unique_ptr<AdminPgvalve>> instances_;
+};
+
+TEST_F(FleetStateTest, DisableOnOneInstanceRefusesClientsOnEveryInstance) {
+  const std::string database = FreshDatabase();
+  StartThree("/fleet-disable");
+  ASSERT_EQ(ConnectSqlState(c(), database), "");
+
+  PgConn admin_a = Connect(a().AdminConnString());
+  const std::vector<std::string> notices = RunWithNotices(admin_a.get(), "DISABLE " + database + " FORCE");
+  // Returned once all three had applied it: no waiting needed on c.
+  EXPECT_TRUE(Contains(notices, "applied by all 3 instance(s) of the fleet")) << Joined(notices);
+  EXPECT_EQ(ConnectSqlState(c(), database), "55000");
+  EXPECT_EQ(ConnectSqlState(b(), database), "55000");
+  PgConn admin_c = Connect(c().AdminConnString());
+  EXPECT_EQ(DatabaseColumn(admin_c.get(), database, "state_origin"), "fleet");
+  EXPECT_EQ(DatabaseColumn(admin_a.get(), database, "state_origin"), "admin command");
+
+  PgConn admin_b = Connect(b().AdminConnString());
+  EXPECT_TRUE(Contains(RunWithNotices(admin_b.get(), "ENABLE " + database), "applied by all 3"));
+  EXPECT_EQ(ConnectSqlState(a(), database), "");
+  EXPECT_EQ(ConnectSqlState(c(), database), "");
+}
+
+TEST_F(FleetStateTest, PauseOnOneInstanceHoldsRequestsOnTheOthersUntilResume) {
+  const std::string database = FreshDatabase();
+  StartThree("/fleet-pause");
+  PgConn client_a = Connect(a().ClientConnString(database));
+  PgConn client_c = Connect(c().ClientConnString(database));
+  PgConn admin_a = Connect(a().AdminConnString());
+  PgConn admin_c = Connect(c().AdminConnString());
+  const std::string id_a = ClientId(admin_a.get(), client_a.get());
+  const std::string id_c = ClientId(admin_c.get(), client_c.get());
+
+  PgConn admin_b = Connect(b().AdminConnString());
+  EXPECT_TRUE(Contains(RunWithNotices(admin_b.get(), "PAUSE " + database + " FORCE"), "applied by all 3"));
+  Background<QueryOutcome> on_a = QueryInBackground(client_a.get(), "SELECT 1");
+  Background<QueryOutcome> on_c = QueryInBackground(client_c.get(), "SELECT 2");
+  EXPECT_TRUE(WaitForClientState(admin_a.get(), id_a, "held"));
+  EXPECT_TRUE(WaitForClientState(admin_c.get(), id_c, "held"));
+  EXPECT_FALSE(on_a.done());
+  EXPECT_FALSE(on_c.done());
+
+  EXPECT_TRUE(Contains(RunWithNotices(admin_b.get(), "RESUME " + database), "applied by all 3"));
+  EXPECT_TRUE(on_a.Result().ok()) << on_a.Result().Describe();
+  EXPECT_TRUE(on_c.Result().ok()) << on_c.Result().Describe();
+}
+
+TEST_F(FleetStateTest, ALateInstanceAppliesTheStateBeforeItAdmitsAClient) {
+  const std::string database = FreshDatabase();
+  std::unique_ptr<AdminPgvalve> a = Instance("a", "/fleet-late");
+  ASSERT_TRUE(WaitAdmitting(*a));
+  PgConn admin_a = Connect(a->AdminConnString());
+  RunWithNotices(admin_a.get(), "DISABLE " + database + " FORCE");
+
+  std::unique_ptr<AdminPgvalve> late = Instance("late", "/fleet-late");
+  // Its first client comes as soon as its port accepts: told to come back
+  // (57P03) or refused by the DISABLE (55000), never admitted.
+  const std::string first = ConnectSqlState(*late, database);
+  EXPECT_TRUE(first == "57P03" || first == "55000") << "first client: \"" << first << "\"";
+  ASSERT_TRUE(WaitAdmitting(*late)) << late->process().LogTail();
+  EXPECT_EQ(ConnectSqlState(*late, database), "55000");
+  EXPECT_EQ(a->StopAndCheck(), "");
+  EXPECT_EQ(late->StopAndCheck(), "");
+}
+
+TEST_F(FleetStateTest, WithEtcdGoneInstancesKeepTheirStateAndRefuseChangesUntilItReturns) {
+  const std::string kept = FreshDatabase("kept");
+  const std::string refused = FreshDatabase("refused");
+  const uint16_t http_port = FreeTcpPort();
+  std::unique_ptr<AdminPgvalve> a = Instance(
+      "a", "/fleet-etcd-gone", "\n[http]\nlisten = [\"127.0.0.1:" + std::to_string(http_port) + "\"]\n");
+  std::unique_ptr<AdminPgvalve> b = Instance("b", "/fleet-etcd-gone");
+  ASSERT_TRUE(WaitAdmitting(*a));
+  ASSERT_TRUE(WaitAdmitting(*b));
+  ASSERT_TRUE(WaitUntil([&] { return FleetIds(*a).size() == 2; }, kLeaseGone));
+  PgConn admin_a = Connect(a->AdminConnString());
+  EXPECT_TRUE(Contains(RunWithNotices(admin_a.get(), "DISABLE " + kept + " FORCE"), "applied by all 2"));
+
+  etcd().Stop();
+  // Fail static: the DISABLE stays in force on both.
+  EXPECT_EQ(ConnectSqlState(*b, kept), "55000");
+  EXPECT_EQ(ConnectSqlState(*a, kept), "55000");
+  // A change is refused, and not made here either.
+  const QueryOutcome disable = RunQuery(admin_a.get(), "DISABLE " + refused + " FORCE");
+  EXPECT_EQ(disable.sqlstate, "08006") << disable.Describe();
+  EXPECT_NE(disable.message.find("etcd"), std::string::npos) << disable.Describe();
+  EXPECT_EQ(ConnectSqlState(*a, refused), "");
+  // Still serving, and saying why changes are refused.
+  HttpResponse ready;
+  EXPECT_TRUE(WaitUntil([&] {
+    ready = HttpGet(http_port, "/readyz");
+    return ready.status == 200 && ready.body.find("\"fleet\"") != std::string::npos;
+  })) << ready.ToString();
+  EXPECT_NE(ready.body.find("unreachable"), std::string::npos) << ready.body;
+  // An instance that starts now has no state to apply: it admits nobody.
+  std::unique_ptr<AdminPgvalve> c = Instance("c", "/fleet-etcd-gone");
+  EXPECT_EQ(ConnectSqlState(*c, "postgres"), "57P03");
+
+  etcd().Start();
+  // Everything converges: c applies the DISABLE before its first client,
+  // and a change made on a reaches the other two.
+  ASSERT_TRUE(WaitAdmitting(*c)) << c->process().LogTail();
+  EXPECT_EQ(ConnectSqlState(*c, kept), "55000");
+  ASSERT_TRUE(WaitUntil([&] { return FleetIds(*a).size() == 3; }, kLeaseGone));
+  std::vector<std::string> notices;
+  EXPECT_TRUE(WaitUntil([&] {
+    NoticeLog log(admin_a.get());
+    const bool enabled = RunQuery(admin_a.get(), "ENABLE " + kept).ok();
+    notices.clear();
+    for (const NoticeLog::Notice& notice : log.notices()) notices.push_back(notice.message);
+    PQsetNoticeReceiver(admin_a.get(), nullptr, nullptr);
+    return enabled;
+  }));
+  EXPECT_TRUE(Contains(notices, "applied by all 3")) << Joined(notices);
+  EXPECT_EQ(ConnectSqlState(*b, kept), "");
+  EXPECT_EQ(ConnectSqlState(*c, kept), "");
+  EXPECT_EQ(a->StopAndCheck(), "");
+  EXPECT_EQ(b->StopAndCheck(), "");
+  EXPECT_EQ(c->StopAndCheck(), "");
+}
+
+TEST_F(FleetStateTest, AnInstanceThatDoesNotApplyIsNamedAndADeadOneIsNoLongerAwaited) {
+  const std::string database = FreshDatabase();
+  // A lease that outlives the short wait by far: b stays listed while stopped.
+  const std::string fleet_toml = "ack_timeout = \"500ms\"\n";
+  std::unique_ptr<AdminPgvalve> a = Instance("a", "/fleet-lagging", fleet_toml, "6s");
+  std::unique_ptr<AdminPgvalve> b = Instance("b", "/fleet-lagging", fleet_toml, "6s");
+  ASSERT_TRUE(WaitAdmitting(*a));
+  ASSERT_TRUE(WaitAdmitting(*b));
+  ASSERT_TRUE(WaitUntil([&] { return FleetIds(*a).size() == 2; }, kLeaseGone));
+  PgConn admin_a = Connect(a->AdminConnString());
+
+  b->process().Signal(SIGSTOP);
+  const std::vector<std::string> stopped = RunWithNotices(admin_a.get(), "DISABLE " + database + " FORCE");
+  EXPECT_TRUE(Contains(stopped, "1 of 2 instance(s) did not apply revision")) << Joined(stopped);
+  EXPECT_TRUE(Contains(stopped, "within 500 ms: b (at revision")) << Joined(stopped);
+
+  // Back, it catches up by itself: the same revision as a in SHOW FLEET.
+  b->process().Signal(SIGCONT);
+  EXPECT_TRUE(WaitUntil([&] {
+    const ResultTable fleet = QueryTable(admin_a.get(), "SHOW FLEET");
+    const auto row_a = fleet.FindRow("instance_id", "a");
+    const auto row_b = fleet.FindRow("instance_id", "b");
+    return row_a && row_b && fleet.Text(*row_a, "applied_revision") == fleet.Text(*row_b, "applied_revision");
+  }));
+  EXPECT_EQ(ConnectSqlState(*b, database), "55000");
+
+  // Killed, it leaves when its lease expires, and nobody waits for it.
+  b->process().Signal(SIGKILL);
+  ASSERT_TRUE(WaitUntil([&] { return FleetIds(*a) == std::set<std::string>{"a"}; }, kLeaseGone));
+  EXPECT_TRUE(Contains(RunWithNotices(admin_a.get(), "ENABLE " + database), "applied by all 1 instance(s)"));
+  EXPECT_EQ(a->StopAndCheck(), "");
+}
+
+}  // namespace
+}  // namespace pgvalve::test

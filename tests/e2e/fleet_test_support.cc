@@ -1,0 +1,37 @@
+#include "tests/e2e/fleet_test_support.h"
+
+namespace pgvalve::test {
+
+EtcdServer& FleetTest::etcd() {
+  static const std::unique_ptr<EtcdServer> server = std::make_unique<EtcdServer>();
+  return *server;
+}
+
+std::unique_ptr<AdminPgvalve> FleetTest::Instance(std::string_view id, std::string_view prefix,
+                                                  std::string_view extra_fleet_toml, std::string_view lease_ttl) {
+  AdminPgvalveOptions options;
+  options.extra_toml = "\n[fleet]\netcd_endpoints = [\"" + etcd().endpoint() + "\"]\n" + "key_prefix = \"" +
+                       std::string(prefix) + "\"\ninstance_id = \"" + std::string(id) + "\"\nlease_ttl = \"" +
+                       std::string(lease_ttl) + "\"\n" + std::string(extra_fleet_toml);
+  return std::make_unique<AdminPgvalve>(pg(), options);
+}
+
+std::set<std::string> FleetTest::FleetIds(AdminPgvalve& pgvalve) {
+  PgConn admin = Connect(pgvalve.AdminConnString());
+  const ResultTable fleet = QueryTable(admin.get(), "SHOW FLEET");
+  std::set<std::string> ids;
+  for (size_t row = 0; row < fleet.size(); ++row) ids.insert(fleet.Text(row, "instance_id"));
+  return ids;
+}
+
+std::string FleetTest::ConnectSqlState(AdminPgvalve& pgvalve, std::string_view database) {
+  ConnectOutcome outcome = TryConnect(pgvalve.ClientConnString(database));
+  if (outcome.ok()) return "";
+  return outcome.sqlstate.empty() ? "?" : outcome.sqlstate;
+}
+
+bool FleetTest::WaitAdmitting(AdminPgvalve& pgvalve) {
+  return WaitUntil([&] { return ConnectSqlState(pgvalve, "postgres") != "57P03"; });
+}
+
+}  // namespace pgvalve::test

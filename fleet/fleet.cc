@@ -48,8 +48,8 @@ Fleet::Fleet(proxy::asio::any_io_executor executor, FleetOptions options, std::c
              ProxyParts proxy, FleetMember::Describe describe)
     : options_(std::move(options)),
       ack_timeout_(ack_timeout),
-      etcd_(executor, options_.endpoints, CallTimeout(options_.lease_ttl)),
-      watch_(executor, options_.endpoints, CallTimeout(options_.lease_ttl)),
+      etcd_(executor, options_.etcd, CallTimeout(options_.lease_ttl)),
+      watch_(executor, options_.etcd, CallTimeout(options_.lease_ttl)),
       state_(options_.key_prefix, proxy.databases),
       directory_(options_.key_prefix),
       member_(executor, options_,
@@ -95,11 +95,19 @@ Awaitable<void> Fleet::Follow(std::shared_ptr<bool> stopped) {
     if (range.ok()) {
       std::vector<KeyValue> state_keys;
       std::vector<KeyValue> instance_keys;
+      std::map<std::string, std::string> job_keys = std::move(job_keys_);
+      job_keys_.clear();
       for (KeyValue& kv : range->kvs) {
         if (kv.key.starts_with(StatePrefix(options_.key_prefix))) state_keys.push_back(std::move(kv));
         if (kv.key.starts_with(InstancesPrefix(options_.key_prefix))) instance_keys.push_back(std::move(kv));
+        if (kv.key.starts_with(JobsPrefix(options_.key_prefix))) JobKeyChanged(kv.key, kv.value);
+      }
+      // Job keys that went while this instance was not watching.
+      for (const auto& [key, value] : job_keys) {
+        if (!job_keys_.contains(key)) JobKeyChanged(key, {});
       }
       state_.Reset(state_keys, range->header.revision);
+      if (on_state_applied_) on_state_applied_();
       directory_.Reset(instance_keys);
       member_.Refresh();
       if (!watching_) {
@@ -158,12 +166,21 @@ void Fleet::OnWatchMessage(const WatchMessage& message) {
     if (event.kv.key.starts_with(state_prefix)) {
       state_.Apply(event);
       state_changed = true;
+    } else if (event.kv.key.starts_with(JobsPrefix(options_.key_prefix))) {
+      JobKeyChanged(event.kv.key, event.type == WatchEvent::Type::kPut ? event.kv.value : std::string());
     } else {
       directory_.Apply(event);
     }
   }
-  // The acknowledgement: the revision applied, in this instance's record.
-  if (state_changed) member_.Refresh();
+  // The watch has sent every change up to its header's revision. Only a
+  // change of state is acknowledged at once (in this instance's record);
+  // otherwise the number goes out with the next renewal, and writing the
+  // record (itself a change) does not call for another write.
+  state_.Advance(message.header.revision);
+  if (state_changed) {
+    member_.Refresh();
+    if (on_state_applied_) on_state_applied_();
+  }
 }
 
 absl::Status Fleet::CheckWritable() const {
@@ -209,6 +226,99 @@ FleetHealth Fleet::health() const {
           .connected = writable.ok(),
           .applied_revision = state_.applied_revision(),
           .problem = writable.ok() ? std::string() : std::string(writable.message())};
+}
+
+}  // namespace pgvalve::fleet
+
+namespace pgvalve::fleet {
+
+void Fleet::JobKeyChanged(const std::string& key, const std::string& value) {
+  if (value.empty()) {
+    job_keys_.erase(key);
+  } else {
+    job_keys_[key] = value;
+  }
+  std::erase_if(job_waiters_, [](const std::weak_ptr<proxy::asio::steady_timer>& waiter) {
+    std::shared_ptr<proxy::asio::steady_timer> timer = waiter.lock();
+    if (timer) timer->cancel();
+    return !timer;
+  });
+  // An announcement is the key of its database's drain itself, not a report.
+  if (value.empty() || !key.ends_with("/drain")) return;
+  absl::StatusOr<FleetDrain> drain = DecodeDrain(value);
+  if (!drain.ok() || DrainKey(options_.key_prefix, drain->database) != key || drain->instance == id()) return;
+  if (!drains_followed_.insert(drain->instance + "/" + std::to_string(drain->job)).second) return;
+  if (on_drain_) on_drain_(*drain);
+}
+
+Awaitable<absl::Status> Fleet::LockJob(const std::string& database, const std::string& job) {
+  if (absl::Status writable = CheckWritable(); !writable.ok()) co_return writable;
+  const std::string key = JobLockKey(options_.key_prefix, database);
+  Txn txn;
+  txn.compare.push_back(
+      {.key = key, .target = Compare::Target::kCreateRevision, .result = Compare::Result::kEqual, .number = 0});
+  txn.success.push_back({.kind = TxnOperation::Kind::kPut,
+                         .key = key,
+                         .value = EncodeJobLock({.instance = id(), .job = job}),
+                         .lease = member_.lease()});
+  absl::StatusOr<TxnResult> result = co_await etcd_.Commit(std::move(txn));
+  if (!result.ok()) co_return result.status();
+  if (result->succeeded) co_return absl::OkStatus();
+  absl::StatusOr<RangeResult> holder = co_await etcd_.Get(key);
+  std::string who = "another instance";
+  if (holder.ok() && !holder->kvs.empty()) {
+    if (absl::StatusOr<JobLock> lock = DecodeJobLock(holder->kvs.front().value); lock.ok()) {
+      who = "instance " + lock->instance + " (" + lock->job + ")";
+    }
+  }
+  co_return absl::FailedPreconditionError("a DRAIN or CUTOVER of \"" + database + "\" is running on " + who);
+}
+
+Awaitable<void> Fleet::UnlockJob(const std::string& database) {
+  absl::StatusOr<ResponseHeader> deleted = co_await etcd_.Delete(JobLockKey(options_.key_prefix, database));
+  if (!deleted.ok()) {
+    spdlog::warn("fleet: the job lock of {} was not released ({}); it goes when this instance's lease does",
+                 database, proxy::StatusText(deleted.status()));
+  }
+}
+
+Awaitable<absl::Status> Fleet::AnnounceDrain(const FleetDrain& drain) {
+  absl::StatusOr<ResponseHeader> put =
+      co_await etcd_.Put(DrainKey(options_.key_prefix, drain.database), EncodeDrain(drain), member_.lease());
+  co_return put.ok() ? absl::OkStatus() : put.status();
+}
+
+Awaitable<std::map<std::string, FleetDrainReport>> Fleet::WaitForDrainReports(
+    const std::string& database, std::vector<std::string> instances, std::chrono::steady_clock::time_point deadline) {
+  auto timer = std::make_shared<proxy::asio::steady_timer>(co_await proxy::asio::this_coro::executor);
+  while (true) {
+    std::map<std::string, FleetDrainReport> reports;
+    for (const std::string& instance : instances) {
+      auto found = job_keys_.find(DrainReportKey(options_.key_prefix, database, instance));
+      if (found == job_keys_.end()) continue;
+      if (absl::StatusOr<FleetDrainReport> report = DecodeDrainReport(found->second); report.ok()) {
+        reports[instance] = *std::move(report);
+      }
+    }
+    if (reports.size() == instances.size() || std::chrono::steady_clock::now() >= deadline) co_return reports;
+    timer->expires_at(deadline);
+    job_waiters_.push_back(timer);
+    co_await timer->async_wait(proxy::kUseTuple);
+  }
+}
+
+Awaitable<void> Fleet::EndDrain(const std::string& database) {
+  const std::string prefix = DrainKeysPrefix(options_.key_prefix, database);
+  absl::StatusOr<ResponseHeader> deleted = co_await etcd_.DeletePrefix(prefix);
+  if (!deleted.ok()) {
+    spdlog::warn("fleet: the drain keys of {} were not deleted: {}", database, proxy::StatusText(deleted.status()));
+  }
+}
+
+Awaitable<absl::Status> Fleet::ReportDrain(const std::string& database, const FleetDrainReport& report) {
+  absl::StatusOr<ResponseHeader> put = co_await etcd_.Put(DrainReportKey(options_.key_prefix, database, id()),
+                                                           EncodeDrainReport(report), member_.lease());
+  co_return put.ok() ? absl::OkStatus() : put.status();
 }
 
 }  // namespace pgvalve::fleet

@@ -16,13 +16,16 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "fleet/etcd_client.h"
 #include "fleet/fleet_directory.h"
+#include "fleet/fleet_jobs.h"
 #include "fleet/fleet_member.h"
 #include "fleet/shared_state.h"
 #include "proxy/asio.h"
@@ -84,6 +87,28 @@ class Fleet {
   // changed the same database meanwhile).
   proxy::Awaitable<absl::StatusOr<PublishOutcome>> Publish();
 
+  // The fleet-wide lock of DRAIN and CUTOVER on `database`, taken under
+  // this instance's lease (it goes with the instance). FailedPrecondition
+  // naming the holder when another has it.
+  proxy::Awaitable<absl::Status> LockJob(const std::string& database, const std::string& job);
+  proxy::Awaitable<void> UnlockJob(const std::string& database);
+
+  // A DRAIN for the whole fleet: announced under this instance's lease,
+  // every other instance drains its own sessions (SetOnDrain) and reports
+  // (ReportDrain); WaitForDrainReports gathers them, EndDrain clears it all.
+  proxy::Awaitable<absl::Status> AnnounceDrain(const FleetDrain& drain);
+  // The reports of `instances` (by id), once each has reported or at
+  // `deadline`, with those that have by then.
+  proxy::Awaitable<std::map<std::string, FleetDrainReport>> WaitForDrainReports(
+      const std::string& database, std::vector<std::string> instances,
+      std::chrono::steady_clock::time_point deadline);
+  proxy::Awaitable<void> EndDrain(const std::string& database);
+  proxy::Awaitable<absl::Status> ReportDrain(const std::string& database, const FleetDrainReport& report);
+  // Called after the gates took changes from etcd (the state file follows).
+  void SetOnStateApplied(std::function<void()> on_applied) { on_state_applied_ = std::move(on_applied); }
+  // Called for each drain another instance announces, once.
+  void SetOnDrain(std::function<void(const FleetDrain&)> on_drain) { on_drain_ = std::move(on_drain); }
+
   // Every live instance, read from etcd now (SHOW FLEET).
   proxy::Awaitable<absl::StatusOr<std::vector<InstanceRecord>>> Instances() { return member_.Instances(); }
   const FleetDirectory& directory() const { return directory_; }
@@ -96,6 +121,8 @@ class Fleet {
   void Disconnected(const absl::Status& why);
   void UpdateCancelRoutes();
   void MaybeCurrent();
+  // A key under JobsPrefix changed (empty value: deleted).
+  void JobKeyChanged(const std::string& key, const std::string& value);
 
   const FleetOptions options_;
   const std::chrono::milliseconds ack_timeout_;
@@ -108,6 +135,14 @@ class Fleet {
   proxy::CancelRoutes& cancel_routes_;
   proxy::asio::steady_timer retry_timer_;
   std::function<void()> on_current_;
+  // Every key under JobsPrefix, as the watch last saw it; the timers of
+  // WaitForDrainReports calls, which any change wakes; the drains already
+  // handed to on_drain_ ("instance/job").
+  std::map<std::string, std::string> job_keys_;
+  std::vector<std::weak_ptr<proxy::asio::steady_timer>> job_waiters_;
+  std::set<std::string> drains_followed_;
+  std::function<void(const FleetDrain&)> on_drain_;
+  std::function<void()> on_state_applied_;
   bool synced_ = false;  // the shared state was read once
   bool current_ = false;
   bool watching_ = false;

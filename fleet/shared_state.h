@@ -7,6 +7,7 @@
 // this instance last saw them, and a change that could not be published is
 // taken back (Restore). Control thread only; no I/O.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -40,9 +41,12 @@ class SharedState {
   // That transaction committed at `revision`: etcd now holds it.
   void Published(const Txn& txn, int64_t revision);
 
-  // The newest state revision applied: a Reset's revision, or the
-  // mod_revision of the last event.
+  // etcd's revision up to which every change of the state has been
+  // applied: a Reset's, then each watch message's (Advance), so that
+  // instances in the same state show the same number.
   int64_t applied_revision() const { return applied_revision_; }
+  // A watch message at `revision` came with every change up to it.
+  void Advance(int64_t revision) { applied_revision_ = std::max(applied_revision_, revision); }
 
  private:
   struct Known {

@@ -5,8 +5,10 @@
 #include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "pgvalve_version.h"
+#include "proxy/status_text.h"
 
 #include "admin/console/admin_session.h"
+#include "admin/jobs/fleet_drain.h"
 
 namespace pgvalve::admin {
 
@@ -124,6 +126,16 @@ void AdminServer::JoinFleet(const config::Config& config) {
                                      .started = started};
       });
   services_.fleet = fleet_.get();
+  // The state file says what is in force here, wherever it was set.
+  fleet_->SetOnStateApplied([this] {
+    if (absl::Status saved = state_.Save(server_.databases(), limits_); !saved.ok()) {
+      spdlog::error("state file not written: {}", proxy::StatusText(saved));
+    }
+  });
+  // Another instance's DRAIN: this one closes its own sessions and reports.
+  fleet_->SetOnDrain([this](const fleet::FleetDrain& drain) {
+    proxy::asio::co_spawn(server_.control_context(), FollowFleetDrain(services_, drain), proxy::asio::detached);
+  });
   // Not a client before the fleet's state is applied: a database disabled
   // fleet-wide must be refused from the first connection on.
   server_.admission().Hold("it has not yet read the fleet's shared state from etcd");

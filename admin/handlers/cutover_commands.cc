@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "admin/commands/command_support.h"
+#include "admin/commands/route_switch.h"
 #include "admin/jobs/cutover_registry.h"
 #include "admin/jobs/drain_registry.h"
+#include "admin/jobs/fleet_drain.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -17,11 +19,19 @@ namespace {
 namespace sqlstate = protocol::sqlstate;
 using protocol::ColumnType;
 
+// Runs the job, then gives back the fleet's job lock of its database,
+// taken before (nothing without a fleet).
+Awaitable<absl::Status> RunLocked(AdminServices& services, NoticeChannel& notices, std::shared_ptr<CutoverJob> job) {
+  absl::Status outcome = co_await job->Run(notices);
+  co_await UnlockFleetJob(services, job->options().database);
+  co_return outcome;
+}
+
 // A NOWAIT job. The job is a parameter, so the coroutine frame owns it for
 // as long as it runs.
-Awaitable<void> RunUnwatched(std::shared_ptr<CutoverJob> job) {
+Awaitable<void> RunUnwatched(AdminServices& services, std::shared_ptr<CutoverJob> job) {
   DiscardedNotices notices;
-  absl::Status outcome = co_await job->Run(notices);
+  absl::Status outcome = co_await RunLocked(services, notices, job);
   if (!outcome.ok()) {
     spdlog::warn("cutover {} of {} ended: {}", job->id(), proxy::QuoteForLog(job->options().database),
                  proxy::EscapeForLog(proxy::StatusText(outcome)));
@@ -87,28 +97,43 @@ Awaitable<absl::StatusOr<CommandResult>> Cutover(CommandContext& context, Argume
   absl::StatusOr<CutoverOptions> options = ParseCutover(arguments);
   if (!options.ok()) co_return options.status();
   CutoverRegistry& cutovers = context.services.cutovers;
-  if (auto running = cutovers.RunningFor(options->database); running && !options->dry_run) {
-    co_return protocol::ErrorWithSqlState(
+  if (options->dry_run) {
+    std::shared_ptr<CutoverJob> plan = cutovers.Create(*options, context.services);
+    absl::Status planned = co_await plan->Run(context.notices);
+    if (!planned.ok()) co_return planned;
+    co_return CommandResult{ReportOf(*plan), "CUTOVER DRY RUN"};
+  }
+  // One DRAIN or CUTOVER of a database at a time in the whole fleet; the
+  // lock first, so that the error names the instance that runs it.
+  absl::Status locked = co_await LockFleetJob(context.services, options->database,
+                                              fmt::format("CUTOVER by {}", CallerName(context.caller)));
+  if (!locked.ok()) co_return locked;
+  absl::Status busy;
+  if (auto running = cutovers.RunningFor(options->database)) {
+    busy = protocol::ErrorWithSqlState(
         sqlstate::kObjectNotInPrerequisiteState,
         fmt::format("a cutover of \"{}\" is already running (id {})", options->database, running->id()));
-  }
-  if (auto drain = context.services.drains.RunningFor(options->database); drain && !options->dry_run) {
-    co_return protocol::ErrorWithSqlState(
+  } else if (auto drain = context.services.drains.RunningFor(options->database)) {
+    busy = protocol::ErrorWithSqlState(
         sqlstate::kObjectNotInPrerequisiteState,
         fmt::format("a drain of \"{}\" is running (job {}); CANCEL DRAIN {} first", options->database,
                     drain->id(), drain->id()));
   }
+  if (!busy.ok()) {
+    co_await UnlockFleetJob(context.services, options->database);
+    co_return busy;
+  }
   std::shared_ptr<CutoverJob> job = cutovers.Create(*options, context.services);
-  if (options->nowait && !options->dry_run) {
-    proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor, RunUnwatched(job), proxy::asio::detached);
+  if (options->nowait) {
+    proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor, RunUnwatched(context.services, job),
+                          proxy::asio::detached);
     ResultSet rows({{"cutover_id", ColumnType::kInt8}, {"database", ColumnType::kText}});
     rows.AddRow().Int(static_cast<int64_t>(job->id())).Text(job->options().database);
     co_return CommandResult{std::move(rows), "CUTOVER"};
   }
-  absl::Status outcome = co_await job->Run(context.notices);
+  absl::Status outcome = co_await RunLocked(context.services, context.notices, job);
   if (!outcome.ok()) co_return outcome;
-  ResultSet rows = ReportOf(*job);
-  co_return CommandResult{std::move(rows), options->dry_run ? "CUTOVER DRY RUN" : "CUTOVER"};
+  co_return CommandResult{ReportOf(*job), "CUTOVER"};
 }
 
 Awaitable<absl::StatusOr<CommandResult>> ShowCutovers(CommandContext& context, ArgumentCursor& arguments) {

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/commands/route_switch.h"
 #include "admin/jobs/drain_dry_run.h"
 #include "admin/jobs/drain_registry.h"
+#include "admin/jobs/fleet_drain.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -18,9 +20,17 @@ using protocol::ColumnType;
 
 // A NOWAIT job. The job is a parameter, so the coroutine frame owns it for
 // as long as it runs.
-Awaitable<void> RunUnwatched(std::shared_ptr<DrainJob> job) {
+// The drain here, and with a fleet on every other instance too; the job
+// lock, taken before, is given back at the end.
+Awaitable<absl::Status> RunEverywhere(AdminServices& services, NoticeChannel& notices,
+                                      std::shared_ptr<DrainJob> job) {
+  if (services.fleet != nullptr) co_return co_await RunFleetDrain(services, notices, std::move(job));
+  co_return co_await job->Run(notices);
+}
+
+Awaitable<void> RunUnwatched(AdminServices& services, std::shared_ptr<DrainJob> job) {
   DiscardedNotices notices;
-  absl::Status outcome = co_await job->Run(notices);
+  absl::Status outcome = co_await RunEverywhere(services, notices, job);
   spdlog::info("drain job {} of {} ended: {}", job->id(), proxy::QuoteForLog(job->options().database),
                outcome.ok() ? std::string("done") : proxy::EscapeForLog(proxy::StatusText(outcome)));
 }
@@ -160,23 +170,29 @@ Awaitable<absl::StatusOr<CommandResult>> Drain(CommandContext& context, Argument
     co_return CommandResult{*std::move(plan), fmt::format("DRAIN DRY RUN {}", count)};
   }
   DrainRegistry& drains = context.services.drains;
-  if (auto running = drains.RunningFor(request->options.database)) {
+  // One DRAIN or CUTOVER of a database at a time in the whole fleet; the
+  // lock first, so that the error names the instance that runs it.
+  const std::string& database = request->options.database;
+  absl::Status locked = co_await LockFleetJob(context.services, database,
+                                              fmt::format("DRAIN by {}", CallerName(context.caller)));
+  if (!locked.ok()) co_return locked;
+  if (auto running = drains.RunningFor(database)) {
+    co_await UnlockFleetJob(context.services, database);
     co_return protocol::ErrorWithSqlState(
         sqlstate::kObjectNotInPrerequisiteState,
-        fmt::format("a drain of \"{}\" is already running (job {})", request->options.database,
-                    running->id()));
+        fmt::format("a drain of \"{}\" is already running (job {})", database, running->id()));
   }
   std::shared_ptr<DrainJob> job = drains.Create(request->options, context.services);
 
   if (request->nowait) {
-    proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor, RunUnwatched(job),
+    proxy::asio::co_spawn(co_await proxy::asio::this_coro::executor, RunUnwatched(context.services, job),
                           proxy::asio::detached);
     ResultSet rows({{"job_id", ColumnType::kInt8}, {"database", ColumnType::kText}});
     rows.AddRow().Int(static_cast<int64_t>(job->id())).Text(job->options().database);
     co_return CommandResult{std::move(rows), "DRAIN"};
   }
 
-  absl::Status outcome = co_await job->Run(context.notices);
+  absl::Status outcome = co_await RunEverywhere(context.services, context.notices, job);
   if (!outcome.ok()) {
     // The report of a failed drain stays available under its job id.
     co_return protocol::WithDetail(

@@ -153,14 +153,20 @@ absl::Status DrainJob::Failure(std::string_view code, std::string message) const
 }
 
 Awaitable<absl::Status> DrainJob::Start() {
-  if (absl::Status allowed = CheckStateChange(services_); !allowed.ok()) co_return allowed;
   auto gate = services_.databases.Gate(options_.database);
-  gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
-  // With a fleet, every instance refuses new sessions before this one
-  // starts closing its own. The drain does not depend on the state file; a
-  // failure to write it is logged.
-  StateCommit commit = co_await CommitState(services_);
-  if (!commit.error.ok()) co_return commit.error;
+  if (options_.follows_fleet_drain) {
+    // The same DISABLE as the one published, so that it is refused here
+    // even before etcd's copy arrives, and nothing differs once it has.
+    gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
+  } else {
+    if (absl::Status allowed = CheckStateChange(services_); !allowed.ok()) co_return allowed;
+    gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
+    // With a fleet, every instance refuses new sessions before this one
+    // starts closing its own. The drain does not depend on the state file;
+    // a failure to write it is logged.
+    StateCommit commit = co_await CommitState(services_);
+    if (!commit.error.ok()) co_return commit.error;
+  }
   watcher_ = std::make_unique<GateWatcher>(co_await proxy::asio::this_coro::executor, gate);
 
   const auto& excepted = options_.except_roles;

@@ -47,6 +47,9 @@ struct DrainOptions {
   // matching it when the drain starts; the others are left alone as EXCEPT
   // ROLE's are, though new sessions are still refused.
   SessionFilter filter;
+  // This instance's part of a fleet DRAIN another instance runs: that one
+  // published the DISABLE, which this one applies from etcd as well.
+  bool follows_fleet_drain = false;
 
   std::chrono::milliseconds EffectiveTimeout() const {
     return timeout.value_or(grace + std::chrono::seconds(30));

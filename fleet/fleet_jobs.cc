@@ -1,0 +1,138 @@
+#include "fleet/fleet_jobs.h"
+
+#include <boost/json.hpp>
+
+#include "fmt/format.h"
+
+namespace pgvalve::fleet {
+namespace {
+
+namespace json = boost::json;
+
+absl::StatusOr<json::object> ParseObject(std::string_view text, std::string_view what) {
+  boost::system::error_code error;
+  json::value value = json::parse(json::string_view(text.data(), text.size()), error);
+  if (error || !value.is_object()) return absl::DataLossError(fmt::format("{} that is not a JSON object", what));
+  return std::move(value.as_object());
+}
+
+std::string StringOf(const json::object& object, std::string_view name) {
+  const json::value* found = object.if_contains(name);
+  return found != nullptr && found->is_string() ? std::string(std::string_view(found->as_string())) : "";
+}
+
+int64_t IntOf(const json::object& object, std::string_view name) {
+  const json::value* found = object.if_contains(name);
+  if (found == nullptr) return 0;
+  if (found->is_int64()) return found->as_int64();
+  if (found->is_uint64()) return static_cast<int64_t>(found->as_uint64());
+  return 0;
+}
+
+// Letters, digits, '_', '-' and '.' as they are; any other byte as %XX.
+std::string KeyComponent(std::string_view name) {
+  std::string component;
+  for (char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '_' || c == '-' || c == '.') {
+      component.push_back(c);
+    } else {
+      component += fmt::format("%{:02X}", byte);
+    }
+  }
+  return component;
+}
+
+}  // namespace
+
+std::string EncodeJobLock(const JobLock& lock) {
+  return json::serialize(json::object{{"instance", lock.instance}, {"job", lock.job}});
+}
+
+absl::StatusOr<JobLock> DecodeJobLock(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseObject(text, "a job lock");
+  if (!object.ok()) return object.status();
+  return JobLock{StringOf(*object, "instance"), StringOf(*object, "job")};
+}
+
+std::string EncodeDrain(const FleetDrain& drain) {
+  json::array roles;
+  for (const std::string& role : drain.except_roles) roles.emplace_back(role);
+  return json::serialize(json::object{{"database", drain.database},
+                                      {"instance", drain.instance},
+                                      {"job", drain.job},
+                                      {"grace_ms", drain.grace_ms},
+                                      {"timeout_ms", drain.timeout_ms},
+                                      {"escalation", drain.escalation},
+                                      {"except_roles", std::move(roles)}});
+}
+
+absl::StatusOr<FleetDrain> DecodeDrain(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseObject(text, "a drain announcement");
+  if (!object.ok()) return object.status();
+  FleetDrain drain{.database = StringOf(*object, "database"),
+                   .instance = StringOf(*object, "instance"),
+                   .job = static_cast<uint64_t>(IntOf(*object, "job")),
+                   .grace_ms = IntOf(*object, "grace_ms"),
+                   .timeout_ms = IntOf(*object, "timeout_ms"),
+                   .escalation = StringOf(*object, "escalation")};
+  if (drain.database.empty() || drain.instance.empty() || drain.timeout_ms <= 0) {
+    return absl::DataLossError("a drain announcement without database, instance or timeout");
+  }
+  if (const json::value* roles = object->if_contains("except_roles"); roles != nullptr && roles->is_array()) {
+    for (const json::value& role : roles->as_array()) {
+      if (role.is_string()) drain.except_roles.emplace_back(std::string_view(role.as_string()));
+    }
+  }
+  return drain;
+}
+
+std::string EncodeDrainReport(const FleetDrainReport& report) {
+  json::object outcomes;
+  for (const auto& [outcome, count] : report.outcomes) outcomes[outcome] = count;
+  return json::serialize(json::object{{"instance", report.instance},
+                                      {"phase", report.phase},
+                                      {"sessions", report.sessions},
+                                      {"left", report.left},
+                                      {"outcomes", std::move(outcomes)},
+                                      {"error", report.error}});
+}
+
+absl::StatusOr<FleetDrainReport> DecodeDrainReport(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseObject(text, "a drain report");
+  if (!object.ok()) return object.status();
+  FleetDrainReport report{.instance = StringOf(*object, "instance"),
+                          .phase = StringOf(*object, "phase"),
+                          .sessions = static_cast<uint64_t>(IntOf(*object, "sessions")),
+                          .left = static_cast<uint64_t>(IntOf(*object, "left")),
+                          .error = StringOf(*object, "error")};
+  if (const json::value* outcomes = object->if_contains("outcomes"); outcomes != nullptr && outcomes->is_object()) {
+    for (const auto& [outcome, count] : outcomes->as_object()) {
+      if (count.is_int64() || count.is_uint64()) {
+        report.outcomes[std::string(outcome)] = count.is_int64() ? static_cast<uint64_t>(count.as_int64())
+                                                                 : count.as_uint64();
+      }
+    }
+  }
+  return report;
+}
+
+std::string JobsPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/jobs/"; }
+
+std::string JobLockKey(std::string_view key_prefix, std::string_view database) {
+  return std::string(key_prefix) + "/locks/" + KeyComponent(database);
+}
+
+std::string DrainKeysPrefix(std::string_view key_prefix, std::string_view database) {
+  return JobsPrefix(key_prefix) + KeyComponent(database) + "/drain";
+}
+
+std::string DrainKey(std::string_view key_prefix, std::string_view database) {
+  return DrainKeysPrefix(key_prefix, database);
+}
+
+std::string DrainReportKey(std::string_view key_prefix, std::string_view database, std::string_view instance) {
+  return DrainKeysPrefix(key_prefix, database) + "/reports/" + std::string(instance);
+}
+
+}  // namespace pgvalve::fleet

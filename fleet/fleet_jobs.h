@@ -1,0 +1,61 @@
+#pragma once
+// The fleet's jobs, as etcd holds them: the lock that lets one DRAIN or
+// CUTOVER of a database run at a time fleet-wide (a key under the lease of
+// the instance running it, so it goes if that instance dies), a DRAIN
+// announced for every other instance to run on its own sessions, and each
+// instance's report of it. JSON documents; no I/O here.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace pgvalve::fleet {
+
+// Who holds a database's job lock, and for what.
+struct JobLock {
+  std::string instance;
+  std::string job;  // "DRAIN 3 by admin (127.0.0.1:51234)"
+};
+
+// A DRAIN one instance runs for the whole fleet.
+struct FleetDrain {
+  std::string database;
+  std::string instance;  // the one that runs it
+  uint64_t job = 0;      // its job id there
+  int64_t grace_ms = 0;
+  int64_t timeout_ms = 0;
+  std::string escalation;  // as DRAIN ... THEN names it: "terminate", "cancel", "wait"
+  std::vector<std::string> except_roles;
+};
+
+// What one instance's part of a fleet DRAIN came to.
+struct FleetDrainReport {
+  std::string instance;
+  std::string phase;  // the drain job's phase at its end ("done", "timed out", ...)
+  uint64_t sessions = 0;
+  uint64_t left = 0;
+  std::map<std::string, uint64_t> outcomes;  // how many sessions ended each way
+  std::string error;                         // why it failed, when it did
+};
+
+std::string EncodeJobLock(const JobLock& lock);
+absl::StatusOr<JobLock> DecodeJobLock(std::string_view json);
+std::string EncodeDrain(const FleetDrain& drain);
+absl::StatusOr<FleetDrain> DecodeDrain(std::string_view json);
+std::string EncodeDrainReport(const FleetDrainReport& report);
+absl::StatusOr<FleetDrainReport> DecodeDrainReport(std::string_view json);
+
+// Keys under [fleet] key_prefix; a database's name is escaped so that a
+// '/' in it cannot be taken for a separator.
+std::string JobsPrefix(std::string_view key_prefix);
+std::string JobLockKey(std::string_view key_prefix, std::string_view database);
+std::string DrainKey(std::string_view key_prefix, std::string_view database);
+std::string DrainReportKey(std::string_view key_prefix, std::string_view database, std::string_view instance);
+// Every key of a database's DRAIN: the announcement and the reports.
+std::string DrainKeysPrefix(std::string_view key_prefix, std::string_view database);
+
+}  // namespace pgvalve::fleet

@@ -136,6 +136,9 @@ struct HttpSettings {
 struct FleetSettings {
   // etcd's client URLs, "http://HOST:PORT"; empty means no fleet.
   std::vector<std::string> etcd_endpoints;
+  // An etcd user, when etcd has authentication on; both or neither.
+  std::optional<std::string> etcd_user;
+  std::optional<std::string> etcd_password;
   // Every key pgvalve writes starts with it; several fleets can share an
   // etcd under different prefixes.
   std::string key_prefix = "/pgvalve";

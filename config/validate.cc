@@ -296,6 +296,10 @@ void CheckFleet(Checker& check, const FleetSettings& fleet) {
   if (fleet.lease_ttl < std::chrono::seconds(2) || fleet.lease_ttl > std::chrono::hours(1)) {
     check.Fail("fleet.lease_ttl", "must be between 2s and 1h");
   }
+  if (fleet.etcd_user.has_value() != fleet.etcd_password.has_value()) {
+    check.Fail(fleet.etcd_user ? "fleet.etcd_password" : "fleet.etcd_user",
+               "etcd_user and etcd_password go together");
+  }
   if (fleet.ack_timeout < std::chrono::milliseconds(100) || fleet.ack_timeout > std::chrono::minutes(1)) {
     check.Fail("fleet.ack_timeout", "must be between 100ms and 1min");
   }

@@ -36,10 +36,15 @@ std::string Text(std::initializer_list<std::string_view> parts) {
   return text;
 }
 
+struct HttpAnswer {
+  unsigned status = 0;
+  std::string body;
+};
+
 // One exchange with one endpoint; the error says how far it got.
-Awaitable<absl::StatusOr<std::string>> Exchange(proxy::asio::any_io_executor executor, const EtcdEndpoint& endpoint,
-                                                std::string_view path, const std::string& body,
-                                                std::chrono::milliseconds timeout) {
+Awaitable<absl::StatusOr<HttpAnswer>> Exchange(proxy::asio::any_io_executor executor, const EtcdEndpoint& endpoint,
+                                               std::string_view path, const std::string& body,
+                                               std::string_view token, std::chrono::milliseconds timeout) {
   beast::tcp_stream stream(executor);
   stream.expires_after(timeout);
   proxy::error_code error;
@@ -54,6 +59,7 @@ Awaitable<absl::StatusOr<std::string>> Exchange(proxy::asio::any_io_executor exe
   http::request<http::string_body> request{http::verb::post, std::string(path), 11};
   request.set(http::field::host, endpoint.ToString());
   request.set(http::field::content_type, "application/json");
+  if (!token.empty()) request.set(http::field::authorization, token);
   request.keep_alive(false);
   request.body() = body;
   request.prepare_payload();
@@ -70,24 +76,56 @@ Awaitable<absl::StatusOr<std::string>> Exchange(proxy::asio::any_io_executor exe
   if (error) co_return absl::UnavailableError(Text({"no answer: ", error.message()}));
   proxy::error_code ignored;
   stream.socket().shutdown(proxy::tcp::socket::shutdown_both, ignored);
-  co_return std::move(parser.get().body());
+  co_return HttpAnswer{parser.get().result_int(), std::move(parser.get().body())};
 }
 
 }  // namespace
 
-EtcdClient::EtcdClient(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
-                       std::chrono::milliseconds timeout)
-    : executor_(std::move(executor)), endpoints_(std::move(endpoints)), timeout_(timeout) {}
+EtcdClient::EtcdClient(proxy::asio::any_io_executor executor, EtcdAccess access, std::chrono::milliseconds timeout)
+    : executor_(std::move(executor)), access_(std::move(access)), timeout_(timeout) {}
 
-Awaitable<absl::StatusOr<std::string>> EtcdClient::Call(std::string_view path, std::string body) {
+Awaitable<absl::StatusOr<std::string>> EtcdClient::Token(bool renew) {
+  if (access_.user.empty()) co_return std::string();
+  if (!token_.empty() && !renew) co_return token_;
+  token_.clear();
   std::string failures;
-  for (const EtcdEndpoint& endpoint : endpoints_) {
-    absl::StatusOr<std::string> answer = co_await Exchange(executor_, endpoint, path, body, timeout_);
-    if (answer.ok()) co_return answer;
+  for (const EtcdEndpoint& endpoint : access_.endpoints) {
+    absl::StatusOr<HttpAnswer> answer = co_await Exchange(
+        executor_, endpoint, "/v3/auth/authenticate", AuthenticateRequest(access_.user, access_.password), "",
+        timeout_);
+    if (answer.ok()) {
+      absl::StatusOr<std::string> token = ParseAuthenticate(answer->body);
+      // A refused sign-in is etcd's answer, not an unreachable endpoint.
+      if (!token.ok()) co_return absl::PermissionDeniedError(Text({"etcd refused user \"", access_.user, "\": ",
+                                                                   proxy::StatusText(token.status())}));
+      token_ = *std::move(token);
+      co_return token_;
+    }
     if (!failures.empty()) failures += "; ";
     failures += Text({endpoint.ToString(), ": ", proxy::StatusText(answer.status())});
   }
-  if (endpoints_.empty()) failures = "no endpoint configured";
+  if (access_.endpoints.empty()) failures = "no endpoint configured";
+  co_return absl::UnavailableError(Text({"etcd unreachable (", failures, ")"}));
+}
+
+Awaitable<absl::StatusOr<std::string>> EtcdClient::Call(std::string_view path, std::string body) {
+  absl::StatusOr<std::string> token = co_await Token();
+  if (!token.ok()) co_return token.status();
+  std::string failures;
+  for (const EtcdEndpoint& endpoint : access_.endpoints) {
+    absl::StatusOr<HttpAnswer> answer = co_await Exchange(executor_, endpoint, path, body, *token, timeout_);
+    // etcd forgets tokens (after a restart, or an idle while): once more
+    // with a new one.
+    if (answer.ok() && answer->status == 401 && !access_.user.empty()) {
+      token = co_await Token(/*renew=*/true);
+      if (!token.ok()) co_return token.status();
+      answer = co_await Exchange(executor_, endpoint, path, body, *token, timeout_);
+    }
+    if (answer.ok()) co_return std::move(answer->body);
+    if (!failures.empty()) failures += "; ";
+    failures += Text({endpoint.ToString(), ": ", proxy::StatusText(answer.status())});
+  }
+  if (access_.endpoints.empty()) failures = "no endpoint configured";
   co_return absl::UnavailableError(Text({"etcd unreachable (", failures, ")"}));
 }
 
@@ -115,6 +153,10 @@ Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::Delete(std::string key) {
   return CallAndParse("/v3/kv/deleterange", DeleteRangeRequest(key, ""), ParseHeaderOnly);
 }
 
+Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::DeletePrefix(std::string prefix) {
+  return CallAndParse("/v3/kv/deleterange", DeleteRangeRequest(prefix, PrefixEnd(prefix)), ParseHeaderOnly);
+}
+
 Awaitable<absl::StatusOr<TxnResult>> EtcdClient::Commit(Txn txn) {
   return CallAndParse("/v3/kv/txn", TxnRequest(txn), ParseTxn);
 }
@@ -136,9 +178,12 @@ struct EtcdWatch::Stream {
   beast::tcp_stream tcp;
 };
 
-EtcdWatch::EtcdWatch(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
+EtcdWatch::EtcdWatch(proxy::asio::any_io_executor executor, EtcdAccess access,
                      std::chrono::milliseconds connect_timeout)
-    : executor_(std::move(executor)), endpoints_(std::move(endpoints)), connect_timeout_(connect_timeout) {}
+    : executor_(executor),
+      endpoints_(access.endpoints),
+      auth_(executor, std::move(access), connect_timeout),
+      connect_timeout_(connect_timeout) {}
 
 EtcdWatch::~EtcdWatch() { Stop(); }
 
@@ -153,10 +198,15 @@ void EtcdWatch::Stop() {
 Awaitable<absl::Status> EtcdWatch::Run(std::string prefix, int64_t start_revision, OnMessage on_message) {
   stopped_ = false;
   const std::string body = WatchCreateRequest(prefix, PrefixEnd(prefix), start_revision);
+  // A fresh sign-in each time: a watch is started after etcd came back,
+  // which may have forgotten every token.
+  absl::StatusOr<std::string> token = co_await auth_.Token(/*renew=*/true);
+  if (!token.ok()) co_return token.status();
+  if (stopped_) co_return absl::OkStatus();
   std::string failures;
   for (const EtcdEndpoint& endpoint : endpoints_) {
     bool connected = false;
-    absl::Status ended = co_await Follow(endpoint, body, on_message, connected);
+    absl::Status ended = co_await Follow(endpoint, body, *token, on_message, connected);
     stream_.reset();
     if (stopped_) co_return absl::OkStatus();
     // Once a stream ran, how it ended is the answer: the caller decides
@@ -170,7 +220,7 @@ Awaitable<absl::Status> EtcdWatch::Run(std::string prefix, int64_t start_revisio
 }
 
 Awaitable<absl::Status> EtcdWatch::Follow(const EtcdEndpoint& endpoint, const std::string& body,
-                                          const OnMessage& on_message, bool& connected) {
+                                          const std::string& token, const OnMessage& on_message, bool& connected) {
   stream_ = std::make_shared<Stream>(executor_);
   // Held by the frame: Stop may drop stream_ meanwhile.
   const std::shared_ptr<Stream> stream = stream_;
@@ -189,6 +239,7 @@ Awaitable<absl::Status> EtcdWatch::Follow(const EtcdEndpoint& endpoint, const st
   http::request<http::string_body> request{http::verb::post, "/v3/watch", 11};
   request.set(http::field::host, endpoint.ToString());
   request.set(http::field::content_type, "application/json");
+  if (!token.empty()) request.set(http::field::authorization, token);
   request.body() = body;
   request.prepare_payload();
   std::tie(error, std::ignore) = co_await http::async_write(tcp, request, kUseTuple);

@@ -29,10 +29,21 @@ namespace pgvalve::fleet {
 using config::EtcdEndpoint;
 using config::ParseEtcdEndpoint;
 
+// How to reach etcd: its endpoints and, when etcd has authentication on, a
+// user's name and password (each client then signs in and sends the token
+// etcd gives with every call, signing in again when etcd forgot it).
+struct EtcdAccess {
+  std::vector<EtcdEndpoint> endpoints;
+  std::string user;  // empty: no authentication
+  std::string password;
+};
+
 class EtcdClient {
  public:
+  EtcdClient(proxy::asio::any_io_executor executor, EtcdAccess access, std::chrono::milliseconds timeout);
   EtcdClient(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
-             std::chrono::milliseconds timeout);
+             std::chrono::milliseconds timeout)
+      : EtcdClient(std::move(executor), EtcdAccess{.endpoints = std::move(endpoints)}, timeout) {}
 
   proxy::Awaitable<absl::StatusOr<ResponseHeader>> Put(std::string key, std::string value, int64_t lease = 0);
   // The key alone; its RangeResult holds it, or nothing.
@@ -40,6 +51,8 @@ class EtcdClient {
   // Every key that starts with `prefix`, in key order.
   proxy::Awaitable<absl::StatusOr<RangeResult>> GetPrefix(std::string prefix);
   proxy::Awaitable<absl::StatusOr<ResponseHeader>> Delete(std::string key);
+  // Every key that starts with `prefix`.
+  proxy::Awaitable<absl::StatusOr<ResponseHeader>> DeletePrefix(std::string prefix);
   proxy::Awaitable<absl::StatusOr<TxnResult>> Commit(Txn txn);
 
   proxy::Awaitable<absl::StatusOr<LeaseGrant>> GrantLease(int64_t ttl_seconds);
@@ -47,9 +60,14 @@ class EtcdClient {
   proxy::Awaitable<absl::StatusOr<int64_t>> KeepAlive(int64_t lease);
   proxy::Awaitable<absl::StatusOr<ResponseHeader>> RevokeLease(int64_t lease);
 
+  // The token calls carry: "" without authentication; signs in first when
+  // there is none yet (or `renew`: etcd said it no longer knows it).
+  proxy::Awaitable<absl::StatusOr<std::string>> Token(bool renew = false);
+
  private:
   // POSTs `body` to `path` on the first endpoint that answers; etcd's
-  // answer, whatever its HTTP status (its errors are JSON too).
+  // answer, whatever its HTTP status (its errors are JSON too), once
+  // signed in again if etcd no longer knew the token.
   proxy::Awaitable<absl::StatusOr<std::string>> Call(std::string_view path, std::string body);
   // Call, then `parse` of the answer. `path` is a literal of ours.
   template <typename T>
@@ -57,8 +75,9 @@ class EtcdClient {
                                                    absl::StatusOr<T> (*parse)(std::string_view));
 
   proxy::asio::any_io_executor executor_;
-  std::vector<EtcdEndpoint> endpoints_;
+  EtcdAccess access_;
   std::chrono::milliseconds timeout_;
+  std::string token_;
 };
 
 // A watch on every key under a prefix: etcd streams each change as it is
@@ -67,8 +86,10 @@ class EtcdClient {
 // return).
 class EtcdWatch {
  public:
+  EtcdWatch(proxy::asio::any_io_executor executor, EtcdAccess access, std::chrono::milliseconds connect_timeout);
   EtcdWatch(proxy::asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints,
-            std::chrono::milliseconds connect_timeout);
+            std::chrono::milliseconds connect_timeout)
+      : EtcdWatch(std::move(executor), EtcdAccess{.endpoints = std::move(endpoints)}, connect_timeout) {}
   ~EtcdWatch();
   EtcdWatch(const EtcdWatch&) = delete;
   EtcdWatch& operator=(const EtcdWatch&) = delete;
@@ -88,10 +109,12 @@ class EtcdWatch {
  private:
   struct Stream;
   proxy::Awaitable<absl::Status> Follow(const EtcdEndpoint& endpoint, const std::string& body,
-                                        const OnMessage& on_message, bool& connected);
+                                        const std::string& token, const OnMessage& on_message, bool& connected);
 
   proxy::asio::any_io_executor executor_;
   std::vector<EtcdEndpoint> endpoints_;
+  // Signs the watch in, when etcd has authentication on.
+  EtcdClient auth_;
   std::chrono::milliseconds connect_timeout_;
   std::shared_ptr<Stream> stream_;
   bool stopped_ = false;

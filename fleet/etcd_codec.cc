@@ -237,6 +237,11 @@ std::string LeaseGrantRequest(int64_t ttl_seconds) {
   return json::serialize(json::object{{"TTL", std::to_string(ttl_seconds)}, {"ID", "0"}});
 }
 
+std::string AuthenticateRequest(std::string_view user, std::string_view password) {
+  return json::serialize(json::object{{"name", json::string_view(user.data(), user.size())},
+                                      {"password", json::string_view(password.data(), password.size())}});
+}
+
 std::string LeaseIdRequest(int64_t id) { return json::serialize(json::object{{"ID", std::to_string(id)}}); }
 
 std::string WatchCreateRequest(std::string_view key, std::string_view range_end, int64_t start_revision) {
@@ -316,6 +321,16 @@ absl::StatusOr<TxnResult> ParseTxn(std::string_view text) {
     result.succeeded = succeeded->as_bool();
   }
   return result;
+}
+
+absl::StatusOr<std::string> ParseAuthenticate(std::string_view text) {
+  absl::StatusOr<json::object> object = ObjectOf(text);
+  if (!object.ok()) return object.status();
+  const json::value* token = object->if_contains("token");
+  if (token == nullptr || !token->is_string() || token->as_string().empty()) {
+    return absl::DataLossError("etcd: an authentication answer without a token");
+  }
+  return std::string(std::string_view(token->as_string()));
 }
 
 absl::StatusOr<LeaseGrant> ParseLeaseGrant(std::string_view text) {

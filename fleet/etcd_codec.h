@@ -133,6 +133,7 @@ std::string DeleteRangeRequest(std::string_view key, std::string_view range_end)
 std::string TxnRequest(const Txn& txn);
 std::string LeaseGrantRequest(int64_t ttl_seconds);
 std::string LeaseIdRequest(int64_t id);  // keepalive, revoke
+std::string AuthenticateRequest(std::string_view user, std::string_view password);
 // Every change to keys in [key, range_end) from `start_revision` on (0:
 // from now).
 std::string WatchCreateRequest(std::string_view key, std::string_view range_end, int64_t start_revision);
@@ -143,6 +144,8 @@ absl::StatusOr<ResponseHeader> ParseHeaderOnly(std::string_view json);
 absl::StatusOr<RangeResult> ParseRange(std::string_view json);
 absl::StatusOr<TxnResult> ParseTxn(std::string_view json);
 absl::StatusOr<LeaseGrant> ParseLeaseGrant(std::string_view json);
+// The token /v3/auth/authenticate gives, for the Authorization header.
+absl::StatusOr<std::string> ParseAuthenticate(std::string_view json);
 // The keepalive's answer, {"result": {"ID": ..., "TTL": ...}}: the lease's
 // remaining TTL; 0 when the lease has expired.
 absl::StatusOr<int64_t> ParseKeepAlive(std::string_view json);

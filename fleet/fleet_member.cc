@@ -35,9 +35,11 @@ FleetOptions FleetOptionsFrom(const config::FleetSettings& settings, uint16_t cl
   FleetOptions options;
   for (const std::string& url : settings.etcd_endpoints) {
     if (absl::StatusOr<EtcdEndpoint> endpoint = ParseEtcdEndpoint(url); endpoint.ok()) {
-      options.endpoints.push_back(*std::move(endpoint));
+      options.etcd.endpoints.push_back(*std::move(endpoint));
     }
   }
+  options.etcd.user = settings.etcd_user.value_or("");
+  options.etcd.password = settings.etcd_password.value_or("");
   options.key_prefix = settings.key_prefix;
   options.instance_id = settings.instance_id.value_or(HostName() + ":" + std::to_string(client_port));
   options.lease_ttl = settings.lease_ttl;
@@ -57,7 +59,7 @@ std::string AdvertisedAddress(const config::Config& config, uint16_t client_port
 FleetMember::FleetMember(proxy::asio::any_io_executor executor, FleetOptions options, Describe describe)
     : options_(std::move(options)),
       describe_(std::move(describe)),
-      etcd_(executor, options_.endpoints, CallTimeout(options_.lease_ttl)),
+      etcd_(executor, options_.etcd, CallTimeout(options_.lease_ttl)),
       timer_(executor) {}
 
 FleetMember::~FleetMember() { Stop(); }
@@ -85,7 +87,7 @@ void FleetMember::Leave() {
   // The control context no longer runs: a context of its own, for as long
   // as one call may take.
   proxy::asio::io_context context;
-  EtcdClient etcd(context.get_executor(), options_.endpoints, CallTimeout(options_.lease_ttl));
+  EtcdClient etcd(context.get_executor(), options_.etcd, CallTimeout(options_.lease_ttl));
   proxy::asio::co_spawn(
       context,
       [](EtcdClient& client, int64_t lease, std::string id) -> Awaitable<void> {

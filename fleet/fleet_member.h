@@ -22,7 +22,7 @@
 namespace pgvalve::fleet {
 
 struct FleetOptions {
-  std::vector<EtcdEndpoint> endpoints;
+  EtcdAccess etcd;
   std::string key_prefix;
   std::string instance_id;
   std::chrono::milliseconds lease_ttl{10'000};
@@ -64,6 +64,8 @@ class FleetMember {
   const std::string& id() const { return options_.instance_id; }
   // The last renewal succeeded (true until one fails).
   bool reachable() const { return reachable_; }
+  // The lease its keys are under; 0 while it has none.
+  int64_t lease() const { return lease_; }
   // The instance slot it holds under its lease; -1 before it has one.
   int slot() const { return slot_; }
   // Called whenever it takes a slot: at the first registration, and again

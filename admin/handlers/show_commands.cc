@@ -378,6 +378,8 @@ Awaitable<absl::StatusOr<CommandResult>> ShowConfig(CommandContext& context, Arg
     endpoints += (endpoints.empty() ? "" : ",") + endpoint;
   }
   add("fleet.etcd_endpoints", endpoints);
+  add("fleet.etcd_user", config->fleet.etcd_user.value_or(""));
+  add("fleet.etcd_password", config->fleet.etcd_password ? "(set)" : "");
   add("fleet.key_prefix", config->fleet.key_prefix);
   add("fleet.instance_id", config->fleet.instance_id.value_or(""));
   add("fleet.lease_ttl", config::FormatDuration(config->fleet.lease_ttl));

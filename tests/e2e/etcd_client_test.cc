@@ -171,9 +171,9 @@ void Record(Watched& watched, const fleet::WatchMessage& message) {
 
 // Changes under the prefix arrive as they are committed, in order, and no
 // others; Stop ends the watch.
-proxy::Awaitable<Watched> WatchWhileChanging(asio::any_io_executor executor, std::vector<EtcdEndpoint> endpoints) {
-  fleet::EtcdWatch watch(executor, endpoints, milliseconds(5'000));
-  EtcdClient etcd(executor, endpoints, milliseconds(5'000));
+proxy::Awaitable<Watched> WatchWhileChanging(asio::any_io_executor executor, fleet::EtcdAccess access) {
+  fleet::EtcdWatch watch(executor, access, milliseconds(5'000));
+  EtcdClient etcd(executor, access, milliseconds(5'000));
   Watched watched;
   // Each change is made once the watch saw the one before, so the order
   // seen is the order made; the watch stops itself after the last.
@@ -195,7 +195,7 @@ proxy::Awaitable<Watched> WatchWhileChanging(asio::any_io_executor executor, std
 
 TEST_F(EtcdClientTest, AWatchSeesEachChangeUnderItsPrefixAsItIsMade) {
   asio::io_context io;
-  const Watched watched = RunToEnd(io, WatchWhileChanging(io.get_executor(), Endpoints()));
+  const Watched watched = RunToEnd(io, WatchWhileChanging(io.get_executor(), {.endpoints = Endpoints()}));
   EXPECT_TRUE(watched.ended.ok()) << watched.ended;
   EXPECT_TRUE(watched.created);
   EXPECT_EQ(watched.events, (std::vector<std::string>{"PUT /w1/a=one", "PUT /w1/b=two", "DELETE /w1/a"}));
@@ -245,6 +245,66 @@ TEST_F(EtcdClientTest, AWatchEndsWhenEtcdGoesAway) {
   if (stopper.joinable()) stopper.join();
   EXPECT_EQ(ended.code(), absl::StatusCode::kUnavailable) << ended;
   etcd_->Start();
+}
+
+// etcd with authentication on: a user's name and password get a token that
+// every call and the watch carry, and a token etcd forgot is renewed.
+class EtcdAuthTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kPassword = "etcd-root-pw";
+  static void SetUpTestSuite() {
+    etcd_ = std::make_unique<EtcdServer>();
+    etcd_->EnableAuthentication(kPassword);
+  }
+  static void TearDownTestSuite() { etcd_.reset(); }
+
+  static fleet::EtcdAccess Access(std::string user, std::string password) {
+    return {.endpoints = {Local(etcd_->client_port())}, .user = std::move(user), .password = std::move(password)};
+  }
+  static absl::Status PutWith(fleet::EtcdAccess access) {
+    asio::io_context io;
+    return RunToEnd(io, [](asio::any_io_executor executor, fleet::EtcdAccess access) -> proxy::Awaitable<absl::Status> {
+      EtcdClient etcd(executor, std::move(access), milliseconds(5'000));
+      absl::StatusOr<fleet::ResponseHeader> put = co_await etcd.Put("/auth/key", "value");
+      co_return put.status();
+    }(io.get_executor(), std::move(access)));
+  }
+
+  static std::unique_ptr<EtcdServer> etcd_;
+};
+
+std::unique_ptr<EtcdServer> EtcdAuthTest::etcd_;
+
+TEST_F(EtcdAuthTest, WithAUsersPasswordEveryCallAndTheWatchWork) {
+  asio::io_context io;
+  const Watched watched = RunToEnd(io, WatchWhileChanging(io.get_executor(), Access("root", kPassword)));
+  EXPECT_TRUE(watched.ended.ok()) << watched.ended;
+  EXPECT_EQ(watched.events, (std::vector<std::string>{"PUT /w1/a=one", "PUT /w1/b=two", "DELETE /w1/a"}));
+}
+
+TEST_F(EtcdAuthTest, AWrongPasswordOrNoUserIsRefused) {
+  const absl::Status wrong = PutWith(Access("root", "not-the-password"));
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kPermissionDenied) << wrong;
+  EXPECT_NE(std::string(wrong.message()).find("etcd refused user \"root\""), std::string::npos) << wrong;
+  const absl::Status anonymous = PutWith(Access("", ""));
+  EXPECT_FALSE(anonymous.ok());
+  EXPECT_NE(std::string(anonymous.message()).find("etcd: "), std::string::npos) << anonymous;
+}
+
+TEST_F(EtcdAuthTest, ATokenEtcdForgotAcrossARestartIsRenewed) {
+  asio::io_context io;
+  const absl::Status second = RunToEnd(io, [](asio::any_io_executor executor) -> proxy::Awaitable<absl::Status> {
+    EtcdClient etcd(executor, Access("root", kPassword), milliseconds(5'000));
+    if (auto first = co_await etcd.Put("/auth/a", "1"); !first.ok()) co_return first.status();
+    // On this (the main) thread, which outlives etcd: its parent-death
+    // signal follows the thread that started it. Nothing else runs on the
+    // context meanwhile.
+    etcd_->Stop();
+    etcd_->Start();
+    absl::StatusOr<fleet::ResponseHeader> again = co_await etcd.Put("/auth/a", "2");
+    co_return again.status();
+  }(io.get_executor()));
+  EXPECT_TRUE(second.ok()) << second;
 }
 
 }  // namespace

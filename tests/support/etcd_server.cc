@@ -45,6 +45,24 @@ void EtcdServer::Start() {
   WaitUntilReady();
 }
 
+void EtcdServer::EnableAuthentication(const std::string& root_password) {
+  // The gateway's JSON, as etcdctl's user add, user grant-role and auth
+  // enable would send it.
+  const std::pair<std::string, std::string> steps[] = {
+      {"/v3/auth/role/add", R"({"name":"root"})"},
+      {"/v3/auth/user/add", R"({"name":"root","password":")" + root_password + R"("})"},
+      {"/v3/auth/user/grant", R"({"user":"root","role":"root"})"},
+      {"/v3/auth/enable", "{}"},
+  };
+  for (const auto& [target, body] : steps) {
+    const HttpResponse response =
+        SendHttpRequest({.method = "POST", .port = client_port_, .target = target, .body = body});
+    if (response.status != 200) {
+      throw std::runtime_error("etcd refused " + target + ": " + response.ToString());
+    }
+  }
+}
+
 void EtcdServer::Stop() {
   if (pid_ <= 0) return;
   StopProcess(pid_, SIGTERM, kStopGrace);

@@ -33,6 +33,10 @@ class EtcdServer {
   EtcdServer& operator=(const EtcdServer&) = delete;
 
   void Start();
+  // Turns etcd's authentication on, with a root user (role root) of this
+  // password: from then on every call needs a user's token. Throws
+  // std::runtime_error naming the step etcd refused.
+  void EnableAuthentication(const std::string& root_password);
   // SIGTERM, then SIGKILL after a grace.
   void Stop();
   bool IsRunning();

@@ -295,7 +295,7 @@ TEST(ConfigFileTest, ReadsTheFleetSection) {
       "[fleet]\netcd_endpoints = [\"http://10.0.0.1:2379\", \"10.0.0.2:2379\"]\n"
       "key_prefix = \"/prod/pgvalve\"\n"
       "instance_id = \"pgvalve-1\"\nlease_ttl = \"15s\"\nack_timeout = \"5s\"\n"
-      "advertise_address = \"pgvalve-1.internal:6432\"\n" +
+      "advertise_address = \"pgvalve-1.internal:6432\"\netcd_user = \"pgvalve\"\netcd_password = \"pw\"\n" +
           std::string(kRoutes),
       "fleet.toml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -306,6 +306,8 @@ TEST(ConfigFileTest, ReadsTheFleetSection) {
   EXPECT_EQ(config->fleet.lease_ttl, std::chrono::seconds(15));
   EXPECT_EQ(config->fleet.ack_timeout, std::chrono::seconds(5));
   EXPECT_EQ(config->fleet.advertise_address, "pgvalve-1.internal:6432");
+  EXPECT_EQ(config->fleet.etcd_user, "pgvalve");
+  EXPECT_EQ(config->fleet.etcd_password, "pw");
   EXPECT_EQ(none->fleet.ack_timeout, std::chrono::seconds(2));
 }
 
@@ -321,6 +323,8 @@ TEST(ConfigFileErrorTest, FleetSection) {
             "pgvalve.toml: fleet.instance_id: must be 1 to 128 letters, digits, '.', '-', '_' or ':', got \"a b\"");
   EXPECT_EQ(ErrorWithRoutes("[fleet]\nlease_ttl = \"1s\"\n"),
             "pgvalve.toml: fleet.lease_ttl: must be between 2s and 1h");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_user = \"pgvalve\"\n"),
+            "pgvalve.toml: fleet.etcd_password: etcd_user and etcd_password go together");
   EXPECT_EQ(ErrorWithRoutes("[fleet]\nack_timeout = \"10ms\"\n"),
             "pgvalve.toml: fleet.ack_timeout: must be between 100ms and 1min");
   EXPECT_EQ(ErrorWithRoutes("[fleet]\nadvertise_address = \"0.0.0.0:6432\"\n"),

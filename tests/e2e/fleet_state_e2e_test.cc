@@ -108,6 +108,41 @@ TEST_F(FleetStateTest, PauseOnOneInstanceHoldsRequestsOnTheOthersUntilResume) {
   EXPECT_TRUE(on_c.Result().ok()) << on_c.Result().Describe();
 }
 
+TEST_F(FleetStateTest, DrainOnOneInstanceEmptiesTheDatabaseOfEveryInstancesSessions) {
+  const std::string database = FreshDatabase();
+  StartThree("/fleet-drain");
+  std::vector<PgConn> clients;
+  clients.push_back(Connect(a().ClientConnString(database)));
+  clients.push_back(Connect(a().ClientConnString(database)));
+  clients.push_back(Connect(b().ClientConnString(database)));
+  ExecOk(clients.back().get(), "BEGIN");  // idle in transaction: terminated after GRACE
+  ExecOk(clients.back().get(), "SELECT 1");
+  PgConn admin_c = Connect(c().AdminConnString());
+
+  // While it runs on c, another DRAIN of it is refused anywhere, naming c.
+  NoticeLog notices(admin_c.get());
+  Background<QueryOutcome> drain = QueryInBackground(admin_c.get(), "DRAIN " + database + " GRACE '2s'");
+  PgConn monitor_c = Connect(c().AdminConnString());
+  // Listed once it holds the lock; b's session in a transaction keeps the
+  // fleet's drain going for GRACE at least.
+  ASSERT_TRUE(WaitUntil([&] { return QueryTable(monitor_c.get(), "SHOW DRAINS").size() == 1; }));
+  PgConn admin_a = Connect(a().AdminConnString());
+  const QueryOutcome second = RunQuery(admin_a.get(), "DRAIN " + database);
+  EXPECT_EQ(second.sqlstate, "55006") << second.Describe();
+  EXPECT_NE(second.message.find("running on instance c"), std::string::npos) << second.Describe();
+
+  ASSERT_TRUE(drain.Result().ok()) << drain.Result().Describe();
+  std::vector<std::string> lines;
+  for (const NoticeLog::Notice& notice : notices.notices()) lines.push_back(notice.message);
+  EXPECT_TRUE(Contains(lines, "instance a: 2 session(s) (closed idle 2), none left")) << Joined(lines);
+  EXPECT_TRUE(Contains(lines, "instance b: 1 session(s) (terminated 1), none left")) << Joined(lines);
+  PgConn direct = ConnectDirect("postgres");
+  ExecOk(direct.get(), "DROP DATABASE " + QuoteIdentifier(database));
+  // The lock went with the drain.
+  const QueryOutcome after = RunQuery(admin_a.get(), "DRAIN " + database);
+  EXPECT_TRUE(after.ok()) << after.Describe();
+}
+
 TEST_F(FleetStateTest, ALateInstanceAppliesTheStateBeforeItAdmitsAClient) {
   const std::string database = FreshDatabase();
   std::unique_ptr<AdminPgvalve> a = Instance("a", "/fleet-late");

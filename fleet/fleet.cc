@@ -243,12 +243,15 @@ void Fleet::JobKeyChanged(const std::string& key, const std::string& value) {
     if (timer) timer->cancel();
     return !timer;
   });
-  // An announcement is the key of its database's drain itself, not a report.
-  if (value.empty() || !key.ends_with("/drain")) return;
-  absl::StatusOr<FleetDrain> drain = DecodeDrain(value);
-  if (!drain.ok() || DrainKey(options_.key_prefix, drain->database) != key || drain->instance == id()) return;
-  if (!drains_followed_.insert(drain->instance + "/" + std::to_string(drain->job)).second) return;
-  if (on_drain_) on_drain_(*drain);
+  // An announcement is the key of its job itself, not a report under it.
+  if (value.empty()) return;
+  const std::string_view kind = std::string_view(key).substr(key.rfind('/') + 1);
+  if (kind != "drain" && kind != "cutover") return;
+  absl::StatusOr<JobOrigin> origin = DecodeJobOrigin(value);
+  if (!origin.ok() || JobKey(options_.key_prefix, origin->database, kind) != key || origin->instance == id()) return;
+  const std::string followed = std::string(kind) + "/" + origin->instance + "/" + std::to_string(origin->job);
+  if (!jobs_followed_.insert(followed).second) return;
+  if (on_job_) on_job_(kind, value);
 }
 
 Awaitable<absl::Status> Fleet::LockJob(const std::string& database, const std::string& job) {
@@ -282,23 +285,24 @@ Awaitable<void> Fleet::UnlockJob(const std::string& database) {
   }
 }
 
-Awaitable<absl::Status> Fleet::AnnounceDrain(const FleetDrain& drain) {
+Awaitable<absl::Status> Fleet::AnnounceJob(std::string_view kind, const std::string& database,
+                                           std::string document) {
   absl::StatusOr<ResponseHeader> put =
-      co_await etcd_.Put(DrainKey(options_.key_prefix, drain.database), EncodeDrain(drain), member_.lease());
+      co_await etcd_.Put(JobKey(options_.key_prefix, database, kind), std::move(document), member_.lease());
   co_return put.ok() ? absl::OkStatus() : put.status();
 }
 
-Awaitable<std::map<std::string, FleetDrainReport>> Fleet::WaitForDrainReports(
-    const std::string& database, std::vector<std::string> instances, std::chrono::steady_clock::time_point deadline) {
+Awaitable<std::map<std::string, std::string>> Fleet::WaitForJobReports(
+    std::string_view kind, const std::string& database, std::vector<std::string> instances,
+    std::chrono::steady_clock::time_point deadline) {
+  // Copied: the caller's view may not outlive the first suspension.
+  const std::string job_kind(kind);
   auto timer = std::make_shared<proxy::asio::steady_timer>(co_await proxy::asio::this_coro::executor);
   while (true) {
-    std::map<std::string, FleetDrainReport> reports;
+    std::map<std::string, std::string> reports;
     for (const std::string& instance : instances) {
-      auto found = job_keys_.find(DrainReportKey(options_.key_prefix, database, instance));
-      if (found == job_keys_.end()) continue;
-      if (absl::StatusOr<FleetDrainReport> report = DecodeDrainReport(found->second); report.ok()) {
-        reports[instance] = *std::move(report);
-      }
+      auto found = job_keys_.find(JobReportKey(options_.key_prefix, database, job_kind, instance));
+      if (found != job_keys_.end()) reports[instance] = found->second;
     }
     if (reports.size() == instances.size() || std::chrono::steady_clock::now() >= deadline) co_return reports;
     timer->expires_at(deadline);
@@ -307,17 +311,17 @@ Awaitable<std::map<std::string, FleetDrainReport>> Fleet::WaitForDrainReports(
   }
 }
 
-Awaitable<void> Fleet::EndDrain(const std::string& database) {
-  const std::string prefix = DrainKeysPrefix(options_.key_prefix, database);
+Awaitable<void> Fleet::EndJob(std::string_view kind, const std::string& database) {
+  const std::string prefix = JobKeysPrefix(options_.key_prefix, database, kind);
   absl::StatusOr<ResponseHeader> deleted = co_await etcd_.DeletePrefix(prefix);
   if (!deleted.ok()) {
-    spdlog::warn("fleet: the drain keys of {} were not deleted: {}", database, proxy::StatusText(deleted.status()));
+    spdlog::warn("fleet: the keys of {} were not deleted: {}", prefix, proxy::StatusText(deleted.status()));
   }
 }
 
-Awaitable<absl::Status> Fleet::ReportDrain(const std::string& database, const FleetDrainReport& report) {
-  absl::StatusOr<ResponseHeader> put = co_await etcd_.Put(DrainReportKey(options_.key_prefix, database, id()),
-                                                           EncodeDrainReport(report), member_.lease());
+Awaitable<absl::Status> Fleet::ReportJob(std::string_view kind, const std::string& database, std::string document) {
+  absl::StatusOr<ResponseHeader> put = co_await etcd_.Put(JobReportKey(options_.key_prefix, database, kind, id()),
+                                                           std::move(document), member_.lease());
   co_return put.ok() ? absl::OkStatus() : put.status();
 }
 

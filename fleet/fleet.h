@@ -20,6 +20,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -93,21 +94,27 @@ class Fleet {
   proxy::Awaitable<absl::Status> LockJob(const std::string& database, const std::string& job);
   proxy::Awaitable<void> UnlockJob(const std::string& database);
 
-  // A DRAIN for the whole fleet: announced under this instance's lease,
-  // every other instance drains its own sessions (SetOnDrain) and reports
-  // (ReportDrain); WaitForDrainReports gathers them, EndDrain clears it all.
-  proxy::Awaitable<absl::Status> AnnounceDrain(const FleetDrain& drain);
+  // A job for the whole fleet, of kind "drain" or "cutover": announced
+  // under this instance's lease, every other instance hears of it once
+  // (SetOnJob), does its part and reports under its own lease (ReportJob);
+  // WaitForJobReports gathers the reports, EndJob clears it all.
+  proxy::Awaitable<absl::Status> AnnounceJob(std::string_view kind, const std::string& database,
+                                             std::string document);
   // The reports of `instances` (by id), once each has reported or at
   // `deadline`, with those that have by then.
-  proxy::Awaitable<std::map<std::string, FleetDrainReport>> WaitForDrainReports(
-      const std::string& database, std::vector<std::string> instances,
+  proxy::Awaitable<std::map<std::string, std::string>> WaitForJobReports(
+      std::string_view kind, const std::string& database, std::vector<std::string> instances,
       std::chrono::steady_clock::time_point deadline);
-  proxy::Awaitable<void> EndDrain(const std::string& database);
-  proxy::Awaitable<absl::Status> ReportDrain(const std::string& database, const FleetDrainReport& report);
+  proxy::Awaitable<void> EndJob(std::string_view kind, const std::string& database);
+  proxy::Awaitable<absl::Status> ReportJob(std::string_view kind, const std::string& database, std::string document);
+  // Called once for each job another instance announces.
+  using OnJob = std::function<void(std::string_view kind, const std::string& document)>;
+  void SetOnJob(OnJob on_job) { on_job_ = std::move(on_job); }
   // Called after the gates took changes from etcd (the state file follows).
   void SetOnStateApplied(std::function<void()> on_applied) { on_state_applied_ = std::move(on_applied); }
-  // Called for each drain another instance announces, once.
-  void SetOnDrain(std::function<void(const FleetDrain&)> on_drain) { on_drain_ = std::move(on_drain); }
+  // Called when a switch and a RESUME arrive together from another
+  // instance (a CUTOVER's end), before the held requests are released.
+  void SetOnCutoverSwitch(SharedState::OnCutoverSwitch on_switch) { state_.SetOnCutoverSwitch(std::move(on_switch)); }
 
   // Every live instance, read from etcd now (SHOW FLEET).
   proxy::Awaitable<absl::StatusOr<std::vector<InstanceRecord>>> Instances() { return member_.Instances(); }
@@ -136,12 +143,12 @@ class Fleet {
   proxy::asio::steady_timer retry_timer_;
   std::function<void()> on_current_;
   // Every key under JobsPrefix, as the watch last saw it; the timers of
-  // WaitForDrainReports calls, which any change wakes; the drains already
-  // handed to on_drain_ ("instance/job").
+  // WaitForJobReports calls, which any change wakes; the jobs already
+  // handed to on_job_ ("kind/instance/job").
   std::map<std::string, std::string> job_keys_;
   std::vector<std::weak_ptr<proxy::asio::steady_timer>> job_waiters_;
-  std::set<std::string> drains_followed_;
-  std::function<void(const FleetDrain&)> on_drain_;
+  std::set<std::string> jobs_followed_;
+  OnJob on_job_;
   std::function<void()> on_state_applied_;
   bool synced_ = false;  // the shared state was read once
   bool current_ = false;

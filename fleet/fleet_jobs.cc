@@ -55,6 +55,17 @@ absl::StatusOr<JobLock> DecodeJobLock(std::string_view text) {
   return JobLock{StringOf(*object, "instance"), StringOf(*object, "job")};
 }
 
+absl::StatusOr<JobOrigin> DecodeJobOrigin(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseObject(text, "a job announcement");
+  if (!object.ok()) return object.status();
+  JobOrigin origin{StringOf(*object, "database"), StringOf(*object, "instance"),
+                   static_cast<uint64_t>(IntOf(*object, "job"))};
+  if (origin.database.empty() || origin.instance.empty()) {
+    return absl::DataLossError("a job announcement without database or instance");
+  }
+  return origin;
+}
+
 std::string EncodeDrain(const FleetDrain& drain) {
   json::array roles;
   for (const std::string& role : drain.except_roles) roles.emplace_back(role);
@@ -117,22 +128,62 @@ absl::StatusOr<FleetDrainReport> DecodeDrainReport(std::string_view text) {
   return report;
 }
 
+std::string EncodeCutover(const FleetCutover& cutover) {
+  return json::serialize(json::object{{"database", cutover.database},
+                                      {"instance", cutover.instance},
+                                      {"job", cutover.job},
+                                      {"grace_ms", cutover.grace_ms},
+                                      {"timeout_ms", cutover.timeout_ms},
+                                      {"target", cutover.target}});
+}
+
+absl::StatusOr<FleetCutover> DecodeCutover(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseObject(text, "a cutover announcement");
+  if (!object.ok()) return object.status();
+  FleetCutover cutover{.database = StringOf(*object, "database"),
+                       .instance = StringOf(*object, "instance"),
+                       .job = static_cast<uint64_t>(IntOf(*object, "job")),
+                       .grace_ms = IntOf(*object, "grace_ms"),
+                       .timeout_ms = IntOf(*object, "timeout_ms"),
+                       .target = StringOf(*object, "target")};
+  if (cutover.database.empty() || cutover.instance.empty() || cutover.target.empty() || cutover.timeout_ms <= 0) {
+    return absl::DataLossError("a cutover announcement without database, instance, target or timeout");
+  }
+  return cutover;
+}
+
+std::string EncodeCutoverReport(const FleetCutoverReport& report) {
+  return json::serialize(json::object{
+      {"instance", report.instance}, {"held", report.held}, {"closed", report.closed}, {"error", report.error}});
+}
+
+absl::StatusOr<FleetCutoverReport> DecodeCutoverReport(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseObject(text, "a cutover report");
+  if (!object.ok()) return object.status();
+  const json::value* held = object->if_contains("held");
+  return FleetCutoverReport{.instance = StringOf(*object, "instance"),
+                            .held = held != nullptr && held->is_bool() && held->as_bool(),
+                            .closed = static_cast<uint64_t>(IntOf(*object, "closed")),
+                            .error = StringOf(*object, "error")};
+}
+
 std::string JobsPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/jobs/"; }
 
 std::string JobLockKey(std::string_view key_prefix, std::string_view database) {
   return std::string(key_prefix) + "/locks/" + KeyComponent(database);
 }
 
-std::string DrainKeysPrefix(std::string_view key_prefix, std::string_view database) {
-  return JobsPrefix(key_prefix) + KeyComponent(database) + "/drain";
+std::string JobKeysPrefix(std::string_view key_prefix, std::string_view database, std::string_view kind) {
+  return JobsPrefix(key_prefix) + KeyComponent(database) + "/" + std::string(kind);
 }
 
-std::string DrainKey(std::string_view key_prefix, std::string_view database) {
-  return DrainKeysPrefix(key_prefix, database);
+std::string JobKey(std::string_view key_prefix, std::string_view database, std::string_view kind) {
+  return JobKeysPrefix(key_prefix, database, kind);
 }
 
-std::string DrainReportKey(std::string_view key_prefix, std::string_view database, std::string_view instance) {
-  return DrainKeysPrefix(key_prefix, database) + "/reports/" + std::string(instance);
+std::string JobReportKey(std::string_view key_prefix, std::string_view database, std::string_view kind,
+                         std::string_view instance) {
+  return JobKeysPrefix(key_prefix, database, kind) + "/reports/" + std::string(instance);
 }
 
 }  // namespace pgvalve::fleet

@@ -21,6 +21,14 @@ struct JobLock {
   std::string job;  // "DRAIN 3 by admin (127.0.0.1:51234)"
 };
 
+// Who announced a job, whatever its kind: every announcement has these.
+struct JobOrigin {
+  std::string database;
+  std::string instance;
+  uint64_t job = 0;
+};
+absl::StatusOr<JobOrigin> DecodeJobOrigin(std::string_view json);
+
 // A DRAIN one instance runs for the whole fleet.
 struct FleetDrain {
   std::string database;
@@ -42,20 +50,44 @@ struct FleetDrainReport {
   std::string error;                         // why it failed, when it did
 };
 
+// The hold of a CUTOVER one instance runs: every other instance brings its
+// sessions of the database to a boundary and reports.
+struct FleetCutover {
+  std::string database;
+  std::string instance;
+  uint64_t job = 0;
+  int64_t grace_ms = 0;
+  int64_t timeout_ms = 0;
+  std::string target;  // the upstream it moves to
+};
+
+struct FleetCutoverReport {
+  std::string instance;
+  bool held = false;    // every session of the database at a boundary
+  uint64_t closed = 0;  // closed after GRACE, in a transaction
+  std::string error;
+};
+
 std::string EncodeJobLock(const JobLock& lock);
 absl::StatusOr<JobLock> DecodeJobLock(std::string_view json);
 std::string EncodeDrain(const FleetDrain& drain);
 absl::StatusOr<FleetDrain> DecodeDrain(std::string_view json);
 std::string EncodeDrainReport(const FleetDrainReport& report);
 absl::StatusOr<FleetDrainReport> DecodeDrainReport(std::string_view json);
+std::string EncodeCutover(const FleetCutover& cutover);
+absl::StatusOr<FleetCutover> DecodeCutover(std::string_view json);
+std::string EncodeCutoverReport(const FleetCutoverReport& report);
+absl::StatusOr<FleetCutoverReport> DecodeCutoverReport(std::string_view json);
 
 // Keys under [fleet] key_prefix; a database's name is escaped so that a
 // '/' in it cannot be taken for a separator.
 std::string JobsPrefix(std::string_view key_prefix);
 std::string JobLockKey(std::string_view key_prefix, std::string_view database);
-std::string DrainKey(std::string_view key_prefix, std::string_view database);
-std::string DrainReportKey(std::string_view key_prefix, std::string_view database, std::string_view instance);
-// Every key of a database's DRAIN: the announcement and the reports.
-std::string DrainKeysPrefix(std::string_view key_prefix, std::string_view database);
+// A job of kind `kind` ("drain", "cutover") on `database`: its announcement,
+// each instance's report, and the prefix of both.
+std::string JobKey(std::string_view key_prefix, std::string_view database, std::string_view kind);
+std::string JobReportKey(std::string_view key_prefix, std::string_view database, std::string_view kind,
+                         std::string_view instance);
+std::string JobKeysPrefix(std::string_view key_prefix, std::string_view database, std::string_view kind);
 
 }  // namespace pgvalve::fleet

@@ -11,9 +11,12 @@ namespace {
 
 using proxy::StateOrigin;
 
+}  // namespace
+
 // Only what differs is touched: RESUME releases held requests, and a
-// database that is already paused must not be paused again.
-void ApplyToGate(proxy::DatabaseGate& gate, const SharedDatabaseState& target) {
+// database that is already paused must not be paused again. The switch
+// comes before the RESUME, so that released requests find the new route.
+void SharedState::ApplyToGate(proxy::DatabaseGate& gate, const SharedDatabaseState& target) const {
   const SharedDatabaseState current = SharedStateOf(gate.Snapshot());
   if (current.disabled != target.disabled) {
     if (target.disabled) {
@@ -22,13 +25,6 @@ void ApplyToGate(proxy::DatabaseGate& gate, const SharedDatabaseState& target) {
                     .origin = StateOrigin::kFleet});
     } else {
       gate.Enable();
-    }
-  }
-  if (current.paused != target.paused) {
-    if (target.paused) {
-      gate.Pause(StateOrigin::kFleet);
-    } else {
-      gate.Resume();
     }
   }
   if (current.route_switch != target.route_switch) {
@@ -41,10 +37,18 @@ void ApplyToGate(proxy::DatabaseGate& gate, const SharedDatabaseState& target) {
           .origin = StateOrigin::kFleet};
     }
     gate.SwitchRoute(std::move(route_switch));
+    if (target.route_switch && current.paused && !target.paused && on_cutover_switch_) {
+      on_cutover_switch_(gate.name(), target.route_switch->upstream);
+    }
+  }
+  if (current.paused != target.paused) {
+    if (target.paused) {
+      gate.Pause(StateOrigin::kFleet);
+    } else {
+      gate.Resume();
+    }
   }
 }
-
-}  // namespace
 
 void SharedState::ApplyValue(const std::string& key, const std::string& value) {
   const StateKeyName name = ParseStateKey(key_prefix_, key);

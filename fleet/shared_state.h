@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,13 @@ class SharedState {
  public:
   SharedState(std::string key_prefix, proxy::DatabaseRegistry& databases)
       : key_prefix_(std::move(key_prefix)), databases_(databases) {}
+
+  // A switch that arrives together with a RESUME is a CUTOVER's: the
+  // sessions of `database` still on another server than `upstream` must be
+  // closed before the held requests are released, or a held request would
+  // reach the old server after the switch. Called between the two.
+  using OnCutoverSwitch = std::function<void(const std::string& database, const std::string& upstream)>;
+  void SetOnCutoverSwitch(OnCutoverSwitch on_switch) { on_cutover_switch_ = std::move(on_switch); }
 
   // Everything under StatePrefix as of `revision` (a range's answer):
   // replaces what was known, and the gates follow, including those whose
@@ -59,6 +67,7 @@ class SharedState {
   };
   // Whether `local` and `shared` (as etcd holds it) say the same of `key`.
   bool Same(const StateKeyName& name, const std::string& local, const std::string& shared) const;
+  void ApplyToGate(proxy::DatabaseGate& gate, const SharedDatabaseState& target) const;
   // Applies `value` (empty: the key was deleted) of `key` to the gates.
   void ApplyValue(const std::string& key, const std::string& value);
   // What the local gates say key `key` should hold (empty: no key).
@@ -68,6 +77,7 @@ class SharedState {
   proxy::DatabaseRegistry& databases_;
   std::map<std::string, Known> known_;
   int64_t applied_revision_ = 0;
+  OnCutoverSwitch on_cutover_switch_;
 };
 
 }  // namespace pgvalve::fleet

@@ -8,6 +8,7 @@
 #include "proxy/status_text.h"
 
 #include "admin/console/admin_session.h"
+#include "admin/jobs/fleet_cutover.h"
 #include "admin/jobs/fleet_drain.h"
 
 namespace pgvalve::admin {
@@ -132,9 +133,23 @@ void AdminServer::JoinFleet(const config::Config& config) {
       spdlog::error("state file not written: {}", proxy::StatusText(saved));
     }
   });
-  // Another instance's DRAIN: this one closes its own sessions and reports.
-  fleet_->SetOnDrain([this](const fleet::FleetDrain& drain) {
-    proxy::asio::co_spawn(server_.control_context(), FollowFleetDrain(services_, drain), proxy::asio::detached);
+  // Another instance's DRAIN or CUTOVER: this one does the same to its own
+  // sessions and reports.
+  fleet_->SetOnJob([this](std::string_view kind, const std::string& document) {
+    if (kind == "drain") {
+      if (absl::StatusOr<fleet::FleetDrain> drain = fleet::DecodeDrain(document); drain.ok()) {
+        proxy::asio::co_spawn(server_.control_context(), FollowFleetDrain(services_, *std::move(drain)),
+                              proxy::asio::detached);
+      }
+    } else if (kind == "cutover") {
+      if (absl::StatusOr<fleet::FleetCutover> cutover = fleet::DecodeCutover(document); cutover.ok()) {
+        proxy::asio::co_spawn(server_.control_context(), FollowFleetCutover(services_, *std::move(cutover)),
+                              proxy::asio::detached);
+      }
+    }
+  });
+  fleet_->SetOnCutoverSwitch([this](const std::string& database, const std::string& upstream) {
+    CloseSessionsLeftBehind(database, upstream);
   });
   // Not a client before the fleet's state is applied: a database disabled
   // fleet-wide must be refused from the first connection on.
@@ -144,6 +159,27 @@ void AdminServer::JoinFleet(const config::Config& config) {
     for (auto& ready : on_admitting_) ready();
     on_admitting_.clear();
   });
+}
+
+void AdminServer::CloseSessionsLeftBehind(const std::string& database, const std::string& upstream) {
+  const std::string message = fmt::format(
+      "terminating connection: database \"{}\" moved to another server (cutover on another instance); reconnect",
+      database);
+  size_t closed = 0;
+  for (const auto& session : SessionsOf(server_.sessions(), database)) {
+    if (session->upstream() == upstream) continue;
+    // Held before it connected anywhere: released to the new route.
+    if (session->state() == proxy::SessionState::kHeld && session->backend_pid() == 0) continue;
+    if (auto control = session->control()) {
+      // Posted before the RESUME that follows reaches the session's
+      // executor: a held request of this session gets the FATAL, not the
+      // old server.
+      control->Close(proxy::CloseWhen::kTransactionBoundary, "57P01", message);
+      ++closed;
+    }
+  }
+  spdlog::info("fleet: database {} moved to upstream {}: {} session(s) left on the old server closed at their "
+               "boundary", database, upstream, closed);
 }
 
 void AdminServer::WhenAdmitting(std::function<void()> ready) {

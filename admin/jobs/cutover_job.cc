@@ -10,6 +10,8 @@
 #include "admin/commands/route_switch.h"
 #include "admin/jobs/session_holds.h"
 #include "admin/commands/state_commit.h"
+#include "admin/jobs/fleet_cutover.h"
+#include "fleet/fleet.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -237,6 +239,7 @@ Awaitable<absl::Status> CutoverJob::Run(NoticeChannel& notices) {
   for (const StateCommit::Note& note : switched.notes) {
     Line("fleet", note.warning ? CutoverLineStatus::kWarning : CutoverLineStatus::kOk, note.message);
   }
+  co_await EndFleetCutover(services_, options_.database);
   outcome_ = CutoverOutcome::kCompleted;
   step_ = CutoverStep::kDone;
   finished_ = steady_clock::now();
@@ -670,6 +673,16 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
   StateCommit paused = co_await CommitState(services_);
   if (!paused.error.ok()) co_return paused.error;
   for (StateCommit::Note& note : paused.notes) co_await notices.Notice(std::move(note.message), std::move(note.detail));
+  // Every other instance now holds too; each brings its own sessions to a
+  // boundary and says so before anything is switched.
+  fleet::FleetCutover announcement{.database = options_.database,
+                                   .job = id_,
+                                   .grace_ms = options_.grace.count(),
+                                   .timeout_ms = options_.timeout.count(),
+                                   .target = options_.target};
+  if (services_.fleet != nullptr) announcement.instance = services_.fleet->id();
+  absl::Status announced = co_await AnnounceFleetHold(services_, announcement, fleet_others_);
+  if (!announced.ok()) co_return announced;
   co_await notices.Notice(fmt::format("cutover {} of {}: holding new sessions and requests", id_,
                                       options_.database));
   const auto grace_ends = *hold_started_ + options_.grace;
@@ -707,6 +720,15 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
                                            unsettled.size(), escalation));
     const auto next_look = escalated ? *hold_started_ + options_.grace + options_.timeout : grace_ends;
     co_await Wait(std::min(next_look, steady_clock::now() + kProgressInterval));
+  }
+  // The others escalate when this one does; then their reports come.
+  const auto ack_timeout = services_.config.Current()->fleet.ack_timeout;
+  absl::Status fleet_held = co_await WaitForFleetHold(
+      services_, notices, options_.database, fleet_others_,
+      std::max(steady_clock::now(), *hold_started_ + options_.grace) + 2 * ack_timeout + std::chrono::seconds(3));
+  if (!fleet_held.ok()) {
+    EndStep(CutoverLineStatus::kFailed, std::string(proxy::StatusText(fleet_held)));
+    co_return fleet_held;
   }
   EndStep(CutoverLineStatus::kOk,
           fmt::format("every session at a transaction boundary{}",
@@ -965,6 +987,7 @@ Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {
                     proxy::EscapeForLog(proxy::StatusText(resumed.error)));
     }
   }
+  if (hold_started_) co_await EndFleetCutover(services_, options_.database);
   error_ = fmt::format("{}: {}", CutoverStepName(step_), proxy::StatusText(error));
   outcome_ = CutoverOutcome::kRolledBack;
   finished_ = steady_clock::now();

@@ -177,6 +177,8 @@ class CutoverJob {
   std::shared_ptr<proxy::DatabaseGate> gate_;
   std::unique_ptr<GateWatcher> watcher_;
   bool paused_by_us_ = false;
+  // With a fleet: the other instances whose hold this one waits for.
+  std::vector<std::string> fleet_others_;
   bool promoted_ = false;
   bool cancel_requested_ = false;
 };

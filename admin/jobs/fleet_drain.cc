@@ -19,6 +19,8 @@ namespace {
 
 namespace sqlstate = protocol::sqlstate;
 
+constexpr std::string_view kDrain = "drain";
+
 fleet::FleetDrain Announcement(const DrainJob& job, const std::string& instance) {
   const DrainOptions& options = job.options();
   return {.database = options.database,
@@ -88,7 +90,7 @@ Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& no
   for (const fleet::InstanceRecord& instance : fleet.directory().Instances()) {
     if (instance.id != fleet.id()) others.push_back(instance.id);
   }
-  absl::Status announced = co_await fleet.AnnounceDrain(Announcement(*job, fleet.id()));
+  absl::Status announced = co_await fleet.AnnounceJob(kDrain, database, fleet::EncodeDrain(Announcement(*job, fleet.id())));
   if (!announced.ok()) {
     co_await UnlockFleetJob(services, database);
     co_return protocol::ErrorWithSqlState(sqlstate::kConnectionFailure,
@@ -102,9 +104,15 @@ Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& no
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       job->options().EffectiveTimeout() - std::chrono::duration<double>(job->elapsed_seconds().value_or(0)));
   const auto deadline = std::chrono::steady_clock::now() + std::max(left, std::chrono::milliseconds(0)) + ack_timeout;
-  std::map<std::string, fleet::FleetDrainReport> reports =
-      co_await fleet.WaitForDrainReports(database, others, deadline);
-  co_await fleet.EndDrain(database);
+  const std::map<std::string, std::string> documents =
+      co_await fleet.WaitForJobReports(kDrain, database, others, deadline);
+  std::map<std::string, fleet::FleetDrainReport> reports;
+  for (const auto& [instance, document] : documents) {
+    if (absl::StatusOr<fleet::FleetDrainReport> report = fleet::DecodeDrainReport(document); report.ok()) {
+      reports[instance] = *std::move(report);
+    }
+  }
+  co_await fleet.EndJob(kDrain, database);
   co_await UnlockFleetJob(services, database);
 
   std::vector<std::string> failed;
@@ -145,7 +153,8 @@ Awaitable<void> FollowFleetDrain(AdminServices& services, fleet::FleetDrain drai
   const fleet::FleetDrainReport report = ReportOf(*job, services.fleet->id(), outcome);
   spdlog::info("fleet: drain job {} of {} ended ({}); reporting to instance {}", job->id(),
                proxy::QuoteForLog(drain.database), report.phase, proxy::QuoteForLog(drain.instance));
-  absl::Status reported = co_await services.fleet->ReportDrain(drain.database, report);
+  absl::Status reported =
+      co_await services.fleet->ReportJob(kDrain, drain.database, fleet::EncodeDrainReport(report));
   if (!reported.ok()) {
     spdlog::warn("fleet: drain job {} could not report to etcd: {}", job->id(), proxy::StatusText(reported));
   }

@@ -7,12 +7,15 @@ EtcdServer& FleetTest::etcd() {
   return *server;
 }
 
+std::string FleetTest::FleetToml(std::string_view id, std::string_view prefix, std::string_view lease_ttl) {
+  return "\n[fleet]\netcd_endpoints = [\"" + etcd().endpoint() + "\"]\nkey_prefix = \"" + std::string(prefix) +
+         "\"\ninstance_id = \"" + std::string(id) + "\"\nlease_ttl = \"" + std::string(lease_ttl) + "\"\n";
+}
+
 std::unique_ptr<AdminPgvalve> FleetTest::Instance(std::string_view id, std::string_view prefix,
                                                   std::string_view extra_fleet_toml, std::string_view lease_ttl) {
   AdminPgvalveOptions options;
-  options.extra_toml = "\n[fleet]\netcd_endpoints = [\"" + etcd().endpoint() + "\"]\n" + "key_prefix = \"" +
-                       std::string(prefix) + "\"\ninstance_id = \"" + std::string(id) + "\"\nlease_ttl = \"" +
-                       std::string(lease_ttl) + "\"\n" + std::string(extra_fleet_toml);
+  options.extra_toml = FleetToml(id, prefix, lease_ttl) + std::string(extra_fleet_toml);
   return std::make_unique<AdminPgvalve>(pg(), options);
 }
 

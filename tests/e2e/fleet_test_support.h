@@ -25,6 +25,9 @@ class FleetTest : public AdminConsoleTest {
   // Started on first use, stopped when the binary exits.
   static EtcdServer& etcd();
 
+  // The [fleet] table of instance `id` under `prefix`, with `lease_ttl`.
+  static std::string FleetToml(std::string_view id, std::string_view prefix,
+                               std::string_view lease_ttl = kFleetLeaseTtl);
   // An instance named `id` of the fleet under key prefix `prefix`;
   // `extra_toml` goes after the [fleet] table (more of its keys).
   static std::unique_ptr<AdminPgvalve> Instance(std::string_view id, std::string_view prefix,

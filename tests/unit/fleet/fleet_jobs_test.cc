@@ -26,6 +26,22 @@ TEST(FleetJobsTest, ADrainAndItsReportReadBackAsWritten) {
   EXPECT_EQ(back->sessions, 3u);
   EXPECT_EQ(back->outcomes, report.outcomes);
   EXPECT_EQ(DecodeJobLock(EncodeJobLock({"c", "DRAIN by admin"}))->instance, "c");
+  EXPECT_EQ(DecodeJobOrigin(EncodeDrain(drain))->instance, "a");
+}
+
+TEST(FleetJobsTest, ACutoverAndItsReportReadBackAsWritten) {
+  const FleetCutover cutover{.database = "shop", .instance = "a", .job = 3, .grace_ms = 1'000,
+                             .timeout_ms = 30'000, .target = "green"};
+  const absl::StatusOr<FleetCutover> read = DecodeCutover(EncodeCutover(cutover));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->target, "green");
+  EXPECT_EQ(read->grace_ms, 1'000);
+  EXPECT_EQ(DecodeJobOrigin(EncodeCutover(cutover))->job, 3u);
+  const absl::StatusOr<FleetCutoverReport> report = DecodeCutoverReport(EncodeCutoverReport({"b", true, 2, ""}));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->held);
+  EXPECT_EQ(report->closed, 2u);
+  EXPECT_FALSE(DecodeCutover("{\"database\":\"shop\",\"instance\":\"a\",\"timeout_ms\":1}").ok());
 }
 
 TEST(FleetJobsTest, AnAnnouncementWithoutItsEssentialsIsRefused) {
@@ -36,8 +52,8 @@ TEST(FleetJobsTest, AnAnnouncementWithoutItsEssentialsIsRefused) {
 
 TEST(FleetJobsTest, ADatabaseNameCannotReachIntoAnotherKey) {
   // '/' in a name is escaped: "a/drain" is not database "a"'s drain.
-  EXPECT_EQ(DrainKey("/p", "a/drain"), "/p/jobs/a%2Fdrain/drain");
-  EXPECT_FALSE(DrainReportKey("/p", "a", "x").starts_with(DrainKeysPrefix("/p", "a%2F")));
+  EXPECT_EQ(JobKey("/p", "a/drain", "drain"), "/p/jobs/a%2Fdrain/drain");
+  EXPECT_FALSE(JobReportKey("/p", "a", "drain", "x").starts_with(JobKeysPrefix("/p", "a%2F", "drain")));
   EXPECT_EQ(JobLockKey("/p", "Shop 1"), "/p/locks/Shop%201");
 }
 

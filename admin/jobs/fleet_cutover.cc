@@ -1,0 +1,130 @@
+#include "admin/jobs/fleet_cutover.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <memory>
+
+#include "admin/commands/command_support.h"
+#include "fleet/fleet.h"
+#include "fmt/format.h"
+#include "protocol/protocol_error.h"
+#include "protocol/sqlstate.h"
+#include "proxy/log_text.h"
+#include "proxy/status_text.h"
+
+namespace pgvalve::admin {
+namespace {
+
+namespace sqlstate = protocol::sqlstate;
+using std::chrono::steady_clock;
+
+constexpr std::string_view kCutover = "cutover";
+constexpr std::chrono::seconds kLookInterval{1};
+
+bool AtBoundary(proxy::SessionState state) {
+  return state == proxy::SessionState::kIdle || state == proxy::SessionState::kHeld;
+}
+
+}  // namespace
+
+Awaitable<absl::Status> AnnounceFleetHold(AdminServices& services, const fleet::FleetCutover& cutover,
+                                         std::vector<std::string>& others) {
+  others.clear();
+  if (services.fleet == nullptr) co_return absl::OkStatus();
+  fleet::Fleet& fleet = *services.fleet;
+  for (const fleet::InstanceRecord& instance : fleet.directory().Instances()) {
+    if (instance.id != fleet.id()) others.push_back(instance.id);
+  }
+  absl::Status announced = co_await fleet.AnnounceJob(kCutover, cutover.database, fleet::EncodeCutover(cutover));
+  if (announced.ok()) co_return announced;
+  co_return protocol::ErrorWithSqlState(sqlstate::kConnectionFailure,
+                                        "the hold could not be announced to the fleet: " +
+                                            std::string(proxy::StatusText(announced)));
+}
+
+Awaitable<absl::Status> WaitForFleetHold(AdminServices& services, NoticeChannel& notices,
+                                        const std::string& database, const std::vector<std::string>& others,
+                                        steady_clock::time_point deadline) {
+  if (services.fleet == nullptr || others.empty()) co_return absl::OkStatus();
+  const std::map<std::string, std::string> reports =
+      co_await services.fleet->WaitForJobReports(kCutover, database, others, deadline);
+  std::string missing;
+  for (const std::string& instance : others) {
+    // No conditional expressions of strings here: GCC 12 mishandles their
+    // temporaries in coroutines.
+    std::string why = "no report";
+    auto found = reports.find(instance);
+    if (found != reports.end()) {
+      absl::StatusOr<fleet::FleetCutoverReport> report = fleet::DecodeCutoverReport(found->second);
+      if (report.ok() && report->held) {
+        std::string held = fmt::format("instance {} holds its sessions of {}", instance, database);
+        if (report->closed > 0) held += fmt::format(" ({} closed after GRACE)", report->closed);
+        co_await notices.Notice(std::move(held));
+        continue;
+      }
+      why = report.ok() ? report->error : std::string(report.status().message());
+    }
+    if (!missing.empty()) missing += "\n";
+    missing += fmt::format("instance {}: {}", instance, why);
+  }
+  if (missing.empty()) co_return absl::OkStatus();
+  co_return protocol::WithDetail(
+      protocol::ErrorWithSqlState(sqlstate::kObjectInUse,
+                                  fmt::format("not every instance of the fleet holds its sessions of {}", database)),
+      missing);
+}
+
+Awaitable<void> EndFleetCutover(AdminServices& services, const std::string& database) {
+  if (services.fleet != nullptr) co_await services.fleet->EndJob(kCutover, database);
+}
+
+Awaitable<void> FollowFleetCutover(AdminServices& services, fleet::FleetCutover cutover) {
+  if (services.fleet == nullptr) co_return;
+  spdlog::info("fleet: instance {} cuts {} over to {} (its cutover {}): holding this instance's sessions",
+               proxy::QuoteForLog(cutover.instance), proxy::QuoteForLog(cutover.database),
+               proxy::QuoteForLog(cutover.target), cutover.job);
+  auto gate = services.databases.Gate(cutover.database);
+  GateWatcher watcher(co_await proxy::asio::this_coro::executor, gate);
+  const auto grace_ends = steady_clock::now() + std::chrono::milliseconds(cutover.grace_ms);
+  const auto give_up = grace_ends + std::chrono::milliseconds(cutover.timeout_ms);
+  const std::string message = fmt::format(
+      "terminating connection: database \"{}\" is being moved to another server (cutover {} on instance {})",
+      cutover.database, cutover.job, cutover.instance);
+  fleet::FleetCutoverReport report{.instance = services.fleet->id()};
+  bool escalated = false;
+  while (true) {
+    std::vector<std::shared_ptr<proxy::SessionRecord>> unsettled;
+    for (auto& session : SessionsOf(services.sessions, cutover.database)) {
+      if (!AtBoundary(session->state())) unsettled.push_back(std::move(session));
+    }
+    if (unsettled.empty()) break;
+    const auto now = steady_clock::now();
+    if (now >= give_up) {
+      report.error = fmt::format("{} session(s) still in a transaction", unsettled.size());
+      break;
+    }
+    if (!escalated && now >= grace_ends) {
+      escalated = true;
+      // As the runner's THEN CANCEL does: the statement cancelled, the
+      // session closed, so its transaction is rolled back on the source.
+      for (const auto& session : unsettled) {
+        if (auto control = session->control()) {
+          control->CloseAndCancelRunning(std::string(sqlstate::kAdminShutdown), message);
+          ++report.closed;
+        }
+      }
+    }
+    co_await watcher.WaitUntil(std::min(escalated ? give_up : grace_ends, now + kLookInterval));
+  }
+  report.held = report.error.empty();
+  std::string outcome = report.error;
+  if (report.held) outcome = fmt::format("this instance holds its sessions ({} closed after GRACE)", report.closed);
+  spdlog::info("fleet: cutover {} of {} on instance {}: {}", cutover.job, proxy::QuoteForLog(cutover.database),
+               proxy::QuoteForLog(cutover.instance), outcome);
+  absl::Status reported = co_await services.fleet->ReportJob(kCutover, cutover.database,
+                                                             fleet::EncodeCutoverReport(report));
+  if (!reported.ok()) spdlog::warn("fleet: the hold could not be reported: {}", proxy::StatusText(reported));
+}
+
+}  // namespace pgvalve::admin

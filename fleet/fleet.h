@@ -8,10 +8,12 @@
 //
 // etcd is the truth. The first complete read of it is applied, and a slot
 // taken for the virtual pids, before clients are let in (Start's
-// `on_current`); after a broken watch the
-// whole state is read again, so a partition heals into etcd's state. While
-// etcd cannot be reached the instance keeps what it applied last (fail
-// static) and refuses changes (CheckWritable). Control thread only.
+// `on_current`); after a broken watch the whole state is read again, so a
+// partition heals into etcd's state. While etcd cannot be reached the
+// instance keeps what it applied last (fail static) and refuses changes
+// (CheckWritable). Jobs (DRAIN, CUTOVER) take a lock and are announced to
+// the other instances, which report under their own leases. Control
+// thread only.
 
 #include <chrono>
 #include <cstdint>

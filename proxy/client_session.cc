@@ -231,9 +231,12 @@ Awaitable<void> ClientSession::RouteCancelRequest(const CancelPeer& owner, int32
                                                   std::span<const std::byte> secret) {
   context_.events.CancelRouted();
   absl::Status routed = co_await ForwardCancelToInstance(owner, virtual_pid, secret, kCancelForwardTimeout);
+  // The owner logs what came of it (a cancel, or a rate-limited line for a
+  // wrong key); a line here for each would let a flood of bogus keys flood
+  // this log.
   if (routed.ok()) {
-    spdlog::info("cancel request from {} for pid {} sent on to instance {} ({}:{})", startup_->address.ToString(),
-                 virtual_pid, QuoteForLog(owner.instance_id), owner.host, owner.port);
+    spdlog::debug("cancel request from {} for pid {} sent on to instance {} ({}:{})", startup_->address.ToString(),
+                  virtual_pid, QuoteForLog(owner.instance_id), owner.host, owner.port);
   } else {
     spdlog::warn("cancel request from {} for pid {} could not be sent on to instance {}: {}",
                  startup_->address.ToString(), virtual_pid, QuoteForLog(owner.instance_id),

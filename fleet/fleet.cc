@@ -98,9 +98,13 @@ Awaitable<void> Fleet::Follow(std::shared_ptr<bool> stopped) {
       std::map<std::string, std::string> job_keys = std::move(job_keys_);
       job_keys_.clear();
       for (KeyValue& kv : range->kvs) {
-        if (kv.key.starts_with(StatePrefix(options_.key_prefix))) state_keys.push_back(std::move(kv));
-        if (kv.key.starts_with(InstancesPrefix(options_.key_prefix))) instance_keys.push_back(std::move(kv));
-        if (kv.key.starts_with(JobsPrefix(options_.key_prefix))) JobKeyChanged(kv.key, kv.value);
+        if (kv.key.starts_with(StatePrefix(options_.key_prefix))) {
+          state_keys.push_back(std::move(kv));
+        } else if (kv.key.starts_with(InstancesPrefix(options_.key_prefix))) {
+          instance_keys.push_back(std::move(kv));
+        } else if (kv.key.starts_with(JobsPrefix(options_.key_prefix))) {
+          JobKeyChanged(kv.key, kv.value);
+        }
       }
       // Job keys that went while this instance was not watching.
       for (const auto& [key, value] : job_keys) {

@@ -68,7 +68,9 @@ struct Options {
 
 Conn Connect(const std::string& conninfo) {
   Conn conn(PQconnectdb(conninfo.c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK) Fail("cannot connect (" + conninfo + "): " + PQerrorMessage(conn.get()));
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    Fail("cannot connect (" + conninfo + "): " + PQerrorMessage(conn.get()));
+  }
   return conn;
 }
 
@@ -266,13 +268,15 @@ class RawSession {
 // One cancel of `session`'s pg_sleep, sent to `cancel_port`: the time from
 // sending it to the 57014.
 double TimeOneCancel(RawSession& session, const std::string& application, int cancel_port, PGconn* direct) {
-  const std::string running = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND application_name = '" +
-                              application + "'";
+  const std::string running =
+      "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND application_name = '" + application + "'";
   session.SendQuery("SELECT pg_sleep(60)");
   const auto give_up = steady_clock::now() + std::chrono::seconds(10);
   while (true) {
     Result result(PQexec(direct, running.c_str()));
-    if (PQresultStatus(result.get()) == PGRES_TUPLES_OK && std::string(PQgetvalue(result.get(), 0, 0)) == "1") break;
+    const bool active =
+        PQresultStatus(result.get()) == PGRES_TUPLES_OK && std::string(PQgetvalue(result.get(), 0, 0)) == "1";
+    if (active) break;
     if (steady_clock::now() > give_up) Fail("the query did not start within 10 s");
   }
   const auto sent = steady_clock::now();

@@ -191,9 +191,10 @@ absl::Status Fleet::CheckWritable() const {
   std::string problem = problem_;
   if (problem.empty() && !member_.reachable()) problem = "its lease cannot be renewed";
   if (problem.empty()) return absl::OkStatus();
-  return absl::UnavailableError(
-      "the fleet's etcd is unreachable (" + problem + "): this instance keeps the state it applied last (revision " +
-      std::to_string(state_.applied_revision()) + ") and refuses changes until etcd is back");
+  return absl::UnavailableError("the fleet's etcd is unreachable (" + problem +
+                                "): this instance keeps the state it applied last (revision " +
+                                std::to_string(state_.applied_revision()) +
+                                ") and refuses changes until etcd is back");
 }
 
 Awaitable<absl::StatusOr<PublishOutcome>> Fleet::Publish() {
@@ -203,7 +204,9 @@ Awaitable<absl::StatusOr<PublishOutcome>> Fleet::Publish() {
   if (result.ok() && !result->succeeded) {
     // Another instance wrote one of these keys since this one read it; if
     // that already made etcd hold what the gates hold here, nothing is lost.
-    if (!state_.ChangesToPublish()) co_return PublishOutcome{.changed = false, .revision = state_.applied_revision()};
+    if (!state_.ChangesToPublish()) {
+      co_return PublishOutcome{.changed = false, .revision = state_.applied_revision()};
+    }
     state_.Restore();
     co_return absl::AbortedError(
         "another instance changed the same state at the same time; nothing was changed here, retry");
@@ -252,7 +255,8 @@ void Fleet::JobKeyChanged(const std::string& key, const std::string& value) {
   const std::string_view kind = std::string_view(key).substr(key.rfind('/') + 1);
   if (kind != "drain" && kind != "cutover") return;
   absl::StatusOr<JobOrigin> origin = DecodeJobOrigin(value);
-  if (!origin.ok() || JobKey(options_.key_prefix, origin->database, kind) != key || origin->instance == id()) return;
+  if (!origin.ok() || origin->instance == id()) return;
+  if (JobKey(options_.key_prefix, origin->database, kind) != key) return;
   const std::string followed = std::string(kind) + "/" + origin->instance + "/" + std::to_string(origin->job);
   if (!jobs_followed_.insert(followed).second) return;
   if (on_job_) on_job_(kind, value);

@@ -108,7 +108,8 @@ class Fleet {
       std::string_view kind, const std::string& database, std::vector<std::string> instances,
       std::chrono::steady_clock::time_point deadline);
   proxy::Awaitable<void> EndJob(std::string_view kind, const std::string& database);
-  proxy::Awaitable<absl::Status> ReportJob(std::string_view kind, const std::string& database, std::string document);
+  proxy::Awaitable<absl::Status> ReportJob(std::string_view kind, const std::string& database,
+                                           std::string document);
   // Called once for each job another instance announces.
   using OnJob = std::function<void(std::string_view kind, const std::string& document)>;
   void SetOnJob(OnJob on_job) { on_job_ = std::move(on_job); }
@@ -116,7 +117,9 @@ class Fleet {
   void SetOnStateApplied(std::function<void()> on_applied) { on_state_applied_ = std::move(on_applied); }
   // Called when a switch and a RESUME arrive together from another
   // instance (a CUTOVER's end), before the held requests are released.
-  void SetOnCutoverSwitch(SharedState::OnCutoverSwitch on_switch) { state_.SetOnCutoverSwitch(std::move(on_switch)); }
+  void SetOnCutoverSwitch(SharedState::OnCutoverSwitch on_switch) {
+    state_.SetOnCutoverSwitch(std::move(on_switch));
+  }
 
   // Every live instance, read from etcd now (SHOW FLEET).
   proxy::Awaitable<absl::StatusOr<std::vector<InstanceRecord>>> Instances() { return member_.Instances(); }

@@ -55,7 +55,9 @@ std::string InstancesPrefix(std::string_view key_prefix) { return std::string(ke
 
 std::string SlotsPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/slots/"; }
 
-std::string SlotKey(std::string_view key_prefix, int slot) { return SlotsPrefix(key_prefix) + std::to_string(slot); }
+std::string SlotKey(std::string_view key_prefix, int slot) {
+  return SlotsPrefix(key_prefix) + std::to_string(slot);
+}
 
 std::string InstanceKey(std::string_view key_prefix, std::string_view id) {
   return InstancesPrefix(key_prefix) + std::string(id);

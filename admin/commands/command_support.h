@@ -1,6 +1,7 @@
 #pragma once
-// Pieces several admin commands share: picking a database's sessions, describing a session in one line, and waiting for a database's
-// sessions to change.
+// Pieces several admin commands share: picking a database's sessions,
+// describing a session in one line, and waiting for a database's sessions
+// to change.
 
 #include <chrono>
 #include <memory>

@@ -38,8 +38,9 @@ absl::Status CheckStateChange(const AdminServices& services) {
   if (services.fleet == nullptr) return absl::OkStatus();
   absl::Status writable = services.fleet->CheckWritable();
   if (writable.ok()) return writable;
-  return protocol::WithDetail(protocol::ErrorWithSqlState(sqlstate::kConnectionFailure, std::string(writable.message())),
-                              "SHOW FLEET and /readyz say when etcd is back.");
+  return protocol::WithDetail(
+      protocol::ErrorWithSqlState(sqlstate::kConnectionFailure, std::string(writable.message())),
+      "SHOW FLEET and /readyz say when etcd is back.");
 }
 
 Awaitable<StateCommit> CommitState(AdminServices& services) {
@@ -64,8 +65,9 @@ Awaitable<StateCommit> CommitState(AdminServices& services) {
   if (!saved.ok()) {
     spdlog::error("state file not written: {}", proxy::StatusText(saved));
     if (commit.error.ok()) {
-      commit.notes.push_back({fmt::format("the change is in effect but was not saved: {}", proxy::StatusText(saved)),
-                              "It will not survive a restart of pgvalve.", true});
+      commit.notes.push_back(
+          {fmt::format("the change is in effect but was not saved: {}", proxy::StatusText(saved)),
+           "It will not survive a restart of pgvalve.", true});
     }
   }
   co_return commit;

@@ -21,7 +21,8 @@ using protocol::ColumnType;
 
 // Runs the job, then gives back the fleet's job lock of its database,
 // taken before (nothing without a fleet).
-Awaitable<absl::Status> RunLocked(AdminServices& services, NoticeChannel& notices, std::shared_ptr<CutoverJob> job) {
+Awaitable<absl::Status> RunLocked(AdminServices& services, NoticeChannel& notices,
+                                  std::shared_ptr<CutoverJob> job) {
   absl::Status outcome = co_await job->Run(notices);
   co_await UnlockFleetJob(services, job->options().database);
   co_return outcome;

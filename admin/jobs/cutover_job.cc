@@ -672,7 +672,9 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
   // With a fleet, every instance holds before this one waits for its own.
   StateCommit paused = co_await CommitState(services_);
   if (!paused.error.ok()) co_return paused.error;
-  for (StateCommit::Note& note : paused.notes) co_await notices.Notice(std::move(note.message), std::move(note.detail));
+  for (StateCommit::Note& note : paused.notes) {
+    co_await notices.Notice(std::move(note.message), std::move(note.detail));
+  }
   // Every other instance now holds too; each brings its own sessions to a
   // boundary and says so before anything is switched.
   fleet::FleetCutover announcement{.database = options_.database,

@@ -71,7 +71,8 @@ Awaitable<absl::Status> WaitForFleetHold(AdminServices& services, NoticeChannel&
   if (missing.empty()) co_return absl::OkStatus();
   co_return protocol::WithDetail(
       protocol::ErrorWithSqlState(sqlstate::kObjectInUse,
-                                  fmt::format("not every instance of the fleet holds its sessions of {}", database)),
+                                  fmt::format("not every instance of the fleet holds its sessions of {}",
+                                              database)),
       missing);
 }
 

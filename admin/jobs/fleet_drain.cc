@@ -38,7 +38,8 @@ DrainOptions OptionsOf(const fleet::FleetDrain& drain) {
                        .timeout = std::chrono::milliseconds(drain.timeout_ms),
                        .except_roles = drain.except_roles,
                        .follows_fleet_drain = true};
-  for (DrainEscalation escalation : {DrainEscalation::kTerminate, DrainEscalation::kCancel, DrainEscalation::kWait}) {
+  for (DrainEscalation escalation :
+       {DrainEscalation::kTerminate, DrainEscalation::kCancel, DrainEscalation::kWait}) {
     if (EscalationName(escalation) == drain.escalation) options.escalation = escalation;
   }
   return options;
@@ -50,7 +51,9 @@ fleet::FleetDrainReport ReportOf(const DrainJob& job, const std::string& instanc
                                  .sessions = job.report().size(),
                                  .left = job.BackendsLeft(),
                                  .error = outcome.ok() ? "" : std::string(proxy::StatusText(outcome))};
-  for (const DrainedBackend& backend : job.report()) ++report.outcomes[std::string(DrainOutcomeName(backend.outcome))];
+  for (const DrainedBackend& backend : job.report()) {
+    ++report.outcomes[std::string(DrainOutcomeName(backend.outcome))];
+  }
   return report;
 }
 
@@ -83,14 +86,16 @@ Awaitable<void> UnlockFleetJob(AdminServices& services, const std::string& datab
   if (services.fleet != nullptr) co_await services.fleet->UnlockJob(database);
 }
 
-Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& notices, std::shared_ptr<DrainJob> job) {
+Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& notices,
+                                      std::shared_ptr<DrainJob> job) {
   fleet::Fleet& fleet = *services.fleet;
   const std::string database = job->options().database;
   std::vector<std::string> others;
   for (const fleet::InstanceRecord& instance : fleet.directory().Instances()) {
     if (instance.id != fleet.id()) others.push_back(instance.id);
   }
-  absl::Status announced = co_await fleet.AnnounceJob(kDrain, database, fleet::EncodeDrain(Announcement(*job, fleet.id())));
+  absl::Status announced =
+      co_await fleet.AnnounceJob(kDrain, database, fleet::EncodeDrain(Announcement(*job, fleet.id())));
   if (!announced.ok()) {
     co_await UnlockFleetJob(services, database);
     co_return protocol::ErrorWithSqlState(sqlstate::kConnectionFailure,
@@ -103,7 +108,8 @@ Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& no
   const auto ack_timeout = services.config.Current()->fleet.ack_timeout;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       job->options().EffectiveTimeout() - std::chrono::duration<double>(job->elapsed_seconds().value_or(0)));
-  const auto deadline = std::chrono::steady_clock::now() + std::max(left, std::chrono::milliseconds(0)) + ack_timeout;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::max(left, std::chrono::milliseconds(0)) + ack_timeout;
   const std::map<std::string, std::string> documents =
       co_await fleet.WaitForJobReports(kDrain, database, others, deadline);
   std::map<std::string, fleet::FleetDrainReport> reports;

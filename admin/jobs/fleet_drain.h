@@ -27,7 +27,8 @@ Awaitable<void> UnlockFleetJob(AdminServices& services, const std::string& datab
 // Runs `job` here and on every other live instance (the lock taken), then
 // releases the lock. What `job->Run` returns, unless another instance
 // failed its part: then 55006 naming each.
-Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& notices, std::shared_ptr<DrainJob> job);
+Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& notices,
+                                      std::shared_ptr<DrainJob> job);
 
 // This instance's part of `drain`, announced by another instance.
 Awaitable<void> FollowFleetDrain(AdminServices& services, fleet::FleetDrain drain);

@@ -263,11 +263,12 @@ class EtcdAuthTest : public ::testing::Test {
   }
   static absl::Status PutWith(fleet::EtcdAccess access) {
     asio::io_context io;
-    return RunToEnd(io, [](asio::any_io_executor executor, fleet::EtcdAccess access) -> proxy::Awaitable<absl::Status> {
+    auto put = [](asio::any_io_executor executor, fleet::EtcdAccess access) -> proxy::Awaitable<absl::Status> {
       EtcdClient etcd(executor, std::move(access), milliseconds(5'000));
-      absl::StatusOr<fleet::ResponseHeader> put = co_await etcd.Put("/auth/key", "value");
-      co_return put.status();
-    }(io.get_executor(), std::move(access)));
+      absl::StatusOr<fleet::ResponseHeader> answer = co_await etcd.Put("/auth/key", "value");
+      co_return answer.status();
+    };
+    return RunToEnd(io, put(io.get_executor(), std::move(access)));
   }
 
   static std::unique_ptr<EtcdServer> etcd_;

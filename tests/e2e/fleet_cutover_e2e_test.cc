@@ -37,7 +37,8 @@ class FleetCutoverTest : public FleetTest {
   AdminPgvalve& StartInstance(std::string_view id) {
     AdminPgvalveOptions options;
     options.route_every_database = false;
-    options.extra_toml = UpstreamToml("green", *green_) + RouteToml("app", "blue") + FleetToml(id, "/fleet-cutover");
+    options.extra_toml =
+        UpstreamToml("green", *green_) + RouteToml("app", "blue") + FleetToml(id, "/fleet-cutover");
     instances_.push_back(std::make_unique<AdminPgvalve>(*blue_, options));
     return *instances_.back();
   }

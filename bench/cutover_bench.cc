@@ -35,20 +35,12 @@
 
 #include "cutover_bench_record.h"
 #include "cutover_bench_table.h"
+#include "libpq_handles.h"
 
 namespace pgvalve::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct ConnCloser {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-struct ResultClearer {
-  void operator()(PGresult* result) const { PQclear(result); }
-};
-using Conn = std::unique_ptr<PGconn, ConnCloser>;
-using Result = std::unique_ptr<PGresult, ResultClearer>;
 
 [[noreturn]] void Fail(const std::string& message) { throw std::runtime_error(message); }
 

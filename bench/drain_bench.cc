@@ -23,19 +23,12 @@
 #include <thread>
 #include <vector>
 
+#include "libpq_handles.h"
+
 namespace pgvalve::bench {
 namespace {
 
 using std::chrono::steady_clock;
-
-struct ConnCloser {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-struct ResultClearer {
-  void operator()(PGresult* result) const { PQclear(result); }
-};
-using Conn = std::unique_ptr<PGconn, ConnCloser>;
-using Result = std::unique_ptr<PGresult, ResultClearer>;
 
 struct Options {
   std::string proxy;   // libpq keywords for pgvalve's client port, without dbname

@@ -36,20 +36,13 @@
 #include <thread>
 #include <vector>
 
+#include "libpq_handles.h"
+
 namespace pgvalve::bench {
 namespace {
 
 using std::chrono::steady_clock;
 using Micros = std::chrono::duration<double, std::micro>;
-
-struct ConnCloser {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-struct ResultClearer {
-  void operator()(PGresult* result) const { PQclear(result); }
-};
-using Conn = std::unique_ptr<PGconn, ConnCloser>;
-using Result = std::unique_ptr<PGresult, ResultClearer>;
 
 struct Options {
   std::vector<int> client_ports;  // the instances' client ports; the first is "instance 1"

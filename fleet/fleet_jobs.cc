@@ -2,32 +2,13 @@
 
 #include <boost/json.hpp>
 
+#include "fleet/json_fields.h"
 #include "fmt/format.h"
 
 namespace pgvalve::fleet {
 namespace {
 
 namespace json = boost::json;
-
-absl::StatusOr<json::object> ParseObject(std::string_view text, std::string_view what) {
-  boost::system::error_code error;
-  json::value value = json::parse(json::string_view(text.data(), text.size()), error);
-  if (error || !value.is_object()) return absl::DataLossError(fmt::format("{} that is not a JSON object", what));
-  return std::move(value.as_object());
-}
-
-std::string StringOf(const json::object& object, std::string_view name) {
-  const json::value* found = object.if_contains(name);
-  return found != nullptr && found->is_string() ? std::string(std::string_view(found->as_string())) : "";
-}
-
-int64_t IntOf(const json::object& object, std::string_view name) {
-  const json::value* found = object.if_contains(name);
-  if (found == nullptr) return 0;
-  if (found->is_int64()) return found->as_int64();
-  if (found->is_uint64()) return static_cast<int64_t>(found->as_uint64());
-  return 0;
-}
 
 // Letters, digits, '_', '-' and '.' as they are; any other byte as %XX.
 std::string KeyComponent(std::string_view name) {
@@ -50,16 +31,16 @@ std::string EncodeJobLock(const JobLock& lock) {
 }
 
 absl::StatusOr<JobLock> DecodeJobLock(std::string_view text) {
-  absl::StatusOr<json::object> object = ParseObject(text, "a job lock");
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a job lock");
   if (!object.ok()) return object.status();
-  return JobLock{StringOf(*object, "instance"), StringOf(*object, "job")};
+  return JobLock{StringField(*object, "instance"), StringField(*object, "job")};
 }
 
 absl::StatusOr<JobOrigin> DecodeJobOrigin(std::string_view text) {
-  absl::StatusOr<json::object> object = ParseObject(text, "a job announcement");
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a job announcement");
   if (!object.ok()) return object.status();
-  JobOrigin origin{StringOf(*object, "database"), StringOf(*object, "instance"),
-                   static_cast<uint64_t>(IntOf(*object, "job"))};
+  JobOrigin origin{StringField(*object, "database"), StringField(*object, "instance"),
+                   static_cast<uint64_t>(IntField(*object, "job"))};
   if (origin.database.empty() || origin.instance.empty()) {
     return absl::DataLossError("a job announcement without database or instance");
   }
@@ -79,14 +60,14 @@ std::string EncodeDrain(const FleetDrain& drain) {
 }
 
 absl::StatusOr<FleetDrain> DecodeDrain(std::string_view text) {
-  absl::StatusOr<json::object> object = ParseObject(text, "a drain announcement");
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a drain announcement");
   if (!object.ok()) return object.status();
-  FleetDrain drain{.database = StringOf(*object, "database"),
-                   .instance = StringOf(*object, "instance"),
-                   .job = static_cast<uint64_t>(IntOf(*object, "job")),
-                   .grace_ms = IntOf(*object, "grace_ms"),
-                   .timeout_ms = IntOf(*object, "timeout_ms"),
-                   .escalation = StringOf(*object, "escalation")};
+  FleetDrain drain{.database = StringField(*object, "database"),
+                   .instance = StringField(*object, "instance"),
+                   .job = static_cast<uint64_t>(IntField(*object, "job")),
+                   .grace_ms = IntField(*object, "grace_ms"),
+                   .timeout_ms = IntField(*object, "timeout_ms"),
+                   .escalation = StringField(*object, "escalation")};
   if (drain.database.empty() || drain.instance.empty() || drain.timeout_ms <= 0) {
     return absl::DataLossError("a drain announcement without database, instance or timeout");
   }
@@ -110,13 +91,13 @@ std::string EncodeDrainReport(const FleetDrainReport& report) {
 }
 
 absl::StatusOr<FleetDrainReport> DecodeDrainReport(std::string_view text) {
-  absl::StatusOr<json::object> object = ParseObject(text, "a drain report");
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a drain report");
   if (!object.ok()) return object.status();
-  FleetDrainReport report{.instance = StringOf(*object, "instance"),
-                          .phase = StringOf(*object, "phase"),
-                          .sessions = static_cast<uint64_t>(IntOf(*object, "sessions")),
-                          .left = static_cast<uint64_t>(IntOf(*object, "left")),
-                          .error = StringOf(*object, "error")};
+  FleetDrainReport report{.instance = StringField(*object, "instance"),
+                          .phase = StringField(*object, "phase"),
+                          .sessions = static_cast<uint64_t>(IntField(*object, "sessions")),
+                          .left = static_cast<uint64_t>(IntField(*object, "left")),
+                          .error = StringField(*object, "error")};
   if (const json::value* outcomes = object->if_contains("outcomes"); outcomes != nullptr && outcomes->is_object()) {
     for (const auto& [outcome, count] : outcomes->as_object()) {
       if (count.is_int64() || count.is_uint64()) {
@@ -138,14 +119,14 @@ std::string EncodeCutover(const FleetCutover& cutover) {
 }
 
 absl::StatusOr<FleetCutover> DecodeCutover(std::string_view text) {
-  absl::StatusOr<json::object> object = ParseObject(text, "a cutover announcement");
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a cutover announcement");
   if (!object.ok()) return object.status();
-  FleetCutover cutover{.database = StringOf(*object, "database"),
-                       .instance = StringOf(*object, "instance"),
-                       .job = static_cast<uint64_t>(IntOf(*object, "job")),
-                       .grace_ms = IntOf(*object, "grace_ms"),
-                       .timeout_ms = IntOf(*object, "timeout_ms"),
-                       .target = StringOf(*object, "target")};
+  FleetCutover cutover{.database = StringField(*object, "database"),
+                       .instance = StringField(*object, "instance"),
+                       .job = static_cast<uint64_t>(IntField(*object, "job")),
+                       .grace_ms = IntField(*object, "grace_ms"),
+                       .timeout_ms = IntField(*object, "timeout_ms"),
+                       .target = StringField(*object, "target")};
   if (cutover.database.empty() || cutover.instance.empty() || cutover.target.empty() || cutover.timeout_ms <= 0) {
     return absl::DataLossError("a cutover announcement without database, instance, target or timeout");
   }
@@ -158,13 +139,13 @@ std::string EncodeCutoverReport(const FleetCutoverReport& report) {
 }
 
 absl::StatusOr<FleetCutoverReport> DecodeCutoverReport(std::string_view text) {
-  absl::StatusOr<json::object> object = ParseObject(text, "a cutover report");
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a cutover report");
   if (!object.ok()) return object.status();
   const json::value* held = object->if_contains("held");
-  return FleetCutoverReport{.instance = StringOf(*object, "instance"),
+  return FleetCutoverReport{.instance = StringField(*object, "instance"),
                             .held = held != nullptr && held->is_bool() && held->as_bool(),
-                            .closed = static_cast<uint64_t>(IntOf(*object, "closed")),
-                            .error = StringOf(*object, "error")};
+                            .closed = static_cast<uint64_t>(IntField(*object, "closed")),
+                            .error = StringField(*object, "error")};
 }
 
 std::string JobsPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/jobs/"; }

@@ -2,26 +2,11 @@
 
 #include <boost/json.hpp>
 
+#include "fleet/json_fields.h"
+
 namespace pgvalve::fleet {
-namespace {
 
 namespace json = boost::json;
-
-std::string StringOf(const json::object& object, std::string_view name) {
-  const json::value* found = object.if_contains(name);
-  return found != nullptr && found->is_string() ? std::string(std::string_view(found->as_string())) : "";
-}
-
-template <typename T>
-T NumberOf(const json::object& object, std::string_view name) {
-  const json::value* found = object.if_contains(name);
-  if (found == nullptr) return 0;
-  if (found->is_int64()) return static_cast<T>(found->as_int64());
-  if (found->is_uint64()) return static_cast<T>(found->as_uint64());
-  return 0;
-}
-
-}  // namespace
 
 std::string EncodeInstance(const InstanceRecord& record) {
   return json::serialize(json::object{{"id", record.id},
@@ -34,20 +19,19 @@ std::string EncodeInstance(const InstanceRecord& record) {
 }
 
 absl::StatusOr<InstanceRecord> DecodeInstance(std::string_view text) {
-  boost::system::error_code error;
-  const json::value value = json::parse(json::string_view(text.data(), text.size()), error);
-  if (error || !value.is_object()) return absl::DataLossError("an instance record that is not a JSON object");
-  const json::object& object = value.as_object();
+  absl::StatusOr<json::object> parsed = ParseJsonObject(text, "an instance record");
+  if (!parsed.ok()) return parsed.status();
+  const json::object& object = *parsed;
   InstanceRecord record;
-  record.id = StringOf(object, "id");
+  record.id = StringField(object, "id");
   if (record.id.empty()) return absl::DataLossError("an instance record without id");
-  record.address = StringOf(object, "address");
-  record.version = StringOf(object, "version");
-  record.sessions = NumberOf<uint64_t>(object, "sessions");
-  record.applied_revision = NumberOf<int64_t>(object, "applied_revision");
+  record.address = StringField(object, "address");
+  record.version = StringField(object, "version");
+  record.sessions = static_cast<uint64_t>(IntField(object, "sessions"));
+  record.applied_revision = IntField(object, "applied_revision");
   const json::value* slot = object.if_contains("slot");
   record.slot = slot != nullptr && slot->is_int64() ? static_cast<int>(slot->as_int64()) : -1;
-  record.started = StringOf(object, "started");
+  record.started = StringField(object, "started");
   return record;
 }
 

@@ -21,9 +21,12 @@ std::unique_ptr<AdminPgvalve> FleetTest::Instance(std::string_view id, std::stri
 
 std::set<std::string> FleetTest::FleetIds(AdminPgvalve& pgvalve) {
   PgConn admin = Connect(pgvalve.AdminConnString());
-  const ResultTable fleet = QueryTable(admin.get(), "SHOW FLEET");
   std::set<std::string> ids;
-  for (size_t row = 0; row < fleet.size(); ++row) ids.insert(fleet.Text(row, "instance_id"));
+  // While etcd comes back SHOW FLEET may fail (08006): no instances yet.
+  PgResult fleet = Exec(admin.get(), "SHOW FLEET");
+  if (PQresultStatus(fleet.get()) != PGRES_TUPLES_OK) return ids;
+  const ResultTable table(fleet.get());
+  for (size_t row = 0; row < table.size(); ++row) ids.insert(table.Text(row, "instance_id"));
   return ids;
 }
 

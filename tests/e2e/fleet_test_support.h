@@ -34,7 +34,7 @@ class FleetTest : public AdminConsoleTest {
                                                 std::string_view extra_fleet_toml = "",
                                                 std::string_view lease_ttl = kFleetLeaseTtl);
 
-  // SHOW FLEET's instance ids on `pgvalve`'s console.
+  // SHOW FLEET's instance ids on `pgvalve`'s console; none while it fails.
   static std::set<std::string> FleetIds(AdminPgvalve& pgvalve);
   // Waits until `pgvalve` admits clients: it has applied the fleet's
   // state (before that, a client gets 57P03).

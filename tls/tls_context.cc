@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tls/openssl_error.h"
+#include "tls/peer_check.h"
 
 namespace pgvalve::tls {
 namespace {
@@ -95,14 +96,6 @@ int SelectHttpAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_l
   return SSL_TLSEXT_ERR_OK;
 }
 
-bool IsIpAddress(const std::string& host) {
-  // OpenSSL's own parser, so that what it accepts here is what it checks.
-  ASN1_OCTET_STRING* parsed = a2i_IPADDRESS(host.c_str());
-  if (parsed == nullptr) return false;
-  ASN1_OCTET_STRING_free(parsed);
-  return true;
-}
-
 }  // namespace
 
 absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& settings,
@@ -180,6 +173,36 @@ absl::StatusOr<ContextPtr> MakeClientContext(const config::ServerTlsSettings& se
   // PostgreSQL 17 checks it when sent; older servers ignore it.
   if (SSL_CTX_set_alpn_protos(ctx, kAlpnWire.data(), kAlpnWire.size()) != 0) {
     return Failure(path, "cannot set ALPN");
+  }
+  ERR_clear_error();
+  return context;
+}
+
+absl::StatusOr<ContextPtr> MakeEtcdClientContext(const config::FleetSettings& settings) {
+  const std::string where = "fleet";
+  ERR_clear_error();
+  ContextPtr context(SSL_CTX_new(TLS_client_method()));
+  if (!context) return Failure(where, "cannot create a TLS context");
+  SSL_CTX* ctx = context.get();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_default_passwd_cb(ctx, NoPassphrase);
+  if (settings.etcd_cert_file && settings.etcd_key_file) {
+    absl::Status loaded = LoadKeyPair(ctx, *settings.etcd_cert_file, *settings.etcd_key_file, where);
+    if (!loaded.ok()) return loaded;
+  }
+  if (settings.etcd_ca_file) {
+    if (absl::Status loaded = LoadCa(ctx, *settings.etcd_ca_file, where); !loaded.ok()) return loaded;
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    return Failure(where, "cannot load the system's CA certificates");
+  }
+  // Always verified: etcd holds the kill switch's state, and a client
+  // that accepts any certificate would take it from anyone in the path.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  // etcd serves HTTP/1.1 beside gRPC's h2 on its client port; Go's TLS
+  // server refuses a protocol it does not serve, so offer the one spoken.
+  if (SSL_CTX_set_alpn_protos(ctx, kHttp11Wire.data(), kHttp11Wire.size()) != 0) {
+    return Failure(where, "cannot set ALPN");
   }
   ERR_clear_error();
   return context;

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "config/config.h"
 #include "config/tls_settings.h"
 
 namespace pgvalve::tls {
@@ -39,5 +40,11 @@ absl::StatusOr<ContextPtr> MakeServerContext(const config::ClientTlsSettings& se
 // verify-full checks the certificate against it (a name or an address).
 absl::StatusOr<ContextPtr> MakeClientContext(const config::ServerTlsSettings& settings, const std::string& host,
                                              std::string_view path);
+
+// pgvalve as a TLS client of etcd ([fleet] etcd_*_file): etcd's
+// certificate must chain to etcd_ca_file, or to the system's CAs without
+// one. One context serves every endpoint, so the host is checked per
+// connection (ExpectPeerName).
+absl::StatusOr<ContextPtr> MakeEtcdClientContext(const config::FleetSettings& settings);
 
 }  // namespace pgvalve::tls

@@ -131,14 +131,22 @@ struct HttpSettings {
   bool tls = false;
 };
 
-// Several instances acting as one through etcd (issue 15, under way: for
-// now each instance registers itself, and SHOW FLEET lists them).
+// Several instances acting as one through etcd: shared admin state, jobs
+// that span the fleet, cancels routed to the instance holding the session.
 struct FleetSettings {
-  // etcd's client URLs, "http://HOST:PORT"; empty means no fleet.
+  // etcd's client URLs, "http://HOST:PORT" or "https://HOST:PORT" (all
+  // one or all the other); empty means no fleet.
   std::vector<std::string> etcd_endpoints;
   // An etcd user, when etcd has authentication on; both or neither.
   std::optional<std::string> etcd_user;
   std::optional<std::string> etcd_password;
+  // For https endpoints: etcd's certificate must chain to etcd_ca_file
+  // (unset: the system's CAs) and name the endpoint's host. etcd_cert_file
+  // and etcd_key_file (both or neither) are pgvalve's certificate, for an
+  // etcd that asks for one (--client-cert-auth).
+  std::optional<std::string> etcd_ca_file;
+  std::optional<std::string> etcd_cert_file;
+  std::optional<std::string> etcd_key_file;
   // Every key pgvalve writes starts with it; several fleets can share an
   // etcd under different prefixes.
   std::string key_prefix = "/pgvalve";

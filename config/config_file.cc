@@ -124,11 +124,14 @@ void ReadAdmin(const toml::value* value, FirstError& errors,
 
 void ReadFleet(const toml::value* value, FirstError& errors, FleetSettings& fleet) {
   TomlTable table(value, "fleet", errors,
-                  {"etcd_endpoints", "etcd_user", "etcd_password", "key_prefix", "instance_id", "lease_ttl",
-                   "ack_timeout", "advertise_address"});
+                  {"etcd_endpoints", "etcd_user", "etcd_password", "etcd_ca_file", "etcd_cert_file",
+                   "etcd_key_file", "key_prefix", "instance_id", "lease_ttl", "ack_timeout", "advertise_address"});
   table.StringList("etcd_endpoints", fleet.etcd_endpoints);
   table.String("etcd_user", fleet.etcd_user);
   table.String("etcd_password", fleet.etcd_password);
+  table.String("etcd_ca_file", fleet.etcd_ca_file);
+  table.String("etcd_cert_file", fleet.etcd_cert_file);
+  table.String("etcd_key_file", fleet.etcd_key_file);
   table.String("key_prefix", fleet.key_prefix);
   table.String("instance_id", fleet.instance_id);
   table.Timeout("lease_ttl", fleet.lease_ttl);

@@ -19,15 +19,18 @@ std::string EtcdEndpoint::ToString() const { return host + ":" + std::to_string(
 
 absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view url) {
   std::string_view rest = url;
+  EtcdEndpoint endpoint;
   if (rest.starts_with("https://")) {
-    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\": https is not supported yet"}));
+    endpoint.tls = true;
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
   }
-  if (rest.starts_with("http://")) rest.remove_prefix(7);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   const size_t colon = rest.rfind(':');
-  EtcdEndpoint endpoint;
   if (colon == std::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(Text({"etcd endpoint \"", url, "\" is not http://HOST:PORT"}));
+    return absl::InvalidArgumentError(
+        Text({"etcd endpoint \"", url, "\" is not http://HOST:PORT or https://HOST:PORT"}));
   }
   std::string_view host = rest.substr(0, colon);
   // "[::1]:2379": an IPv6 address in brackets.

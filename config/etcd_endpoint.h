@@ -13,12 +13,14 @@ namespace pgvalve::config {
 struct EtcdEndpoint {
   std::string host;
   uint16_t port = 0;
+  // https: TLS, etcd's certificate checked against `host`.
+  bool tls = false;
 
   std::string ToString() const;
 };
 
-// "http://host:port" (or "host:port", "[v6]:port"), as etcd's clients name
-// an endpoint. https is not served yet.
+// "http://host:port" or "https://host:port" (or "host:port", "[v6]:port",
+// which are http), as etcd's clients name an endpoint.
 absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view url);
 
 }  // namespace pgvalve::config

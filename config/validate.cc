@@ -272,12 +272,40 @@ void CheckLimits(Checker& check, const std::string& path,
   }
 }
 
-void CheckFleet(Checker& check, const FleetSettings& fleet) {
+void CheckEtcdTls(Checker& check, const FleetSettings& fleet) {
+  size_t https = 0;
   for (size_t i = 0; i < fleet.etcd_endpoints.size(); ++i) {
-    if (absl::StatusOr<EtcdEndpoint> endpoint = ParseEtcdEndpoint(fleet.etcd_endpoints[i]); !endpoint.ok()) {
+    absl::StatusOr<EtcdEndpoint> endpoint = ParseEtcdEndpoint(fleet.etcd_endpoints[i]);
+    if (!endpoint.ok()) {
       check.Fail(absl::StrCat("fleet.etcd_endpoints[", i, "]"), std::string(endpoint.status().message()));
+    } else if (endpoint->tls) {
+      ++https;
     }
   }
+  // The members of one etcd cluster serve their clients one way; a mix is
+  // a mistake in the list, and a plain endpoint would send the token and
+  // the state in the clear beside TLS ones.
+  if (https != 0 && https != fleet.etcd_endpoints.size()) {
+    check.Fail("fleet.etcd_endpoints", "mixes http and https endpoints; etcd serves its clients one way");
+  }
+  if (fleet.etcd_cert_file.has_value() != fleet.etcd_key_file.has_value()) {
+    check.Fail(fleet.etcd_cert_file ? "fleet.etcd_key_file" : "fleet.etcd_cert_file",
+               "must be set together with the other of etcd_cert_file and etcd_key_file");
+  }
+  for (const auto& [key, file] : {std::pair{"fleet.etcd_ca_file", &fleet.etcd_ca_file},
+                                  std::pair{"fleet.etcd_cert_file", &fleet.etcd_cert_file},
+                                  std::pair{"fleet.etcd_key_file", &fleet.etcd_key_file}}) {
+    if (!*file) continue;
+    check.NonEmpty(key, **file);
+    // Set for nothing: the operator believes etcd is reached over TLS.
+    if (https == 0 && !fleet.etcd_endpoints.empty()) {
+      check.Fail(key, "is set but no etcd endpoint is https://");
+    }
+  }
+}
+
+void CheckFleet(Checker& check, const FleetSettings& fleet) {
+  CheckEtcdTls(check, fleet);
   if (!fleet.key_prefix.starts_with('/') || fleet.key_prefix.size() < 2 || fleet.key_prefix.ends_with('/')) {
     check.Fail("fleet.key_prefix", absl::StrCat("must start with / and not end with it, got ",
                                                 Quoted(fleet.key_prefix)));

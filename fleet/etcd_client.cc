@@ -11,8 +11,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "proxy/status_text.h"
+#include "tls/peer_check.h"
+#include "tls/tls_context.h"
 
 namespace pgvalve::fleet {
 namespace {
@@ -36,50 +39,161 @@ std::string Text(std::initializer_list<std::string_view> parts) {
   return text;
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
 struct HttpAnswer {
   unsigned status = 0;
   std::string body;
 };
 
-// One exchange with one endpoint; the error says how far it got.
-Awaitable<absl::StatusOr<HttpAnswer>> Exchange(proxy::asio::any_io_executor executor, const EtcdEndpoint& endpoint,
-                                               std::string_view path, const std::string& body,
-                                               std::string_view token, std::chrono::milliseconds timeout) {
-  beast::tcp_stream stream(executor);
-  stream.expires_after(timeout);
-  proxy::error_code error;
-  proxy::tcp::resolver resolver(executor);
-  auto [resolve_error, endpoints] =
+// Resolves the endpoint's host and connects `tcp` to the first address
+// that answers, within `tcp`'s expiry.
+Awaitable<absl::Status> Connect(beast::tcp_stream& tcp, const EtcdEndpoint& endpoint) {
+  proxy::tcp::resolver resolver(tcp.get_executor());
+  auto [resolve_error, addresses] =
       co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseTuple);
   if (resolve_error) co_return absl::UnavailableError(Text({"cannot resolve ", endpoint.host, ": ",
                                                              resolve_error.message()}));
-  std::tie(error, std::ignore) = co_await stream.async_connect(endpoints, kUseTuple);
+  auto [error, connected] = co_await tcp.async_connect(addresses, kUseTuple);
   if (error) co_return absl::UnavailableError(Text({"cannot connect: ", error.message()}));
+  co_return absl::OkStatus();
+}
 
+// TLS over a connected stream: etcd's certificate must chain to the
+// context's CAs and name the endpoint's host.
+Awaitable<absl::Status> Handshake(TlsStream& stream, const EtcdEndpoint& endpoint) {
+  if (absl::Status named = tls::ExpectPeerName(stream.native_handle(), endpoint.host); !named.ok()) co_return named;
+  auto [error] = co_await stream.async_handshake(proxy::asio::ssl::stream_base::client, kUseTuple);
+  if (!error) co_return absl::OkStatus();
+  const std::string refusal = tls::PeerRefusal(stream.native_handle());
+  if (!refusal.empty()) co_return absl::UnavailableError(Text({"etcd's certificate was refused: ", refusal}));
+  co_return absl::UnavailableError(Text({"TLS handshake failed: ", error.message()}));
+}
+
+http::request<http::string_body> PostRequest(const EtcdEndpoint& endpoint, std::string_view path,
+                                             const std::string& body, std::string_view token) {
   http::request<http::string_body> request{http::verb::post, std::string(path), 11};
   request.set(http::field::host, endpoint.ToString());
   request.set(http::field::content_type, "application/json");
   if (!token.empty()) request.set(http::field::authorization, token);
-  request.keep_alive(false);
   request.body() = body;
+  return request;
+}
+
+// One POST and its answer on a connected (and, for https, TLS) stream.
+template <typename Stream>
+Awaitable<absl::StatusOr<HttpAnswer>> PostAndRead(Stream& stream, http::request<http::string_body>& request,
+                                                  std::chrono::milliseconds timeout) {
+  request.keep_alive(false);
   request.prepare_payload();
-  std::tie(error, std::ignore) = co_await http::async_write(stream, request, kUseTuple);
-  if (error) co_return absl::UnavailableError(Text({"cannot send: ", error.message()}));
+  auto [write_error, written] = co_await http::async_write(stream, request, kUseTuple);
+  if (write_error) co_return absl::UnavailableError(Text({"cannot send: ", write_error.message()}));
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxAnswerBytes);
-  std::tie(error, std::ignore) = co_await http::async_read(stream, buffer, parser, kUseTuple);
+  auto [error, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
   if (error == beast::error::timeout) {
     co_return absl::UnavailableError(Text({"no answer within ", std::to_string(timeout.count()), " ms"}));
   }
   if (error) co_return absl::UnavailableError(Text({"no answer: ", error.message()}));
   proxy::error_code ignored;
-  stream.socket().shutdown(proxy::tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(stream).socket().shutdown(proxy::tcp::socket::shutdown_both, ignored);
   co_return HttpAnswer{parser.get().result_int(), std::move(parser.get().body())};
 }
 
+// One exchange with one endpoint; the error says how far it got.
+Awaitable<absl::StatusOr<HttpAnswer>> Exchange(proxy::asio::any_io_executor executor, const EtcdAccess& access,
+                                               const EtcdEndpoint& endpoint, std::string_view path,
+                                               const std::string& body, std::string_view token,
+                                               std::chrono::milliseconds timeout) {
+  beast::tcp_stream tcp(executor);
+  tcp.expires_after(timeout);
+  absl::Status connected = co_await Connect(tcp, endpoint);
+  if (!connected.ok()) co_return connected;
+  http::request<http::string_body> request = PostRequest(endpoint, path, body, token);
+  if (!endpoint.tls) {
+    absl::StatusOr<HttpAnswer> answer = co_await PostAndRead(tcp, request, timeout);
+    co_return answer;
+  }
+  if (!access.tls) co_return absl::FailedPreconditionError("an https endpoint and no TLS context");
+  TlsStream stream(std::move(tcp), *access.tls);
+  absl::Status secured = co_await Handshake(stream, endpoint);
+  if (!secured.ok()) co_return secured;
+  absl::StatusOr<HttpAnswer> answer = co_await PostAndRead(stream, request, timeout);
+  co_return answer;
+}
+
+// Sends the watch's request on `stream` and gives `on_message` each
+// message of the answer until it ends; `connected` once etcd took it.
+template <typename Stream>
+Awaitable<absl::Status> ReadWatch(Stream& stream, beast::tcp_stream& tcp, http::request<http::string_body>& request,
+                                  const EtcdWatch::OnMessage& on_message, bool& connected) {
+  auto [write_error, written] = co_await http::async_write(stream, request, kUseTuple);
+  if (write_error) co_return absl::UnavailableError(Text({"cannot send: ", write_error.message()}));
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);  // the stream has no end; each message is bounded below
+  auto [error, header_read] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+  if (error) co_return absl::UnavailableError(Text({"no answer: ", error.message()}));
+  if (parser.get().result() != http::status::ok) {
+    const std::string status = std::to_string(parser.get().result_int());
+    co_return absl::UnavailableError(Text({"the watch was refused: HTTP ", status}));
+  }
+  connected = true;
+  // A watch is quiet for as long as nothing changes.
+  tcp.expires_never();
+
+  WatchStreamSplitter splitter(kMaxWatchMessageBytes);
+  std::array<char, 16 * 1024> piece;
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    std::tie(error, std::ignore) = co_await http::async_read_some(stream, buffer, parser, kUseTuple);
+    if (error == http::error::need_buffer) error = {};
+    if (error) co_return absl::UnavailableError(Text({"the watch's stream broke: ", error.message()}));
+    const size_t read = piece.size() - parser.get().body().size;
+    if (absl::Status taken = splitter.Append(std::string_view(piece.data(), read)); !taken.ok()) co_return taken;
+    while (std::optional<std::string> text = splitter.Next()) {
+      absl::StatusOr<WatchMessage> message = ParseWatchMessage(*text);
+      if (!message.ok()) co_return message.status();
+      on_message(*message);
+      if (message->canceled) {
+        // No conditional expression of strings in a coroutine: GCC 12
+        // destroys its temporary twice.
+        std::string why = Text({"etcd canceled the watch: ", message->cancel_reason});
+        if (message->compact_revision != 0) {
+          why = Text({"etcd canceled the watch: revision compacted, history kept from ",
+                      std::to_string(message->compact_revision)});
+        }
+        co_return absl::FailedPreconditionError(why);
+      }
+    }
+  }
+  co_return absl::UnavailableError("etcd ended the watch's stream");
+}
+
 }  // namespace
+
+absl::StatusOr<EtcdAccess> EtcdAccessFrom(const config::FleetSettings& settings) {
+  EtcdAccess access;
+  bool https = false;
+  for (const std::string& url : settings.etcd_endpoints) {
+    if (absl::StatusOr<EtcdEndpoint> endpoint = ParseEtcdEndpoint(url); endpoint.ok()) {
+      https = https || endpoint->tls;
+      access.endpoints.push_back(*std::move(endpoint));
+    }
+  }
+  if (https) {
+    absl::StatusOr<tls::ContextPtr> context = tls::MakeEtcdClientContext(settings);
+    if (!context.ok()) return context.status();
+    access.tls = std::make_shared<proxy::asio::ssl::context>(context->release());
+  }
+  access.user = settings.etcd_user.value_or("");
+  access.password = settings.etcd_password.value_or("");
+  return access;
+}
 
 EtcdClient::EtcdClient(proxy::asio::any_io_executor executor, EtcdAccess access, std::chrono::milliseconds timeout)
     : executor_(std::move(executor)), access_(std::move(access)), timeout_(timeout) {}
@@ -90,9 +204,9 @@ Awaitable<absl::StatusOr<std::string>> EtcdClient::Token(bool renew) {
   token_.clear();
   std::string failures;
   for (const EtcdEndpoint& endpoint : access_.endpoints) {
-    absl::StatusOr<HttpAnswer> answer = co_await Exchange(
-        executor_, endpoint, "/v3/auth/authenticate", AuthenticateRequest(access_.user, access_.password), "",
-        timeout_);
+    const std::string body = AuthenticateRequest(access_.user, access_.password);
+    absl::StatusOr<HttpAnswer> answer =
+        co_await Exchange(executor_, access_, endpoint, "/v3/auth/authenticate", body, "", timeout_);
     if (answer.ok()) {
       absl::StatusOr<std::string> token = ParseAuthenticate(answer->body);
       // A refused sign-in is etcd's answer, not an unreachable endpoint.
@@ -113,13 +227,14 @@ Awaitable<absl::StatusOr<std::string>> EtcdClient::Call(std::string_view path, s
   if (!token.ok()) co_return token.status();
   std::string failures;
   for (const EtcdEndpoint& endpoint : access_.endpoints) {
-    absl::StatusOr<HttpAnswer> answer = co_await Exchange(executor_, endpoint, path, body, *token, timeout_);
+    absl::StatusOr<HttpAnswer> answer =
+        co_await Exchange(executor_, access_, endpoint, path, body, *token, timeout_);
     // etcd forgets tokens (after a restart, or an idle while): once more
     // with a new one.
     if (answer.ok() && answer->status == 401 && !access_.user.empty()) {
       token = co_await Token(/*renew=*/true);
       if (!token.ok()) co_return token.status();
-      answer = co_await Exchange(executor_, endpoint, path, body, *token, timeout_);
+      answer = co_await Exchange(executor_, access_, endpoint, path, body, *token, timeout_);
     }
     if (answer.ok()) co_return std::move(answer->body);
     if (!failures.empty()) failures += "; ";
@@ -173,15 +288,26 @@ Awaitable<absl::StatusOr<ResponseHeader>> EtcdClient::RevokeLease(int64_t lease)
   return CallAndParse("/v3/lease/revoke", LeaseIdRequest(lease), ParseHeaderOnly);
 }
 
+// The watch's connection: plain, or TLS over it for an https endpoint.
 struct EtcdWatch::Stream {
-  explicit Stream(proxy::asio::any_io_executor executor) : tcp(std::move(executor)) {}
-  beast::tcp_stream tcp;
+  Stream(proxy::asio::any_io_executor executor, proxy::asio::ssl::context* tls_context) {
+    if (tls_context != nullptr) {
+      tls.emplace(std::move(executor), *tls_context);
+    } else {
+      plain.emplace(std::move(executor));
+    }
+  }
+  beast::tcp_stream& tcp() { return plain ? *plain : tls->next_layer(); }
+
+  std::optional<beast::tcp_stream> plain;
+  std::optional<TlsStream> tls;
 };
 
 EtcdWatch::EtcdWatch(proxy::asio::any_io_executor executor, EtcdAccess access,
                      std::chrono::milliseconds connect_timeout)
     : executor_(executor),
       endpoints_(access.endpoints),
+      tls_(access.tls),
       auth_(executor, std::move(access), connect_timeout),
       connect_timeout_(connect_timeout) {}
 
@@ -191,7 +317,7 @@ void EtcdWatch::Stop() {
   stopped_ = true;
   if (stream_) {
     proxy::error_code ignored;
-    stream_->tcp.socket().close(ignored);
+    stream_->tcp().socket().close(ignored);
   }
 }
 
@@ -221,67 +347,26 @@ Awaitable<absl::Status> EtcdWatch::Run(std::string prefix, int64_t start_revisio
 
 Awaitable<absl::Status> EtcdWatch::Follow(const EtcdEndpoint& endpoint, const std::string& body,
                                           const std::string& token, const OnMessage& on_message, bool& connected) {
-  stream_ = std::make_shared<Stream>(executor_);
+  if (endpoint.tls && !tls_) co_return absl::FailedPreconditionError("an https endpoint and no TLS context");
+  stream_ = std::make_shared<Stream>(executor_, endpoint.tls ? tls_.get() : nullptr);
   // Held by the frame: Stop may drop stream_ meanwhile.
   const std::shared_ptr<Stream> stream = stream_;
-  beast::tcp_stream& tcp = stream->tcp;
+  beast::tcp_stream& tcp = stream->tcp();
   tcp.expires_after(connect_timeout_);
-  proxy::tcp::resolver resolver(executor_);
-  auto [resolve_error, addresses] =
-      co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseTuple);
-  if (resolve_error) co_return absl::UnavailableError(Text({"cannot resolve: ", resolve_error.message()}));
+  absl::Status reached = co_await Connect(tcp, endpoint);
+  if (!reached.ok()) co_return reached;
   // A Stop while resolving found no socket to close.
   if (stopped_) co_return absl::CancelledError("stopped");
-  proxy::error_code error;
-  std::tie(error, std::ignore) = co_await tcp.async_connect(addresses, kUseTuple);
-  if (error) co_return absl::UnavailableError(Text({"cannot connect: ", error.message()}));
-
-  http::request<http::string_body> request{http::verb::post, "/v3/watch", 11};
-  request.set(http::field::host, endpoint.ToString());
-  request.set(http::field::content_type, "application/json");
-  if (!token.empty()) request.set(http::field::authorization, token);
-  request.body() = body;
+  http::request<http::string_body> request = PostRequest(endpoint, "/v3/watch", body, token);
   request.prepare_payload();
-  std::tie(error, std::ignore) = co_await http::async_write(tcp, request, kUseTuple);
-  if (error) co_return absl::UnavailableError(Text({"cannot send: ", error.message()}));
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);  // the stream has no end; each message is bounded below
-  std::tie(error, std::ignore) = co_await http::async_read_header(tcp, buffer, parser, kUseTuple);
-  if (error) co_return absl::UnavailableError(Text({"no answer: ", error.message()}));
-  if (parser.get().result() != http::status::ok) {
-    const std::string status = std::to_string(parser.get().result_int());
-    co_return absl::UnavailableError(Text({"the watch was refused: HTTP ", status}));
+  if (!stream->tls) {
+    absl::Status ended = co_await ReadWatch(tcp, tcp, request, on_message, connected);
+    co_return ended;
   }
-  connected = true;
-  // A watch is quiet for as long as nothing changes.
-  tcp.expires_never();
-
-  WatchStreamSplitter splitter(kMaxWatchMessageBytes);
-  std::array<char, 16 * 1024> piece;
-  while (!parser.is_done()) {
-    parser.get().body().data = piece.data();
-    parser.get().body().size = piece.size();
-    std::tie(error, std::ignore) = co_await http::async_read_some(tcp, buffer, parser, kUseTuple);
-    if (error == http::error::need_buffer) error = {};
-    if (error) co_return absl::UnavailableError(Text({"the watch's stream broke: ", error.message()}));
-    const size_t read = piece.size() - parser.get().body().size;
-    if (absl::Status taken = splitter.Append(std::string_view(piece.data(), read)); !taken.ok()) co_return taken;
-    while (std::optional<std::string> text = splitter.Next()) {
-      absl::StatusOr<WatchMessage> message = ParseWatchMessage(*text);
-      if (!message.ok()) co_return message.status();
-      on_message(*message);
-      if (message->canceled) {
-        co_return absl::FailedPreconditionError(
-            message->compact_revision != 0
-                ? Text({"etcd canceled the watch: revision compacted, history kept from ",
-                        std::to_string(message->compact_revision)})
-                : Text({"etcd canceled the watch: ", message->cancel_reason}));
-      }
-    }
-  }
-  co_return absl::UnavailableError("etcd ended the watch's stream");
+  absl::Status secured = co_await Handshake(*stream->tls, endpoint);
+  if (!secured.ok()) co_return secured;
+  absl::Status ended = co_await ReadWatch(*stream->tls, tcp, request, on_message, connected);
+  co_return ended;
 }
 
 }  // namespace pgvalve::fleet

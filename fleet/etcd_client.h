@@ -20,23 +20,36 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/config.h"
 #include "config/etcd_endpoint.h"
 #include "fleet/etcd_codec.h"
 #include "proxy/asio.h"
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
 
 namespace pgvalve::fleet {
 
 using config::EtcdEndpoint;
 using config::ParseEtcdEndpoint;
 
-// How to reach etcd: its endpoints and, when etcd has authentication on, a
-// user's name and password (each client then signs in and sends the token
-// etcd gives with every call, signing in again when etcd forgot it).
+// How to reach etcd: its endpoints; for https ones, the TLS context that
+// verifies etcd's certificate (and holds pgvalve's own, when etcd asks for
+// one); and, when etcd has authentication on, a user's name and password
+// (each client then signs in and sends the token etcd gives with every
+// call, signing in again when etcd forgot it).
 struct EtcdAccess {
   std::vector<EtcdEndpoint> endpoints;
+  // Shared by every client and watch of the fleet; null without https.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   std::string user;  // empty: no authentication
   std::string password;
 };
+
+// The access [fleet] describes (validated already); InvalidArgument when a
+// TLS file cannot be read or does not hold what it should.
+absl::StatusOr<EtcdAccess> EtcdAccessFrom(const config::FleetSettings& settings);
 
 class EtcdClient {
  public:
@@ -113,6 +126,7 @@ class EtcdWatch {
 
   proxy::asio::any_io_executor executor_;
   std::vector<EtcdEndpoint> endpoints_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   // Signs the watch in, when etcd has authentication on.
   EtcdClient auth_;
   std::chrono::milliseconds connect_timeout_;

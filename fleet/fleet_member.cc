@@ -31,15 +31,11 @@ std::string HostName() {
 
 }  // namespace
 
-FleetOptions FleetOptionsFrom(const config::FleetSettings& settings, uint16_t client_port) {
+absl::StatusOr<FleetOptions> FleetOptionsFrom(const config::FleetSettings& settings, uint16_t client_port) {
   FleetOptions options;
-  for (const std::string& url : settings.etcd_endpoints) {
-    if (absl::StatusOr<EtcdEndpoint> endpoint = ParseEtcdEndpoint(url); endpoint.ok()) {
-      options.etcd.endpoints.push_back(*std::move(endpoint));
-    }
-  }
-  options.etcd.user = settings.etcd_user.value_or("");
-  options.etcd.password = settings.etcd_password.value_or("");
+  absl::StatusOr<EtcdAccess> etcd = EtcdAccessFrom(settings);
+  if (!etcd.ok()) return etcd.status();
+  options.etcd = *std::move(etcd);
   options.key_prefix = settings.key_prefix;
   options.instance_id = settings.instance_id.value_or(HostName() + ":" + std::to_string(client_port));
   options.lease_ttl = settings.lease_ttl;

@@ -29,8 +29,9 @@ struct FleetOptions {
 };
 
 // The options [fleet] asks for (validated already). Without instance_id:
-// "HOST:PORT", the host's name and `client_port`.
-FleetOptions FleetOptionsFrom(const config::FleetSettings& settings, uint16_t client_port);
+// "HOST:PORT", the host's name and `client_port`. InvalidArgument when
+// etcd's TLS files cannot be read.
+absl::StatusOr<FleetOptions> FleetOptionsFrom(const config::FleetSettings& settings, uint16_t client_port);
 
 // "HOST:PORT" where the other instances reach this one's client listener:
 // [fleet] advertise_address, else the first client listen address (the

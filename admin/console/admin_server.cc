@@ -75,7 +75,7 @@ absl::Status AdminServer::RestoreState() {
 absl::Status AdminServer::Start() {
   enforcer_.Start();
   auto config = server_.config().Current();
-  JoinFleet(*config);
+  if (absl::Status joined = JoinFleet(*config); !joined.ok()) return joined;
   if (absl::Status http = StartHttp(*config); !http.ok()) return http;
   if (config->admin.users.empty()) {
     spdlog::warn("admin console off: no [[admin.users]] configured");
@@ -106,11 +106,13 @@ absl::Status AdminServer::StartHttp(const config::Config& config) {
   return absl::OkStatus();
 }
 
-void AdminServer::JoinFleet(const config::Config& config) {
-  if (!config.fleet.enabled()) return;
+absl::Status AdminServer::JoinFleet(const config::Config& config) {
+  if (!config.fleet.enabled()) return absl::OkStatus();
   const std::vector<uint16_t> ports = server_.proxy_ports();
   const uint16_t port = ports.empty() ? 0 : ports.front();
-  fleet::FleetOptions options = fleet::FleetOptionsFrom(config.fleet, port);
+  absl::StatusOr<fleet::FleetOptions> read = fleet::FleetOptionsFrom(config.fleet, port);
+  if (!read.ok()) return read.status();
+  fleet::FleetOptions options = *std::move(read);
   const std::string address = fleet::AdvertisedAddress(config, port);
   // As the console shows times (ResultSet::Row::Time).
   const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
@@ -159,6 +161,7 @@ void AdminServer::JoinFleet(const config::Config& config) {
     for (auto& ready : on_admitting_) ready();
     on_admitting_.clear();
   });
+  return absl::OkStatus();
 }
 
 void AdminServer::CloseSessionsLeftBehind(const std::string& database, const std::string& upstream) {

@@ -47,7 +47,8 @@ class AdminServer {
 
  private:
   absl::Status StartHttp(const config::Config& config);
-  void JoinFleet(const config::Config& config);
+  // InvalidArgument when etcd's TLS files cannot be read.
+  absl::Status JoinFleet(const config::Config& config);
   // A CUTOVER another instance ran switched `database` to `upstream`: its
   // sessions here still on the old server are closed at their boundary.
   void CloseSessionsLeftBehind(const std::string& database, const std::string& upstream);

@@ -1,6 +1,7 @@
 // The fleet's etcd client against a real etcd 3.4: every call, an endpoint
 // that is down skipped for the next, and what a caller is told when no
-// endpoint answers or one accepts and never answers.
+// endpoint answers or one accepts and never answers; with etcd's
+// authentication on; over TLS, with etcd asking for a client certificate.
 
 #include "fleet/etcd_client.h"
 
@@ -14,6 +15,8 @@
 
 #include "tests/support/etcd_server.h"
 #include "tests/support/free_port.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_certificates.h"
 
 namespace pgvalve::test {
 namespace {
@@ -306,6 +309,116 @@ TEST_F(EtcdAuthTest, ATokenEtcdForgotAcrossARestartIsRenewed) {
     co_return again.status();
   }(io.get_executor()));
   EXPECT_TRUE(second.ok()) << second;
+}
+
+// etcd over TLS that asks every client for a certificate of its CA: the
+// access is built as [fleet] describes it, so the files are read as
+// pgvalve reads them. etcd's certificate names etcd.test and 127.0.0.1.
+class EtcdTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ca_ = std::make_unique<TestCa>("etcd test CA");
+    files_ = std::make_unique<TempDir>("pgvalve-etcd-tls");
+    const TestCertificate server = ca_->Issue({.common_name = "etcd", .dns_names = {"etcd.test"},
+                                               .ip_addresses = {"127.0.0.1"}});
+    const TestCertificate client = ca_->Issue({.common_name = "pgvalve"});
+    WriteSecretFile(File("ca.crt"), ca_->certificate_pem(), 0644);
+    WriteSecretFile(File("client.crt"), client.certificate_pem, 0644);
+    WriteSecretFile(File("client.key"), client.key_pem, 0600);
+    WriteSecretFile(File("other-ca.crt"), TestCa("another CA").certificate_pem(), 0644);
+    etcd_ = std::make_unique<EtcdServer>(EtcdServer::Tls{.certificate_pem = server.certificate_pem,
+                                                         .key_pem = server.key_pem,
+                                                         .client_ca_pem = ca_->certificate_pem()});
+  }
+  static void TearDownTestSuite() {
+    etcd_.reset();
+    files_.reset();
+    ca_.reset();
+  }
+
+  static std::string File(const std::string& name) { return files_->path() + "/" + name; }
+  // What [fleet] would say: etcd's endpoint, its CA and pgvalve's
+  // certificate.
+  static config::FleetSettings Settings() {
+    config::FleetSettings settings;
+    settings.etcd_endpoints = {etcd_->endpoint()};
+    settings.etcd_ca_file = File("ca.crt");
+    settings.etcd_cert_file = File("client.crt");
+    settings.etcd_key_file = File("client.key");
+    return settings;
+  }
+  static absl::Status PutWith(const config::FleetSettings& settings) {
+    absl::StatusOr<fleet::EtcdAccess> access = fleet::EtcdAccessFrom(settings);
+    if (!access.ok()) return access.status();
+    asio::io_context io;
+    auto put = [](asio::any_io_executor executor, fleet::EtcdAccess access) -> proxy::Awaitable<absl::Status> {
+      EtcdClient etcd(executor, std::move(access), milliseconds(5'000));
+      absl::StatusOr<fleet::ResponseHeader> answer = co_await etcd.Put("/tls/key", "value");
+      co_return answer.status();
+    };
+    return RunToEnd(io, put(io.get_executor(), *std::move(access)));
+  }
+
+  static std::unique_ptr<TestCa> ca_;
+  static std::unique_ptr<TempDir> files_;
+  static std::unique_ptr<EtcdServer> etcd_;
+};
+
+std::unique_ptr<TestCa> EtcdTlsTest::ca_;
+std::unique_ptr<TempDir> EtcdTlsTest::files_;
+std::unique_ptr<EtcdServer> EtcdTlsTest::etcd_;
+
+TEST_F(EtcdTlsTest, OverHttpsEveryCallAndTheWatchWork) {
+  absl::StatusOr<fleet::EtcdAccess> access = fleet::EtcdAccessFrom(Settings());
+  ASSERT_TRUE(access.ok()) << access.status();
+  ASSERT_TRUE(access->endpoints.front().tls);
+  asio::io_context io;
+  const Watched watched = RunToEnd(io, WatchWhileChanging(io.get_executor(), *access));
+  EXPECT_TRUE(watched.ended.ok()) << watched.ended;
+  EXPECT_EQ(watched.events, (std::vector<std::string>{"PUT /w1/a=one", "PUT /w1/b=two", "DELETE /w1/a"}));
+}
+
+TEST_F(EtcdTlsTest, ACertificateOfAnotherCaIsRefused) {
+  config::FleetSettings settings = Settings();
+  settings.etcd_ca_file = File("other-ca.crt");
+  const absl::Status refused = PutWith(settings);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_NE(std::string(refused.message()).find("etcd's certificate was refused: unable to get local issuer"),
+            std::string::npos)
+      << refused;
+}
+
+TEST_F(EtcdTlsTest, ACertificateThatDoesNotNameTheEndpointsHostIsRefused) {
+  config::FleetSettings settings = Settings();
+  // The same etcd, by a name its certificate does not carry.
+  settings.etcd_endpoints = {"https://localhost:" + std::to_string(etcd_->client_port())};
+  const absl::Status refused = PutWith(settings);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_NE(std::string(refused.message()).find("etcd's certificate was refused: hostname mismatch"),
+            std::string::npos)
+      << refused;
+}
+
+TEST_F(EtcdTlsTest, WithoutAClientCertificateEtcdRefuses) {
+  config::FleetSettings settings = Settings();
+  settings.etcd_cert_file.reset();
+  settings.etcd_key_file.reset();
+  const absl::Status refused = PutWith(settings);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  // etcd's alert, as OpenSSL names it ("... alert bad certificate").
+  EXPECT_NE(std::string(refused.message()).find("certificate"), std::string::npos) << refused;
+  EXPECT_TRUE(PutWith(Settings()).ok());
+}
+
+TEST_F(EtcdTlsTest, AFileThatCannotBeReadIsReportedBeforeAnyCall) {
+  config::FleetSettings settings = Settings();
+  settings.etcd_ca_file = File("missing.crt");
+  absl::StatusOr<fleet::EtcdAccess> access = fleet::EtcdAccessFrom(settings);
+  ASSERT_FALSE(access.ok());
+  EXPECT_EQ(access.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(access.status().message()).find("cannot load CA file \"" + File("missing.crt") + "\""),
+            std::string::npos)
+      << access.status();
 }
 
 }  // namespace

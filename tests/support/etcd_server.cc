@@ -6,6 +6,7 @@
 #include "tests/support/free_port.h"
 #include "tests/support/http_client.h"
 #include "tests/support/log_file.h"
+#include "tests/support/test_certificates.h"
 
 namespace pgvalve::test {
 namespace {
@@ -16,11 +17,22 @@ constexpr milliseconds kStopGrace{10'000};
 
 }  // namespace
 
-EtcdServer::EtcdServer()
-    : run_as_(PostgresUserWhenRoot("EtcdServer")), dir_("pgvalve-etcd", UidOf(run_as_)) {
+EtcdServer::EtcdServer(std::optional<Tls> tls)
+    : run_as_(PostgresUserWhenRoot("EtcdServer")), tls_(std::move(tls)), dir_("pgvalve-etcd", UidOf(run_as_)) {
   log_path_ = dir_.path() + "/etcd.log";
   client_port_ = FreeTcpPort();
   peer_port_ = FreeTcpPort();
+  metrics_port_ = FreeTcpPort();
+  if (tls_) {
+    // Readable by etcd alone, which runs as the postgres user.
+    const int uid = run_as_ ? static_cast<int>(run_as_->uid) : -1;
+    const int gid = run_as_ ? static_cast<int>(run_as_->gid) : -1;
+    WriteSecretFile(dir_.path() + "/server.crt", tls_->certificate_pem, 0644, uid, gid);
+    WriteSecretFile(dir_.path() + "/server.key", tls_->key_pem, 0600, uid, gid);
+    if (!tls_->client_ca_pem.empty()) {
+      WriteSecretFile(dir_.path() + "/client-ca.crt", tls_->client_ca_pem, 0644, uid, gid);
+    }
+  }
   Start();
 }
 
@@ -28,7 +40,9 @@ EtcdServer::~EtcdServer() {
   if (pid_ > 0) StopProcess(pid_, SIGTERM, kStopGrace);
 }
 
-std::string EtcdServer::endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+std::string EtcdServer::endpoint() const {
+  return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port_);
+}
 
 void EtcdServer::Start() {
   if (pid_ > 0) return;
@@ -37,11 +51,19 @@ void EtcdServer::Start() {
   SpawnOptions spawn;
   spawn.run_as = run_as_;
   spawn.parent_death_signal = SIGKILL;
-  pid_ = SpawnProcess({kBinaryPath, "--name", "test", "--data-dir", dir_.path() + "/data",
-                       "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-                       "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                       "--initial-cluster", "test=" + peer_url, "--log-outputs", "stderr"},
-                      log_path_, spawn);
+  std::vector<std::string> argv = {
+      kBinaryPath, "--name", "test", "--data-dir", dir_.path() + "/data", "--listen-client-urls", client_url,
+      "--advertise-client-urls", client_url, "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls",
+      peer_url, "--initial-cluster", "test=" + peer_url, "--listen-metrics-urls",
+      "http://127.0.0.1:" + std::to_string(metrics_port_), "--log-outputs", "stderr"};
+  if (tls_) {
+    argv.insert(argv.end(),
+                {"--cert-file", dir_.path() + "/server.crt", "--key-file", dir_.path() + "/server.key"});
+    if (!tls_->client_ca_pem.empty()) {
+      argv.insert(argv.end(), {"--client-cert-auth", "--trusted-ca-file", dir_.path() + "/client-ca.crt"});
+    }
+  }
+  pid_ = SpawnProcess(argv, log_path_, spawn);
   WaitUntilReady();
 }
 
@@ -77,7 +99,7 @@ bool EtcdServer::IsRunning() {
 
 void EtcdServer::WaitUntilReady() {
   WaitForHttpReady(
-      "etcd", pid_, client_port_, "/health",
+      "etcd", pid_, metrics_port_, "/health",
       [](const HttpResponse& response) {
         return response.status == 200 && response.body.find("\"true\"") != std::string::npos;
       },

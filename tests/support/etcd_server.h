@@ -25,9 +25,19 @@ class EtcdServer {
   static constexpr const char* kBinaryPath = "/usr/bin/etcd";
   static constexpr std::chrono::milliseconds kReadyTimeout{30'000};
 
-  // Starts etcd and returns once GET /health says it is healthy. Throws
-  // std::runtime_error with the log when it exits or is not ready in time.
-  EtcdServer();
+  // etcd serving its clients over TLS (https) with this certificate; with
+  // a client CA, it asks every client for a certificate that CA signed
+  // (--client-cert-auth).
+  struct Tls {
+    std::string certificate_pem;
+    std::string key_pem;
+    std::string client_ca_pem;  // empty: no client certificate asked for
+  };
+
+  // Starts etcd and returns once GET /health (on its plain metrics port)
+  // says it is healthy. Throws std::runtime_error with the log when it
+  // exits or is not ready in time.
+  explicit EtcdServer(std::optional<Tls> tls = std::nullopt);
   ~EtcdServer();
   EtcdServer(const EtcdServer&) = delete;
   EtcdServer& operator=(const EtcdServer&) = delete;
@@ -35,14 +45,15 @@ class EtcdServer {
   void Start();
   // Turns etcd's authentication on, with a root user (role root) of this
   // password: from then on every call needs a user's token. Throws
-  // std::runtime_error naming the step etcd refused.
+  // std::runtime_error naming the step etcd refused. Plain etcd only.
   void EnableAuthentication(const std::string& root_password);
   // SIGTERM, then SIGKILL after a grace.
   void Stop();
   bool IsRunning();
 
   uint16_t client_port() const { return client_port_; }
-  // "http://127.0.0.1:PORT", as etcd's clients name an endpoint.
+  // "http://127.0.0.1:PORT" (https with TLS), as etcd's clients name an
+  // endpoint.
   std::string endpoint() const;
   pid_t pid() const { return pid_; }
   std::string LogTail(size_t max_lines = 40) const;
@@ -51,10 +62,13 @@ class EtcdServer {
   void WaitUntilReady();
 
   std::optional<RunAs> run_as_;
+  std::optional<Tls> tls_;
   TempDir dir_;
   std::string log_path_;
   uint16_t client_port_ = 0;
   uint16_t peer_port_ = 0;
+  // Plain HTTP /health, whatever the client port speaks.
+  uint16_t metrics_port_ = 0;
   pid_t pid_ = -1;
 };
 

@@ -309,14 +309,30 @@ TEST(ConfigFileTest, ReadsTheFleetSection) {
   EXPECT_EQ(config->fleet.etcd_user, "pgvalve");
   EXPECT_EQ(config->fleet.etcd_password, "pw");
   EXPECT_EQ(none->fleet.ack_timeout, std::chrono::seconds(2));
+
+  const absl::StatusOr<Config> tls = ParseConfigText(
+      "[fleet]\netcd_endpoints = [\"https://etcd-1:2379\", \"https://etcd-2:2379\"]\n"
+      "etcd_ca_file = \"/etc/etcd/ca.crt\"\netcd_cert_file = \"/etc/pgvalve/etcd.crt\"\n"
+      "etcd_key_file = \"/etc/pgvalve/etcd.key\"\n" +
+          std::string(kRoutes),
+      "tls.toml");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->fleet.etcd_ca_file, "/etc/etcd/ca.crt");
+  EXPECT_EQ(tls->fleet.etcd_cert_file, "/etc/pgvalve/etcd.crt");
+  EXPECT_EQ(tls->fleet.etcd_key_file, "/etc/pgvalve/etcd.key");
 }
 
 TEST(ConfigFileErrorTest, FleetSection) {
-  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"https://etcd:2379\"]\n"),
-            "pgvalve.toml: fleet.etcd_endpoints[0]: etcd endpoint \"https://etcd:2379\": "
-            "https is not supported yet");
   EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"etcd\"]\n"),
-            "pgvalve.toml: fleet.etcd_endpoints[0]: etcd endpoint \"etcd\" is not http://HOST:PORT");
+            "pgvalve.toml: fleet.etcd_endpoints[0]: etcd endpoint \"etcd\" is not http://HOST:PORT or "
+            "https://HOST:PORT");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"https://etcd-1:2379\", \"http://etcd-2:2379\"]\n"),
+            "pgvalve.toml: fleet.etcd_endpoints: mixes http and https endpoints; etcd serves its clients one way");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"https://etcd:2379\"]\netcd_cert_file = \"c.crt\"\n"),
+            "pgvalve.toml: fleet.etcd_key_file: must be set together with the other of etcd_cert_file and "
+            "etcd_key_file");
+  EXPECT_EQ(ErrorWithRoutes("[fleet]\netcd_endpoints = [\"http://etcd:2379\"]\netcd_ca_file = \"ca.crt\"\n"),
+            "pgvalve.toml: fleet.etcd_ca_file: is set but no etcd endpoint is https://");
   EXPECT_EQ(ErrorWithRoutes("[fleet]\nkey_prefix = \"pgvalve/\"\n"),
             "pgvalve.toml: fleet.key_prefix: must start with / and not end with it, got \"pgvalve/\"");
   EXPECT_EQ(ErrorWithRoutes("[fleet]\ninstance_id = \"a b\"\n"),

@@ -253,7 +253,7 @@ void Fleet::JobKeyChanged(const std::string& key, const std::string& value) {
   // An announcement is the key of its job itself, not a report under it.
   if (value.empty()) return;
   const std::string_view kind = std::string_view(key).substr(key.rfind('/') + 1);
-  if (kind != "drain" && kind != "cutover") return;
+  if (kind != kDrainJob && kind != kCutoverJob) return;
   absl::StatusOr<JobOrigin> origin = DecodeJobOrigin(value);
   if (!origin.ok() || origin->instance == id()) return;
   if (JobKey(options_.key_prefix, origin->database, kind) != key) return;
@@ -302,14 +302,14 @@ Awaitable<absl::Status> Fleet::AnnounceJob(std::string_view kind, const std::str
 
 Awaitable<std::map<std::string, std::string>> Fleet::WaitForJobReports(
     std::string_view kind, const std::string& database, std::vector<std::string> instances,
-    std::chrono::steady_clock::time_point deadline) {
+    std::chrono::steady_clock::time_point deadline, JobPart part) {
   // Copied: the caller's view may not outlive the first suspension.
   const std::string job_kind(kind);
   auto timer = std::make_shared<proxy::asio::steady_timer>(co_await proxy::asio::this_coro::executor);
   while (true) {
     std::map<std::string, std::string> reports;
     for (const std::string& instance : instances) {
-      auto found = job_keys_.find(JobReportKey(options_.key_prefix, database, job_kind, instance));
+      auto found = job_keys_.find(JobReportKey(options_.key_prefix, database, job_kind, instance, part));
       if (found != job_keys_.end()) reports[instance] = found->second;
     }
     if (reports.size() == instances.size() || std::chrono::steady_clock::now() >= deadline) co_return reports;
@@ -327,9 +327,10 @@ Awaitable<void> Fleet::EndJob(std::string_view kind, const std::string& database
   }
 }
 
-Awaitable<absl::Status> Fleet::ReportJob(std::string_view kind, const std::string& database, std::string document) {
-  absl::StatusOr<ResponseHeader> put = co_await etcd_.Put(JobReportKey(options_.key_prefix, database, kind, id()),
-                                                           std::move(document), member_.lease());
+Awaitable<absl::Status> Fleet::ReportJob(std::string_view kind, const std::string& database, std::string document,
+                                         JobPart part) {
+  const std::string key = JobReportKey(options_.key_prefix, database, kind, id(), part);
+  absl::StatusOr<ResponseHeader> put = co_await etcd_.Put(key, std::move(document), member_.lease());
   co_return put.ok() ? absl::OkStatus() : put.status();
 }
 

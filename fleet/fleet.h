@@ -102,14 +102,14 @@ class Fleet {
   // WaitForJobReports gathers the reports, EndJob clears it all.
   proxy::Awaitable<absl::Status> AnnounceJob(std::string_view kind, const std::string& database,
                                              std::string document);
-  // The reports of `instances` (by id), once each has reported or at
-  // `deadline`, with those that have by then.
+  // The reports (or lists of backends) of `instances` (by id), once each
+  // has written its own or at `deadline`, with those that have by then.
   proxy::Awaitable<std::map<std::string, std::string>> WaitForJobReports(
       std::string_view kind, const std::string& database, std::vector<std::string> instances,
-      std::chrono::steady_clock::time_point deadline);
+      std::chrono::steady_clock::time_point deadline, JobPart part = JobPart::kReport);
   proxy::Awaitable<void> EndJob(std::string_view kind, const std::string& database);
   proxy::Awaitable<absl::Status> ReportJob(std::string_view kind, const std::string& database,
-                                           std::string document);
+                                           std::string document, JobPart part = JobPart::kReport);
   // Called once for each job another instance announces.
   using OnJob = std::function<void(std::string_view kind, const std::string& document)>;
   void SetOnJob(OnJob on_job) { on_job_ = std::move(on_job); }

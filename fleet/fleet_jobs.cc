@@ -148,6 +148,26 @@ absl::StatusOr<FleetCutoverReport> DecodeCutoverReport(std::string_view text) {
                             .error = StringField(*object, "error")};
 }
 
+std::string EncodeBackends(const FleetBackends& backends) {
+  json::array pids;
+  for (int32_t pid : backends.pids) pids.emplace_back(pid);
+  return json::serialize(json::object{{"instance", backends.instance}, {"pids", std::move(pids)}});
+}
+
+absl::StatusOr<FleetBackends> DecodeBackends(std::string_view text) {
+  absl::StatusOr<json::object> object = ParseJsonObject(text, "a list of backends");
+  if (!object.ok()) return object.status();
+  FleetBackends backends{.instance = StringField(*object, "instance")};
+  const json::value* pids = object->if_contains("pids");
+  if (backends.instance.empty() || pids == nullptr || !pids->is_array()) {
+    return absl::DataLossError("a list of backends without instance or pids");
+  }
+  for (const json::value& pid : pids->as_array()) {
+    if (pid.is_int64()) backends.pids.push_back(static_cast<int32_t>(pid.as_int64()));
+  }
+  return backends;
+}
+
 std::string JobsPrefix(std::string_view key_prefix) { return std::string(key_prefix) + "/jobs/"; }
 
 std::string JobLockKey(std::string_view key_prefix, std::string_view database) {
@@ -163,8 +183,9 @@ std::string JobKey(std::string_view key_prefix, std::string_view database, std::
 }
 
 std::string JobReportKey(std::string_view key_prefix, std::string_view database, std::string_view kind,
-                         std::string_view instance) {
-  return JobKeysPrefix(key_prefix, database, kind) + "/reports/" + std::string(instance);
+                         std::string_view instance, JobPart part) {
+  const std::string_view folder = part == JobPart::kBackends ? "/backends/" : "/reports/";
+  return JobKeysPrefix(key_prefix, database, kind) + std::string(folder) + std::string(instance);
 }
 
 }  // namespace pgvalve::fleet

@@ -15,6 +15,10 @@
 
 namespace pgvalve::fleet {
 
+// The kinds of job, as their keys name them.
+inline constexpr std::string_view kDrainJob = "drain";
+inline constexpr std::string_view kCutoverJob = "cutover";
+
 // Who holds a database's job lock, and for what.
 struct JobLock {
   std::string instance;
@@ -79,15 +83,30 @@ absl::StatusOr<FleetCutover> DecodeCutover(std::string_view json);
 std::string EncodeCutoverReport(const FleetCutoverReport& report);
 absl::StatusOr<FleetCutoverReport> DecodeCutoverReport(std::string_view json);
 
+// The backends one instance's sessions of a job's database have open, as
+// it lists them when the job is announced: the instance running the job
+// cannot tell them from direct connections in pg_stat_activity, and
+// INCLUDING DIRECT must leave them to the instance they belong to.
+struct FleetBackends {
+  std::string instance;
+  std::vector<int32_t> pids;
+};
+std::string EncodeBackends(const FleetBackends& backends);
+absl::StatusOr<FleetBackends> DecodeBackends(std::string_view json);
+
+// What an instance writes under a job's keys: its report at the end, and
+// the list of its backends at the start.
+enum class JobPart { kReport, kBackends };
+
 // Keys under [fleet] key_prefix; a database's name is escaped so that a
 // '/' in it cannot be taken for a separator.
 std::string JobsPrefix(std::string_view key_prefix);
 std::string JobLockKey(std::string_view key_prefix, std::string_view database);
 // A job of kind `kind` ("drain", "cutover") on `database`: its announcement,
-// each instance's report, and the prefix of both.
+// each instance's report (or list of backends), and the prefix of all.
 std::string JobKey(std::string_view key_prefix, std::string_view database, std::string_view kind);
 std::string JobReportKey(std::string_view key_prefix, std::string_view database, std::string_view kind,
-                         std::string_view instance);
+                         std::string_view instance, JobPart part = JobPart::kReport);
 std::string JobKeysPrefix(std::string_view key_prefix, std::string_view database, std::string_view kind);
 
 }  // namespace pgvalve::fleet

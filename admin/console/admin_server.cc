@@ -138,12 +138,12 @@ absl::Status AdminServer::JoinFleet(const config::Config& config) {
   // Another instance's DRAIN or CUTOVER: this one does the same to its own
   // sessions and reports.
   fleet_->SetOnJob([this](std::string_view kind, const std::string& document) {
-    if (kind == "drain") {
+    if (kind == fleet::kDrainJob) {
       if (absl::StatusOr<fleet::FleetDrain> drain = fleet::DecodeDrain(document); drain.ok()) {
         proxy::asio::co_spawn(server_.control_context(), FollowFleetDrain(services_, *std::move(drain)),
                               proxy::asio::detached);
       }
-    } else if (kind == "cutover") {
+    } else if (kind == fleet::kCutoverJob) {
       if (absl::StatusOr<fleet::FleetCutover> cutover = fleet::DecodeCutover(document); cutover.ok()) {
         proxy::asio::co_spawn(server_.control_context(), FollowFleetCutover(services_, *std::move(cutover)),
                               proxy::asio::detached);

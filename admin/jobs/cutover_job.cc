@@ -10,6 +10,7 @@
 #include "admin/commands/route_switch.h"
 #include "admin/jobs/session_holds.h"
 #include "admin/commands/state_commit.h"
+#include "admin/jobs/fleet_backends.h"
 #include "admin/jobs/fleet_cutover.h"
 #include "fleet/fleet.h"
 #include "fmt/format.h"
@@ -496,11 +497,16 @@ Awaitable<void> CutoverJob::PreflightSessions(Servers& servers) {
   // that finished while the query ran has its pid now and is left out.
   const std::vector<int32_t> pgvalve_pids_now = OwnBackends(servers);
   const size_t starting = std::max(starting_before, StillAuthenticating());
-  const std::string maybe_ours =
-      starting == 0 ? ""
-                    : fmt::format("; or one of the {} pgvalve session(s) still authenticating, which "
-                                  "pg_stat_activity cannot tell apart",
-                                  starting);
+  // No conditional expression of strings: a coroutine (GCC 12).
+  std::string maybe_ours;
+  if (starting != 0) {
+    maybe_ours = fmt::format("; or one of the {} pgvalve session(s) still authenticating, which "
+                             "pg_stat_activity cannot tell apart",
+                             starting);
+  }
+  if (services_.fleet != nullptr && services_.fleet->directory().Instances().size() > 1) {
+    maybe_ours += "; or a session of another instance of the fleet, which the hold tells apart";
+  }
   if (direct.ok()) {
     for (const upstream::ClientBackendRow& row : *direct) {
       if (std::find(pgvalve_pids_now.begin(), pgvalve_pids_now.end(), row.pid) != pgvalve_pids_now.end()) continue;
@@ -778,7 +784,21 @@ Awaitable<void> CutoverJob::Escalate(Servers& servers) {
 }
 
 Awaitable<void> CutoverJob::TerminateDirect(Servers& servers) {
-  const std::vector<int32_t> pgvalve_pids = OwnBackends(servers);
+  std::vector<int32_t> pgvalve_pids = OwnBackends(servers);
+  // The other instances' sessions are not direct: each holds its own, with
+  // its GRACE. An instance that did not list them leaves every backend in
+  // doubt, and then none is terminated.
+  FleetBackendLists others =
+      co_await GatherFleetBackends(services_, fleet::kCutoverJob, options_.database, fleet_others_);
+  if (!others.missing.empty()) {
+    std::string instances;
+    for (const std::string& instance : others.missing) instances += (instances.empty() ? "" : ", ") + instance;
+    Line("direct backends", CutoverLineStatus::kWarning,
+         fmt::format("none terminated: instance(s) {} did not list their backends, which any could be",
+                     instances));
+    co_return;
+  }
+  pgvalve_pids.insert(pgvalve_pids.end(), others.pids.begin(), others.pids.end());
   absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
       *servers.source_control, options_.database, pgvalve_pids,
       [](std::string&, std::vector<std::optional<std::string>>&) { return true; }, kQueryTextLength);
@@ -996,7 +1016,9 @@ Awaitable<absl::Status> CutoverJob::RollBack(absl::Status error) {
   spdlog::warn("cutover {} of {} rolled back at {}: {}", id_, proxy::QuoteForLog(options_.database),
                CutoverStepName(step_), proxy::EscapeForLog(proxy::StatusText(error)));
   const std::string code = protocol::SqlStateOf(error);
-  const std::string source = source_name_.empty() ? std::string("the configured upstream") : source_name_;
+  // No conditional expression of strings: a coroutine (GCC 12).
+  std::string source = source_name_;
+  if (source.empty()) source = "the configured upstream";
   const std::string released = hold_started_ ? ", and what was held was released there" : "";
   const std::string promoted =
       promoted_ ? fmt::format(" \"{}\" was promoted and no longer follows the source.", options_.target) : "";

@@ -4,6 +4,8 @@
 #include <map>
 
 #include "admin/commands/state_commit.h"
+#include "admin/jobs/fleet_backends.h"
+#include "fleet/fleet_jobs.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
 #include "protocol/sqlstate.h"
@@ -116,7 +118,7 @@ std::set<int32_t> DrainJob::ExemptPids() const {
   for (const DrainedBackend& backend : backends_) {
     if (backend.client_id) drained.insert(*backend.client_id);
   }
-  std::set<int32_t> pids;
+  std::set<int32_t> pids = other_instances_backends_;
   for (const auto& record : SessionsOf(services_.sessions, options_.database)) {
     if (!drained.contains(record->id()) && record->backend_pid() != 0) pids.insert(record->backend_pid());
   }
@@ -132,6 +134,11 @@ bool DrainJob::ExemptSessionStarting() const {
     if (!drained.contains(record->id()) && record->backend_pid() == 0) return true;
   }
   return false;
+}
+
+void DrainJob::LeaveToOtherInstances(std::set<int32_t> pids, bool complete) {
+  other_instances_backends_ = std::move(pids);
+  direct_known_ = complete;
 }
 
 void DrainJob::Cancel() {
@@ -158,6 +165,9 @@ Awaitable<absl::Status> DrainJob::Start() {
     // The same DISABLE as the one published, so that it is refused here
     // even before etcd's copy arrives, and nothing differs once it has.
     gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
+    // For the runner's INCLUDING DIRECT: this instance's backends, listed
+    // once no new session can add one.
+    co_await ListFleetBackends(services_, fleet::kDrainJob, options_.database);
   } else {
     if (absl::Status allowed = CheckStateChange(services_); !allowed.ok()) co_return allowed;
     gate->Disable({.reason = "draining", .except_roles = options_.except_roles});
@@ -190,7 +200,7 @@ Awaitable<absl::Status> DrainJob::Start() {
                          .record = std::move(record)});
   }
 
-  if (!options_.including_direct) co_return absl::OkStatus();
+  if (!options_.including_direct || !direct_known_) co_return absl::OkStatus();
   std::optional<config::UpstreamConfig> upstream = RoutedUpstream();
   if (!upstream || !upstream->control_user) {
     co_return protocol::ErrorWithSqlState(
@@ -204,6 +214,7 @@ Awaitable<absl::Status> DrainJob::Start() {
   std::vector<int32_t> pgvalve_pids;
   for (const DrainedBackend& backend : backends_) pgvalve_pids.push_back(backend.backend_pid);
   for (const auto& record : services_.sessions.All()) pgvalve_pids.push_back(record->backend_pid());
+  pgvalve_pids.insert(pgvalve_pids.end(), other_instances_backends_.begin(), other_instances_backends_.end());
   absl::StatusOr<std::vector<upstream::ClientBackendRow>> direct = co_await upstream::FindDirectClientBackends(
       *control, options_.database, pgvalve_pids, ActivityConditionOf(options_.filter),
       services_.config.Current()->admin.query_text_length);
@@ -340,7 +351,7 @@ Awaitable<bool> DrainJob::Verify() {
   std::optional<config::UpstreamConfig> routed = RoutedUpstream();
   std::set<std::string> upstreams;
   for (const DrainedBackend& backend : backends_) upstreams.insert(backend.upstream);
-  if (options_.including_direct && routed) upstreams.insert(routed->name);
+  if (options_.including_direct && direct_known_ && routed) upstreams.insert(routed->name);
 
   const std::set<int32_t> exempt = ExemptPids();
   bool clean = true;
@@ -365,7 +376,7 @@ Awaitable<bool> DrainJob::Verify() {
     // Whatever else is on the database must be gone too, unless a filter
     // chose what to drain: then only the chosen are checked.
     const bool all_backends =
-        options_.including_direct && options_.filter.empty() && routed && routed->name == name;
+        options_.including_direct && direct_known_ && options_.filter.empty() && routed && routed->name == name;
     for (DrainedBackend& backend : backends_) {
       if (backend.upstream != name) continue;
       const bool gone = !present.contains(backend.backend_pid);

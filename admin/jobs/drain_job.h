@@ -102,6 +102,12 @@ class DrainJob {
   Awaitable<absl::Status> Run(NoticeChannel& notices);
   // Stops a running drain; the database stays refused.
   void Cancel();
+  // Before Run, on the instance running a fleet DRAIN: the backends of
+  // the other instances' sessions, which those drain themselves, are
+  // neither taken for direct ones nor waited for. Not `complete` (an
+  // instance did not list its own): INCLUDING DIRECT terminates nothing,
+  // since any backend not of this instance could be one of its sessions.
+  void LeaveToOtherInstances(std::set<int32_t> pids, bool complete);
 
   uint64_t id() const { return id_; }
   const DrainOptions& options() const { return options_; }
@@ -140,6 +146,9 @@ class DrainJob {
   std::optional<std::chrono::steady_clock::time_point> finished_;
   std::vector<DrainedBackend> backends_;
   bool verified_against_server_ = true;
+  std::set<int32_t> other_instances_backends_;
+  // False when another instance's backends are unknown (see above).
+  bool direct_known_ = true;
   std::unique_ptr<GateWatcher> watcher_;
   bool cancel_requested_ = false;
 };

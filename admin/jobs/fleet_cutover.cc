@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "admin/commands/command_support.h"
+#include "admin/jobs/fleet_backends.h"
 #include "fleet/fleet.h"
 #include "fmt/format.h"
 #include "protocol/protocol_error.h"
@@ -19,7 +20,7 @@ namespace {
 namespace sqlstate = protocol::sqlstate;
 using std::chrono::steady_clock;
 
-constexpr std::string_view kCutover = "cutover";
+constexpr std::string_view kCutover = fleet::kCutoverJob;
 constexpr std::chrono::seconds kLookInterval{1};
 
 bool AtBoundary(proxy::SessionState state) {
@@ -85,6 +86,8 @@ Awaitable<void> FollowFleetCutover(AdminServices& services, fleet::FleetCutover 
   spdlog::info("fleet: instance {} cuts {} over to {} (its cutover {}): holding this instance's sessions",
                proxy::QuoteForLog(cutover.instance), proxy::QuoteForLog(cutover.database),
                proxy::QuoteForLog(cutover.target), cutover.job);
+  // For the runner's INCLUDING DIRECT, before anything is held.
+  co_await ListFleetBackends(services, kCutover, cutover.database);
   auto gate = services.databases.Gate(cutover.database);
   GateWatcher watcher(co_await proxy::asio::this_coro::executor, gate);
   const auto grace_ends = steady_clock::now() + std::chrono::milliseconds(cutover.grace_ms);

@@ -6,6 +6,7 @@
 #include <map>
 #include <vector>
 
+#include "admin/jobs/fleet_backends.h"
 #include "admin/jobs/job_registry.h"
 #include "fleet/fleet.h"
 #include "fmt/format.h"
@@ -19,7 +20,7 @@ namespace {
 
 namespace sqlstate = protocol::sqlstate;
 
-constexpr std::string_view kDrain = "drain";
+constexpr std::string_view kDrain = fleet::kDrainJob;
 
 fleet::FleetDrain Announcement(const DrainJob& job, const std::string& instance) {
   const DrainOptions& options = job.options();
@@ -102,6 +103,19 @@ Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& no
                                           "the drain could not be announced to the fleet: " +
                                               std::string(proxy::StatusText(announced)));
   }
+  // The others' sessions are theirs to drain, with their GRACE: not
+  // direct backends to terminate here.
+  std::vector<std::string> unlisted;
+  if (job->options().including_direct && !others.empty()) {
+    FleetBackendLists lists = co_await GatherFleetBackends(services, kDrain, database, others);
+    job->LeaveToOtherInstances(std::move(lists.pids), lists.missing.empty());
+    for (const std::string& instance : lists.missing) {
+      unlisted.push_back(fmt::format("instance {}: its backends were not listed, so no direct backend was "
+                                     "terminated (INCLUDING DIRECT)",
+                                     instance));
+      co_await notices.Notice(unlisted.back(), "Any backend not of this instance could have been its sessions'.");
+    }
+  }
   absl::Status outcome = co_await job->Run(notices);
   // The others started when this one did, with the same TIMEOUT; a little
   // more for their reports to arrive.
@@ -121,7 +135,7 @@ Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& no
   co_await fleet.EndJob(kDrain, database);
   co_await UnlockFleetJob(services, database);
 
-  std::vector<std::string> failed;
+  std::vector<std::string> failed = unlisted;
   for (const std::string& instance : others) {
     auto report = reports.find(instance);
     if (report == reports.end()) {
@@ -138,9 +152,10 @@ Awaitable<absl::Status> RunFleetDrain(AdminServices& services, NoticeChannel& no
   std::string detail;
   for (const std::string& line : failed) detail += (detail.empty() ? "" : "\n") + line;
   co_return protocol::WithDetail(
-      protocol::ErrorWithSqlState(sqlstate::kObjectInUse,
-                                  fmt::format("DRAIN {}: {} other instance(s) did not finish draining", database,
-                                              failed.size())),
+      protocol::ErrorWithSqlState(
+          sqlstate::kObjectInUse,
+          fmt::format("DRAIN {}: not every other instance of the fleet did its part ({} problem(s))", database,
+                      failed.size())),
       detail);
 }
 

@@ -1,8 +1,10 @@
 // CUTOVER across a fleet: the instance that runs it waits until every other
 // instance holds its sessions (closing those still in a transaction after
 // GRACE) before switching, and then every instance closes its sessions left
-// on the old server and sends new ones to the new one. Real etcd, a real
-// primary and its streaming standby, two pgvalve instances.
+// on the old server and sends new ones to the new one; INCLUDING DIRECT
+// terminates what connected to the primary itself, never the other
+// instances' sessions. Real etcd, a real primary and its streaming standby,
+// two pgvalve instances.
 
 #include <gtest/gtest.h>
 
@@ -58,11 +60,15 @@ TEST_F(FleetCutoverTest, EveryInstanceHoldsBeforeTheSwitchAndMovesItsSessionsAft
   PgConn in_transaction_on_b = Connect(b.ClientConnString("app"));
   ExecOk(in_transaction_on_b.get(), "BEGIN");
   ExecOk(in_transaction_on_b.get(), "INSERT INTO t VALUES (1)");
+  PgConn direct = Connect(blue_->ConnString("app"));
 
   PgConn admin_a = Connect(a.AdminConnString());
   NoticeLog notices(admin_a.get());
-  const QueryOutcome cutover =
-      RunQuery(admin_a.get(), "CUTOVER app TO green MODE PHYSICAL PROMOTE GRACE '1s' TIMEOUT '30s'");
+  // a cannot tell b's backends from direct ones in pg_stat_activity: b
+  // lists them, and a terminates only the direct one when the hold
+  // begins; b's session in a transaction gets b's GRACE.
+  const QueryOutcome cutover = RunQuery(
+      admin_a.get(), "CUTOVER app TO green MODE PHYSICAL PROMOTE GRACE '1s' TIMEOUT '30s' INCLUDING DIRECT");
   ASSERT_TRUE(cutover.ok()) << cutover.Describe() << "\n" << a.process().LogTail() << b.process().LogTail();
   std::string said;
   for (const NoticeLog::Notice& notice : notices.notices()) said += notice.message + "\n";
@@ -74,6 +80,8 @@ TEST_F(FleetCutoverTest, EveryInstanceHoldsBeforeTheSwitchAndMovesItsSessionsAft
   EXPECT_FALSE(RunQuery(in_transaction_on_b.get(), "COMMIT").ok());
   const QueryOutcome idle = RunQuery(idle_on_b.get(), "SELECT 1");
   EXPECT_FALSE(idle.ok());
+  EXPECT_NE(idle.message.find("moved to another server"), std::string::npos) << idle.Describe();
+  EXPECT_FALSE(RunQuery(direct.get(), "SELECT 1").ok()) << "the direct connection outlived INCLUDING DIRECT";
   // A new session on b goes to green, now a primary, which has no row.
   PgConn after = Connect(b.ClientConnString("app"));
   EXPECT_EQ(ScalarString(after.get(), "SELECT inet_server_port()"), std::to_string(green_->port()));

@@ -146,6 +146,39 @@ TEST_F(FleetStateTest, DrainOnOneInstanceEmptiesTheDatabaseOfEveryInstancesSessi
   EXPECT_TRUE(after.ok()) << after.Describe();
 }
 
+// INCLUDING DIRECT terminates what connected to PostgreSQL itself, never
+// another instance's session: pg_stat_activity cannot tell them apart, so
+// each instance lists its backends when the drain is announced, and the
+// session stays its own instance's to drain, with its THEN.
+TEST_F(FleetStateTest, DrainIncludingDirectLeavesTheOtherInstancesSessionsToThem) {
+  const std::string database = FreshDatabase();
+  StartThree("/fleet-direct");
+  PgConn on_b = Connect(b().ClientConnString(database));
+  ExecOk(on_b.get(), "BEGIN");
+  const std::string b_pid = ScalarString(on_b.get(), "SELECT pg_backend_pid()");
+  PgConn direct = ConnectDirect(database);
+  const std::string direct_pid = ScalarString(direct.get(), "SELECT pg_backend_pid()");
+
+  PgConn admin_a = Connect(a().AdminConnString());
+  const std::vector<std::string> lines =
+      RunWithNotices(admin_a.get(), "DRAIN " + database + " GRACE '1s' THEN CANCEL INCLUDING DIRECT");
+  EXPECT_TRUE(Contains(lines, "instance b: 1 session(s) (cancelled 1), none left")) << Joined(lines);
+  EXPECT_TRUE(Contains(lines, "instance c: 0 session(s), none left")) << Joined(lines);
+
+  // a's report names the direct backend, terminated, and not b's.
+  const ResultTable drains = QueryTable(admin_a.get(), "SHOW DRAINS");
+  ASSERT_EQ(drains.size(), 1u) << drains.ToString();
+  const ResultTable report = QueryTable(admin_a.get(), "SHOW DRAIN " + drains.Text(0, "job_id"));
+  const std::optional<size_t> row = report.FindRow("backend_pid", direct_pid);
+  ASSERT_TRUE(row) << report.ToString();
+  EXPECT_EQ(report.Text(*row, "outcome"), "terminated") << report.ToString();
+  EXPECT_FALSE(report.FindRow("backend_pid", b_pid)) << report.ToString();
+  EXPECT_FALSE(RunQuery(direct.get(), "SELECT 1").ok());
+  EXPECT_FALSE(RunQuery(on_b.get(), "SELECT 1").ok());
+  PgConn superuser = ConnectDirect("postgres");
+  ExecOk(superuser.get(), "DROP DATABASE " + QuoteIdentifier(database));
+}
+
 TEST_F(FleetStateTest, ALateInstanceAppliesTheStateBeforeItAdmitsAClient) {
   const std::string database = FreshDatabase();
   std::unique_ptr<AdminPgvalve> a = Instance("a", "/fleet-late");

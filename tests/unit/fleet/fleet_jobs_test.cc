@@ -44,6 +44,22 @@ TEST(FleetJobsTest, ACutoverAndItsReportReadBackAsWritten) {
   EXPECT_FALSE(DecodeCutover("{\"database\":\"shop\",\"instance\":\"a\",\"timeout_ms\":1}").ok());
 }
 
+TEST(FleetJobsTest, AListOfBackendsReadsBackAsWrittenUnderItsOwnKey) {
+  const absl::StatusOr<FleetBackends> none = DecodeBackends(EncodeBackends({.instance = "b"}));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->pids.empty());
+  const absl::StatusOr<FleetBackends> two = DecodeBackends(EncodeBackends({"c", {4242, 2147483647}}));
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(two->instance, "c");
+  EXPECT_EQ(two->pids, (std::vector<int32_t>{4242, 2147483647}));
+  EXPECT_FALSE(DecodeBackends("{\"instance\":\"c\"}").ok()) << "no pids is not an empty list";
+  // Beside the report, under the same job (EndJob clears both).
+  EXPECT_EQ(JobReportKey("/p", "shop", "drain", "b", JobPart::kBackends), "/p/jobs/shop/drain/backends/b");
+  EXPECT_EQ(JobReportKey("/p", "shop", "drain", "b"), "/p/jobs/shop/drain/reports/b");
+  EXPECT_TRUE(JobReportKey("/p", "shop", "drain", "b", JobPart::kBackends).starts_with(
+      JobKeysPrefix("/p", "shop", "drain")));
+}
+
 TEST(FleetJobsTest, AnAnnouncementWithoutItsEssentialsIsRefused) {
   EXPECT_FALSE(DecodeDrain("{}").ok());
   EXPECT_FALSE(DecodeDrain("{\"database\":\"shop\",\"instance\":\"a\"}").ok());

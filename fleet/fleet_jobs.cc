@@ -115,7 +115,8 @@ std::string EncodeCutover(const FleetCutover& cutover) {
                                       {"job", cutover.job},
                                       {"grace_ms", cutover.grace_ms},
                                       {"timeout_ms", cutover.timeout_ms},
-                                      {"target", cutover.target}});
+                                      {"target", cutover.target},
+                                      {"escalation", cutover.escalation}});
 }
 
 absl::StatusOr<FleetCutover> DecodeCutover(std::string_view text) {
@@ -126,7 +127,8 @@ absl::StatusOr<FleetCutover> DecodeCutover(std::string_view text) {
                        .job = static_cast<uint64_t>(IntField(*object, "job")),
                        .grace_ms = IntField(*object, "grace_ms"),
                        .timeout_ms = IntField(*object, "timeout_ms"),
-                       .target = StringField(*object, "target")};
+                       .target = StringField(*object, "target"),
+                       .escalation = StringField(*object, "escalation")};
   if (cutover.database.empty() || cutover.instance.empty() || cutover.target.empty() || cutover.timeout_ms <= 0) {
     return absl::DataLossError("a cutover announcement without database, instance, target or timeout");
   }

@@ -62,7 +62,8 @@ struct FleetCutover {
   uint64_t job = 0;
   int64_t grace_ms = 0;
   int64_t timeout_ms = 0;
-  std::string target;  // the upstream it moves to
+  std::string target;      // the upstream it moves to
+  std::string escalation;  // its THEN: "TERMINATE" or "CANCEL"
 };
 
 struct FleetCutoverReport {

@@ -687,7 +687,8 @@ Awaitable<absl::Status> CutoverJob::Hold(Servers& servers, NoticeChannel& notice
                                    .job = id_,
                                    .grace_ms = options_.grace.count(),
                                    .timeout_ms = options_.timeout.count(),
-                                   .target = options_.target};
+                                   .target = options_.target,
+                                   .escalation = std::string(CutoverEscalationName(options_.escalation))};
   if (services_.fleet != nullptr) announcement.instance = services_.fleet->id();
   absl::Status announced = co_await AnnounceFleetHold(services_, announcement, fleet_others_);
   if (!announced.ok()) co_return announced;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "admin/commands/command_support.h"
+#include "admin/jobs/cutover_options.h"
 #include "admin/jobs/fleet_backends.h"
 #include "fleet/fleet.h"
 #include "fmt/format.h"
@@ -13,6 +14,8 @@
 #include "protocol/sqlstate.h"
 #include "proxy/log_text.h"
 #include "proxy/status_text.h"
+#include "upstream/backend_signals.h"
+#include "upstream/control_connections.h"
 
 namespace pgvalve::admin {
 namespace {
@@ -25,6 +28,54 @@ constexpr std::chrono::seconds kLookInterval{1};
 
 bool AtBoundary(proxy::SessionState state) {
   return state == proxy::SessionState::kIdle || state == proxy::SessionState::kHeld;
+}
+
+// After GRACE, what the runner's THEN says, as the runner does to its own
+// sessions: TERMINATE ends each backend through its upstream's control
+// connection, so that a statement that ignores its cancel cannot commit
+// on the old server later; CANCEL (and a session whose upstream has no
+// control_user, or whose backend could not be terminated) cancels the
+// running statement and closes the session. How many were ended.
+Awaitable<uint64_t> EndInTransaction(AdminServices& services, const fleet::FleetCutover& cutover,
+                                     const std::vector<std::shared_ptr<proxy::SessionRecord>>& unsettled,
+                                     const std::string& message) {
+  const bool terminate = cutover.escalation == CutoverEscalationName(CutoverEscalation::kTerminate);
+  auto config = services.config.Current();
+  std::map<std::string, std::vector<std::shared_ptr<proxy::SessionRecord>>> by_upstream;
+  std::vector<std::shared_ptr<proxy::SessionRecord>> to_close;
+  for (const auto& session : unsettled) {
+    auto upstream = config->upstreams.find(session->upstream());
+    if (terminate && session->backend_pid() != 0 && upstream != config->upstreams.end() &&
+        upstream->second.control_user) {
+      by_upstream[upstream->first].push_back(session);
+    } else {
+      to_close.push_back(session);
+    }
+  }
+  uint64_t ended = 0;
+  for (const auto& [name, sessions] : by_upstream) {
+    std::vector<int32_t> pids;
+    for (const auto& session : sessions) pids.push_back(session->backend_pid());
+    std::shared_ptr<upstream::ControlConnection> control = services.control.For(config->upstreams.at(name));
+    std::vector<upstream::TerminateOutcome> outcomes = co_await upstream::TerminateBackends(*control, pids);
+    for (size_t i = 0; i < outcomes.size() && i < sessions.size(); ++i) {
+      if (outcomes[i].signalled) {
+        ++ended;
+        continue;
+      }
+      spdlog::warn("fleet: cutover {} of {}: backend pid {} not terminated ({}); its statement is cancelled and "
+                   "its session closed",
+                   cutover.job, proxy::QuoteForLog(cutover.database), outcomes[i].pid, outcomes[i].result);
+      to_close.push_back(sessions[i]);
+    }
+  }
+  for (const auto& session : to_close) {
+    if (auto control = session->control()) {
+      control->CloseAndCancelRunning(std::string(sqlstate::kAdminShutdown), message);
+      ++ended;
+    }
+  }
+  co_return ended;
 }
 
 }  // namespace
@@ -110,14 +161,7 @@ Awaitable<void> FollowFleetCutover(AdminServices& services, fleet::FleetCutover 
     }
     if (!escalated && now >= grace_ends) {
       escalated = true;
-      // As the runner's THEN CANCEL does: the statement cancelled, the
-      // session closed, so its transaction is rolled back on the source.
-      for (const auto& session : unsettled) {
-        if (auto control = session->control()) {
-          control->CloseAndCancelRunning(std::string(sqlstate::kAdminShutdown), message);
-          ++report.closed;
-        }
-      }
+      report.closed += co_await EndInTransaction(services, cutover, unsettled, message);
     }
     co_await watcher.WaitUntil(std::min(escalated ? give_up : grace_ends, now + kLookInterval));
   }

@@ -5,8 +5,9 @@
 // own sessions are at a boundary, waits until every other live instance
 // says its own are too (WaitForFleetHold) before the catch-up and the
 // switch. Each of those brings its sessions to a boundary as the runner
-// does (after GRACE, what is still in a transaction is closed and its
-// statement cancelled) and reports (FollowFleetCutover). The switch and
+// does (after GRACE, what is still in a transaction is ended as THEN says:
+// its backend terminated, or its statement cancelled and the session
+// closed) and reports (FollowFleetCutover). The switch and
 // RESUME then reach every instance together, which closes its sessions
 // left on the old server before releasing the held requests (see
 // SharedState's on_cutover_switch). Control thread only.

@@ -75,9 +75,13 @@ TEST_F(FleetCutoverTest, EveryInstanceHoldsBeforeTheSwitchAndMovesItsSessionsAft
   // b held before the switch, closing its session in a transaction.
   EXPECT_NE(said.find("instance b holds its sessions of app (1 closed after GRACE)"), std::string::npos) << said;
 
-  // The session in a transaction was closed and its insert rolled back on
-  // blue; the idle one was closed when the switch reached b.
-  EXPECT_FALSE(RunQuery(in_transaction_on_b.get(), "COMMIT").ok());
+  // The session in a transaction was ended as THEN (TERMINATE, the
+  // default) says, by b through its control connection, and its insert
+  // rolled back on blue; the idle one was closed when the switch reached b.
+  const QueryOutcome commit = RunQuery(in_transaction_on_b.get(), "COMMIT");
+  EXPECT_FALSE(commit.ok());
+  EXPECT_NE(commit.Describe().find("terminating connection due to administrator command"), std::string::npos)
+      << commit.Describe();
   const QueryOutcome idle = RunQuery(idle_on_b.get(), "SELECT 1");
   EXPECT_FALSE(idle.ok());
   EXPECT_NE(idle.message.find("moved to another server"), std::string::npos) << idle.Describe();

@@ -42,6 +42,10 @@ TEST(FleetJobsTest, ACutoverAndItsReportReadBackAsWritten) {
   EXPECT_TRUE(report->held);
   EXPECT_EQ(report->closed, 2u);
   EXPECT_FALSE(DecodeCutover("{\"database\":\"shop\",\"instance\":\"a\",\"timeout_ms\":1}").ok());
+  const absl::StatusOr<FleetCutover> then = DecodeCutover(EncodeCutover(
+      {.database = "shop", .instance = "a", .job = 1, .timeout_ms = 1, .target = "green", .escalation = "CANCEL"}));
+  ASSERT_TRUE(then.ok()) << then.status();
+  EXPECT_EQ(then->escalation, "CANCEL");
 }
 
 TEST(FleetJobsTest, AListOfBackendsReadsBackAsWrittenUnderItsOwnKey) {

@@ -19,7 +19,7 @@ bool IsIpAddress(const std::string& host);
 // `host` as SNI when it is a name. Before the handshake.
 absl::Status ExpectPeerName(SSL* ssl, const std::string& host);
 
-// Why the server's certificate was refused ("Hostname mismatch",
+// Why the server's certificate was refused ("hostname mismatch",
 // "unable to get local issuer certificate"), or "" when it was not.
 std::string PeerRefusal(const SSL* ssl);
 

@@ -137,7 +137,8 @@ Awaitable<void> FollowFleetCutover(AdminServices& services, fleet::FleetCutover 
   spdlog::info("fleet: instance {} cuts {} over to {} (its cutover {}): holding this instance's sessions",
                proxy::QuoteForLog(cutover.instance), proxy::QuoteForLog(cutover.database),
                proxy::QuoteForLog(cutover.target), cutover.job);
-  // For the runner's INCLUDING DIRECT, before anything is held.
+  // For the runner's INCLUDING DIRECT: listed under the PAUSE already in
+  // force, so that no new session adds a backend afterwards.
   co_await ListFleetBackends(services, kCutover, cutover.database);
   auto gate = services.databases.Gate(cutover.database);
   GateWatcher watcher(co_await proxy::asio::this_coro::executor, gate);

@@ -40,6 +40,18 @@ T RunToEnd(asio::io_context& io, proxy::Awaitable<T> call) {
 
 EtcdEndpoint Local(uint16_t port) { return EtcdEndpoint{.host = "127.0.0.1", .port = port}; }
 
+// One put of `key` with a fresh client over `access`: what etcd said.
+absl::Status PutOnce(fleet::EtcdAccess access, std::string key) {
+  asio::io_context io;
+  auto put = [](asio::any_io_executor executor, fleet::EtcdAccess access,
+                std::string key) -> proxy::Awaitable<absl::Status> {
+    EtcdClient etcd(executor, std::move(access), milliseconds(5'000));
+    absl::StatusOr<fleet::ResponseHeader> answer = co_await etcd.Put(std::move(key), "value");
+    co_return answer.status();
+  };
+  return RunToEnd(io, put(io.get_executor(), std::move(access), std::move(key)));
+}
+
 class EtcdClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { etcd_ = std::make_unique<EtcdServer>(); }
@@ -264,15 +276,7 @@ class EtcdAuthTest : public ::testing::Test {
   static fleet::EtcdAccess Access(std::string user, std::string password) {
     return {.endpoints = {Local(etcd_->client_port())}, .user = std::move(user), .password = std::move(password)};
   }
-  static absl::Status PutWith(fleet::EtcdAccess access) {
-    asio::io_context io;
-    auto put = [](asio::any_io_executor executor, fleet::EtcdAccess access) -> proxy::Awaitable<absl::Status> {
-      EtcdClient etcd(executor, std::move(access), milliseconds(5'000));
-      absl::StatusOr<fleet::ResponseHeader> answer = co_await etcd.Put("/auth/key", "value");
-      co_return answer.status();
-    };
-    return RunToEnd(io, put(io.get_executor(), std::move(access)));
-  }
+  static absl::Status PutWith(fleet::EtcdAccess access) { return PutOnce(std::move(access), "/auth/key"); }
 
   static std::unique_ptr<EtcdServer> etcd_;
 };
@@ -350,13 +354,7 @@ class EtcdTlsTest : public ::testing::Test {
   static absl::Status PutWith(const config::FleetSettings& settings) {
     absl::StatusOr<fleet::EtcdAccess> access = fleet::EtcdAccessFrom(settings);
     if (!access.ok()) return access.status();
-    asio::io_context io;
-    auto put = [](asio::any_io_executor executor, fleet::EtcdAccess access) -> proxy::Awaitable<absl::Status> {
-      EtcdClient etcd(executor, std::move(access), milliseconds(5'000));
-      absl::StatusOr<fleet::ResponseHeader> answer = co_await etcd.Put("/tls/key", "value");
-      co_return answer.status();
-    };
-    return RunToEnd(io, put(io.get_executor(), *std::move(access)));
+    return PutOnce(*std::move(access), "/tls/key");
   }
 
   static std::unique_ptr<TestCa> ca_;
